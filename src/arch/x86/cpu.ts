@@ -1,0 +1,491 @@
+/**
+ * The x86 CPU model: architectural registers, the TLB and the MMU access path.
+ * The same code runs under every pager; what a pager changes is what the
+ * hardware walks (its MmuContext: space, root, format, PDPTE registers) and
+ * what happens on a page fault before the guest sees it.
+ *
+ * Guest-visible state (CR0, CR3, CR4, EFER, PKRU, RFLAGS.AC, CR2 and the PAE
+ * PDPTE registers) follows the SDM: MOV to CR and WRMSR EFER perform the
+ * architectural checks (#GP) and TLB/PDPTE side effects here, then tell the
+ * host so that it can follow (a shadow pager switches shadows; native just
+ * points the hardware at the guest's tables).
+ */
+import {
+  CTL_AC,
+  CTL_ID,
+  CTL_PKE,
+  CTL_SMAP,
+  CTL_SMEP,
+  CTL_WP,
+  checkAccess,
+  faultError,
+  PERM_D,
+  PERM_G,
+} from './access.js';
+import {
+  type AccessKind,
+  CR0_AM,
+  CR0_CD,
+  CR0_EM,
+  CR0_ET,
+  CR0_MP,
+  CR0_NE,
+  CR0_NW,
+  CR0_PE,
+  CR0_PG,
+  CR0_TS,
+  CR0_WP,
+  CR4_LA57,
+  CR4_PAE,
+  CR4_PCIDE,
+  CR4_PGE,
+  CR4_PKE,
+  CR4_PSE,
+  CR4_SMAP,
+  CR4_SMEP,
+  EFER_LMA,
+  EFER_LME,
+  EFER_NXE,
+  EFER_SCE,
+  FETCH,
+  WRITE,
+} from './bits.js';
+import {
+  bitRange,
+  formatFor,
+  MODE_32,
+  MODE_LONG4,
+  MODE_LONG5,
+  MODE_PAE,
+  type PagingMode,
+  type WalkFormat,
+} from './modes.js';
+import { DEFAULT_TLB, Tlb, type TlbConfig } from './tlb.js';
+import { type PhysicalSpace, WALK_OK, Walker } from './walker.js';
+
+/** Physical memory as the CPU's data accesses see it. */
+export interface DataSpace extends PhysicalSpace {
+  /** Frame for a data write, or null when the write is discarded (unbacked, ROM). */
+  frameForWrite(pfn: number): Uint32Array | null;
+}
+
+/** What the hardware walks: set by the host (pager) whenever it changes. */
+export interface MmuContext {
+  space: DataSpace;
+  format: WalkFormat | null; // null: paging off, VA = PA
+  rootPfn: number;
+  pdpte: Uint32Array | null;
+}
+
+/** The hypervisor side of a vCPU: told of control changes, consulted on faults. */
+export interface CpuHost {
+  /** Guest control state changed (CR0/CR3/CR4/EFER or PDPTE registers). */
+  controlChanged(cpu: Cpu): void;
+  /**
+   * The hardware raised #PF (error code `error`) at `va` for `access`.
+   * Return true if the host handled it and the access must be retried;
+   * false delivers the fault to the guest.
+   */
+  pageFault(cpu: Cpu, vaHi: number, vaLo: number, access: AccessKind, cpl: number, error: number): boolean;
+  /** The guest invalidated: INVLPG (va), INVPCID, CR3 write or flush. */
+  invalidated?(cpu: Cpu): void;
+}
+
+/** Outcome of an operation, besides the value: none, #PF or #GP. */
+export const OK = 0;
+export const FAULT_PF = 1;
+export const FAULT_GP = 2;
+
+const CR0_DEFINED = CR0_PE | CR0_MP | CR0_EM | CR0_TS | CR0_ET | CR0_NE | CR0_WP | CR0_AM | CR0_NW | CR0_CD | CR0_PG;
+/** CR4 bits this CPU supports: VME..UMIP (0-11), LA57, FSGSBASE, PCIDE, OSXSAVE, SMEP, SMAP, PKE. */
+const CR4_SUPPORTED = bitRange(0, 12) | (1 << 16) | CR4_PCIDE | (1 << 18) | CR4_SMEP | CR4_SMAP | CR4_PKE;
+const EFER_WRITABLE = EFER_SCE | EFER_LME | EFER_LMA | EFER_NXE;
+/** CR4 bits whose change reloads PAE PDPTEs (SDM 4.4.1), with CR0.CD/NW/PG. */
+const CR4_PDPTE_RELOAD = CR4_PAE | CR4_PGE | CR4_PSE | CR4_SMEP;
+
+export interface CpuCounters {
+  reads: number;
+  writes: number;
+  fetches: number;
+  pageFaults: number;
+  gpFaults: number;
+  cr3Writes: number;
+  invlpg: number;
+  invpcid: number;
+}
+
+export class Cpu {
+  // Guest-visible architectural state.
+  cr0 = CR0_PE | CR0_ET;
+  cr2Hi = 0;
+  cr2Lo = 0;
+  cr3Hi = 0;
+  cr3Lo = 0;
+  cr4 = 0;
+  efer = 0;
+  pkru = 0;
+  ac = 0;
+  /** PAE PDPTE registers, lo/hi pairs (valid while PAE paging is on). */
+  readonly pdpte = new Uint32Array(8);
+
+  /** Derived: paging mode (null when paging is off), current PCID, rights-check control bits. */
+  mode: PagingMode | null = null;
+  format: WalkFormat | null = null;
+  pcid = 0;
+  ctl = 0;
+
+  /** What the hardware walks; owned by the host. */
+  mmu: MmuContext;
+  readonly tlb: Tlb;
+  readonly walker = new Walker();
+  readonly counters: CpuCounters = {
+    reads: 0,
+    writes: 0,
+    fetches: 0,
+    pageFaults: 0,
+    gpFaults: 0,
+    cr3Writes: 0,
+    invlpg: 0,
+    invpcid: 0,
+  };
+
+  // Result of the last operation.
+  fault = OK;
+  faultError = 0;
+  valueLo = 0;
+  valueHi = 0;
+
+  constructor(
+    readonly index: number,
+    /** Guest-physical memory (PDPTE loads read it). */
+    readonly guestSpace: DataSpace,
+    readonly maxPhysAddr: number,
+    public host: CpuHost,
+    tlbConfig: TlbConfig = DEFAULT_TLB,
+  ) {
+    this.tlb = new Tlb(tlbConfig);
+    this.mmu = { space: guestSpace, format: null, rootPfn: 0, pdpte: null };
+    this.recompute();
+  }
+
+  get lma(): boolean {
+    return (this.efer & EFER_LMA) !== 0;
+  }
+
+  /** Frame of the top-level table CR3 designates (for PAE, the frame holding the PDPT). */
+  get cr3RootPfn(): number {
+    return this.lma
+      ? (this.cr3Hi & 0xfffff) * 0x100000 + (this.cr3Lo >>> 12)
+      : this.cr3Lo >>> 12;
+  }
+
+  private recompute(): void {
+    const pg = (this.cr0 & CR0_PG) !== 0;
+    const lma = (this.efer & EFER_LMA) !== 0;
+    const pae = (this.cr4 & CR4_PAE) !== 0;
+    this.mode = !pg ? null : lma ? ((this.cr4 & CR4_LA57) !== 0 ? MODE_LONG5 : MODE_LONG4) : pae ? MODE_PAE : MODE_32;
+    this.format =
+      this.mode === null
+        ? null
+        : formatFor(this.mode, this.maxPhysAddr, (this.efer & EFER_NXE) !== 0, (this.cr4 & CR4_PSE) !== 0);
+    this.pcid = (this.cr4 & CR4_PCIDE) !== 0 ? this.cr3Lo & 0xfff : 0;
+    let ctl = 0;
+    if ((this.cr0 & CR0_WP) !== 0) ctl |= CTL_WP;
+    if ((this.cr4 & CR4_SMEP) !== 0) ctl |= CTL_SMEP | CTL_ID;
+    if ((this.cr4 & CR4_SMAP) !== 0) ctl |= CTL_SMAP;
+    if (this.ac !== 0) ctl |= CTL_AC;
+    if ((this.cr4 & CR4_PKE) !== 0 && lma) ctl |= CTL_PKE;
+    if (pae && (this.efer & EFER_NXE) !== 0) ctl |= CTL_ID;
+    this.ctl = ctl;
+  }
+
+  private changed(): void {
+    this.recompute();
+    this.host.controlChanged(this);
+  }
+
+  private gp(): number {
+    this.counters.gpFaults++;
+    this.fault = FAULT_GP;
+    this.faultError = 0;
+    return FAULT_GP;
+  }
+
+  private ok(): number {
+    this.fault = OK;
+    return OK;
+  }
+
+  /**
+   * Load the four PDPTE registers from guest memory at CR3 (value cr3Lo).
+   * Returns false (#GP, registers unchanged) if a present PDPTE has reserved bits.
+   */
+  private loadPdptes(cr3Lo: number, cr4: number): boolean {
+    const fmt = formatFor(MODE_PAE, this.maxPhysAddr, (this.efer & EFER_NXE) !== 0, (cr4 & CR4_PSE) !== 0);
+    const f = this.guestSpace.frameForRead(cr3Lo >>> 12);
+    const w0 = (cr3Lo & 0xfe0) >>> 2;
+    for (let i = 0; i < 4; i++) {
+      const lo = f[w0 + 2 * i] as number;
+      const hi = f[w0 + 2 * i + 1] as number;
+      if ((lo & 1) !== 0 && ((lo & fmt.pdpteRsvdLo) | (hi & fmt.pdpteRsvdHi)) !== 0) return false;
+    }
+    for (let i = 0; i < 8; i++) this.pdpte[i] = f[w0 + i] as number;
+    return true;
+  }
+
+  writeCr0(hi: number, lo: number): number {
+    if (hi !== 0) return this.gp();
+    const v = ((lo & CR0_DEFINED) | CR0_ET) >>> 0;
+    const old = this.cr0;
+    if ((v & CR0_PG) !== 0 && (v & CR0_PE) === 0) return this.gp();
+    if ((v & CR0_NW) !== 0 && (v & CR0_CD) === 0) return this.gp();
+    const pgOn = (v & CR0_PG) !== 0;
+    const wasPg = (old & CR0_PG) !== 0;
+    let efer = this.efer;
+    if (pgOn && !wasPg) {
+      if ((efer & EFER_LME) !== 0) {
+        if ((this.cr4 & CR4_PAE) === 0) return this.gp();
+        efer |= EFER_LMA;
+      } else if ((this.cr4 & CR4_PAE) !== 0 && !this.loadPdptes(this.cr3Lo, this.cr4)) {
+        return this.gp();
+      }
+    } else if (!pgOn && wasPg) {
+      if ((this.cr4 & CR4_PCIDE) !== 0) return this.gp();
+      efer &= ~EFER_LMA;
+    } else if (
+      pgOn &&
+      (efer & EFER_LMA) === 0 &&
+      (this.cr4 & CR4_PAE) !== 0 &&
+      ((v ^ old) & (CR0_CD | CR0_NW)) !== 0 &&
+      !this.loadPdptes(this.cr3Lo, this.cr4)
+    ) {
+      return this.gp();
+    }
+    this.cr0 = v;
+    this.efer = efer;
+    if (wasPg && !pgOn) this.tlb.flushContext(-1, true);
+    this.changed();
+    return this.ok();
+  }
+
+  writeCr4(hi: number, lo: number): number {
+    if (hi !== 0) return this.gp();
+    const v = lo >>> 0;
+    if ((v & ~CR4_SUPPORTED) !== 0) return this.gp();
+    const old = this.cr4;
+    const diff = v ^ old;
+    const lma = (this.efer & EFER_LMA) !== 0;
+    if (lma && (v & CR4_PAE) === 0) return this.gp();
+    if (lma && (diff & CR4_LA57) !== 0) return this.gp();
+    if ((v & CR4_PCIDE) !== 0 && (old & CR4_PCIDE) === 0 && (!lma || (this.cr3Lo & 0xfff) !== 0)) return this.gp();
+    const paging = (this.cr0 & CR0_PG) !== 0;
+    if (paging && !lma && (v & CR4_PAE) !== 0 && (diff & CR4_PDPTE_RELOAD) !== 0 && !this.loadPdptes(this.cr3Lo, v)) {
+      return this.gp();
+    }
+    this.cr4 = v;
+    if ((diff & CR4_PGE) !== 0 || ((old & CR4_PCIDE) !== 0 && (v & CR4_PCIDE) === 0)) {
+      this.tlb.flushContext(-1, true);
+    } else if ((diff & CR4_PAE) !== 0 || (v & ~old & CR4_SMEP) !== 0) {
+      this.tlb.flushContext(this.pcid, true);
+    }
+    this.changed();
+    return this.ok();
+  }
+
+  writeCr3(hi: number, lo: number): number {
+    this.counters.cr3Writes++;
+    let noFlush = false;
+    let vHi = hi >>> 0;
+    const vLo = lo >>> 0;
+    if ((this.efer & EFER_LMA) !== 0) {
+      if ((this.cr4 & CR4_PCIDE) !== 0 && (vHi & 0x80000000) !== 0) {
+        noFlush = true;
+        vHi &= 0x7fffffff;
+      }
+      // Bits 63:MAXPHYADDR are reserved.
+      if ((vHi & ~bitRange(0, this.maxPhysAddr - 33)) !== 0) return this.gp();
+    } else {
+      vHi = 0; // outside IA-32e mode CR3 is loaded from a 32-bit register
+      if (this.mode === MODE_PAE && !this.loadPdptes(vLo, this.cr4)) return this.gp();
+    }
+    this.cr3Hi = vHi;
+    this.cr3Lo = vLo;
+    this.recompute();
+    if (!noFlush) this.tlb.flushContext(this.pcid, false);
+    this.host.controlChanged(this);
+    this.host.invalidated?.(this);
+    return this.ok();
+  }
+
+  writeEfer(hi: number, lo: number): number {
+    if (hi !== 0 || (lo & ~EFER_WRITABLE) !== 0) return this.gp();
+    if ((this.cr0 & CR0_PG) !== 0 && ((lo ^ this.efer) & EFER_LME) !== 0) return this.gp();
+    this.efer = ((lo & ~EFER_LMA) | (this.efer & EFER_LMA)) >>> 0;
+    this.changed();
+    return this.ok();
+  }
+
+  writePkru(v: number): number {
+    this.pkru = v >>> 0;
+    return this.ok();
+  }
+
+  setAc(v: number): number {
+    this.ac = v ? 1 : 0;
+    this.recompute();
+    return this.ok();
+  }
+
+  /** Is `va` canonical for the current mode (always true outside IA-32e paging)? */
+  canonical(vaHi: number): boolean {
+    const m = this.mode;
+    if (m === null || m.vaBits === 32) return true;
+    const t = vaHi >> (m.vaBits - 33);
+    return t === 0 || t === -1;
+  }
+
+  invlpg(vaHi: number, vaLo: number): number {
+    this.counters.invlpg++;
+    const hi = this.lma ? vaHi : 0;
+    if (this.canonical(hi)) this.tlb.flushVa(hi, vaLo >>> 0, this.pcid, true);
+    this.host.invalidated?.(this);
+    return this.ok();
+  }
+
+  invpcid(type: number, pcid: number, vaHi: number, vaLo: number): number {
+    this.counters.invpcid++;
+    if (type < 0 || type > 3 || pcid < 0 || pcid > 0xfff) return this.gp();
+    if ((this.cr4 & CR4_PCIDE) === 0 && type <= 1 && pcid !== 0) return this.gp();
+    if (type === 0) {
+      if (this.lma ? !this.canonical(vaHi) : vaHi !== 0) return this.gp();
+      this.tlb.flushVa(vaHi, vaLo >>> 0, pcid, false);
+    } else if (type === 1) {
+      this.tlb.flushContext(pcid, false);
+    } else {
+      this.tlb.flushContext(-1, type === 2);
+    }
+    this.host.invalidated?.(this);
+    return this.ok();
+  }
+
+  flushAll(): number {
+    this.tlb.flushContext(-1, true);
+    this.host.invalidated?.(this);
+    return this.ok();
+  }
+
+  /**
+   * Translate `va` for `access` at `cpl` through the TLB and the hardware
+   * walk. Returns the 4 KiB frame in the MMU's space, or -1 after a fault
+   * (this.fault / this.faultError / CR2 set).
+   */
+  translate(vaHi: number, vaLo: number, access: AccessKind, cpl: number): number {
+    const fmt = this.mmu.format;
+    if (fmt === null) return vaLo >>> 12; // paging off: VA = PA (32-bit linear addresses)
+    const mode = fmt.mode;
+    if (mode.vaBits === 32) vaHi = 0;
+    else if (!this.canonical(vaHi)) {
+      this.gp();
+      return -1;
+    }
+    const tlb = this.tlb;
+    if (tlb.lookup(vaHi, vaLo, this.pcid, fmt.leafShift[2] as number)) {
+      const perm = tlb.hitPerm;
+      if ((access !== WRITE || (perm & PERM_D) !== 0) && checkAccess(perm, access, cpl, this.ctl, this.pkru) === 0) {
+        return tlb.hitPfn;
+      }
+      // A write to a clean page, or rights refused by a cached entry: walk again.
+    }
+    for (;;) {
+      const w = this.walker;
+      const mmu = this.mmu;
+      const f = mmu.format as WalkFormat;
+      let error: number;
+      const r = w.walk(mmu.space, f, mmu.rootPfn, mmu.pdpte, vaHi, vaLo);
+      if (r === WALK_OK) {
+        let perm = w.perm;
+        if ((this.cr4 & CR4_PGE) === 0) perm &= ~PERM_G;
+        w.perm = perm;
+        error = checkAccess(perm, access, cpl, this.ctl, this.pkru);
+        if (error === 0) {
+          w.commit(access === WRITE);
+          tlb.fill(vaHi, vaLo, this.pcid, w.pageShift, w.leafPfn, w.perm);
+          const within = ((vaLo >>> 12) | (vaHi << 20)) & ((1 << (w.pageShift - 12)) - 1);
+          return w.leafPfn + within;
+        }
+      } else {
+        error = faultError(r, access, cpl, this.ctl);
+      }
+      // A page fault invalidates the TLB entries for the faulting address.
+      tlb.flushVa(vaHi, vaLo, this.pcid, true);
+      if (this.host.pageFault(this, vaHi, vaLo, access, cpl, error)) continue;
+      this.counters.pageFaults++;
+      this.fault = FAULT_PF;
+      this.faultError = error;
+      this.cr2Hi = vaHi;
+      this.cr2Lo = vaLo >>> 0;
+      return -1;
+    }
+  }
+
+  /** Data read of `size` bytes; value in valueHi/valueLo. */
+  read(vaHi: number, vaLo: number, size: number, cpl: number): number {
+    this.counters.reads++;
+    const pfn = this.translate(vaHi, vaLo, 0, cpl);
+    if (pfn < 0) return this.fault;
+    readValue(this.mmu.space.frameForRead(pfn), vaLo & 0xfff, size, this);
+    return this.ok();
+  }
+
+  write(vaHi: number, vaLo: number, size: number, valueHi: number, valueLo: number, cpl: number): number {
+    this.counters.writes++;
+    const pfn = this.translate(vaHi, vaLo, WRITE, cpl);
+    if (pfn < 0) return this.fault;
+    const f = this.mmu.space.frameForWrite(pfn);
+    if (f !== null) writeValue(f, vaLo & 0xfff, size, valueHi, valueLo);
+    return this.ok();
+  }
+
+  fetch(vaHi: number, vaLo: number, cpl: number): number {
+    this.counters.fetches++;
+    const pfn = this.translate(vaHi, vaLo, FETCH, cpl);
+    if (pfn < 0) return this.fault;
+    readValue(this.mmu.space.frameForRead(pfn), vaLo & 0xfff, 1, this);
+    return this.ok();
+  }
+}
+
+/** Read `size` bytes at byte `off` of a frame into out.valueLo/valueHi (little-endian). */
+export function readValue(f: Uint32Array, off: number, size: number, out: { valueLo: number; valueHi: number }): void {
+  if ((off & 3) === 0 && size >= 4) {
+    out.valueLo = f[off >>> 2] as number;
+    out.valueHi = size === 8 ? (f[(off >>> 2) + 1] as number) : 0;
+    return;
+  }
+  let lo = 0;
+  let hi = 0;
+  for (let i = 0; i < size; i++) {
+    const b = off + i;
+    const byte = ((f[b >>> 2] as number) >>> ((b & 3) * 8)) & 0xff;
+    if (i < 4) lo |= byte << (8 * i);
+    else hi |= byte << (8 * (i - 4));
+  }
+  out.valueLo = lo >>> 0;
+  out.valueHi = hi >>> 0;
+}
+
+/** Write `size` bytes of value (hi, lo) at byte `off` of a frame, little-endian. */
+export function writeValue(f: Uint32Array, off: number, size: number, hi: number, lo: number): void {
+  if ((off & 3) === 0 && size >= 4) {
+    f[off >>> 2] = lo;
+    if (size === 8) f[(off >>> 2) + 1] = hi;
+    return;
+  }
+  for (let i = 0; i < size; i++) {
+    const b = off + i;
+    const byte = i < 4 ? (lo >>> (8 * i)) & 0xff : (hi >>> (8 * (i - 4))) & 0xff;
+    const w = b >>> 2;
+    const s = (b & 3) * 8;
+    f[w] = (((f[w] as number) & ~(0xff << s)) | (byte << s)) >>> 0;
+  }
+}

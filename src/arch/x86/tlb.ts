@@ -1,0 +1,226 @@
+/**
+ * Translation lookaside buffer (SDM vol. 3A, 4.10).
+ *
+ * Three set-associative arrays, one per page-size class: 4 KiB, large
+ * (2 MiB or 4 MiB, the entry remembers which) and 1 GiB. Entries are tagged
+ * with a PCID (0 when CR4.PCIDE=0) or marked global; a lookup matches an
+ * entry of the current PCID or a global one. Replacement is LRU per set.
+ *
+ * What is cached is the translation's permission word (access.ts), never an
+ * access decision: rights are re-checked on every hit against the current
+ * CR0.WP, SMEP, SMAP, AC, PKRU and CPL.
+ *
+ * A set count or way count of 0 disables a class (`--tlb off` disables all).
+ */
+import { PERM_G } from './access.js';
+
+export interface TlbGeometry {
+  sets: number;
+  ways: number;
+}
+
+export interface TlbConfig {
+  small: TlbGeometry; // 4 KiB
+  large: TlbGeometry; // 2 MiB / 4 MiB
+  huge: TlbGeometry; // 1 GiB
+}
+
+/** Default geometry: roughly a modern core's second-level TLB. */
+export const DEFAULT_TLB: TlbConfig = {
+  small: { sets: 128, ways: 12 },
+  large: { sets: 32, ways: 8 },
+  huge: { sets: 1, ways: 16 },
+};
+
+export const NO_TLB: TlbConfig = {
+  small: { sets: 0, ways: 0 },
+  large: { sets: 0, ways: 0 },
+  huge: { sets: 0, ways: 0 },
+};
+
+const GLOBAL_TAG = 0x2000;
+const CTX_MASK = 0x1fff;
+
+class TlbArray {
+  readonly sets: number;
+  readonly ways: number;
+  /** pcid + 1 (0 = invalid), | GLOBAL_TAG for global entries. */
+  readonly ctx: Int32Array;
+  readonly vpnLo: Int32Array;
+  readonly vpnHi: Int32Array;
+  readonly shift: Uint8Array;
+  readonly pfn: Float64Array;
+  readonly perm: Int32Array;
+  readonly stamp: Float64Array;
+  valid = 0;
+  constructor(g: TlbGeometry) {
+    if (g.sets !== 0 && (g.sets & (g.sets - 1)) !== 0)
+      throw new RangeError(`TLB sets must be a power of two, got ${g.sets}`);
+    this.sets = g.ways === 0 ? 0 : g.sets;
+    this.ways = this.sets === 0 ? 0 : g.ways;
+    const n = this.sets * this.ways;
+    this.ctx = new Int32Array(n);
+    this.vpnLo = new Int32Array(n);
+    this.vpnHi = new Int32Array(n);
+    this.shift = new Uint8Array(n);
+    this.pfn = new Float64Array(n);
+    this.perm = new Int32Array(n);
+    this.stamp = new Float64Array(n);
+  }
+}
+
+/** Page number of a VA at `shift`, as two halves. */
+function vpnLoOf(vaHi: number, vaLo: number, shift: number): number {
+  return (vaLo >>> shift) | (vaHi << (32 - shift)) | 0;
+}
+function vpnHiOf(vaHi: number, shift: number): number {
+  return (vaHi >>> shift) | 0;
+}
+
+export class Tlb {
+  private readonly arrays: TlbArray[];
+  private clock = 0;
+  /** Counters. */
+  hits = 0;
+  misses = 0;
+  fills = 0;
+  flushes = 0;
+  /** Result of the last hit. */
+  hitPfn = 0;
+  hitPerm = 0;
+  hitShift = 12;
+  private hitArray: TlbArray | null = null;
+  private hitIndex = 0;
+
+  constructor(readonly config: TlbConfig = DEFAULT_TLB) {
+    this.arrays = [new TlbArray(config.small), new TlbArray(config.large), new TlbArray(config.huge)];
+  }
+
+  /**
+   * Look `va` up for `pcid`, trying the 4 KiB, large (with `largeShift`, 21 or
+   * 22) and 1 GiB arrays. On a hit sets hitPfn (4 KiB frame of the VA) and
+   * hitPerm and returns true.
+   */
+  lookup(vaHi: number, vaLo: number, pcid: number, largeShift: number): boolean {
+    const want = pcid + 1;
+    for (let c = 0; c < 3; c++) {
+      const a = this.arrays[c] as TlbArray;
+      if (a.sets === 0) continue;
+      const shift = c === 0 ? 12 : c === 1 ? largeShift : 30;
+      const lo = vpnLoOf(vaHi, vaLo, shift);
+      const hi = vpnHiOf(vaHi, shift);
+      const base = (lo & (a.sets - 1)) * a.ways;
+      for (let i = base, end = base + a.ways; i < end; i++) {
+        const x = a.ctx[i] as number;
+        if (
+          x !== 0 &&
+          a.vpnLo[i] === lo &&
+          a.vpnHi[i] === hi &&
+          a.shift[i] === shift &&
+          ((x & CTX_MASK) === want || (x & GLOBAL_TAG) !== 0)
+        ) {
+          a.stamp[i] = ++this.clock;
+          this.hits++;
+          const within = shift === 12 ? 0 : ((vaLo >>> 12) | (vaHi << 20)) & ((1 << (shift - 12)) - 1);
+          this.hitPfn = (a.pfn[i] as number) + within;
+          this.hitPerm = a.perm[i] as number;
+          this.hitShift = shift;
+          this.hitArray = a;
+          this.hitIndex = i;
+          return true;
+        }
+      }
+    }
+    this.misses++;
+    return false;
+  }
+
+  /** Update the permission word of the entry found by the last lookup (e.g. D set). */
+  updateLastHit(perm: number): void {
+    if (this.hitArray !== null) this.hitArray.perm[this.hitIndex] = perm;
+  }
+
+  /** Cache a successful translation of a page of size 2^shift at base frame `pfn`. */
+  fill(vaHi: number, vaLo: number, pcid: number, shift: number, pfn: number, perm: number): void {
+    const a = this.arrays[shift === 12 ? 0 : shift === 30 ? 2 : 1] as TlbArray;
+    if (a.sets === 0) return;
+    this.fills++;
+    const lo = vpnLoOf(vaHi, vaLo, shift);
+    const hi = vpnHiOf(vaHi, shift);
+    const ctx = (perm & PERM_G) !== 0 ? GLOBAL_TAG | (pcid + 1) : pcid + 1;
+    const base = (lo & (a.sets - 1)) * a.ways;
+    let victim = -1;
+    let lru = base;
+    let oldest = Number.POSITIVE_INFINITY;
+    for (let i = base, end = base + a.ways; i < end; i++) {
+      const x = a.ctx[i] as number;
+      if (x === 0) {
+        if (victim < 0) victim = i;
+        continue;
+      }
+      // A refill of a page already cached for this context replaces that entry.
+      if (a.vpnLo[i] === lo && a.vpnHi[i] === hi && a.shift[i] === shift && (x & CTX_MASK) === pcid + 1) {
+        victim = i;
+        break;
+      }
+      const s = a.stamp[i] as number;
+      if (s < oldest) {
+        oldest = s;
+        lru = i;
+      }
+    }
+    if (victim < 0) victim = lru;
+    if (a.ctx[victim] === 0) a.valid++;
+    a.ctx[victim] = ctx;
+    a.vpnLo[victim] = lo;
+    a.vpnHi[victim] = hi;
+    a.shift[victim] = shift;
+    a.pfn[victim] = pfn;
+    a.perm[victim] = perm;
+    a.stamp[victim] = ++this.clock;
+  }
+
+  /**
+   * Invalidate entries whose page contains `va`: those of `pcid` and, if
+   * `globals`, global ones; `pcid` -1 means every PCID.
+   */
+  flushVa(vaHi: number, vaLo: number, pcid: number, globals: boolean): void {
+    for (const a of this.arrays) {
+      if (a.valid === 0) continue;
+      for (let i = 0; i < a.ctx.length; i++) {
+        const x = a.ctx[i] as number;
+        if (x === 0) continue;
+        const shift = a.shift[i] as number;
+        if (a.vpnLo[i] !== vpnLoOf(vaHi, vaLo, shift) || a.vpnHi[i] !== vpnHiOf(vaHi, shift)) continue;
+        if ((x & GLOBAL_TAG) !== 0 ? globals : pcid < 0 || (x & CTX_MASK) === pcid + 1) {
+          a.ctx[i] = 0;
+          a.valid--;
+        }
+      }
+    }
+  }
+
+  /**
+   * Invalidate every entry of `pcid` (-1: every PCID); global entries too if
+   * `globals`.
+   */
+  flushContext(pcid: number, globals: boolean): void {
+    this.flushes++;
+    for (const a of this.arrays) {
+      if (a.valid === 0) continue;
+      for (let i = 0; i < a.ctx.length; i++) {
+        const x = a.ctx[i] as number;
+        if (x === 0) continue;
+        if ((x & GLOBAL_TAG) !== 0 ? globals : pcid < 0 || (x & CTX_MASK) === pcid + 1) {
+          a.ctx[i] = 0;
+          a.valid--;
+        }
+      }
+    }
+  }
+
+  /** Entries currently valid. */
+  get size(): number {
+    return this.arrays.reduce((s, a) => s + a.valid, 0);
+  }
+}

@@ -1,0 +1,63 @@
+/** `umbra exec`: run a scenario. */
+import { readFileSync, writeFileSync } from 'node:fs';
+import { parseScenario, ScenarioError } from '../guest/scenario/parse.js';
+import { runScenario } from '../guest/scenario/run.js';
+import type { Pager } from '../hypervisor/pager.js';
+import type { LayoutKind } from '../machine/placement.js';
+import { collectStats, formatStats } from '../metrics/stats.js';
+import { NativePager } from '../pagers/native/native.js';
+import { UsageError } from './errors.js';
+import { parseIntOption, parseTlb } from './options.js';
+
+export interface ExecOptions {
+  pager: string;
+  layout: LayoutKind;
+  seed: string;
+  tlb: string;
+  stats?: boolean;
+  statsJson?: string;
+}
+
+export function makePager(name: string): Pager {
+  if (name === 'native') return new NativePager();
+  throw new UsageError(`unknown pager "${name}"`);
+}
+
+export function execCommand(file: string, opts: ExecOptions): void {
+  let text: string;
+  try {
+    text = readFileSync(file === '-' ? 0 : file, 'utf8');
+  } catch (e) {
+    throw new UsageError(
+      `${file}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (e as Error).message}`,
+    );
+  }
+  const seed = parseIntOption('--seed', opts.seed, 0, 2 ** 32 - 1);
+  const tlb = parseTlb(opts.tlb);
+  let scenario: ReturnType<typeof parseScenario>;
+  try {
+    scenario = parseScenario(text, file);
+  } catch (e) {
+    if (e instanceof ScenarioError) throw new UsageError(e.message);
+    throw e;
+  }
+  const pager = makePager(opts.pager);
+  const chunks: string[] = [];
+  let size = 0;
+  const out = (c: string): void => {
+    chunks.push(c);
+    size += c.length;
+    if (size > 1 << 20) {
+      process.stdout.write(chunks.join(''));
+      chunks.length = 0;
+      size = 0;
+    }
+  };
+  const r = runScenario(scenario, { pager, layout: opts.layout, seed, tlb, out });
+  process.stdout.write(chunks.join(''));
+  if (opts.stats || opts.statsJson) {
+    const stats = collectStats(pager, r.cpus, r.ops, r.seconds);
+    if (opts.stats) process.stderr.write(formatStats(stats));
+    if (opts.statsJson) writeFileSync(opts.statsJson, `${JSON.stringify(stats, null, 2)}\n`);
+  }
+}

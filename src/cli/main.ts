@@ -1,0 +1,86 @@
+#!/usr/bin/env node
+/**
+ * The `umbra` command. Every user-facing failure ends in one line on stderr
+ * and a non-zero status (2 for bad input), never a stack trace.
+ */
+import { Command, CommanderError, Option } from 'commander';
+import { UsageError } from './errors.js';
+import { execCommand } from './exec.js';
+import { inspectCommand, translateCommand } from './image.js';
+
+const program = new Command();
+program
+  .name('umbra')
+  .description(
+    'Run, inspect and measure x86 memory virtualization: paging, TLB, native and shadow pagers, real guest images',
+  )
+  .version('0.1.0')
+  .exitOverride()
+  .configureOutput({
+    outputError: (str, write) => write(str.split('\n')[0] ? `${str.trimEnd().split('\n')[0]}\n` : str),
+  });
+
+program
+  .command('exec')
+  .description('run a scenario (JSON Lines, spec version 1) and print what the guest observes')
+  .argument('<file>', 'scenario file, or - for standard input')
+  .addOption(new Option('--pager <name>', 'pager').choices(['native']).default('native'))
+  .addOption(
+    new Option('--layout <kind>', 'where guest frames sit in machine memory')
+      .choices(['identity', 'scatter'])
+      .default('identity'),
+  )
+  .option('--seed <n>', 'seed for --layout scatter', '0')
+  .option('--tlb <geometry>', 'TLB geometry: default, off, tiny, or 4k=SETSxWAYS,2m=SETSxWAYS,1g=SETSxWAYS', 'default')
+  .option('--stats', 'print statistics to stderr')
+  .option('--stats-json <file>', 'write statistics as JSON')
+  .action(execCommand);
+
+program
+  .command('inspect')
+  .description("show a real guest image's address space (QEMU dump-guest-memory ELF core, .xz or not)")
+  .argument('<image>', 'ELF core file (.elf or .elf.xz)')
+  .option('--cpu <n>', 'vCPU index', '0')
+  .addOption(
+    new Option('--format <fmt>', 'output format')
+      .choices(['qemu-tlb', 'qemu-mem', 'json', 'summary'])
+      .default('summary'),
+  )
+  .option('--registers <file>', "QEMU 'info registers' text for this vCPU (gives EFER)")
+  .option('--maxphyaddr <n>', 'physical-address width of the guest CPU')
+  .option('--sample', 'with summary: also translate a few sample addresses')
+  .action(inspectCommand);
+
+program
+  .command('translate')
+  .description('walk one linear address through a real guest image step by step')
+  .argument('<image>', 'ELF core file (.elf or .elf.xz)')
+  .argument('<va>', 'linear address (hex with 0x, or decimal)')
+  .option('--cpu <n>', 'vCPU index', '0')
+  .addOption(new Option('--access <kind>', 'access type').choices(['r', 'w', 'x']).default('r'))
+  .option('--cpl <n>', 'current privilege level 0-3', '0')
+  .option('--registers <file>', "QEMU 'info registers' text for this vCPU (gives EFER)")
+  .option('--maxphyaddr <n>', 'physical-address width of the guest CPU')
+  .option('--root <which>', 'walk from CR3 (cr3) or the KPTI twin table (twin)', 'cr3')
+  .action(translateCommand);
+
+async function main(): Promise<void> {
+  try {
+    await program.parseAsync(process.argv);
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      process.exitCode = e.exitCode === 0 ? 0 : 2;
+      return;
+    }
+    if (e instanceof UsageError) {
+      process.stderr.write(`umbra: ${e.message}\n`);
+      process.exitCode = 2;
+      return;
+    }
+    const msg = e instanceof Error ? e.message : String(e);
+    process.stderr.write(`umbra: internal error: ${msg}\n`);
+    process.exitCode = 70;
+  }
+}
+
+await main();

@@ -1,0 +1,40 @@
+/** Parsing of option values shared by commands. */
+import { DEFAULT_TLB, NO_TLB, type TlbConfig, type TlbGeometry } from '../arch/x86/tlb.js';
+import { UsageError } from './errors.js';
+
+export function parseIntOption(name: string, v: string, lo: number, hi: number): number {
+  const n = /^0x[0-9a-f]+$/i.test(v) ? Number.parseInt(v, 16) : /^\d+$/.test(v) ? Number(v) : Number.NaN;
+  if (!Number.isSafeInteger(n) || n < lo || n > hi)
+    throw new UsageError(`${name} must be an integer from ${lo} to ${hi}, got "${v}"`);
+  return n;
+}
+
+export const TINY_TLB: TlbConfig = {
+  small: { sets: 1, ways: 2 },
+  large: { sets: 1, ways: 1 },
+  huge: { sets: 1, ways: 1 },
+};
+
+export function parseTlb(v: string): TlbConfig {
+  if (v === 'default') return DEFAULT_TLB;
+  if (v === 'off') return NO_TLB;
+  if (v === 'tiny') return TINY_TLB;
+  const cfg: TlbConfig = {
+    small: { ...DEFAULT_TLB.small },
+    large: { ...DEFAULT_TLB.large },
+    huge: { ...DEFAULT_TLB.huge },
+  };
+  const names: Record<string, keyof TlbConfig> = { '4k': 'small', '2m': 'large', '4m': 'large', '1g': 'huge' };
+  for (const part of v.split(',')) {
+    const m = /^(4k|2m|4m|1g)=(\d+)x(\d+)$/i.exec(part.trim());
+    if (m === null) throw new UsageError(`--tlb: "${part}" is not SIZE=SETSxWAYS (e.g. 4k=64x8)`);
+    const sets = Number(m[2]);
+    const ways = Number(m[3]);
+    if ((sets & (sets - 1)) !== 0 || sets > 65536 || ways > 64) {
+      throw new UsageError(`--tlb: ${part}: sets must be a power of two up to 65536 and ways at most 64`);
+    }
+    const g: TlbGeometry = { sets, ways };
+    cfg[names[(m[1] as string).toLowerCase()] as keyof TlbConfig] = g;
+  }
+  return cfg;
+}

@@ -1,0 +1,315 @@
+/**
+ * Scenario format, version 1 (shared/spec/scenario-format.md): parsing and
+ * validation. The whole file is validated before anything runs; the first
+ * problem is reported as `FILE:LINE: reason`.
+ *
+ * Parsed operations are kept as a structure of arrays (one typed array per
+ * field) so that a million-operation scenario stays compact and the runner's
+ * loop touches no objects.
+ */
+
+export const OP = {
+  cpu: 1,
+  wrcr: 2,
+  wrmsr: 3,
+  wrpkru: 4,
+  setac: 5,
+  read: 6,
+  write: 7,
+  fetch: 8,
+  pread: 9,
+  pwrite: 10,
+  invlpg: 11,
+  invpcid: 12,
+  flush: 13,
+  dump: 14,
+} as const;
+export type OpName = keyof typeof OP;
+
+/** Allowed keys per op (besides "op"); all are required. */
+const KEYS: Record<OpName | 'machine', readonly string[]> = {
+  machine: ['vcpus', 'memory', 'maxphyaddr'],
+  cpu: ['vcpu'],
+  wrcr: ['reg', 'value'],
+  wrmsr: ['msr', 'value'],
+  wrpkru: ['value'],
+  setac: ['value'],
+  read: ['va', 'size', 'cpl'],
+  write: ['va', 'size', 'value', 'cpl'],
+  fetch: ['va', 'cpl'],
+  pread: ['gpa', 'size'],
+  pwrite: ['gpa', 'size', 'value'],
+  invlpg: ['va'],
+  invpcid: ['type', 'pcid', 'va'],
+  flush: [],
+  dump: ['gpa', 'length'],
+};
+const OPTIONAL = new Set(['machine.maxphyaddr']);
+
+export const CR_INDEX: Record<string, number> = { cr0: 0, cr3: 3, cr4: 4 };
+
+export interface Machine {
+  vcpus: number;
+  memory: number;
+  maxphyaddr: number;
+}
+
+export class ScenarioError extends Error {
+  constructor(
+    readonly file: string,
+    readonly line: number,
+    readonly reason: string,
+  ) {
+    super(`${file}:${line}: ${reason}`);
+  }
+}
+
+/** A parsed scenario: the machine and its operations as parallel arrays. */
+export class Scenario {
+  count = 0;
+  op: Uint8Array;
+  line: Uint32Array;
+  /** Small operand: vcpu, register index, size, type, setac value. */
+  small: Uint8Array;
+  cpl: Uint8Array;
+  /** Address (va or gpa) halves. */
+  aHi: Uint32Array;
+  aLo: Uint32Array;
+  /** Value halves (written value, CR value, pkru); for dump: length; for invpcid: pcid (clamped). */
+  vHi: Uint32Array;
+  vLo: Uint32Array;
+
+  constructor(
+    readonly machine: Machine,
+    capacity = 1024,
+  ) {
+    this.op = new Uint8Array(capacity);
+    this.line = new Uint32Array(capacity);
+    this.small = new Uint8Array(capacity);
+    this.cpl = new Uint8Array(capacity);
+    this.aHi = new Uint32Array(capacity);
+    this.aLo = new Uint32Array(capacity);
+    this.vHi = new Uint32Array(capacity);
+    this.vLo = new Uint32Array(capacity);
+  }
+
+  /** Append one operation; returns its index. */
+  push(op: number, line: number): number {
+    if (this.count === this.op.length) this.grow();
+    const i = this.count++;
+    this.op[i] = op;
+    this.line[i] = line;
+    return i;
+  }
+
+  private grow(): void {
+    const n = this.op.length * 2;
+    const g = <T extends Uint8Array | Uint32Array>(a: T, C: new (n: number) => T): T => {
+      const b = new C(n);
+      b.set(a);
+      return b;
+    };
+    this.op = g(this.op, Uint8Array);
+    this.line = g(this.line, Uint32Array);
+    this.small = g(this.small, Uint8Array);
+    this.cpl = g(this.cpl, Uint8Array);
+    this.aHi = g(this.aHi, Uint32Array);
+    this.aLo = g(this.aLo, Uint32Array);
+    this.vHi = g(this.vHi, Uint32Array);
+    this.vLo = g(this.vLo, Uint32Array);
+  }
+}
+
+/** A 64-bit integer as two halves. */
+export interface U64 {
+  hi: number;
+  lo: number;
+}
+
+const HEX = /^0[xX]([0-9a-fA-F]+)$/;
+
+/** Parse a scenario integer (JSON number below 2^53, or "0x..." up to 64 bits). */
+export function parseU64(v: unknown): U64 | string {
+  if (typeof v === 'number') {
+    if (!Number.isInteger(v) || v < 0) return 'must be a non-negative integer';
+    if (v >= 2 ** 53) return 'numbers at or above 2^53 must be written as "0x..." strings';
+    return { hi: Math.floor(v / 0x100000000), lo: v >>> 0 };
+  }
+  if (typeof v === 'string') {
+    const m = HEX.exec(v);
+    if (m === null) return `"${v.length > 40 ? `${v.slice(0, 40)}...` : v}" is not a "0x..." hex integer`;
+    const digits = (m[1] as string).replace(/^0+(?=.)/, '');
+    if (digits.length > 16) return `${v} does not fit in 64 bits`;
+    const lo = Number.parseInt(digits.slice(-8), 16);
+    const hi = digits.length > 8 ? Number.parseInt(digits.slice(0, -8), 16) : 0;
+    return { hi, lo };
+  }
+  return 'must be an integer (a JSON number or a "0x..." string)';
+}
+
+function toNumber(x: U64): number {
+  return x.hi * 0x100000000 + x.lo;
+}
+
+/** Parse and validate a whole scenario. Throws ScenarioError on the first problem. */
+export function parseScenario(text: string, file: string): Scenario {
+  let scenario: Scenario | null = null;
+  let lineNo = 0;
+  let start = 0;
+  const fail = (reason: string): never => {
+    throw new ScenarioError(file, lineNo, reason);
+  };
+  while (start <= text.length) {
+    let end = text.indexOf('\n', start);
+    if (end < 0) end = text.length;
+    const raw = text.slice(start, end);
+    start = end + 1;
+    lineNo++;
+    const t = raw.trim();
+    if (t === '' || t.startsWith('#')) {
+      if (end === text.length) break;
+      continue;
+    }
+    let obj: unknown;
+    try {
+      obj = JSON.parse(t);
+    } catch (e) {
+      fail(`not valid JSON (${(e as Error).message})`);
+    }
+    if (typeof obj !== 'object' || obj === null || Array.isArray(obj)) fail('expected a JSON object');
+    const o = obj as Record<string, unknown>;
+    const name = o.op;
+    if (typeof name !== 'string') fail('missing "op"');
+    const opName = name as string;
+    if (!(opName in KEYS)) fail(`unknown op "${opName}"`);
+    const allowed = KEYS[opName as OpName | 'machine'];
+    for (const k of Object.keys(o)) {
+      if (k !== 'op' && !allowed.includes(k)) fail(`unknown key "${k}" for op "${opName}"`);
+    }
+    for (const k of allowed) {
+      if (!(k in o) && !OPTIONAL.has(`${opName}.${k}`)) fail(`missing key "${k}" for op "${opName}"`);
+    }
+    const int = (k: string): U64 => {
+      const r = parseU64(o[k]);
+      if (typeof r === 'string') fail(`"${k}": ${r}`);
+      return r as U64;
+    };
+    const small = (k: string, lo: number, hi: number): number => {
+      const v = int(k);
+      if (v.hi !== 0 || v.lo < lo || v.lo > hi) fail(`"${k}" must be between ${lo} and ${hi}`);
+      return v.lo;
+    };
+    if (opName === 'machine') {
+      if (scenario !== null) fail('"machine" may appear only once, on the first line');
+      const vcpus = small('vcpus', 1, 64);
+      const memory = toNumber(int('memory'));
+      if (memory === 0 || memory % 4096 !== 0 || memory > 2 ** 40) {
+        fail('"memory" must be a non-zero multiple of 4096 no larger than 2^40');
+      }
+      const maxphyaddr = 'maxphyaddr' in o ? small('maxphyaddr', 32, 52) : 40;
+      scenario = new Scenario({ vcpus, memory, maxphyaddr });
+      continue;
+    }
+    if (scenario === null) fail('the first operation must be "machine"');
+    const s = scenario as Scenario;
+    const i = s.push(OP[opName as OpName], lineNo);
+    const sizeOf = (): number => {
+      const v = int('size');
+      if (v.hi !== 0 || ![1, 2, 4, 8].includes(v.lo)) fail('"size" must be 1, 2, 4 or 8');
+      return v.lo;
+    };
+    const addr = (k: string): U64 => {
+      const a = int(k);
+      s.aHi[i] = a.hi;
+      s.aLo[i] = a.lo;
+      return a;
+    };
+    const inPage = (a: U64, size: number, k: string): void => {
+      if ((a.lo & 0xfff) + size > 4096) fail(`"${k}" + "size" crosses a 4 KiB page boundary`);
+    };
+    const value = (size: number): void => {
+      const v = int('value');
+      if (size < 8 && (v.hi !== 0 || (size < 4 && v.lo >= 2 ** (8 * size))))
+        fail(`"value" does not fit in ${size} bytes`);
+      s.vHi[i] = v.hi;
+      s.vLo[i] = v.lo;
+    };
+    switch (opName as OpName) {
+      case 'cpu':
+        s.small[i] = small('vcpu', 0, s.machine.vcpus - 1);
+        break;
+      case 'wrcr': {
+        const reg = o.reg;
+        if (typeof reg !== 'string' || !(reg in CR_INDEX)) fail('"reg" must be "cr0", "cr3" or "cr4"');
+        s.small[i] = CR_INDEX[reg as string] as number;
+        value(8);
+        break;
+      }
+      case 'wrmsr':
+        if (o.msr !== 'efer') fail('"msr" must be "efer"');
+        value(8);
+        break;
+      case 'wrpkru':
+        value(4);
+        break;
+      case 'setac':
+        s.small[i] = small('value', 0, 1);
+        break;
+      case 'read': {
+        const size = sizeOf();
+        inPage(addr('va'), size, 'va');
+        s.small[i] = size;
+        s.cpl[i] = small('cpl', 0, 3);
+        break;
+      }
+      case 'write': {
+        const size = sizeOf();
+        inPage(addr('va'), size, 'va');
+        s.small[i] = size;
+        value(size);
+        s.cpl[i] = small('cpl', 0, 3);
+        break;
+      }
+      case 'fetch':
+        addr('va');
+        s.cpl[i] = small('cpl', 0, 3);
+        break;
+      case 'pread': {
+        const size = sizeOf();
+        inPage(addr('gpa'), size, 'gpa');
+        s.small[i] = size;
+        break;
+      }
+      case 'pwrite': {
+        const size = sizeOf();
+        inPage(addr('gpa'), size, 'gpa');
+        s.small[i] = size;
+        value(size);
+        break;
+      }
+      case 'invlpg':
+        addr('va');
+        break;
+      case 'invpcid': {
+        s.small[i] = small('type', 0, 3);
+        const p = int('pcid');
+        // PCIDs above 0xfff are legal input and #GP at run time; keep them distinguishable.
+        s.vLo[i] = p.hi !== 0 || p.lo > 0xfff ? 0x1000 : p.lo;
+        addr('va');
+        break;
+      }
+      case 'flush':
+        break;
+      case 'dump': {
+        addr('gpa');
+        const len = int('length');
+        if (len.hi !== 0 || len.lo > 65536) fail('"length" must be at most 65536');
+        s.vLo[i] = len.lo;
+        break;
+      }
+    }
+    if (end === text.length) break;
+  }
+  if (scenario === null) throw new ScenarioError(file, Math.max(lineNo, 1), 'no "machine" line: empty scenario');
+  return scenario;
+}

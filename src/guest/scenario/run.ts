@@ -1,0 +1,168 @@
+/**
+ * The scenario runner: drives a domain's vCPUs through a parsed scenario and
+ * produces exactly the output the spec defines (one JSON line per observable
+ * event, then the final state). Statistics never go to the output.
+ */
+import { Cpu, FAULT_GP, FAULT_PF, readValue, writeValue } from '../../arch/x86/cpu.js';
+import type { TlbConfig } from '../../arch/x86/tlb.js';
+import { Domain } from '../../hypervisor/domain.js';
+import type { Pager } from '../../hypervisor/pager.js';
+import type { LayoutKind } from '../../machine/placement.js';
+import { OP, type Scenario } from './parse.js';
+
+export interface RunOptions {
+  pager: Pager;
+  layout: LayoutKind;
+  seed: number;
+  tlb?: TlbConfig;
+  /** Receives output text in chunks. */
+  out: (chunk: string) => void;
+}
+
+export interface RunResult {
+  domain: Domain;
+  cpus: Cpu[];
+  ops: number;
+  seconds: number;
+}
+
+/** Lowercase minimal hex of a 64-bit value given as halves. */
+export function hex64(hi: number, lo: number): string {
+  return hi !== 0
+    ? `0x${(hi >>> 0).toString(16)}${(lo >>> 0).toString(16).padStart(8, '0')}`
+    : `0x${(lo >>> 0).toString(16)}`;
+}
+
+const HEX_BYTE: string[] = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
+
+export function runScenario(s: Scenario, opts: RunOptions): RunResult {
+  const domain = new Domain({ ramBytes: s.machine.memory, layout: opts.layout, seed: opts.seed });
+  const guest = domain.guest;
+  const cpus: Cpu[] = [];
+  for (let v = 0; v < s.machine.vcpus; v++) {
+    const c = new Cpu(v, guest, s.machine.maxphyaddr, opts.pager, opts.tlb);
+    opts.pager.controlChanged(c);
+    cpus.push(c);
+  }
+  const pwriteHook = (opts.pager as { physicalWrite?: (gfn: number) => void }).physicalWrite;
+  let cpu = cpus[0] as Cpu;
+  let buf: string[] = [];
+  const flushOut = (): void => {
+    if (buf.length !== 0) {
+      opts.out(buf.join(''));
+      buf = [];
+    }
+  };
+  const value = { valueLo: 0, valueHi: 0 };
+  const t0 = process.hrtime.bigint();
+  const n = s.count;
+  const { op, line, small, cpl, aHi, aLo, vHi, vLo } = s;
+  for (let i = 0; i < n; i++) {
+    const ln = line[i] as number;
+    let r = 0;
+    switch (op[i]) {
+      case OP.cpu:
+        cpu = cpus[small[i] as number] as Cpu;
+        continue;
+      case OP.wrcr: {
+        const reg = small[i];
+        const hi = vHi[i] as number;
+        const lo = vLo[i] as number;
+        r = reg === 0 ? cpu.writeCr0(hi, lo) : reg === 3 ? cpu.writeCr3(hi, lo) : cpu.writeCr4(hi, lo);
+        break;
+      }
+      case OP.wrmsr:
+        r = cpu.writeEfer(vHi[i] as number, vLo[i] as number);
+        break;
+      case OP.wrpkru:
+        r = cpu.writePkru(vLo[i] as number);
+        break;
+      case OP.setac:
+        r = cpu.setAc(small[i] as number);
+        break;
+      case OP.read:
+        r = cpu.read(aHi[i] as number, aLo[i] as number, small[i] as number, cpl[i] as number);
+        if (r === 0) buf.push(`{"i":${ln},"value":"${hex64(cpu.valueHi, cpu.valueLo)}"}\n`);
+        break;
+      case OP.write:
+        r = cpu.write(
+          aHi[i] as number,
+          aLo[i] as number,
+          small[i] as number,
+          vHi[i] as number,
+          vLo[i] as number,
+          cpl[i] as number,
+        );
+        if (r === 0) buf.push(`{"i":${ln},"ok":true}\n`);
+        break;
+      case OP.fetch:
+        r = cpu.fetch(aHi[i] as number, aLo[i] as number, cpl[i] as number);
+        if (r === 0) buf.push(`{"i":${ln},"value":"${hex64(0, cpu.valueLo)}"}\n`);
+        break;
+      case OP.pread: {
+        const gfn = (aHi[i] as number) * 0x100000 + ((aLo[i] as number) >>> 12);
+        readValue(guest.frameForRead(gfn), (aLo[i] as number) & 0xfff, small[i] as number, value);
+        buf.push(`{"i":${ln},"value":"${hex64(value.valueHi, value.valueLo)}"}\n`);
+        continue;
+      }
+      case OP.pwrite: {
+        const gfn = (aHi[i] as number) * 0x100000 + ((aLo[i] as number) >>> 12);
+        const f = guest.frameForWrite(gfn);
+        if (f !== null) {
+          writeValue(f, (aLo[i] as number) & 0xfff, small[i] as number, vHi[i] as number, vLo[i] as number);
+          pwriteHook?.call(opts.pager, gfn);
+        }
+        buf.push(`{"i":${ln},"ok":true}\n`);
+        continue;
+      }
+      case OP.invlpg:
+        r = cpu.invlpg(aHi[i] as number, aLo[i] as number);
+        break;
+      case OP.invpcid:
+        r = cpu.invpcid(small[i] as number, vLo[i] as number, aHi[i] as number, aLo[i] as number);
+        break;
+      case OP.flush:
+        r = cpu.flushAll();
+        break;
+      case OP.dump:
+        buf.push(`{"i":${ln},"bytes":"${dumpHex(domain, aHi[i] as number, aLo[i] as number, vLo[i] as number)}"}\n`);
+        continue;
+    }
+    if (r === FAULT_PF) {
+      buf.push(
+        `{"i":${ln},"fault":{"vector":"PF","error":"${hex64(0, cpu.faultError)}","cr2":"${hex64(cpu.cr2Hi, cpu.cr2Lo)}"}}\n`,
+      );
+    } else if (r === FAULT_GP) {
+      buf.push(`{"i":${ln},"fault":{"vector":"GP","error":"0x0"}}\n`);
+    }
+    if (buf.length >= 4096) flushOut();
+  }
+  const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+  const vcpus = cpus
+    .map(
+      (c) =>
+        `{"cr0":"${hex64(0, c.cr0)}","cr3":"${hex64(c.cr3Hi, c.cr3Lo)}","cr4":"${hex64(0, c.cr4)}","efer":"${hex64(0, c.efer)}"}`,
+    )
+    .join(',');
+  buf.push(`{"final":{"memory_sha256":"${domain.memorySha256()}","vcpus":[${vcpus}]}}\n`);
+  flushOut();
+  return { domain, cpus, ops: n, seconds };
+}
+
+/** Hex of `length` guest-physical bytes from (hi, lo); unbacked bytes read as ff. */
+function dumpHex(domain: Domain, hi: number, lo: number, length: number): string {
+  const parts: string[] = [];
+  let gfn = hi * 0x100000 + (lo >>> 12);
+  let off = lo & 0xfff;
+  let left = length;
+  while (left > 0) {
+    const take = Math.min(left, 4096 - off);
+    const f = domain.guest.frameForRead(gfn);
+    for (let b = off; b < off + take; b++)
+      parts.push(HEX_BYTE[((f[b >>> 2] as number) >>> ((b & 3) * 8)) & 0xff] as string);
+    gfn++;
+    off = 0;
+    left -= take;
+  }
+  return parts.join('');
+}

@@ -1,0 +1,100 @@
+/**
+ * A domain: one guest's RAM (gfn 0 .. ramFrames-1, placed in machine memory
+ * by a Placement), its vCPUs and the pager that virtualizes its memory.
+ *
+ * Guest-physical space: gfns below ramFrames are RAM (reached through the
+ * placement's gfn -> mfn map); everything above is unbacked: reads return all
+ * ones, writes are discarded (scenario spec, semantics 3). Read-only ranges
+ * (ROM) read normally and discard writes.
+ */
+import { createHash } from 'node:crypto';
+import type { DataSpace } from '../arch/x86/cpu.js';
+import { MachineMemory, ONES_FRAME } from '../machine/memory.js';
+import { type LayoutKind, machineFramesFor, Placement } from '../machine/placement.js';
+
+export const GUEST_DOMAIN_ID = 1;
+
+/** Guest-physical memory as the guest (and native hardware) sees it. */
+export class GuestPhysicalSpace implements DataSpace {
+  private readonly readOnly: Array<[number, number]> = [];
+  constructor(
+    readonly mem: MachineMemory,
+    readonly placement: Placement,
+  ) {}
+
+  get ramFrames(): number {
+    return this.placement.ramFrames;
+  }
+
+  isRam(gfn: number): boolean {
+    return gfn >= 0 && gfn < this.placement.ramFrames;
+  }
+
+  addReadOnly(first: number, last: number): void {
+    this.readOnly.push([first, last]);
+  }
+
+  isReadOnly(gfn: number): boolean {
+    for (const [a, b] of this.readOnly) if (gfn >= a && gfn <= b) return true;
+    return false;
+  }
+
+  frameForRead(gfn: number): Uint32Array {
+    if (gfn >= this.placement.ramFrames) return ONES_FRAME;
+    return this.mem.read(this.placement.mfnOf(gfn));
+  }
+
+  frameForWrite(gfn: number): Uint32Array | null {
+    if (gfn >= this.placement.ramFrames) return null;
+    if (this.readOnly.length !== 0 && this.isReadOnly(gfn)) return null;
+    return this.mem.write(this.placement.mfnOf(gfn));
+  }
+}
+
+export interface DomainOptions {
+  ramBytes: number;
+  layout: LayoutKind;
+  seed: number;
+}
+
+export class Domain {
+  readonly mem: MachineMemory;
+  readonly placement: Placement;
+  readonly guest: GuestPhysicalSpace;
+  readonly id = GUEST_DOMAIN_ID;
+
+  constructor(opts: DomainOptions) {
+    const ramFrames = Math.floor(opts.ramBytes / 4096);
+    const machineFrames = machineFramesFor(ramFrames);
+    this.mem = new MachineMemory(machineFrames);
+    this.placement = new Placement(opts.layout, ramFrames, machineFrames, this.id, opts.seed);
+    this.mem.addOwnerSource(this.placement);
+    this.mem.setFreeFrameSource(() => this.placement.nextFreeFrame());
+    this.guest = new GuestPhysicalSpace(this.mem, this.placement);
+  }
+
+  /**
+   * SHA-256 over every guest RAM frame holding a non-zero byte, in ascending
+   * gfn order, each as gfn (8 bytes LE) then its 4096 bytes (scenario spec).
+   */
+  memorySha256(): string {
+    const gfns: number[] = [];
+    for (const mfn of this.mem.materializedMfns()) {
+      const gfn = this.placement.gfnOf(mfn);
+      if (gfn < 0) continue;
+      const f = this.mem.read(mfn);
+      if (f.some((w) => w !== 0)) gfns.push(gfn);
+    }
+    gfns.sort((a, b) => a - b);
+    const h = createHash('sha256');
+    const key = Buffer.alloc(8);
+    for (const gfn of gfns) {
+      key.writeUInt32LE(gfn % 0x100000000, 0);
+      key.writeUInt32LE(Math.floor(gfn / 0x100000000), 4);
+      h.update(key);
+      const f = this.mem.read(this.placement.mfnOf(gfn));
+      h.update(new Uint8Array(f.buffer, f.byteOffset, 4096));
+    }
+    return h.digest('hex');
+  }
+}

@@ -1,0 +1,156 @@
+/**
+ * Machine memory: the simulated host's RAM as sparse 4 KiB frames.
+ *
+ * Rules this module keeps:
+ * - A frame is materialized (given storage) on its first write; until then it
+ *   reads as zeros through the shared ZERO_FRAME, which nobody may write.
+ * - Frames are Uint32Array(1024) in host byte order; the simulator assumes a
+ *   little-endian host (x86, Arm), so word i holds bytes 4i..4i+3 as x86 does.
+ *   A 64-bit paging entry is two words: low half (flags, low frame bits) and
+ *   high half (high frame bits, protection key, XD). No BigInt here.
+ * - Every frame has an owner: a domain id, OWNER_HYPERVISOR, or OWNER_FREE.
+ *   Guest RAM ownership comes from the domain's placement (a function, so a
+ *   sparse 1 TiB guest costs nothing up front); hypervisor frames are recorded
+ *   explicitly by the allocator.
+ */
+
+export const FRAME_WORDS = 1024;
+export const FRAME_BYTES = 4096;
+
+/** Shared all-zero frame for reads of never-written memory. Never written. */
+export const ZERO_FRAME: Uint32Array = new Uint32Array(FRAME_WORDS);
+/** Shared all-ones frame for reads of unbacked addresses. Never written. */
+export const ONES_FRAME: Uint32Array = new Uint32Array(FRAME_WORDS).fill(0xffffffff);
+
+export const OWNER_FREE = 0;
+export const OWNER_HYPERVISOR = 0xffff;
+
+const CHUNK_SHIFT = 12; // 4096 frames (16 MiB) per directory chunk
+const CHUNK_MASK = (1 << CHUNK_SHIFT) - 1;
+
+/** Who owns guest RAM: a placement reports the domain owning an mfn it placed. */
+export interface OwnerSource {
+  ownerOf(mfn: number): number;
+}
+
+export class MachineMemory {
+  /** Number of machine frames; valid mfns are 0..frames-1. */
+  readonly frames: number;
+  private readonly dir: (Array<Uint32Array | undefined> | undefined)[] = [];
+  private readonly explicitOwner = new Map<number, number>();
+  private readonly ownerSources: OwnerSource[] = [];
+  private materialized = 0;
+  private freeList: number[] = [];
+  private nextFree: (() => number) | null = null;
+
+  constructor(frames: number) {
+    if (!Number.isInteger(frames) || frames <= 0 || frames > 2 ** 40) {
+      throw new RangeError(`machine memory of ${frames} frames is impossible`);
+    }
+    this.frames = frames;
+  }
+
+  /** Frames that hold storage (were written at least once). */
+  get materializedFrames(): number {
+    return this.materialized;
+  }
+
+  /** The frame's words for reading: ZERO_FRAME if never written. */
+  read(mfn: number): Uint32Array {
+    const chunk = this.dir[mfn >>> CHUNK_SHIFT];
+    if (chunk === undefined) return ZERO_FRAME;
+    return chunk[mfn & CHUNK_MASK] ?? ZERO_FRAME;
+  }
+
+  /** The frame's words for writing, materializing it on first use. */
+  write(mfn: number): Uint32Array {
+    const hi = mfn >>> CHUNK_SHIFT;
+    let chunk = this.dir[hi];
+    if (chunk === undefined) {
+      chunk = new Array<Uint32Array | undefined>(1 << CHUNK_SHIFT);
+      this.dir[hi] = chunk;
+    }
+    let f = chunk[mfn & CHUNK_MASK];
+    if (f === undefined) {
+      if (mfn < 0 || mfn >= this.frames || !Number.isInteger(mfn)) {
+        throw new RangeError(`mfn ${mfn} is outside machine memory`);
+      }
+      f = new Uint32Array(FRAME_WORDS);
+      chunk[mfn & CHUNK_MASK] = f;
+      this.materialized++;
+    }
+    return f;
+  }
+
+  /** True if the frame has storage. */
+  isMaterialized(mfn: number): boolean {
+    const chunk = this.dir[mfn >>> CHUNK_SHIFT];
+    return chunk?.[mfn & CHUNK_MASK] !== undefined;
+  }
+
+  /** Drop a frame's storage (it reads as zeros again). */
+  scrub(mfn: number): void {
+    const chunk = this.dir[mfn >>> CHUNK_SHIFT];
+    if (chunk?.[mfn & CHUNK_MASK] !== undefined) {
+      chunk[mfn & CHUNK_MASK] = undefined;
+      this.materialized--;
+    }
+  }
+
+  /** Every materialized mfn, ascending. */
+  *materializedMfns(): Generator<number> {
+    for (let hi = 0; hi < this.dir.length; hi++) {
+      const chunk = this.dir[hi];
+      if (chunk === undefined) continue;
+      for (let lo = 0; lo < chunk.length; lo++) {
+        if (chunk[lo] !== undefined) yield (hi << CHUNK_SHIFT) | lo;
+      }
+    }
+  }
+
+  addOwnerSource(src: OwnerSource): void {
+    this.ownerSources.push(src);
+  }
+
+  ownerOf(mfn: number): number {
+    const o = this.explicitOwner.get(mfn);
+    if (o !== undefined) return o;
+    for (const s of this.ownerSources) {
+      const d = s.ownerOf(mfn);
+      if (d !== OWNER_FREE) return d;
+    }
+    return OWNER_FREE;
+  }
+
+  /**
+   * Where free frames come from: a generator of candidate mfns supplied by the
+   * placement (frames no domain's RAM occupies). Candidates already owned are
+   * skipped.
+   */
+  setFreeFrameSource(next: () => number): void {
+    this.nextFree = next;
+  }
+
+  /** Allocate a zeroed frame for `owner`. Throws when machine memory is exhausted. */
+  alloc(owner: number): number {
+    let mfn = this.freeList.pop();
+    while (mfn === undefined) {
+      const c = this.nextFree ? this.nextFree() : -1;
+      if (c < 0) throw new RangeError('machine memory exhausted');
+      if (this.ownerOf(c) === OWNER_FREE) mfn = c;
+    }
+    this.explicitOwner.set(mfn, owner);
+    return mfn;
+  }
+
+  free(mfn: number): void {
+    if (!this.explicitOwner.delete(mfn)) throw new Error(`free of unallocated mfn ${mfn}`);
+    this.scrub(mfn);
+    this.freeList.push(mfn);
+  }
+
+  /** Frames handed out by alloc() and not yet freed. */
+  get allocatedFrames(): number {
+    return this.explicitOwner.size;
+  }
+}
