@@ -174,9 +174,7 @@ export class Cpu {
 
   /** Frame of the top-level table CR3 designates (for PAE, the frame holding the PDPT). */
   get cr3RootPfn(): number {
-    return this.lma
-      ? (this.cr3Hi & 0xfffff) * 0x100000 + (this.cr3Lo >>> 12)
-      : this.cr3Lo >>> 12;
+    return this.lma ? (this.cr3Hi & 0xfffff) * 0x100000 + (this.cr3Lo >>> 12) : this.cr3Lo >>> 12;
   }
 
   private recompute(): void {

@@ -1,0 +1,25 @@
+/** Test helpers: run a scenario text in-process and return its stdout text. */
+import type { TlbConfig } from '../../src/arch/x86/tlb.js';
+import { parseScenario } from '../../src/guest/scenario/parse.js';
+import { runScenario } from '../../src/guest/scenario/run.js';
+import type { LayoutKind } from '../../src/machine/placement.js';
+import { NativePager } from '../../src/pagers/native/native.js';
+
+export interface RunSpec {
+  layout?: LayoutKind;
+  seed?: number;
+  tlb?: TlbConfig;
+}
+
+export function runText(text: string, spec: RunSpec = {}): string {
+  const s = parseScenario(text, 'test');
+  const chunks: string[] = [];
+  runScenario(s, {
+    pager: new NativePager(),
+    layout: spec.layout ?? 'identity',
+    seed: spec.seed ?? 0,
+    tlb: spec.tlb,
+    out: (c) => chunks.push(c),
+  });
+  return chunks.join('');
+}
