@@ -36,7 +36,8 @@ export interface OwnerSource {
 export class MachineMemory {
   /** Number of machine frames; valid mfns are 0..frames-1. */
   readonly frames: number;
-  private readonly dir: (Array<Uint32Array | undefined> | undefined)[] = [];
+  /** Chunk directory, allocated dense up front so lookups stay on V8's fast path. */
+  private readonly dir: (Array<Uint32Array | undefined> | undefined)[];
   private readonly explicitOwner = new Map<number, number>();
   private readonly ownerSources: OwnerSource[] = [];
   private materialized = 0;
@@ -48,6 +49,7 @@ export class MachineMemory {
       throw new RangeError(`machine memory of ${frames} frames is impossible`);
     }
     this.frames = frames;
+    this.dir = new Array(Math.ceil(frames / (1 << CHUNK_SHIFT))).fill(undefined);
   }
 
   /** Frames that hold storage (were written at least once). */
@@ -67,7 +69,7 @@ export class MachineMemory {
     const hi = mfn >>> CHUNK_SHIFT;
     let chunk = this.dir[hi];
     if (chunk === undefined) {
-      chunk = new Array<Uint32Array | undefined>(1 << CHUNK_SHIFT);
+      chunk = new Array<Uint32Array | undefined>(1 << CHUNK_SHIFT).fill(undefined);
       this.dir[hi] = chunk;
     }
     let f = chunk[mfn & CHUNK_MASK];

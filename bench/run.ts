@@ -1,0 +1,198 @@
+/**
+ * Umbra benchmarks (npm run bench). Single thread; each figure is the median
+ * of several timed rounds after a warm-up round, so runs can be compared.
+ *
+ *   walks/s        random 4-level walks over the bundled real x86-64 image,
+ *                  at VAs QEMU's own `info tlb` lists as mapped (full walks)
+ *   tlb-hits/s     CPU.translate() of addresses resident in the TLB
+ *   exec ops/s     scenario execution (parse excluded, reported apart) of a
+ *                  generated 1-million-operation scenario, native pager
+ *   import         time and memory to import each corpus image
+ */
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import lzma from 'lzma-native';
+import { Cpu } from '../src/arch/x86/cpu.js';
+import { MODE_LONG4, formatFor } from '../src/arch/x86/modes.js';
+import { WALK_OK, Walker } from '../src/arch/x86/walker.js';
+import { parseScenario } from '../src/guest/scenario/parse.js';
+import { runScenario } from '../src/guest/scenario/run.js';
+import { Domain } from '../src/hypervisor/domain.js';
+import { openImage } from '../src/import/image.js';
+import { NativePager } from '../src/pagers/native/native.js';
+import { rng } from '../src/guest/scenario/generate.js';
+
+const root = fileURLToPath(new URL('../..', import.meta.url));
+const ROUNDS = Number(process.env.UMBRA_BENCH_ROUNDS ?? 5);
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)] as number;
+}
+
+/** Run `fn` (which does `n` operations) for warm-up + ROUNDS rounds; return median operations per second. */
+function rate(n: number, fn: () => void): number {
+  fn();
+  const rates: number[] = [];
+  for (let r = 0; r < ROUNDS; r++) {
+    const t0 = process.hrtime.bigint();
+    fn();
+    rates.push(n / (Number(process.hrtime.bigint() - t0) / 1e9));
+  }
+  return median(rates);
+}
+
+function unxz(data: Buffer): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const parts: Buffer[] = [];
+    const d = lzma.createDecompressor();
+    d.on('data', (b: Buffer) => parts.push(b));
+    d.on('end', () => resolve(Buffer.concat(parts).toString('utf8')));
+    d.on('error', reject);
+    d.end(data);
+  });
+}
+
+const fmt = (x: number): string => `${(x / 1e6).toFixed(2)} M/s`;
+const results: Array<[string, string, string]> = [];
+
+async function walkBench(): Promise<void> {
+  const dir = join(root, 'fixtures/x86_64-4level-2');
+  const image = await openImage(join(dir, 'dump.elf.xz'));
+  const cpu = image.cpus[0];
+  if (cpu === undefined) throw new Error('fixture has no vCPU');
+  const tlbText = await unxz(readFileSync(join(dir, 'tlb-cpu0.txt.xz')));
+  const vas: Array<[number, number]> = [];
+  for (const line of tlbText.split('\n')) {
+    if (line.length < 17) continue;
+    const va = BigInt(`0x${line.slice(0, 16)}`);
+    vas.push([Number(va >> 32n) >>> 0, Number(va & 0xffffffffn) >>> 0]);
+  }
+  // Shuffle deterministically so successive walks touch unrelated tables.
+  const r = rng(42);
+  for (let i = vas.length - 1; i > 0; i--) {
+    const j = Math.floor(r() * (i + 1));
+    [vas[i], vas[j]] = [vas[j] as [number, number], vas[i] as [number, number]];
+  }
+  const hi = new Uint32Array(vas.map((v) => v[0]));
+  const lo = new Uint32Array(vas.map((v) => v[1]));
+  const fmt4 = formatFor(MODE_LONG4, 40, true, false);
+  const rootPfn = Number(cpu.cr3 >> 12n) & 0xfffffff;
+  const w = new Walker();
+  const N = 2_000_000;
+  let ok = 0;
+  const walks = rate(N, () => {
+    for (let i = 0, k = 0; i < N; i++, k++) {
+      if (k === hi.length) k = 0;
+      if (w.walk(image.memory, fmt4, rootPfn, null, hi[k] as number, lo[k] as number) === WALK_OK) ok++;
+    }
+  });
+  if (ok === 0) throw new Error('no walk succeeded: the benchmark is broken');
+  results.push(['4-level walks (real image, random mapped VAs)', fmt(walks), `${vas.length} VAs; goal >= 10 M/s`]);
+  image.close();
+}
+
+/** A 4-level guest mapping `pages` 4 KiB pages at VA 0 (tables at 0x1000...). */
+function longModeSetup(pages: number): string[] {
+  const lines = ['{"op":"machine","vcpus":1,"memory":"0x10000000"}'];
+  const pw = (gpa: number, v: number): void => {
+    lines.push(`{"op":"pwrite","gpa":"0x${gpa.toString(16)}","size":8,"value":"0x${v.toString(16)}"}`);
+  };
+  pw(0x1000, 0x2007);
+  pw(0x2000, 0x3007);
+  const pts = Math.ceil(pages / 512);
+  for (let t = 0; t < pts; t++) pw(0x3000 + 8 * t, (0x10000 + t * 0x1000) | 7);
+  for (let p = 0; p < pages; p++) pw(0x10000 + p * 8, (0x1000000 + p * 0x1000) | 7);
+  lines.push('{"op":"wrcr","reg":"cr4","value":"0x20"}', '{"op":"wrmsr","msr":"efer","value":"0x900"}');
+  lines.push('{"op":"wrcr","reg":"cr3","value":"0x1000"}', '{"op":"wrcr","reg":"cr0","value":"0x80010011"}');
+  return lines;
+}
+
+function tlbBench(): void {
+  const setup = longModeSetup(512);
+  const chunks: string[] = [];
+  const run = runScenario(parseScenario(`${setup.join('\n')}\n`, 'bench'), {
+    pager: new NativePager(),
+    layout: 'identity',
+    seed: 0,
+    out: (c) => chunks.push(c),
+  });
+  const cpu = run.cpus[0] as Cpu;
+  const N = 5_000_000;
+  let sum = 0;
+  const hits = rate(N, () => {
+    for (let i = 0; i < N; i++) sum += cpu.translate(0, (i & 511) << 12, 0, 0);
+  });
+  if (sum <= 0 || cpu.tlb.hits < N) throw new Error('TLB benchmark did not hit the TLB');
+  results.push(['TLB-hit translations', fmt(hits), '512 resident pages; goal >= 50 M/s']);
+}
+
+function execBench(): void {
+  const pages = 4096;
+  const lines = longModeSetup(pages);
+  const r = rng(7);
+  const ops = 1_000_000;
+  for (let i = 0; i < ops; i++) {
+    const va = (Math.floor(r() * pages) << 12) | (Math.floor(r() * 512) << 3);
+    const k = r();
+    if (k < 0.6) lines.push(`{"op":"read","va":${va},"size":8,"cpl":3}`);
+    else if (k < 0.9) lines.push(`{"op":"write","va":${va},"size":8,"value":${i},"cpl":3}`);
+    else if (k < 0.97) lines.push(`{"op":"fetch","va":${va},"cpl":3}`);
+    else lines.push(`{"op":"invlpg","va":${va}}`);
+  }
+  const text = `${lines.join('\n')}\n`;
+  const t0 = process.hrtime.bigint();
+  const scenario = parseScenario(text, 'bench');
+  const parseSeconds = Number(process.hrtime.bigint() - t0) / 1e9;
+  const execRate = rate(scenario.count, () => {
+    runScenario(scenario, { pager: new NativePager(), layout: 'identity', seed: 0, out: () => {} });
+  });
+  results.push(['scenario execution (1M ops, native)', fmt(execRate), `parse ${(scenario.count / parseSeconds / 1e6).toFixed(2)} M lines/s; goal >= 5 M/s`]);
+  const scatter = rate(scenario.count, () => {
+    runScenario(scenario, { pager: new NativePager(), layout: 'scatter', seed: 1, out: () => {} });
+  });
+  results.push(['scenario execution (1M ops, scattered placement)', fmt(scatter), '']);
+}
+
+async function importBench(): Promise<void> {
+  const corpus = join(root, '../shared/corpus/realguests');
+  const dirs = existsSync(corpus) ? readdirSync(corpus).filter((d) => existsSync(join(corpus, d, 'dump.elf.xz'))) : [];
+  const targets = dirs.length > 0 ? dirs.map((d) => join(corpus, d)) : [join(root, 'fixtures/x86_64-4level-2')];
+  for (const d of targets) {
+    global.gc?.();
+    const before = process.memoryUsage();
+    const t0 = process.hrtime.bigint();
+    const image = await openImage(join(d, 'dump.elf.xz'));
+    const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+    const after = process.memoryUsage();
+    image.close();
+    const mib = (x: number): string => `${(x / 2 ** 20).toFixed(1)} MiB`;
+    results.push([
+      `import ${d.split('/').pop()}`,
+      `${seconds.toFixed(2)} s`,
+      `${mib(image.bytes)} ELF; heap +${mib(after.heapUsed - before.heapUsed)}, rss ${mib(after.rss)}`,
+    ]);
+  }
+}
+
+function domainBench(): void {
+  // Sanity figure: pwrite/pread through a scattered 1 TiB guest stays cheap.
+  const d = new Domain({ ramBytes: 2 ** 40, layout: 'scatter', seed: 3 });
+  const N = 1_000_000;
+  const r = rng(1);
+  const gfns = Array.from({ length: 4096 }, () => Math.floor(r() * 2 ** 28));
+  const touch = rate(N, () => {
+    for (let i = 0; i < N; i++) d.guest.frameForRead(gfns[i & 4095] as number);
+  });
+  results.push(['guest-physical frame lookups (1 TiB scattered guest)', fmt(touch), `${d.mem.materializedFrames} frames materialized`]);
+}
+
+await walkBench();
+tlbBench();
+execBench();
+domainBench();
+await importBench();
+const w = Math.max(...results.map((r) => r[0].length));
+console.log(`Umbra benchmarks (node ${process.version}, median of ${ROUNDS} rounds)\n`);
+for (const [name, value, note] of results) console.log(`${name.padEnd(w)}  ${value.padStart(12)}  ${note}`);
