@@ -9,19 +9,19 @@
  *                  generated 1-million-operation scenario, native pager
  *   import         time and memory to import each corpus image
  */
-import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import lzma from 'lzma-native';
-import { Cpu } from '../src/arch/x86/cpu.js';
-import { MODE_LONG4, formatFor } from '../src/arch/x86/modes.js';
+import type { Cpu } from '../src/arch/x86/cpu.js';
+import { formatFor, MODE_LONG4 } from '../src/arch/x86/modes.js';
 import { WALK_OK, Walker } from '../src/arch/x86/walker.js';
+import { rng } from '../src/guest/scenario/generate.js';
 import { parseScenario } from '../src/guest/scenario/parse.js';
 import { runScenario } from '../src/guest/scenario/run.js';
 import { Domain } from '../src/hypervisor/domain.js';
 import { openImage } from '../src/import/image.js';
 import { NativePager } from '../src/pagers/native/native.js';
-import { rng } from '../src/guest/scenario/generate.js';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 const ROUNDS = Number(process.env.UMBRA_BENCH_ROUNDS ?? 5);
@@ -111,7 +111,7 @@ function longModeSetup(pages: number): string[] {
 
 function tlbBench(): void {
   const setup = longModeSetup(512);
-  const chunks: string[] = [];
+  const chunks: Uint8Array[] = [];
   const run = runScenario(parseScenario(`${setup.join('\n')}\n`, 'bench'), {
     pager: new NativePager(),
     layout: 'identity',
@@ -148,7 +148,11 @@ function execBench(): void {
   const execRate = rate(scenario.count, () => {
     runScenario(scenario, { pager: new NativePager(), layout: 'identity', seed: 0, out: () => {} });
   });
-  results.push(['scenario execution (1M ops, native)', fmt(execRate), `parse ${(scenario.count / parseSeconds / 1e6).toFixed(2)} M lines/s; goal >= 5 M/s`]);
+  results.push([
+    'scenario execution (1M ops, native)',
+    fmt(execRate),
+    `parse ${(scenario.count / parseSeconds / 1e6).toFixed(2)} M lines/s; goal >= 5 M/s`,
+  ]);
   const scatter = rate(scenario.count, () => {
     runScenario(scenario, { pager: new NativePager(), layout: 'scatter', seed: 1, out: () => {} });
   });
@@ -185,7 +189,11 @@ function domainBench(): void {
   const touch = rate(N, () => {
     for (let i = 0; i < N; i++) d.guest.frameForRead(gfns[i & 4095] as number);
   });
-  results.push(['guest-physical frame lookups (1 TiB scattered guest)', fmt(touch), `${d.mem.materializedFrames} frames materialized`]);
+  results.push([
+    'guest-physical frame lookups (1 TiB scattered guest)',
+    fmt(touch),
+    `${d.mem.materializedFrames} frames materialized`,
+  ]);
 }
 
 await walkBench();

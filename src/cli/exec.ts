@@ -42,19 +42,19 @@ export function execCommand(file: string, opts: ExecOptions): void {
     throw e;
   }
   const pager = makePager(opts.pager);
-  const chunks: string[] = [];
+  const chunks: Uint8Array[] = [];
   let size = 0;
-  const out = (c: string): void => {
+  const out = (c: Uint8Array): void => {
     chunks.push(c);
     size += c.length;
     if (size > 1 << 20) {
-      process.stdout.write(chunks.join(''));
+      process.stdout.write(Buffer.concat(chunks));
       chunks.length = 0;
       size = 0;
     }
   };
   const r = runScenario(scenario, { pager, layout: opts.layout, seed, tlb, out });
-  process.stdout.write(chunks.join(''));
+  process.stdout.write(Buffer.concat(chunks));
   if (opts.stats || opts.statsJson) {
     const stats = collectStats(pager, r.cpus, r.ops, r.seconds);
     if (opts.stats) process.stderr.write(formatStats(stats));

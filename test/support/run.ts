@@ -13,7 +13,7 @@ export interface RunSpec {
 
 export function runText(text: string, spec: RunSpec = {}): string {
   const s = parseScenario(text, 'test');
-  const chunks: string[] = [];
+  const chunks: Uint8Array[] = [];
   runScenario(s, {
     pager: new NativePager(),
     layout: spec.layout ?? 'identity',
@@ -21,5 +21,5 @@ export function runText(text: string, spec: RunSpec = {}): string {
     tlb: spec.tlb,
     out: (c) => chunks.push(c),
   });
-  return chunks.join('');
+  return Buffer.concat(chunks).toString('latin1');
 }

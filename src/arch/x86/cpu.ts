@@ -195,6 +195,7 @@ export class Cpu {
     if ((this.cr4 & CR4_PKE) !== 0 && lma) ctl |= CTL_PKE;
     if (pae && (this.efer & EFER_NXE) !== 0) ctl |= CTL_ID;
     this.ctl = ctl;
+    this.tlb.resetL0();
   }
 
   private changed(): void {
@@ -325,6 +326,7 @@ export class Cpu {
 
   writePkru(v: number): number {
     this.pkru = v >>> 0;
+    this.tlb.resetL0();
     return this.ok();
   }
 
@@ -380,16 +382,34 @@ export class Cpu {
   translate(vaHi: number, vaLo: number, access: AccessKind, cpl: number): number {
     const fmt = this.mmu.format;
     if (fmt === null) return vaLo >>> 12; // paging off: VA = PA (32-bit linear addresses)
-    const mode = fmt.mode;
-    if (mode.vaBits === 32) vaHi = 0;
+    if (fmt.mode.vaBits === 32) vaHi = 0;
     else if (!this.canonical(vaHi)) {
       this.gp();
       return -1;
     }
+    const vpnLo = (vaLo >>> 12) | (vaHi << 20) | 0;
+    const vpnHi = (vaHi >>> 12) | 0;
+    const allow = 1 << (access * 2 + (cpl === 3 ? 1 : 0));
+    const pfn = this.tlb.l0Lookup(vpnLo, vpnHi, allow);
+    return pfn >= 0 ? pfn : this.translateMiss(fmt, vaHi, vaLo, access, cpl, vpnLo, vpnHi, allow);
+  }
+
+  /** translate() past the level-0 TLB: the TLB proper, then the hardware walk. */
+  private translateMiss(
+    fmt: WalkFormat,
+    vaHi: number,
+    vaLo: number,
+    access: AccessKind,
+    cpl: number,
+    vpnLo: number,
+    vpnHi: number,
+    allow: number,
+  ): number {
     const tlb = this.tlb;
     if (tlb.lookup(vaHi, vaLo, this.pcid, fmt.leafShift[2] as number)) {
       const perm = tlb.hitPerm;
       if ((access !== WRITE || (perm & PERM_D) !== 0) && checkAccess(perm, access, cpl, this.ctl, this.pkru) === 0) {
+        tlb.l0Record(vpnLo, vpnHi, tlb.hitPfn, allow);
         return tlb.hitPfn;
       }
       // A write to a clean page, or rights refused by a cached entry: walk again.
@@ -408,8 +428,9 @@ export class Cpu {
         if (error === 0) {
           w.commit(access === WRITE);
           tlb.fill(vaHi, vaLo, this.pcid, w.pageShift, w.leafPfn, w.perm);
-          const within = ((vaLo >>> 12) | (vaHi << 20)) & ((1 << (w.pageShift - 12)) - 1);
-          return w.leafPfn + within;
+          const pfn = w.leafPfn + (vpnLo & ((1 << (w.pageShift - 12)) - 1));
+          tlb.l0Record(vpnLo, vpnHi, pfn, allow);
+          return pfn;
         }
       } else {
         error = faultError(r, access, cpl, this.ctl);

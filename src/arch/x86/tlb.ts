@@ -77,9 +77,26 @@ function vpnHiOf(vaHi: number, shift: number): number {
   return (vaHi >>> shift) | 0;
 }
 
+/** Slots of the level-0 TLB (direct-mapped, 4 KiB granularity). */
+const L0_SLOTS = 1024;
+
+/**
+ * The TLB, with a small direct-mapped level-0 array in front (as real cores
+ * put an L1 dTLB in front of the STLB). A level-0 slot remembers, for one
+ * 4 KiB page, which (access kind, user/supervisor) pairs the current control
+ * state allows, so a repeated access is a few compares. Any invalidation, and
+ * any change of the control state the rights depend on (resetL0), empties it.
+ */
 export class Tlb {
   private readonly arrays: TlbArray[];
   private clock = 0;
+  private readonly enabled: boolean;
+  private epoch = 1;
+  private readonly l0Epoch = new Int32Array(L0_SLOTS);
+  private readonly l0Lo = new Int32Array(L0_SLOTS);
+  private readonly l0Hi = new Int32Array(L0_SLOTS);
+  private readonly l0Allow = new Int32Array(L0_SLOTS);
+  private readonly l0Pfn = new Float64Array(L0_SLOTS);
   /** Counters. */
   hits = 0;
   misses = 0;
@@ -94,6 +111,42 @@ export class Tlb {
 
   constructor(readonly config: TlbConfig = DEFAULT_TLB) {
     this.arrays = [new TlbArray(config.small), new TlbArray(config.large), new TlbArray(config.huge)];
+    this.enabled = this.arrays.some((a) => a.sets !== 0);
+  }
+
+  /** Level-0 lookup of 4 KiB page (vpnLo, vpnHi) for the access/privilege bit `allow`; the frame or -1. */
+  l0Lookup(vpnLo: number, vpnHi: number, allow: number): number {
+    const i = vpnLo & (L0_SLOTS - 1);
+    if (
+      this.l0Epoch[i] === this.epoch &&
+      this.l0Lo[i] === vpnLo &&
+      this.l0Hi[i] === vpnHi &&
+      (this.l0Allow[i] & allow) !== 0
+    ) {
+      this.hits++;
+      return this.l0Pfn[i] as number;
+    }
+    return -1;
+  }
+
+  /** Remember in level 0 that `allow` is permitted on page (vpnLo, vpnHi) -> frame `pfn`. */
+  l0Record(vpnLo: number, vpnHi: number, pfn: number, allow: number): void {
+    if (!this.enabled) return;
+    const i = vpnLo & (L0_SLOTS - 1);
+    if (this.l0Epoch[i] === this.epoch && this.l0Lo[i] === vpnLo && this.l0Hi[i] === vpnHi) {
+      this.l0Allow[i] = (this.l0Allow[i] as number) | allow;
+      return;
+    }
+    this.l0Epoch[i] = this.epoch;
+    this.l0Lo[i] = vpnLo;
+    this.l0Hi[i] = vpnHi;
+    this.l0Pfn[i] = pfn;
+    this.l0Allow[i] = allow;
+  }
+
+  /** Forget level 0 (rights depend on control state that changed, or entries were invalidated). */
+  resetL0(): void {
+    this.epoch++;
   }
 
   /**
@@ -185,6 +238,7 @@ export class Tlb {
    * `globals`, global ones; `pcid` -1 means every PCID.
    */
   flushVa(vaHi: number, vaLo: number, pcid: number, globals: boolean): void {
+    this.epoch++;
     for (const a of this.arrays) {
       if (a.valid === 0) continue;
       for (let i = 0; i < a.ctx.length; i++) {
@@ -206,6 +260,7 @@ export class Tlb {
    */
   flushContext(pcid: number, globals: boolean): void {
     this.flushes++;
+    this.epoch++;
     for (const a of this.arrays) {
       if (a.valid === 0) continue;
       for (let i = 0; i < a.ctx.length; i++) {

@@ -8,6 +8,7 @@ import type { TlbConfig } from '../../arch/x86/tlb.js';
 import { Domain } from '../../hypervisor/domain.js';
 import type { Pager } from '../../hypervisor/pager.js';
 import type { LayoutKind } from '../../machine/placement.js';
+import { ascii, OutputBuffer } from './output.js';
 import { OP, type Scenario } from './parse.js';
 
 export interface RunOptions {
@@ -15,8 +16,8 @@ export interface RunOptions {
   layout: LayoutKind;
   seed: number;
   tlb?: TlbConfig;
-  /** Receives output text in chunks. */
-  out: (chunk: string) => void;
+  /** Receives output (ASCII) in chunks. */
+  out: (chunk: Uint8Array) => void;
 }
 
 export interface RunResult {
@@ -33,8 +34,6 @@ export function hex64(hi: number, lo: number): string {
     : `0x${(lo >>> 0).toString(16)}`;
 }
 
-const HEX_BYTE: string[] = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
-
 export function runScenario(s: Scenario, opts: RunOptions): RunResult {
   const domain = new Domain({ ramBytes: s.machine.memory, layout: opts.layout, seed: opts.seed });
   const guest = domain.guest;
@@ -46,13 +45,7 @@ export function runScenario(s: Scenario, opts: RunOptions): RunResult {
   }
   const pwriteHook = (opts.pager as { physicalWrite?: (gfn: number) => void }).physicalWrite;
   let cpu = cpus[0] as Cpu;
-  let buf: string[] = [];
-  const flushOut = (): void => {
-    if (buf.length !== 0) {
-      opts.out(buf.join(''));
-      buf = [];
-    }
-  };
+  const o = new OutputBuffer(opts.out);
   const value = { valueLo: 0, valueHi: 0 };
   const t0 = process.hrtime.bigint();
   const n = s.count;
@@ -82,7 +75,7 @@ export function runScenario(s: Scenario, opts: RunOptions): RunResult {
         break;
       case OP.read:
         r = cpu.read(aHi[i] as number, aLo[i] as number, small[i] as number, cpl[i] as number);
-        if (r === 0) buf.push(`{"i":${ln},"value":"${hex64(cpu.valueHi, cpu.valueLo)}"}\n`);
+        if (r === 0) valueLine(o, ln, cpu.valueHi, cpu.valueLo);
         break;
       case OP.write:
         r = cpu.write(
@@ -93,16 +86,16 @@ export function runScenario(s: Scenario, opts: RunOptions): RunResult {
           vLo[i] as number,
           cpl[i] as number,
         );
-        if (r === 0) buf.push(`{"i":${ln},"ok":true}\n`);
+        if (r === 0) okLine(o, ln);
         break;
       case OP.fetch:
         r = cpu.fetch(aHi[i] as number, aLo[i] as number, cpl[i] as number);
-        if (r === 0) buf.push(`{"i":${ln},"value":"${hex64(0, cpu.valueLo)}"}\n`);
+        if (r === 0) valueLine(o, ln, 0, cpu.valueLo);
         break;
       case OP.pread: {
         const gfn = (aHi[i] as number) * 0x100000 + ((aLo[i] as number) >>> 12);
         readValue(guest.frameForRead(gfn), (aLo[i] as number) & 0xfff, small[i] as number, value);
-        buf.push(`{"i":${ln},"value":"${hex64(value.valueHi, value.valueLo)}"}\n`);
+        valueLine(o, ln, value.valueHi, value.valueLo);
         continue;
       }
       case OP.pwrite: {
@@ -112,7 +105,7 @@ export function runScenario(s: Scenario, opts: RunOptions): RunResult {
           writeValue(f, (aLo[i] as number) & 0xfff, small[i] as number, vHi[i] as number, vLo[i] as number);
           pwriteHook?.call(opts.pager, gfn);
         }
-        buf.push(`{"i":${ln},"ok":true}\n`);
+        okLine(o, ln);
         continue;
       }
       case OP.invlpg:
@@ -125,17 +118,26 @@ export function runScenario(s: Scenario, opts: RunOptions): RunResult {
         r = cpu.flushAll();
         break;
       case OP.dump:
-        buf.push(`{"i":${ln},"bytes":"${dumpHex(domain, aHi[i] as number, aLo[i] as number, vLo[i] as number)}"}\n`);
+        o.text('{"i":');
+        o.dec(ln);
+        o.text(',"bytes":"');
+        dumpHex(o, domain, aHi[i] as number, aLo[i] as number, vLo[i] as number);
+        o.text('"}\n');
         continue;
     }
     if (r === FAULT_PF) {
-      buf.push(
-        `{"i":${ln},"fault":{"vector":"PF","error":"${hex64(0, cpu.faultError)}","cr2":"${hex64(cpu.cr2Hi, cpu.cr2Lo)}"}}\n`,
-      );
+      o.text('{"i":');
+      o.dec(ln);
+      o.text(',"fault":{"vector":"PF","error":"');
+      o.hex64(0, cpu.faultError);
+      o.text('","cr2":"');
+      o.hex64(cpu.cr2Hi, cpu.cr2Lo);
+      o.text('"}}\n');
     } else if (r === FAULT_GP) {
-      buf.push(`{"i":${ln},"fault":{"vector":"GP","error":"0x0"}}\n`);
+      o.text('{"i":');
+      o.dec(ln);
+      o.text(',"fault":{"vector":"GP","error":"0x0"}}\n');
     }
-    if (buf.length >= 4096) flushOut();
   }
   const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
   const vcpus = cpus
@@ -144,25 +146,41 @@ export function runScenario(s: Scenario, opts: RunOptions): RunResult {
         `{"cr0":"${hex64(0, c.cr0)}","cr3":"${hex64(c.cr3Hi, c.cr3Lo)}","cr4":"${hex64(0, c.cr4)}","efer":"${hex64(0, c.efer)}"}`,
     )
     .join(',');
-  buf.push(`{"final":{"memory_sha256":"${domain.memorySha256()}","vcpus":[${vcpus}]}}\n`);
-  flushOut();
+  o.text(`{"final":{"memory_sha256":"${domain.memorySha256()}","vcpus":[${vcpus}]}}\n`);
+  o.flush();
   return { domain, cpus, ops: n, seconds };
 }
 
+const LINE_START = ascii('{"i":');
+const VALUE = ascii(',"value":"');
+const VALUE_END = ascii('"}\n');
+const OK = ascii(',"ok":true}\n');
+
+function valueLine(o: OutputBuffer, line: number, hi: number, lo: number): void {
+  o.bytes(LINE_START);
+  o.dec(line);
+  o.bytes(VALUE);
+  o.hex64(hi, lo);
+  o.bytes(VALUE_END);
+}
+
+function okLine(o: OutputBuffer, line: number): void {
+  o.bytes(LINE_START);
+  o.dec(line);
+  o.bytes(OK);
+}
+
 /** Hex of `length` guest-physical bytes from (hi, lo); unbacked bytes read as ff. */
-function dumpHex(domain: Domain, hi: number, lo: number, length: number): string {
-  const parts: string[] = [];
+function dumpHex(o: OutputBuffer, domain: Domain, hi: number, lo: number, length: number): void {
   let gfn = hi * 0x100000 + (lo >>> 12);
   let off = lo & 0xfff;
   let left = length;
   while (left > 0) {
     const take = Math.min(left, 4096 - off);
     const f = domain.guest.frameForRead(gfn);
-    for (let b = off; b < off + take; b++)
-      parts.push(HEX_BYTE[((f[b >>> 2] as number) >>> ((b & 3) * 8)) & 0xff] as string);
+    for (let b = off; b < off + take; b++) o.hexByte(((f[b >>> 2] as number) >>> ((b & 3) * 8)) & 0xff);
     gfn++;
     off = 0;
     left -= take;
   }
-  return parts.join('');
 }

@@ -1,0 +1,90 @@
+/**
+ * Output of a scenario run, written as ASCII bytes into a reusable buffer:
+ * a million result lines cost no string building and little garbage.
+ */
+const HEX = new Uint8Array([...'0123456789abcdef'].map((c) => c.charCodeAt(0)));
+
+/** Encode constant ASCII text once, for bytes(). */
+export function ascii(s: string): Uint8Array {
+  return Uint8Array.from(s, (c) => c.charCodeAt(0));
+}
+
+export class OutputBuffer {
+  private buf = new Uint8Array(1 << 16);
+  private n = 0;
+  constructor(private readonly sink: (bytes: Uint8Array) => void) {}
+
+  private room(k: number): void {
+    if (this.n + k > this.buf.length) {
+      this.flush();
+      if (k > this.buf.length) this.buf = new Uint8Array(k * 2);
+    }
+  }
+
+  /** Append ASCII text. */
+  text(s: string): void {
+    this.room(s.length);
+    const b = this.buf;
+    let n = this.n;
+    for (let i = 0; i < s.length; i++) b[n++] = s.charCodeAt(i);
+    this.n = n;
+  }
+
+  /** Append pre-encoded ASCII bytes (see ascii()). */
+  bytes(a: Uint8Array): void {
+    this.room(a.length);
+    const b = this.buf;
+    let n = this.n;
+    for (let i = 0; i < a.length; i++) b[n++] = a[i] as number;
+    this.n = n;
+  }
+
+  /** Append a non-negative integer in decimal. */
+  dec(v: number): void {
+    this.room(20);
+    if (v > 0xffffffff) {
+      this.text(String(v));
+      return;
+    }
+    let digits = 1;
+    for (let t = v; t >= 10; t = (t / 10) >>> 0) digits++;
+    let p = this.n + digits;
+    this.n = p;
+    const b = this.buf;
+    let t = v;
+    do {
+      const q = (t / 10) >>> 0;
+      b[--p] = 48 + t - q * 10;
+      t = q;
+    } while (t !== 0);
+  }
+
+  /** Append "0x" and the minimal lowercase hex of the 64-bit value (hi, lo). */
+  hex64(hi: number, lo: number): void {
+    this.room(18);
+    const b = this.buf;
+    let n = this.n;
+    b[n++] = 48;
+    b[n++] = 120;
+    if (hi !== 0) {
+      for (let s = 28 - (Math.clz32(hi) & ~3); s >= 0; s -= 4) b[n++] = HEX[(hi >>> s) & 15] as number;
+      for (let s = 28; s >= 0; s -= 4) b[n++] = HEX[(lo >>> s) & 15] as number;
+    } else {
+      for (let s = lo === 0 ? 0 : 28 - (Math.clz32(lo) & ~3); s >= 0; s -= 4) b[n++] = HEX[(lo >>> s) & 15] as number;
+    }
+    this.n = n;
+  }
+
+  /** Append one byte as two hex digits. */
+  hexByte(v: number): void {
+    this.room(2);
+    this.buf[this.n++] = HEX[(v >>> 4) & 15] as number;
+    this.buf[this.n++] = HEX[v & 15] as number;
+  }
+
+  flush(): void {
+    if (this.n === 0) return;
+    this.sink(this.buf.slice(0, this.n));
+    this.n = 0;
+  }
+}
