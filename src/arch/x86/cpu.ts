@@ -75,7 +75,17 @@ export interface MmuContext {
   format: WalkFormat | null; // null: paging off, VA = PA
   rootPfn: number;
   pdpte: Uint32Array | null;
+  /**
+   * Hardware rights-check control = (guest control & ctlAnd) | ctlOr. A shadow
+   * pager forces CR0.WP on, for instance, and emulates the guest's WP=0.
+   */
+  ctlAnd: number;
+  ctlOr: number;
 }
+
+/** CpuHost.pageFault results besides an error code to deliver (>= 0). */
+export const HOST_RETRY = -1; // the host fixed the tables: translate again
+export const HOST_DONE = -2; // the host performed the access itself (emulation)
 
 /** The hypervisor side of a vCPU: told of control changes, consulted on faults. */
 export interface CpuHost {
@@ -83,10 +93,11 @@ export interface CpuHost {
   controlChanged(cpu: Cpu): void;
   /**
    * The hardware raised #PF (error code `error`) at `va` for `access`.
-   * Return true if the host handled it and the access must be retried;
-   * false delivers the fault to the guest.
+   * Return HOST_RETRY after fixing the hardware's tables, HOST_DONE after
+   * performing the access itself (see Cpu.pending*), or the error code of the
+   * #PF to deliver to the guest.
    */
-  pageFault(cpu: Cpu, vaHi: number, vaLo: number, access: AccessKind, cpl: number, error: number): boolean;
+  pageFault(cpu: Cpu, vaHi: number, vaLo: number, access: AccessKind, cpl: number, error: number): number;
   /** The guest invalidated: INVLPG (va), INVPCID, CR3 write or flush. */
   invalidated?(cpu: Cpu): void;
 }
@@ -95,6 +106,8 @@ export interface CpuHost {
 export const OK = 0;
 export const FAULT_PF = 1;
 export const FAULT_GP = 2;
+/** translate() result when the host completed the access itself. */
+const TRANSLATE_DONE = -2;
 
 const CR0_DEFINED = CR0_PE | CR0_MP | CR0_EM | CR0_TS | CR0_ET | CR0_NE | CR0_WP | CR0_AM | CR0_NW | CR0_CD | CR0_PG;
 /** CR4 bits this CPU supports: VME..UMIP (0-11), LA57, FSGSBASE, PCIDE, OSXSAVE, SMEP, SMAP, PKE. */
@@ -149,6 +162,11 @@ export class Cpu {
     invpcid: 0,
   };
 
+  /** The access in progress (for a host that emulates it): size and value to write. */
+  pendingSize = 0;
+  pendingHi = 0;
+  pendingLo = 0;
+
   // Result of the last operation.
   fault = OK;
   faultError = 0;
@@ -164,7 +182,7 @@ export class Cpu {
     tlbConfig: TlbConfig = DEFAULT_TLB,
   ) {
     this.tlb = new Tlb(tlbConfig);
-    this.mmu = { space: guestSpace, format: null, rootPfn: 0, pdpte: null };
+    this.mmu = { space: guestSpace, format: null, rootPfn: 0, pdpte: null, ctlAnd: -1, ctlOr: 0 };
     this.recompute();
   }
 
@@ -381,12 +399,13 @@ export class Cpu {
    */
   translate(vaHi: number, vaLo: number, access: AccessKind, cpl: number): number {
     const fmt = this.mmu.format;
-    if (fmt === null) return vaLo >>> 12; // paging off: VA = PA (32-bit linear addresses)
-    if (fmt.mode.vaBits === 32) vaHi = 0;
+    if (!this.lma)
+      vaHi = 0; // outside IA-32e mode linear addresses are 32 bits
     else if (!this.canonical(vaHi)) {
       this.gp();
       return -1;
     }
+    if (fmt === null) return vaLo >>> 12; // paging off, natively: VA = PA
     const vpnLo = (vaLo >>> 12) | (vaHi << 20) | 0;
     const vpnHi = (vaHi >>> 12) | 0;
     const allow = 1 << (access * 2 + (cpl === 3 ? 1 : 0));
@@ -408,7 +427,8 @@ export class Cpu {
     const tlb = this.tlb;
     if (tlb.lookup(vaHi, vaLo, this.pcid, fmt.leafShift[2] as number)) {
       const perm = tlb.hitPerm;
-      if ((access !== WRITE || (perm & PERM_D) !== 0) && checkAccess(perm, access, cpl, this.ctl, this.pkru) === 0) {
+      const ctl = (this.ctl & this.mmu.ctlAnd) | this.mmu.ctlOr;
+      if ((access !== WRITE || (perm & PERM_D) !== 0) && checkAccess(perm, access, cpl, ctl, this.pkru) === 0) {
         tlb.l0Record(vpnLo, vpnHi, tlb.hitPfn, allow);
         return tlb.hitPfn;
       }
@@ -424,7 +444,7 @@ export class Cpu {
         let perm = w.perm;
         if ((this.cr4 & CR4_PGE) === 0) perm &= ~PERM_G;
         w.perm = perm;
-        error = checkAccess(perm, access, cpl, this.ctl, this.pkru);
+        error = checkAccess(perm, access, cpl, (this.ctl & mmu.ctlAnd) | mmu.ctlOr, this.pkru);
         if (error === 0) {
           w.commit(access === WRITE);
           tlb.fill(vaHi, vaLo, this.pcid, w.pageShift, w.leafPfn, w.perm);
@@ -437,10 +457,12 @@ export class Cpu {
       }
       // A page fault invalidates the TLB entries for the faulting address.
       tlb.flushVa(vaHi, vaLo, this.pcid, true);
-      if (this.host.pageFault(this, vaHi, vaLo, access, cpl, error)) continue;
+      const h = this.host.pageFault(this, vaHi, vaLo, access, cpl, error);
+      if (h === HOST_RETRY) continue;
+      if (h === HOST_DONE) return TRANSLATE_DONE;
       this.counters.pageFaults++;
       this.fault = FAULT_PF;
-      this.faultError = error;
+      this.faultError = h;
       this.cr2Hi = vaHi;
       this.cr2Lo = vaLo >>> 0;
       return -1;
@@ -450,16 +472,20 @@ export class Cpu {
   /** Data read of `size` bytes; value in valueHi/valueLo. */
   read(vaHi: number, vaLo: number, size: number, cpl: number): number {
     this.counters.reads++;
+    this.pendingSize = size;
     const pfn = this.translate(vaHi, vaLo, 0, cpl);
-    if (pfn < 0) return this.fault;
+    if (pfn < 0) return pfn === TRANSLATE_DONE ? this.ok() : this.fault;
     readValue(this.mmu.space.frameForRead(pfn), vaLo & 0xfff, size, this);
     return this.ok();
   }
 
   write(vaHi: number, vaLo: number, size: number, valueHi: number, valueLo: number, cpl: number): number {
     this.counters.writes++;
+    this.pendingSize = size;
+    this.pendingHi = valueHi;
+    this.pendingLo = valueLo;
     const pfn = this.translate(vaHi, vaLo, WRITE, cpl);
-    if (pfn < 0) return this.fault;
+    if (pfn < 0) return pfn === TRANSLATE_DONE ? this.ok() : this.fault;
     const f = this.mmu.space.frameForWrite(pfn);
     if (f !== null) writeValue(f, vaLo & 0xfff, size, valueHi, valueLo);
     return this.ok();
@@ -467,8 +493,9 @@ export class Cpu {
 
   fetch(vaHi: number, vaLo: number, cpl: number): number {
     this.counters.fetches++;
+    this.pendingSize = 1;
     const pfn = this.translate(vaHi, vaLo, FETCH, cpl);
-    if (pfn < 0) return this.fault;
+    if (pfn < 0) return pfn === TRANSLATE_DONE ? this.ok() : this.fault;
     readValue(this.mmu.space.frameForRead(pfn), vaLo & 0xfff, 1, this);
     return this.ok();
   }

@@ -15,10 +15,12 @@ export class NativePager implements Pager {
     m.format = cpu.format;
     m.rootPfn = cpu.cr3RootPfn;
     m.pdpte = cpu.mode?.pdpteRegisters ? cpu.pdpte : null;
+    m.ctlAnd = -1;
+    m.ctlOr = 0;
   }
 
-  pageFault(): boolean {
-    return false;
+  pageFault(_cpu: Cpu, _vaHi: number, _vaLo: number, _access: number, _cpl: number, error: number): number {
+    return error;
   }
 
   stats(): Record<string, number> {
