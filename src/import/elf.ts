@@ -29,6 +29,7 @@ const QEMU_CR0 = 392;
 const QEMU_NOTE_MIN = 432;
 /** QEMUCPUState: 18 u64 registers from offset 8, then segments (24 bytes each) at 152; SS is the sixth. */
 const QEMU_RIP = 8 + 16 * 8;
+const QEMU_RFLAGS = QEMU_RIP + 8;
 const QEMU_SS_FLAGS = 152 + 5 * 24 + 8;
 
 export interface LoadSegment {
@@ -72,6 +73,7 @@ export interface CpuState {
   readonly cr3: bigint;
   readonly cr4: bigint;
   readonly rip: bigint;
+  readonly rflags: bigint;
   /** SS.DPL, which is how QEMU tracks CPL. */
   readonly cpl: number;
 }
@@ -249,6 +251,7 @@ export function qemuCpuStates(notes: readonly ElfNote[]): CpuState[] {
       cr3: cr(3),
       cr4: cr(4),
       rip: d.readBigUInt64LE(QEMU_RIP),
+      rflags: d.readBigUInt64LE(QEMU_RFLAGS),
       cpl: (d.readUInt32LE(QEMU_SS_FLAGS) >>> 13) & 3,
     });
   }

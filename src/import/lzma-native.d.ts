@@ -1,4 +1,4 @@
-/** The part of lzma-native's API that the importer uses (the package ships no types). */
+/** The part of lzma-native's API that Umbra uses (the package ships no types). */
 declare module 'lzma-native' {
   import type { Transform } from 'node:stream';
 
@@ -9,7 +9,13 @@ declare module 'lzma-native' {
     bufsize?: number;
     memlimit?: number;
   }
+  interface CompressorOptions {
+    /** 0-9, as xz -0 .. -9. */
+    preset?: number;
+    synchronous?: boolean;
+  }
   function createDecompressor(options?: DecompressorOptions): Transform;
-  const lzma: { createDecompressor: typeof createDecompressor };
+  function createCompressor(options?: CompressorOptions): Transform;
+  const lzma: { createDecompressor: typeof createDecompressor; createCompressor: typeof createCompressor };
   export default lzma;
 }

@@ -1,0 +1,58 @@
+/**
+ * QEMU HMP `info registers` text: the source of EFER, which the ELF core
+ * does not record. Also CR0/CR3/CR4 and CPL, to check that the text belongs
+ * to the vCPU and moment of the image.
+ */
+import type { CpuState } from './elf.js';
+
+/** The registers text does not fit the image (the message names the file). */
+export class RegistersError extends Error {}
+
+export interface RegisterText {
+  /** From the "CPU#N" line. */
+  readonly cpu?: number;
+  readonly efer?: bigint;
+  readonly cr0?: bigint;
+  readonly cr3?: bigint;
+  readonly cr4?: bigint;
+  readonly cpl?: number;
+}
+
+export function parseInfoRegisters(text: string): RegisterText {
+  const reg = (name: string): bigint | undefined => {
+    const m = new RegExp(`(?:^|\\s)${name}=([0-9a-fA-F]+)\\b`, 'm').exec(text);
+    return m ? BigInt(`0x${m[1]}`) : undefined;
+  };
+  const cpu = /^CPU#(\d+)\s*$/m.exec(text);
+  const cpl = /\bCPL=(\d)\b/.exec(text);
+  return {
+    cpu: cpu ? Number(cpu[1]) : undefined,
+    efer: reg('EFER'),
+    cr0: reg('CR0'),
+    cr3: reg('CR3'),
+    cr4: reg('CR4'),
+    cpl: cpl ? Number(cpl[1]) : undefined,
+  };
+}
+
+const hx = (v: bigint): string => `0x${v.toString(16)}`;
+
+/** EFER from the text, after checking that the text describes vCPU `s` at the moment of the image. */
+export function eferFrom(path: string, r: RegisterText, s: CpuState): number {
+  if (r.efer === undefined) throw new RegistersError(`${path}: no EFER= line (expected QEMU 'info registers' output)`);
+  if (r.cpu !== undefined && r.cpu !== s.index) {
+    throw new RegistersError(`${path}: registers of CPU#${r.cpu}, but vCPU ${s.index} was asked for (--cpu)`);
+  }
+  for (const [name, v, img] of [
+    ['CR0', r.cr0, s.cr0],
+    ['CR3', r.cr3, s.cr3],
+    ['CR4', r.cr4, s.cr4],
+  ] as const) {
+    if (v !== undefined && v !== img) {
+      throw new RegistersError(
+        `${path}: ${name}=${hx(v)} but the image has ${hx(img)} for vCPU ${s.index}: not the same moment`,
+      );
+    }
+  }
+  return Number(r.efer & 0xffffffffn);
+}

@@ -1,0 +1,167 @@
+/**
+ * Enumerate every mapping of a paging-structure tree, the SDM way (vol. 3A,
+ * 4.3-4.6). The walker translates one address; inspection needs all of them,
+ * so this is the walker's traversal counterpart, driven by the same mode
+ * descriptor and format data (shift, indexMask, largeMask, reserved masks)
+ * and computing the same permission word per leaf (tests check every leaf
+ * against Walker.walk). Entries with reserved bits set end the path, as the
+ * walker's #PF(RSVD) would, and are reported instead.
+ */
+import { PERM_D, PERM_G, PERM_PK_SHIFT, PERM_XD } from '../arch/x86/access.js';
+import { PK_SHIFT_HI, PTE_A, PTE_D, PTE_G, XD_HI } from '../arch/x86/bits.js';
+import type { WalkFormat } from '../arch/x86/modes.js';
+import type { PhysicalSpace } from '../arch/x86/walker.js';
+import { ImageError } from '../import/errors.js';
+
+/** Physical memory that knows where RAM is. */
+export interface RamSpace extends PhysicalSpace {
+  isRam(pfn: number): boolean;
+}
+
+/** Where a walk starts: CR3's table, or for PAE the four PDPTEs. */
+export interface Root {
+  readonly cr3: bigint;
+  /** Frame of the top-level table (PAE: the frame holding the 32-byte PDPT). */
+  readonly pfn: number;
+  /** PAE: PDPTE[0..3] as lo/hi word pairs, read from CR3 & ~0x1f. */
+  readonly pdpte: Uint32Array | null;
+}
+
+/** One leaf, valid only during the visitor call (the object is reused). */
+export interface Leaf {
+  /** Linear address, page aligned, not sign-extended (below 2^48 or 2^57). */
+  va: number;
+  level: number;
+  /** log2 of the page size. */
+  shift: number;
+  lo: number;
+  hi: number;
+  /** Effective rights over all levels: the walker's permission word (access.ts). */
+  perm: number;
+  /** First 4 KiB frame of the page. */
+  pfn: number;
+}
+
+export type AnomalyKind = 'reserved' | 'pdpte-accessed' | 'pdpte-reserved' | 'table-outside-ram' | 'root-outside-ram';
+
+export interface Anomaly {
+  readonly kind: AnomalyKind;
+  readonly level: number;
+  readonly va: number;
+  readonly lo: number;
+  readonly hi: number;
+  /** The offending bits (reserved bits), as halves. */
+  readonly bitsLo: number;
+  readonly bitsHi: number;
+}
+
+export interface TreeVisitor {
+  leaf?(leaf: Leaf): void;
+  /** Every visit of a table (a frame reached through several paths is visited several times). */
+  table?(level: number, pfn: number): void;
+  anomaly?(a: Anomaly): void;
+}
+
+/** More leaves than this means looping tables, not an address space (2^24 leaves of 4 KiB = 64 GiB). */
+export const MAX_LEAVES = 1 << 24;
+
+/** PAE PDPTE bit 5: QEMU's TCG walker sets it; the SDM reserves it (README: treat as noise). */
+export const PDPTE_QEMU_A = PTE_A;
+
+/** Next-level table frame of a non-leaf entry. */
+export function tableFrame(wide: boolean, lo: number, hi: number): number {
+  return wide ? (hi & 0xfffff) * 0x100000 + (lo >>> 12) : lo >>> 12;
+}
+
+/** First 4 KiB frame mapped by a leaf entry at `level` (a format with PS honoured there, or level 1). */
+export function leafFrame(fmt: WalkFormat, level: number, lo: number, hi: number): number {
+  const span = (fmt.leafShift[level] as number) - 12;
+  if (fmt.mode.wide) return (hi & 0xfffff) * 0x100000 + ((lo >>> 12) & ~((1 << span) - 1));
+  // 32-bit 4 MiB page (PSE-36): address bits 31:22 from 31:22, bits 39:32 from 20:13.
+  if (level === 2) return ((lo >>> 22) << 10) + ((lo >>> 13) & 0xff) * 0x100000;
+  return lo >>> 12;
+}
+
+export function enumerate(space: RamSpace, fmt: WalkFormat, root: Root, v: TreeVisitor, limit = MAX_LEAVES): void {
+  const mode = fmt.mode;
+  const wide = mode.wide;
+  const leaf: Leaf = { va: 0, level: 0, shift: 0, lo: 0, hi: 0, perm: 0, pfn: 0 };
+  let leaves = 0;
+
+  const report = (kind: AnomalyKind, level: number, va: number, lo: number, hi: number, bLo = 0, bHi = 0): void =>
+    v.anomaly?.({ kind, level, va, lo, hi, bitsLo: bLo, bitsHi: bHi });
+
+  const table = (pfn: number, level: number, vaBase: number, acc: number, xd: number): void => {
+    v.table?.(level, pfn);
+    const f = space.frameForRead(pfn);
+    const span = 2 ** (mode.shift[level] as number);
+    const n = (mode.indexMask[level] as number) + 1;
+    for (let i = 0; i < n; i++) {
+      const lo = (wide ? f[2 * i] : f[i]) as number;
+      if ((lo & 1) === 0) continue;
+      const hi = wide ? (f[2 * i + 1] as number) : 0;
+      entry(level, lo, hi, vaBase + i * span, acc, xd);
+    }
+  };
+
+  const entry = (level: number, lo: number, hi: number, va: number, acc: number, xd: number): void => {
+    const ps = (lo >>> 7) & 1 & (fmt.largeMask >>> level);
+    const r = level * 2 + ps;
+    const bLo = lo & (fmt.rsvdLo[r] as number);
+    const bHi = hi & (fmt.rsvdHi[r] as number);
+    if ((bLo | bHi) !== 0) {
+      report('reserved', level, va, lo, hi, bLo, bHi);
+      return;
+    }
+    acc &= lo;
+    xd |= hi;
+    if (level === 1 || ps !== 0) {
+      if (++leaves > limit) throw new ImageError(`more than ${limit} mappings: the page tables loop`);
+      let perm = acc & 6;
+      if (wide && fmt.nxe && (xd & XD_HI) !== 0) perm |= PERM_XD;
+      if ((lo & PTE_D) !== 0) perm |= PERM_D;
+      if ((lo & PTE_G) !== 0) perm |= PERM_G;
+      if (mode.hasPk) perm |= ((hi >>> PK_SHIFT_HI) & 0xf) << PERM_PK_SHIFT;
+      leaf.va = va;
+      leaf.level = level;
+      leaf.shift = fmt.leafShift[level] as number;
+      leaf.lo = lo;
+      leaf.hi = hi;
+      leaf.perm = perm;
+      leaf.pfn = leafFrame(fmt, level, lo, hi);
+      v.leaf?.(leaf);
+      return;
+    }
+    const next = tableFrame(wide, lo, hi);
+    if (!space.isRam(next)) {
+      report('table-outside-ram', level, va, lo, hi);
+      return;
+    }
+    table(next, level - 1, va, acc, xd);
+  };
+
+  if (!space.isRam(root.pfn)) {
+    report('root-outside-ram', mode.topLevel, 0, Number(root.cr3 & 0xffffffffn), Number(root.cr3 >> 32n));
+    return;
+  }
+  if (root.pdpte === null) {
+    table(root.pfn, mode.topLevel, 0, -1, 0);
+    return;
+  }
+  // PAE: the PDPTE registers. They carry no R/W, U/S or XD, so they add no rights.
+  v.table?.(3, root.pfn);
+  for (let i = 0; i < 4; i++) {
+    const lo = root.pdpte[2 * i] as number;
+    const hi = root.pdpte[2 * i + 1] as number;
+    if ((lo & 1) === 0) continue;
+    const va = i * 2 ** 30;
+    if ((lo & PDPTE_QEMU_A) !== 0) report('pdpte-accessed', 3, va, lo, hi, PDPTE_QEMU_A, 0);
+    const bLo = lo & fmt.pdpteRsvdLo & ~PDPTE_QEMU_A;
+    const bHi = hi & fmt.pdpteRsvdHi;
+    // MOV CR3 would have refused this (#GP); the walker, like QEMU, uses the entry anyway.
+    if ((bLo | bHi) !== 0) report('pdpte-reserved', 3, va, lo, hi, bLo, bHi);
+    const next = tableFrame(true, lo, hi);
+    if (!space.isRam(next)) report('table-outside-ram', 3, va, lo, hi);
+    else table(next, 2, va, -1, 0);
+  }
+}
