@@ -53,6 +53,9 @@ export class Walker {
   perm = 0;
   /** Level of the entry that ended the last walk (leaf or faulting entry). */
   level = 0;
+  /** Raw leaf entry of the last successful walk (low and high halves). */
+  leafLo = 0;
+  leafHi = 0;
   /** Counters. */
   walks = 0;
   entryReads = 0;
@@ -135,6 +138,8 @@ export class Walker {
         }
         this.leafPfn = pfn;
         this.pageShift = shift;
+        this.leafLo = lo;
+        this.leafHi = hi;
         let perm = acc & 6;
         if (wide && fmt.nxe && (xd & XD_HI) !== 0) perm |= PERM_XD;
         if ((lo & PTE_D) !== 0) perm |= PERM_D;
