@@ -6,6 +6,7 @@ import type { Pager } from '../hypervisor/pager.js';
 import type { LayoutKind } from '../machine/placement.js';
 import { collectStats, formatStats } from '../metrics/stats.js';
 import { NativePager } from '../pagers/native/native.js';
+import { ShadowLimitError, ShadowPager } from '../pagers/shadow/shadow.js';
 import { UsageError } from './errors.js';
 import { parseIntOption, parseTlb } from './options.js';
 
@@ -16,11 +17,25 @@ export interface ExecOptions {
   tlb: string;
   stats?: boolean;
   statsJson?: string;
+  p2mRo?: string[];
+  check?: boolean;
 }
 
-export function makePager(name: string): Pager {
+export function makePager(name: string, check = false): Pager {
   if (name === 'native') return new NativePager();
+  if (name === 'shadow') return new ShadowPager({ check });
   throw new UsageError(`unknown pager "${name}"`);
+}
+
+/** `--p2m-ro GFN[-GFN]` values (hex with 0x, or decimal) as inclusive ranges. */
+export function parseRanges(values: readonly string[]): Array<[number, number]> {
+  return values.map((v) => {
+    const m = /^([^-]+)(?:-(.+))?$/.exec(v);
+    const first = parseIntOption('--p2m-ro', m?.[1] ?? v, 0, 2 ** 40);
+    const last = m?.[2] === undefined ? first : parseIntOption('--p2m-ro', m[2], 0, 2 ** 40);
+    if (last < first) throw new UsageError(`--p2m-ro ${v}: the range ends before it starts`);
+    return [first, last];
+  });
 }
 
 export function execCommand(file: string, opts: ExecOptions): void {
@@ -41,7 +56,8 @@ export function execCommand(file: string, opts: ExecOptions): void {
     if (e instanceof ScenarioError) throw new UsageError(e.message);
     throw e;
   }
-  const pager = makePager(opts.pager);
+  const pager = makePager(opts.pager, opts.check);
+  const readOnly = parseRanges(opts.p2mRo ?? []);
   const chunks: Uint8Array[] = [];
   let size = 0;
   const out = (c: Uint8Array): void => {
@@ -53,7 +69,14 @@ export function execCommand(file: string, opts: ExecOptions): void {
       size = 0;
     }
   };
-  const r = runScenario(scenario, { pager, layout: opts.layout, seed, tlb, out });
+  let r: ReturnType<typeof runScenario>;
+  try {
+    r = runScenario(scenario, { pager, layout: opts.layout, seed, tlb, out, readOnly });
+  } catch (e) {
+    if (e instanceof RangeError && /machine memory/.test(e.message)) throw new UsageError(`${file}: ${e.message}`);
+    if (e instanceof ShadowLimitError) throw new UsageError(`${file}: ${e.message}`);
+    throw e;
+  }
   process.stdout.write(Buffer.concat(chunks));
   if (opts.stats || opts.statsJson) {
     const stats = collectStats(pager, r.cpus, r.ops, r.seconds);

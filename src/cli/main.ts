@@ -24,7 +24,7 @@ program
   .command('exec')
   .description('run a scenario (JSON Lines, spec version 1) and print what the guest observes')
   .argument('<file>', 'scenario file, or - for standard input')
-  .addOption(new Option('--pager <name>', 'pager').choices(['native']).default('native'))
+  .addOption(new Option('--pager <name>', 'pager').choices(['native', 'shadow']).default('native'))
   .addOption(
     new Option('--layout <kind>', 'where guest frames sit in machine memory')
       .choices(['identity', 'scatter'])
@@ -34,6 +34,13 @@ program
   .option('--tlb <geometry>', 'TLB geometry: default, off, tiny, or 4k=SETSxWAYS,2m=SETSxWAYS,1g=SETSxWAYS', 'default')
   .option('--stats', 'print statistics to stderr')
   .option('--stats-json <file>', 'write statistics as JSON')
+  .option(
+    '--p2m-ro <gfns>',
+    'make guest frames GFN or GFN-GFN read-only (ROM); repeatable',
+    (v: string, acc: string[]) => [...acc, v],
+    [] as string[],
+  )
+  .option('--check', 'run the shadow isolation checker after every exit')
   .action(execCommand);
 
 program

@@ -2,6 +2,7 @@
 import type { TlbConfig } from '../../src/arch/x86/tlb.js';
 import { parseScenario } from '../../src/guest/scenario/parse.js';
 import { runScenario } from '../../src/guest/scenario/run.js';
+import type { Pager } from '../../src/hypervisor/pager.js';
 import type { LayoutKind } from '../../src/machine/placement.js';
 import { NativePager } from '../../src/pagers/native/native.js';
 
@@ -9,13 +10,16 @@ export interface RunSpec {
   layout?: LayoutKind;
   seed?: number;
   tlb?: TlbConfig;
+  pager?: Pager;
+  readOnly?: Array<[number, number]>;
 }
 
 export function runText(text: string, spec: RunSpec = {}): string {
   const s = parseScenario(text, 'test');
   const chunks: Uint8Array[] = [];
   runScenario(s, {
-    pager: new NativePager(),
+    pager: spec.pager ?? new NativePager(),
+    readOnly: spec.readOnly,
     layout: spec.layout ?? 'identity',
     seed: spec.seed ?? 0,
     tlb: spec.tlb,

@@ -16,6 +16,8 @@ export interface RunOptions {
   layout: LayoutKind;
   seed: number;
   tlb?: TlbConfig;
+  /** Guest frame ranges (inclusive) that are read-only, like ROM, under every pager. */
+  readOnly?: ReadonlyArray<readonly [number, number]>;
   /** Receives output (ASCII) in chunks. */
   out: (chunk: Uint8Array) => void;
 }
@@ -37,13 +39,12 @@ export function hex64(hi: number, lo: number): string {
 export function runScenario(s: Scenario, opts: RunOptions): RunResult {
   const domain = new Domain({ ramBytes: s.machine.memory, layout: opts.layout, seed: opts.seed });
   const guest = domain.guest;
+  for (const [first, last] of opts.readOnly ?? []) guest.addReadOnly(first, last);
   const cpus: Cpu[] = [];
-  for (let v = 0; v < s.machine.vcpus; v++) {
-    const c = new Cpu(v, guest, s.machine.maxphyaddr, opts.pager, opts.tlb);
-    opts.pager.controlChanged(c);
-    cpus.push(c);
-  }
-  const pwriteHook = (opts.pager as { physicalWrite?: (gfn: number) => void }).physicalWrite;
+  for (let v = 0; v < s.machine.vcpus; v++) cpus.push(new Cpu(v, guest, s.machine.maxphyaddr, opts.pager, opts.tlb));
+  opts.pager.attach?.(domain, cpus);
+  for (const c of cpus) opts.pager.controlChanged(c);
+  const pager = opts.pager;
   let cpu = cpus[0] as Cpu;
   const o = new OutputBuffer(opts.out);
   const value = { valueLo: 0, valueHi: 0 };
@@ -103,7 +104,7 @@ export function runScenario(s: Scenario, opts: RunOptions): RunResult {
         const f = guest.frameForWrite(gfn);
         if (f !== null) {
           writeValue(f, (aLo[i] as number) & 0xfff, small[i] as number, vHi[i] as number, vLo[i] as number);
-          pwriteHook?.call(opts.pager, gfn);
+          pager.physicalWrite?.(gfn, (aLo[i] as number) & 0xfff, small[i] as number);
         }
         okLine(o, ln);
         continue;

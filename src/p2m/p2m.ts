@@ -1,0 +1,172 @@
+/**
+ * The P2M: a domain's guest-physical -> machine map, kept as a real 4-level
+ * x86 page table in hypervisor-owned machine frames, indexed by GPA as a page
+ * table is by VA, and read with the same walker as every other table. Because
+ * it *is* a page table, the hardware can run a guest whose paging is off on
+ * it directly (VA = GPA), as Xen ran HVM guests in real/protected mode.
+ *
+ * Entry format (docs/p2m.md): an ordinary 4-level entry whose frame is the
+ * mfn; P, R/W and U/S are what the hardware may do (U/S=1 so any CPL can use
+ * the identity map); bits 11:9, available to software, hold the p2m type.
+ * The type, not the R/W bit, is the truth: a `ram_ro` frame is read-only in
+ * every shadow whatever the guest's PTE says (rights are intersected).
+ *
+ * Entries are populated on first use from the domain's placement, so a
+ * sparse 1 TiB guest costs only the frames it touches. The M2P (mfn -> gfn)
+ * is the placement's inverse, and frame owners come from machine memory.
+ */
+
+import type { DataSpace } from '../arch/x86/cpu.js';
+import { formatFor, MODE_LONG4, type WalkFormat } from '../arch/x86/modes.js';
+import { WALK_OK, Walker } from '../arch/x86/walker.js';
+import { type MachineMemory, ONES_FRAME, OWNER_HYPERVISOR } from '../machine/memory.js';
+import type { Placement } from '../machine/placement.js';
+
+export const P2M_INVALID = 0;
+export const P2M_RAM_RW = 1;
+export const P2M_RAM_RO = 2;
+export const P2M_LOGDIRTY = 3;
+export const P2M_MMIO = 4;
+export const P2M_TYPE_NAMES = ['invalid', 'ram_rw', 'ram_ro', 'ram_logdirty', 'mmio'] as const;
+
+const TYPE_SHIFT = 9;
+const US_RW_P = 7;
+
+/** Machine memory as a PhysicalSpace/DataSpace: what hardware and shadows see. */
+export class MachineSpace implements DataSpace {
+  constructor(readonly mem: MachineMemory) {}
+  frameForRead(mfn: number): Uint32Array {
+    return mfn < this.mem.frames ? this.mem.read(mfn) : ONES_FRAME;
+  }
+  frameForWrite(mfn: number): Uint32Array | null {
+    return mfn < this.mem.frames ? this.mem.write(mfn) : null;
+  }
+}
+
+export class P2m {
+  readonly rootMfn: number;
+  readonly format: WalkFormat = formatFor(MODE_LONG4, 52, false, false);
+  readonly space: MachineSpace;
+  /** Type of the last lookup. */
+  lastType = P2M_INVALID;
+  tableFrames = 1;
+  populated = 0;
+  lookups = 0;
+  private readonly walker = new Walker();
+  private readonly protectedGfns = new Set<number>();
+  private readonly cacheMfn: Float64Array | null;
+  private readonly cacheType: Uint8Array | null;
+
+  constructor(
+    readonly mem: MachineMemory,
+    readonly placement: Placement,
+    private readonly readOnly: (gfn: number) => boolean,
+  ) {
+    this.space = new MachineSpace(mem);
+    this.rootMfn = mem.alloc(OWNER_HYPERVISOR);
+    const n = placement.ramFrames <= 1 << 22 ? placement.ramFrames : 0;
+    this.cacheMfn = n > 0 ? new Float64Array(n).fill(-1) : null;
+    this.cacheType = n > 0 ? new Uint8Array(n) : null;
+  }
+
+  /** Machine frame of `gfn`, or -1 if it has none (MMIO, invalid); the type is in lastType. */
+  lookup(gfn: number): number {
+    const c = this.cacheMfn;
+    if (c !== null && gfn < c.length) {
+      const m = c[gfn] as number;
+      if (m >= 0) {
+        this.lastType = (this.cacheType as Uint8Array)[gfn] as number;
+        return m;
+      }
+    }
+    if (gfn >= this.placement.ramFrames) {
+      this.lastType = P2M_MMIO;
+      return -1;
+    }
+    this.lookups++;
+    let mfn: number;
+    if (this.walk(gfn)) {
+      mfn = this.walker.leafPfn;
+      this.lastType = (this.walker.leafLo >>> TYPE_SHIFT) & 7;
+    } else {
+      mfn = this.placement.mfnOf(gfn);
+      this.lastType = this.readOnly(gfn) ? P2M_RAM_RO : P2M_RAM_RW;
+      this.set(gfn, mfn, this.lastType);
+    }
+    if (c !== null) {
+      c[gfn] = mfn;
+      (this.cacheType as Uint8Array)[gfn] = this.lastType;
+    }
+    return mfn;
+  }
+
+  private walk(gfn: number): boolean {
+    const hi = Math.floor(gfn / 0x100000);
+    const lo = (gfn * 4096) >>> 0;
+    return this.walker.walk(this.space, this.format, this.rootMfn, null, hi, lo) === WALK_OK;
+  }
+
+  /** Set the entry for `gfn` (mfn and type). */
+  set(gfn: number, mfn: number, type: number): void {
+    this.write(gfn, mfn, type);
+    this.populated++;
+  }
+
+  /** Write the entry for `gfn`, building intermediate tables as needed. */
+  private write(gfn: number, mfn: number, type: number): void {
+    let table = this.rootMfn;
+    for (let level = 4; level > 1; level--) {
+      const idx = Math.floor(gfn / 2 ** (9 * (level - 1))) % 512;
+      const f = this.mem.write(table);
+      let lo = f[2 * idx] as number;
+      if ((lo & 1) === 0) {
+        const t = this.mem.alloc(OWNER_HYPERVISOR);
+        this.tableFrames++;
+        lo = ((t % 0x100000) * 4096 + US_RW_P) >>> 0;
+        f[2 * idx] = lo;
+        f[2 * idx + 1] = Math.floor(t / 0x100000);
+      }
+      table = (f[2 * idx + 1] as number) * 0x100000 + (lo >>> 12);
+    }
+    const f = this.mem.write(table);
+    const idx = gfn % 512;
+    const ram = type === P2M_RAM_RW || type === P2M_RAM_RO || type === P2M_LOGDIRTY;
+    const writable = type === P2M_RAM_RW && !this.protectedGfns.has(gfn);
+    const flags = (ram ? 5 : 0) | (writable ? 2 : 0) | (type << TYPE_SHIFT);
+    f[2 * idx] = ((mfn % 0x100000) * 4096 + flags) >>> 0;
+    f[2 * idx + 1] = Math.floor(mfn / 0x100000);
+    if (this.cacheMfn !== null && gfn < this.cacheMfn.length) this.cacheMfn[gfn] = -1;
+  }
+
+  /**
+   * Write-protect (or release) `gfn` in the hardware view of the P2M, used
+   * when the hardware runs on the P2M itself (guest paging off): a shadowed
+   * guest table must not be writable through any mapping. The type is kept.
+   */
+  protect(gfn: number, on: boolean): void {
+    if (on) this.protectedGfns.add(gfn);
+    else this.protectedGfns.delete(gfn);
+    if (gfn >= this.placement.ramFrames || !this.walk(gfn)) return;
+    const type = (this.walker.leafLo >>> TYPE_SHIFT) & 7;
+    this.write(gfn, this.walker.leafPfn, type);
+  }
+
+  /** Change the type of a populated or unpopulated RAM frame. */
+  setType(gfn: number, type: number): void {
+    const mfn = this.lookup(gfn);
+    if (mfn >= 0) this.set(gfn, mfn, type);
+  }
+}
+
+/** Guest-physical memory reached through the P2M (how the shadow pager reads guest tables). */
+export class P2mSpace implements DataSpace {
+  constructor(private readonly p2m: P2m) {}
+  frameForRead(gfn: number): Uint32Array {
+    const mfn = this.p2m.lookup(gfn);
+    return mfn < 0 ? ONES_FRAME : this.p2m.mem.read(mfn);
+  }
+  frameForWrite(gfn: number): Uint32Array | null {
+    const mfn = this.p2m.lookup(gfn);
+    return mfn < 0 || this.p2m.lastType === P2M_RAM_RO ? null : this.p2m.mem.write(mfn);
+  }
+}

@@ -1,0 +1,644 @@
+/**
+ * The shadow pager: a translated guest on shadow page tables (Xen's shadow
+ * mode with SHM_translate; KVM's shadow MMU).
+ *
+ * The guest's tables map VA -> gfn; the P2M maps gfn -> mfn; shadows are real
+ * x86 tables in hypervisor frames mapping VA -> mfn, and CR3 points at one.
+ *
+ * Rules this module keeps (the isolation checker tests exactly these):
+ *  1. Every shadow is keyed by (guest frame, shadow type) in the shadow hash;
+ *     a guest frame used at several levels (recursive maps) has one shadow per
+ *     level. The cache survives CR3 switches; top-level shadows are pinned.
+ *  2. A present shadow entry exists only for a guest entry that is present,
+ *     has no reserved bits and has its accessed flag set; a leaf is writable
+ *     only if the guest leaf is writable and dirty, the p2m type is ram_rw and
+ *     the target frame is not itself a shadowed guest table. Rights are never
+ *     more than guest rights ∩ p2m rights.
+ *  3. Every guest frame that has a shadow is mapped read-only in every shadow
+ *     (remove-write-access through a reverse map when it becomes shadowed), so
+ *     every guest write to a guest table traps; it is emulated and the shadow
+ *     entries derived from the written entries are dropped (rebuilt lazily).
+ *  4. setEntry() is the only writer of shadow entries: it keeps reference
+ *     counts and the reverse map. Unreferenced, unpinned shadows are freed.
+ *  5. Hardware CR0.WP is forced on; the guest's WP=0 (supervisor writes to
+ *     read-only pages) is emulated, as are MMIO, ROM writes and writes to
+ *     shadowed guest tables.
+ * Guest superpages are splintered into fl1 (and, for 1 GiB, fl2) shadows of
+ * 4 KiB entries keyed by (base gfn, flags). PAE guests have no shadow of the
+ * PDPT: each vCPU's hardware PDPTE registers point at shadows of the PDs the
+ * guest's PDPTE registers name. With guest paging off the hardware walks the
+ * P2M itself (VA = GPA).
+ */
+import { CTL_WP, checkAccess, faultError } from '../../arch/x86/access.js';
+import { type AccessKind, FETCH, PTE_A, PTE_D, PTE_P, PTE_RW, WRITE } from '../../arch/x86/bits.js';
+import { type Cpu, HOST_DONE, HOST_RETRY, readValue, writeValue } from '../../arch/x86/cpu.js';
+import { formatFor, type WalkFormat } from '../../arch/x86/modes.js';
+import { WALK_OK, Walker, type WalkStep } from '../../arch/x86/walker.js';
+import type { Domain } from '../../hypervisor/domain.js';
+import type { Pager } from '../../hypervisor/pager.js';
+import { OWNER_HYPERVISOR } from '../../machine/memory.js';
+import { MachineSpace, P2M_RAM_RO, P2M_RAM_RW, P2m, P2mSpace } from '../../p2m/p2m.js';
+
+/** A shadow page table. */
+interface Shadow {
+  readonly key: string;
+  readonly smfn: number;
+  /** Guest frame shadowed (for fl shadows: first frame of the splintered range). */
+  readonly gfn: number;
+  /** Hardware level of this table. */
+  readonly level: number;
+  /** 8-byte entries (every format but 32-bit paging). */
+  readonly wide: boolean;
+  /** Splintered superpage (no guest table behind it). */
+  readonly fl: boolean;
+  /** fl shadows: the guest superpage entry's halves (rights, caching, key). */
+  readonly flLo: number;
+  readonly flHi: number;
+  refs: number;
+  pinned: boolean;
+}
+
+/** Bits of a guest leaf copied into a shadow leaf: RW, US, PWT, PCD, G (+ XD and PK in the high half). */
+const LEAF_COPY_LO = 0x11e;
+const NONLEAF_COPY_LO = 0x1e; // RW, US, PWT, PCD
+const HI_COPY = 0x80000000 | (0xf << 27);
+
+/** A guest configuration this shadow pager does not support (reported, not a crash). */
+export class ShadowLimitError extends Error {}
+
+export interface ShadowOptions {
+  /** Run the isolation checker after every exit (tests). */
+  check?: boolean;
+}
+
+export class ShadowPager implements Pager {
+  readonly name = 'shadow';
+  private domain!: Domain;
+  private p2m!: P2m;
+  private guestSpace!: P2mSpace;
+  private hwSpace!: MachineSpace;
+  private cpus: Cpu[] = [];
+  private readonly hash = new Map<string, Shadow>();
+  private readonly byMfn = new Map<number, Shadow>();
+  /** Guest frame -> its (non-fl) shadows. */
+  private readonly byGfn = new Map<number, Shadow[]>();
+  /** Guest frame -> shadow leaf slots (smfn * 1024 + index) mapping it. */
+  private readonly rmap = new Map<number, Set<number>>();
+  /** Per vCPU: the guest configuration the shadows were built for, and PAE hardware PDPTEs. */
+  private readonly hwPdpte = new Map<Cpu, { regs: Uint32Array; refs: Shadow[] }>();
+  private readonly walker = new Walker();
+  private readonly steps: WalkStep[] = [];
+  private lastFaultOp = -1;
+  private lastFaultHi = 0;
+  private lastFaultLo = -1;
+  private lastFaultAccess = -1;
+  private repeats = 0;
+  private readonly counters: Record<string, number> = {
+    exits: 0,
+    'exit.page_fault': 0,
+    'exit.cr_write': 0,
+    'exit.invlpg': 0,
+    'exit.physical_write': 0,
+    'fault.fixed': 0,
+    'fault.injected': 0,
+    'emulate.pt_write': 0,
+    'emulate.mmio': 0,
+    'emulate.rom_write_discarded': 0,
+    'emulate.wp0_write': 0,
+    'emulate.loop_guard': 0,
+    shadows_made: 0,
+    shadow_cache_hits: 0,
+    shadows_freed: 0,
+    shadow_frames: 0,
+    peak_shadow_frames: 0,
+    write_access_removals: 0,
+    rmap_entries_searched: 0,
+    entries_revalidated: 0,
+    tlb_shootdowns: 0,
+  };
+
+  constructor(private readonly opts: ShadowOptions = {}) {}
+
+  attach(domain: Domain, cpus: Cpu[]): void {
+    this.domain = domain;
+    this.cpus = cpus;
+    this.p2m = new P2m(domain.mem, domain.placement, (gfn) => domain.guest.isReadOnly(gfn));
+    this.guestSpace = new P2mSpace(this.p2m);
+    this.hwSpace = new MachineSpace(domain.mem);
+  }
+
+  stats(): Record<string, number> {
+    return { ...this.counters, p2m_table_frames: this.p2m.tableFrames, p2m_entries: this.p2m.populated };
+  }
+
+  // ---- control state -----------------------------------------------------
+
+  controlChanged(cpu: Cpu): void {
+    this.counters.exits++;
+    this.counters['exit.cr_write']++;
+    const fmt = cpu.format;
+    const m = cpu.mmu;
+    m.space = this.hwSpace;
+    if (fmt === null) {
+      // Paging off: the hardware walks the P2M itself, VA = GPA. Shadowed guest
+      // tables are read-only there too, so writes to them still trap.
+      m.format = this.p2m.format;
+      m.rootPfn = this.p2m.rootMfn;
+      m.pdpte = null;
+      m.ctlAnd = 0;
+      m.ctlOr = CTL_WP;
+    } else {
+      if (!fmt.mode.wide && this.domain.mem.frames > 0x100000) {
+        // 32-bit entries hold 20-bit frame numbers. Xen ran such guests on PAE shadows ("2-on-3").
+        throw new ShadowLimitError(
+          'the shadow pager runs 32-bit paging only when machine memory fits below 4 GiB (guest RAM up to 2 GiB)',
+        );
+      }
+      m.format = formatFor(fmt.mode, 52, fmt.nxe, fmt.pse);
+      m.ctlAnd = -1;
+      m.ctlOr = CTL_WP;
+      if (fmt.mode.pdpteRegisters) {
+        m.pdpte = this.paePdptes(cpu, fmt);
+        m.rootPfn = 0;
+      } else {
+        m.pdpte = null;
+        const top = this.get(fmt, fmt.mode.topLevel, cpu.cr3RootPfn);
+        if (!top.pinned) {
+          top.pinned = true;
+          top.refs++;
+        }
+        m.rootPfn = top.smfn;
+      }
+    }
+    cpu.tlb.flushContext(-1, true);
+    this.maybeCheck();
+  }
+
+  /** Hardware PDPTEs for a PAE guest: shadows of the PDs its PDPTE registers name. */
+  private paePdptes(cpu: Cpu, fmt: WalkFormat): Uint32Array {
+    let st = this.hwPdpte.get(cpu);
+    if (st === undefined) {
+      st = { regs: new Uint32Array(8), refs: [] };
+      this.hwPdpte.set(cpu, st);
+    }
+    const old = st.refs;
+    st.refs = [];
+    for (let i = 0; i < 4; i++) {
+      const lo = cpu.pdpte[2 * i] as number;
+      const hi = cpu.pdpte[2 * i + 1] as number;
+      if ((lo & PTE_P) === 0) {
+        st.regs[2 * i] = 0;
+        st.regs[2 * i + 1] = 0;
+        continue;
+      }
+      const sh = this.get(fmt, 2, (hi & 0xfffff) * 0x100000 + (lo >>> 12));
+      sh.refs++;
+      st.refs.push(sh);
+      st.regs[2 * i] = ((sh.smfn % 0x100000) * 4096 + PTE_P) >>> 0;
+      st.regs[2 * i + 1] = Math.floor(sh.smfn / 0x100000);
+    }
+    for (const sh of old) this.release(sh);
+    return st.regs;
+  }
+
+  invalidated(): void {
+    // Shadows are kept in step with guest tables by write protection, so a
+    // guest invalidation needs only the hardware TLB flush the CPU already did.
+    this.counters.exits++;
+    this.counters['exit.invlpg']++;
+  }
+
+  /** A device or loader wrote guest memory (pwrite): keep shadows of that frame coherent. */
+  physicalWrite(gfn: number, offset = 0, size = 4096): void {
+    if (!this.byGfn.has(gfn)) return;
+    this.counters.exits++;
+    this.counters['exit.physical_write']++;
+    this.revalidate(gfn, offset, size);
+  }
+
+  // ---- page faults -------------------------------------------------------
+
+  pageFault(cpu: Cpu, vaHi: number, vaLo: number, access: AccessKind, cpl: number): number {
+    this.counters.exits++;
+    this.counters['exit.page_fault']++;
+    const r = this.handleFault(cpu, vaHi, vaLo, access, cpl);
+    this.maybeCheck();
+    return r;
+  }
+
+  private handleFault(cpu: Cpu, vaHi: number, vaLo: number, access: AccessKind, cpl: number): number {
+    const fmt = cpu.format;
+    if (fmt === null) return this.physicalAccess(cpu, vaLo >>> 12, vaLo & 0xfff, access);
+    // Walk the guest's own tables, as the hardware would natively.
+    const w = this.walker;
+    this.steps.length = 0;
+    w.trace = this.steps;
+    const r = w.walk(this.guestSpace, fmt, cpu.cr3RootPfn, fmt.mode.pdpteRegisters ? cpu.pdpte : null, vaHi, vaLo);
+    w.trace = null;
+    if (r !== WALK_OK) {
+      this.counters['fault.injected']++;
+      return faultError(r, access, cpl, cpu.ctl);
+    }
+    const error = checkAccess(w.perm, access, cpl, cpu.ctl, cpu.pkru);
+    if (error !== 0) {
+      this.counters['fault.injected']++;
+      return error;
+    }
+    w.commit(access === WRITE); // the guest's A and D flags, exactly as native hardware sets them
+    const within = ((vaLo >>> 12) | (vaHi << 20)) & ((1 << (w.pageShift - 12)) - 1);
+    const gfn = w.leafPfn + within;
+    const mfn = this.p2m.lookup(gfn);
+    const type = this.p2m.lastType;
+    if (mfn < 0) {
+      this.counters['emulate.mmio']++;
+      return this.emulate(cpu, gfn, vaLo & 0xfff, access);
+    }
+    if (access === WRITE) {
+      if (type === P2M_RAM_RO) {
+        this.counters['emulate.rom_write_discarded']++;
+        return HOST_DONE;
+      }
+      if (this.byGfn.has(gfn)) {
+        this.counters['emulate.pt_write']++;
+        return this.emulate(cpu, gfn, vaLo & 0xfff, access);
+      }
+      if (checkAccess(w.perm, access, cpl, cpu.ctl | CTL_WP, cpu.pkru) !== 0) {
+        // Allowed only because the guest runs with CR0.WP=0 (a read-only page,
+        // or a protection key's write-disable): the hardware runs with WP=1.
+        this.counters['emulate.wp0_write']++;
+        return this.emulate(cpu, gfn, vaLo & 0xfff, access);
+      }
+    }
+    // Termination guard: a fix that does not let the hardware proceed would
+    // loop; emulate instead (counted: it means a missing case above).
+    const op = cpu.counters.reads + cpu.counters.writes + cpu.counters.fetches;
+    if (
+      op === this.lastFaultOp &&
+      vaHi === this.lastFaultHi &&
+      vaLo === this.lastFaultLo &&
+      access === this.lastFaultAccess
+    ) {
+      if (++this.repeats >= 4) {
+        this.counters['emulate.loop_guard']++;
+        this.repeats = 0;
+        return this.emulate(cpu, gfn, vaLo & 0xfff, access);
+      }
+    } else {
+      this.lastFaultOp = op;
+      this.lastFaultHi = vaHi;
+      this.lastFaultLo = vaLo;
+      this.lastFaultAccess = access;
+      this.repeats = 0;
+    }
+    this.fix(fmt, vaHi, vaLo);
+    this.counters['fault.fixed']++;
+    return HOST_RETRY;
+  }
+
+  /** Guest paging off: the hardware walked the P2M and found nothing usable. */
+  private physicalAccess(cpu: Cpu, gfn: number, offset: number, access: AccessKind): number {
+    const mfn = this.p2m.lookup(gfn);
+    if (mfn < 0) {
+      this.counters['emulate.mmio']++;
+      return this.emulate(cpu, gfn, offset, access);
+    }
+    if (access === WRITE && this.p2m.lastType === P2M_RAM_RO) {
+      this.counters['emulate.rom_write_discarded']++;
+      return HOST_DONE;
+    }
+    if (access === WRITE && this.byGfn.has(gfn)) {
+      this.counters['emulate.pt_write']++;
+      return this.emulate(cpu, gfn, offset, access);
+    }
+    this.counters['fault.fixed']++;
+    return HOST_RETRY; // lookup() populated the entry
+  }
+
+  /** Perform the pending access on guest frame `gfn` (read all ones / discard for MMIO). */
+  private emulate(cpu: Cpu, gfn: number, offset: number, access: AccessKind): number {
+    if (access === WRITE) {
+      const f = this.guestSpace.frameForWrite(gfn);
+      if (f !== null) {
+        writeValue(f, offset, cpu.pendingSize, cpu.pendingHi, cpu.pendingLo);
+        if (this.byGfn.has(gfn)) this.revalidate(gfn, offset, cpu.pendingSize);
+      }
+    } else {
+      readValue(this.guestSpace.frameForRead(gfn), offset, access === FETCH ? 1 : cpu.pendingSize, cpu);
+    }
+    return HOST_DONE;
+  }
+
+  /** Build the shadow path for `va` from the guest walk in this.steps (guest A/D already committed). */
+  private fix(fmt: WalkFormat, vaHi: number, vaLo: number): void {
+    const mode = fmt.mode;
+    const wide = mode.wide;
+    let sh: Shadow | null = null;
+    for (const step of this.steps) {
+      if (step.tablePfn < 0) continue; // PAE PDPTE register: the hardware PDPTE already names the PD shadow
+      const level = step.level;
+      if (sh === null) sh = this.get(fmt, level, step.tablePfn);
+      const g = this.guestSpace.frameForRead(step.tablePfn);
+      const lo = (wide ? g[2 * step.index] : g[step.index]) as number;
+      const hi = wide ? (g[2 * step.index + 1] as number) : 0;
+      const large = level > 1 && ((lo >>> 7) & 1 & (fmt.largeMask >>> level)) !== 0;
+      const tableGfn = wide ? (hi & 0xfffff) * 0x100000 + (lo >>> 12) : lo >>> 12;
+      if (level === 1) {
+        this.setLeaf(sh, step.index, tableGfn, lo, hi, wide);
+        return;
+      }
+      if (!large) {
+        const child = this.get(fmt, level - 1, tableGfn);
+        this.setEntry(sh, step.index, this.nonLeaf(child.smfn, lo, hi, wide), child);
+        sh = child;
+        continue;
+      }
+      // A guest superpage: splinter into fl shadows of 4 KiB entries.
+      const shift = fmt.leafShift[level] as number;
+      const base = this.superpageBase(lo, hi, wide, shift);
+      let flLevel = level - 1;
+      let parent = sh;
+      let parentIndex = step.index;
+      let first = base;
+      for (;;) {
+        const child = this.getFl(fmt, flLevel, first, lo, hi);
+        this.setEntry(parent, parentIndex, this.nonLeaf(child.smfn, lo, hi, wide), child);
+        const idx =
+          ((vaLo >>> (mode.shift[flLevel] as number)) | (vaHi << (32 - (mode.shift[flLevel] as number)))) &
+          (mode.indexMask[flLevel] as number);
+        const span = 2 ** ((mode.shift[flLevel] as number) - 12);
+        if (flLevel === 1) {
+          this.setLeaf(child, idx, first + idx, lo, hi, wide);
+          return;
+        }
+        parent = child;
+        parentIndex = idx;
+        first += idx * span;
+        flLevel--;
+      }
+    }
+  }
+
+  private superpageBase(lo: number, hi: number, wide: boolean, shift: number): number {
+    if (!wide) return ((lo >>> 22) << 10) + ((lo >>> 13) & 0xff) * 0x100000;
+    return (hi & 0xfffff) * 0x100000 + ((lo >>> 12) & ~((1 << (shift - 12)) - 1));
+  }
+
+  private nonLeaf(smfn: number, lo: number, hi: number, wide: boolean): [number, number] {
+    const l = ((smfn % 0x100000) * 4096 + PTE_P + PTE_A + (lo & NONLEAF_COPY_LO)) >>> 0;
+    return [l, wide ? Math.floor(smfn / 0x100000) | (hi & 0x80000000) : 0];
+  }
+
+  /** Shadow leaf for guest leaf (lo, hi) mapping guest frame `gfn`; not present when nothing may be cached. */
+  private setLeaf(sh: Shadow, index: number, gfn: number, lo: number, hi: number, wide: boolean): void {
+    const mfn = this.p2m.lookup(gfn);
+    const type = this.p2m.lastType;
+    if (mfn < 0 || (lo & PTE_A) === 0) {
+      this.setEntry(sh, index, [0, 0], null);
+      return;
+    }
+    let l = (lo & LEAF_COPY_LO & ~PTE_RW) | PTE_P | PTE_A;
+    if ((lo & PTE_RW) !== 0 && (lo & PTE_D) !== 0 && type === P2M_RAM_RW && !this.byGfn.has(gfn)) l |= PTE_RW | PTE_D;
+    if (!wide) {
+      this.setEntry(sh, index, [(mfn * 4096 + l) >>> 0, 0], null);
+      return;
+    }
+    this.setEntry(sh, index, [((mfn % 0x100000) * 4096 + l) >>> 0, Math.floor(mfn / 0x100000) | (hi & HI_COPY)], null);
+  }
+
+  // ---- the shadow cache --------------------------------------------------
+
+  /** The shadow of guest table `gfn` at `level` for `mode`, made if missing. */
+  private get(fmt: WalkFormat, level: number, gfn: number): Shadow {
+    // The key says everything that makes two shadows of one frame differ:
+    // format (mode, NXE, PSE change what entries mean), level, guest frame.
+    const key = `${fmt.mode.name}/${fmt.nxe ? 'nx' : ''}/${fmt.pse ? 'pse' : ''}:${level}:${gfn}`;
+    const found = this.hash.get(key);
+    if (found !== undefined) {
+      this.counters.shadow_cache_hits++;
+      return found;
+    }
+    const sh = this.make(key, gfn, level, fmt.mode.wide, false, 0, 0);
+    let list = this.byGfn.get(gfn);
+    if (list === undefined) {
+      list = [];
+      this.byGfn.set(gfn, list);
+      this.removeWriteAccess(gfn);
+      this.p2m.protect(gfn, true);
+    }
+    list.push(sh);
+    return sh;
+  }
+
+  private getFl(fmt: WalkFormat, level: number, gfn: number, lo: number, hi: number): Shadow {
+    const key = `${fmt.mode.name}:fl${level}:${gfn}:${lo & 0x1fff}:${hi & HI_COPY}`;
+    const found = this.hash.get(key);
+    if (found !== undefined) {
+      this.counters.shadow_cache_hits++;
+      return found;
+    }
+    return this.make(key, gfn, level, fmt.mode.wide, true, lo, hi);
+  }
+
+  private make(
+    key: string,
+    gfn: number,
+    level: number,
+    wide: boolean,
+    fl: boolean,
+    flLo: number,
+    flHi: number,
+  ): Shadow {
+    const smfn = this.domain.mem.alloc(OWNER_HYPERVISOR);
+    this.domain.mem.write(smfn); // zeroed, materialized
+    const sh: Shadow = { key, smfn, gfn, level, wide, fl, flLo, flHi, refs: 0, pinned: false };
+    this.hash.set(key, sh);
+    this.byMfn.set(smfn, sh);
+    this.counters.shadows_made++;
+    this.counters.shadow_frames++;
+    if (this.counters.shadow_frames > this.counters.peak_shadow_frames) {
+      this.counters.peak_shadow_frames = this.counters.shadow_frames;
+    }
+    return sh;
+  }
+
+  /** Make every existing shadow mapping of guest frame `gfn` read-only (it is now a shadowed table). */
+  private removeWriteAccess(gfn: number): void {
+    const slots = this.rmap.get(gfn);
+    if (slots === undefined || slots.size === 0) return;
+    this.counters.write_access_removals++;
+    for (const slot of slots) {
+      this.counters.rmap_entries_searched++;
+      const sh = this.byMfn.get(Math.floor(slot / 1024)) as Shadow;
+      const f = this.domain.mem.write(sh.smfn);
+      const w = this.entryWord(sh, slot % 1024);
+      f[w] = ((f[w] as number) & ~(PTE_RW | PTE_D)) >>> 0;
+    }
+    this.shootdown();
+  }
+
+  private entryWord(sh: Shadow, index: number): number {
+    return sh.wide ? 2 * index : index;
+  }
+
+  /**
+   * The one writer of shadow entries: stores (lo, hi) at `index` of `sh`,
+   * dropping the reference/reverse-map of the old entry and recording the new.
+   */
+  private setEntry(sh: Shadow, index: number, [lo, hi]: [number, number], child: Shadow | null): void {
+    const f = this.domain.mem.write(sh.smfn);
+    const wide = sh.wide;
+    const w = wide ? 2 * index : index;
+    const oldLo = f[w] as number;
+    const oldHi = wide ? (f[w + 1] as number) : 0;
+    lo >>>= 0;
+    hi >>>= 0;
+    if (oldLo === lo && oldHi === hi) return;
+    f[w] = lo;
+    if (wide) f[w + 1] = hi;
+    if ((oldLo & PTE_P) !== 0) {
+      const oldMfn = (oldHi & 0xfffff) * 0x100000 + (oldLo >>> 12);
+      if (sh.level > 1) {
+        const c = this.byMfn.get(oldMfn);
+        if (c !== undefined) this.release(c);
+      } else {
+        const g = this.domain.placement.gfnOf(oldMfn);
+        this.rmap.get(g)?.delete(sh.smfn * 1024 + index);
+      }
+    }
+    if ((lo & PTE_P) !== 0) {
+      if (child !== null) child.refs++;
+      else if (sh.level === 1) {
+        const g = this.domain.placement.gfnOf((hi & 0xfffff) * 0x100000 + (lo >>> 12));
+        let set = this.rmap.get(g);
+        if (set === undefined) {
+          set = new Set();
+          this.rmap.set(g, set);
+        }
+        set.add(sh.smfn * 1024 + index);
+      }
+    }
+  }
+
+  /** Drop a reference; free the shadow when nothing refers to it. */
+  private release(sh: Shadow): void {
+    sh.refs--;
+    if (sh.refs > 0 || sh.pinned) return;
+    this.free(sh);
+  }
+
+  private free(sh: Shadow): void {
+    if (!this.hash.delete(sh.key)) return;
+    const f = this.domain.mem.read(sh.smfn);
+    for (let i = 0, n = sh.wide ? 512 : 1024; i < n; i++) {
+      const w = this.entryWord(sh, i);
+      if (((f[w] as number) & PTE_P) !== 0) this.setEntry(sh, i, [0, 0], null);
+    }
+    this.byMfn.delete(sh.smfn);
+    if (!sh.fl) {
+      const list = this.byGfn.get(sh.gfn);
+      if (list !== undefined) {
+        const i = list.indexOf(sh);
+        if (i >= 0) list.splice(i, 1);
+        if (list.length === 0) {
+          this.byGfn.delete(sh.gfn);
+          this.p2m.protect(sh.gfn, false);
+        }
+      }
+    }
+    this.domain.mem.free(sh.smfn);
+    this.counters.shadows_freed++;
+    this.counters.shadow_frames--;
+  }
+
+  /** Guest frame `gfn` (a shadowed table) changed at [offset, offset+size): drop derived shadow entries. */
+  private revalidate(gfn: number, offset: number, size: number): void {
+    const list = this.byGfn.get(gfn);
+    if (list === undefined) return;
+    for (const sh of [...list]) {
+      const entryBytes = sh.wide ? 8 : 4;
+      const first = Math.floor(offset / entryBytes);
+      const last = Math.floor((offset + size - 1) / entryBytes);
+      for (let i = first; i <= last; i++) {
+        this.counters.entries_revalidated++;
+        this.setEntry(sh, i, [0, 0], null);
+      }
+    }
+    this.shootdown();
+  }
+
+  /** Flush every vCPU's hardware TLB (a real hypervisor sends IPIs). */
+  private shootdown(): void {
+    this.counters.tlb_shootdowns++;
+    for (const c of this.cpus) c.tlb.flushContext(-1, true);
+  }
+
+  // ---- isolation checker -------------------------------------------------
+
+  private maybeCheck(): void {
+    if (!this.opts.check) return;
+    const problem = this.checkInvariants();
+    if (problem !== null) throw new Error(`shadow isolation invariant broken: ${problem}`);
+  }
+
+  /** Verify rules 2-4 over every shadow; returns a description of the first violation or null. */
+  checkInvariants(): string | null {
+    const mem = this.domain.mem;
+    // Reference counts: one per parent entry, per PAE hardware PDPTE, and one for the pin.
+    const counted = new Map<Shadow, number>();
+    for (const sh of this.hash.values()) counted.set(sh, sh.pinned ? 1 : 0);
+    for (const st of this.hwPdpte.values()) for (const sh of st.refs) counted.set(sh, (counted.get(sh) ?? 0) + 1);
+    for (const sh of this.hash.values()) {
+      if (sh.level === 1) continue;
+      const f = mem.read(sh.smfn);
+      for (let i = 0, n = sh.wide ? 512 : 1024; i < n; i++) {
+        const lo = (sh.wide ? f[2 * i] : f[i]) as number;
+        if ((lo & PTE_P) === 0) continue;
+        const hi = sh.wide ? (f[2 * i + 1] as number) : 0;
+        const c = this.byMfn.get((hi & 0xfffff) * 0x100000 + (lo >>> 12));
+        if (c !== undefined) counted.set(c, (counted.get(c) ?? 0) + 1);
+      }
+    }
+    for (const [sh, n] of counted)
+      if (n !== sh.refs) return `${sh.key} has ${sh.refs} references counted but ${n} exist`;
+    for (const sh of this.hash.values()) {
+      const wide = sh.wide;
+      if (mem.ownerOf(sh.smfn) !== OWNER_HYPERVISOR) return `shadow ${sh.key} in a frame the hypervisor does not own`;
+      const f = mem.read(sh.smfn);
+      const n = wide ? 512 : 1024;
+      const g = sh.fl ? null : this.guestSpace.frameForRead(sh.gfn);
+      for (let i = 0; i < n; i++) {
+        const lo = (wide ? f[2 * i] : f[i]) as number;
+        if ((lo & PTE_P) === 0) continue;
+        const hi = wide ? (f[2 * i + 1] as number) : 0;
+        const target = (hi & 0xfffff) * 0x100000 + (lo >>> 12);
+        const glo = sh.fl ? sh.flLo : ((wide ? g?.[2 * i] : g?.[i]) as number);
+        const ghi = sh.fl ? sh.flHi : wide ? ((g as Uint32Array)[2 * i + 1] as number) : 0;
+        if (sh.level > 1) {
+          const c = this.byMfn.get(target);
+          if (c === undefined) return `${sh.key}[${i}] points at ${target}, which is not a shadow`;
+          if (!sh.fl && (glo & PTE_P) === 0) return `${sh.key}[${i}] present but the guest entry is not`;
+          if ((lo & PTE_RW) !== 0 && (glo & PTE_RW) === 0) return `${sh.key}[${i}] writable beyond the guest's rights`;
+          if ((lo & 4) !== 0 && (glo & 4) === 0) return `${sh.key}[${i}] user beyond the guest's rights`;
+          continue;
+        }
+        if (mem.ownerOf(target) !== this.domain.id) return `${sh.key}[${i}] maps mfn ${target}, not the domain's`;
+        const gfn = this.domain.placement.gfnOf(target);
+        const expectGfn = sh.fl ? sh.gfn + i : wide ? (ghi & 0xfffff) * 0x100000 + (glo >>> 12) : glo >>> 12;
+        if (gfn !== expectGfn) return `${sh.key}[${i}] maps gfn ${gfn}, the guest entry says ${expectGfn}`;
+        if ((glo & PTE_P) === 0 || (glo & PTE_A) === 0)
+          return `${sh.key}[${i}] present while the guest leaf is not present/accessed`;
+        if ((lo & PTE_RW) !== 0) {
+          if ((glo & PTE_RW) === 0 || (glo & PTE_D) === 0)
+            return `${sh.key}[${i}] writable, guest leaf read-only or clean`;
+          this.p2m.lookup(gfn);
+          if (this.p2m.lastType !== P2M_RAM_RW) return `${sh.key}[${i}] writable over a read-only p2m type`;
+          if (this.byGfn.has(gfn)) return `${sh.key}[${i}] maps shadowed guest table ${gfn} writable`;
+        }
+        if ((lo & 4) !== 0 && (glo & 4) === 0) return `${sh.key}[${i}] user beyond the guest's rights`;
+        if (wide && (ghi & 0x80000000) !== 0 && (hi & 0x80000000) === 0)
+          return `${sh.key}[${i}] executable beyond the guest's rights`;
+      }
+    }
+    return null;
+  }
+}
