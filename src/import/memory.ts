@@ -18,7 +18,11 @@ export interface Backing {
   close(): void;
 }
 
+const MEMO_SLOTS = 4096;
+
 export class GuestMemory implements PhysicalSpace {
+  private readonly memoPfn = new Float64Array(MEMO_SLOTS).fill(-1);
+  private readonly memoFrame: Uint32Array[] = new Array(MEMO_SLOTS).fill(ZERO_FRAME);
   /** Frames that straddle a segment boundary, assembled once. */
   private readonly mixed = new FrameCache(64);
 
@@ -61,6 +65,16 @@ export class GuestMemory implements PhysicalSpace {
   }
 
   frameForRead(pfn: number): Uint32Array {
+    // Walks read the same few hundred table frames over and over: remember them.
+    const i = pfn & (MEMO_SLOTS - 1);
+    if (this.memoPfn[i] === pfn) return this.memoFrame[i] as Uint32Array;
+    const f = this.lookup(pfn);
+    this.memoPfn[i] = pfn;
+    this.memoFrame[i] = f;
+    return f;
+  }
+
+  private lookup(pfn: number): Uint32Array {
     const base = pfn * FRAME_BYTES;
     const s = this.loads[this.segmentAt(base)];
     if (s !== undefined) {

@@ -239,17 +239,24 @@ export class Tlb {
    */
   flushVa(vaHi: number, vaLo: number, pcid: number, globals: boolean): void {
     this.epoch++;
-    for (const a of this.arrays) {
-      if (a.valid === 0) continue;
-      for (let i = 0; i < a.ctx.length; i++) {
-        const x = a.ctx[i] as number;
-        if (x === 0) continue;
-        const shift = a.shift[i] as number;
-        if (a.vpnLo[i] !== vpnLoOf(vaHi, vaLo, shift) || a.vpnHi[i] !== vpnHiOf(vaHi, shift)) continue;
-        if ((x & GLOBAL_TAG) !== 0 ? globals : pcid < 0 || (x & CTX_MASK) === pcid + 1) {
-          a.ctx[i] = 0;
-          a.valid--;
-        }
+    // Only the set the page indexes can hold it: 4 KiB, 2 MiB or 4 MiB, 1 GiB.
+    this.flushSet(this.arrays[0] as TlbArray, vaHi, vaLo, 12, pcid, globals);
+    this.flushSet(this.arrays[1] as TlbArray, vaHi, vaLo, 21, pcid, globals);
+    this.flushSet(this.arrays[1] as TlbArray, vaHi, vaLo, 22, pcid, globals);
+    this.flushSet(this.arrays[2] as TlbArray, vaHi, vaLo, 30, pcid, globals);
+  }
+
+  private flushSet(a: TlbArray, vaHi: number, vaLo: number, shift: number, pcid: number, globals: boolean): void {
+    if (a.valid === 0) return;
+    const lo = vpnLoOf(vaHi, vaLo, shift);
+    const hi = vpnHiOf(vaHi, shift);
+    const base = (lo & (a.sets - 1)) * a.ways;
+    for (let i = base, end = base + a.ways; i < end; i++) {
+      const x = a.ctx[i] as number;
+      if (x === 0 || a.shift[i] !== shift || a.vpnLo[i] !== lo || a.vpnHi[i] !== hi) continue;
+      if ((x & GLOBAL_TAG) !== 0 ? globals : pcid < 0 || (x & CTX_MASK) === pcid + 1) {
+        a.ctx[i] = 0;
+        a.valid--;
       }
     }
   }

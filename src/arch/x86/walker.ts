@@ -64,7 +64,11 @@ export class Walker {
 
   private readonly pathFrame: Uint32Array[] = [];
   private readonly pathWord = new Int32Array(8);
-  private pathLen = 0;
+  /** The last successful walk's entries, top first: table frame, index and level of each. */
+  readonly pathTable = new Float64Array(8);
+  readonly pathIndex = new Int32Array(8);
+  readonly pathLevel = new Int32Array(8);
+  pathLen = 0;
 
   /**
    * Translate `va` through the tables rooted at `rootPfn` (or, for PAE, the
@@ -123,6 +127,9 @@ export class Walker {
       acc &= lo;
       xd |= hi;
       this.pathFrame[n] = f;
+      this.pathTable[n] = tablePfn;
+      this.pathIndex[n] = idx;
+      this.pathLevel[n] = level;
       this.pathWord[n++] = w;
       if (level === 1 || ps !== 0) {
         const shift = fmt.leafShift[level] as number;

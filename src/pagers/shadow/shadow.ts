@@ -33,7 +33,7 @@ import { CTL_WP, checkAccess, faultError } from '../../arch/x86/access.js';
 import { type AccessKind, FETCH, PTE_A, PTE_D, PTE_P, PTE_RW, WRITE } from '../../arch/x86/bits.js';
 import { type Cpu, HOST_DONE, HOST_RETRY, readValue, writeValue } from '../../arch/x86/cpu.js';
 import { formatFor, type WalkFormat } from '../../arch/x86/modes.js';
-import { WALK_OK, Walker, type WalkStep } from '../../arch/x86/walker.js';
+import { WALK_OK, Walker } from '../../arch/x86/walker.js';
 import type { Domain } from '../../hypervisor/domain.js';
 import type { Pager } from '../../hypervisor/pager.js';
 import { OWNER_HYPERVISOR } from '../../machine/memory.js';
@@ -41,7 +41,7 @@ import { MachineSpace, P2M_RAM_RO, P2M_RAM_RW, P2m, P2mSpace } from '../../p2m/p
 
 /** A shadow page table. */
 interface Shadow {
-  readonly key: string;
+  readonly key: number | string;
   readonly smfn: number;
   /** Guest frame shadowed (for fl shadows: first frame of the splintered range). */
   readonly gfn: number;
@@ -63,6 +63,46 @@ const LEAF_COPY_LO = 0x11e;
 const NONLEAF_COPY_LO = 0x1e; // RW, US, PWT, PCD
 const HI_COPY = 0x80000000 | (0xf << 27);
 
+/** Small integer for a walk format (mode, NXE, PSE): part of the shadow key. */
+function formatIndex(fmt: WalkFormat): number {
+  const m = fmt.mode.name === '32-bit' ? 0 : fmt.mode.name === 'pae' ? 1 : fmt.mode.name === '4-level' ? 2 : 3;
+  return m * 4 + (fmt.nxe ? 2 : 0) + (fmt.pse ? 1 : 0);
+}
+
+/** A shadow as a reader would name it: format/level/gfn. */
+function name(sh: Shadow): string {
+  if (typeof sh.key === 'string') return `fl${sh.level}@gfn ${sh.gfn}`;
+  return `l${sh.level}@gfn ${sh.gfn} (format ${Math.floor((sh.key % 128) / 8)})`;
+}
+
+/**
+ * Reverse map: guest frame -> the shadow leaf slots (smfn * 1024 + index)
+ * that map it. Most frames are mapped once, so a single slot is stored as a
+ * number and only shared frames get an array.
+ */
+class ReverseMap {
+  private readonly map = new Map<number, number | number[]>();
+  add(gfn: number, slot: number): void {
+    const v = this.map.get(gfn);
+    if (v === undefined) this.map.set(gfn, slot);
+    else if (typeof v === 'number') this.map.set(gfn, [v, slot]);
+    else v.push(slot);
+  }
+  remove(gfn: number, slot: number): void {
+    const v = this.map.get(gfn);
+    if (v === slot) this.map.delete(gfn);
+    else if (Array.isArray(v)) {
+      const i = v.indexOf(slot);
+      if (i >= 0) v.splice(i, 1);
+      if (v.length === 0) this.map.delete(gfn);
+    }
+  }
+  slots(gfn: number): readonly number[] {
+    const v = this.map.get(gfn);
+    return v === undefined ? [] : typeof v === 'number' ? [v] : v;
+  }
+}
+
 /** A guest configuration this shadow pager does not support (reported, not a crash). */
 export class ShadowLimitError extends Error {}
 
@@ -78,16 +118,17 @@ export class ShadowPager implements Pager {
   private guestSpace!: P2mSpace;
   private hwSpace!: MachineSpace;
   private cpus: Cpu[] = [];
-  private readonly hash = new Map<string, Shadow>();
+  /** The shadow hash: (format, level, gfn) -> shadow, numeric keys; fl shadows by string key. */
+  private readonly hash = new Map<number, Shadow>();
+  private readonly flHash = new Map<string, Shadow>();
   private readonly byMfn = new Map<number, Shadow>();
   /** Guest frame -> its (non-fl) shadows. */
   private readonly byGfn = new Map<number, Shadow[]>();
   /** Guest frame -> shadow leaf slots (smfn * 1024 + index) mapping it. */
-  private readonly rmap = new Map<number, Set<number>>();
+  private readonly rmap = new ReverseMap();
   /** Per vCPU: the guest configuration the shadows were built for, and PAE hardware PDPTEs. */
   private readonly hwPdpte = new Map<Cpu, { regs: Uint32Array; refs: Shadow[] }>();
   private readonly walker = new Walker();
-  private readonly steps: WalkStep[] = [];
   private lastFaultOp = -1;
   private lastFaultHi = 0;
   private lastFaultLo = -1;
@@ -231,10 +272,7 @@ export class ShadowPager implements Pager {
     if (fmt === null) return this.physicalAccess(cpu, vaLo >>> 12, vaLo & 0xfff, access);
     // Walk the guest's own tables, as the hardware would natively.
     const w = this.walker;
-    this.steps.length = 0;
-    w.trace = this.steps;
     const r = w.walk(this.guestSpace, fmt, cpu.cr3RootPfn, fmt.mode.pdpteRegisters ? cpu.pdpte : null, vaHi, vaLo);
-    w.trace = null;
     if (r !== WALK_OK) {
       this.counters['fault.injected']++;
       return faultError(r, access, cpl, cpu.ctl);
@@ -328,13 +366,18 @@ export class ShadowPager implements Pager {
     return HOST_DONE;
   }
 
-  /** Build the shadow path for `va` from the guest walk in this.steps (guest A/D already committed). */
+  /** Build the shadow path for `va` from the last guest walk (guest A/D already committed). */
   private fix(fmt: WalkFormat, vaHi: number, vaLo: number): void {
     const mode = fmt.mode;
     const wide = mode.wide;
     let sh: Shadow | null = null;
-    for (const step of this.steps) {
-      if (step.tablePfn < 0) continue; // PAE PDPTE register: the hardware PDPTE already names the PD shadow
+    const w = this.walker;
+    for (let k = 0; k < w.pathLen; k++) {
+      const step = {
+        level: w.pathLevel[k] as number,
+        tablePfn: w.pathTable[k] as number,
+        index: w.pathIndex[k] as number,
+      };
       const level = step.level;
       if (sh === null) sh = this.get(fmt, level, step.tablePfn);
       const g = this.guestSpace.frameForRead(step.tablePfn);
@@ -411,7 +454,7 @@ export class ShadowPager implements Pager {
   private get(fmt: WalkFormat, level: number, gfn: number): Shadow {
     // The key says everything that makes two shadows of one frame differ:
     // format (mode, NXE, PSE change what entries mean), level, guest frame.
-    const key = `${fmt.mode.name}/${fmt.nxe ? 'nx' : ''}/${fmt.pse ? 'pse' : ''}:${level}:${gfn}`;
+    const key = gfn * 128 + formatIndex(fmt) * 8 + level;
     const found = this.hash.get(key);
     if (found !== undefined) {
       this.counters.shadow_cache_hits++;
@@ -430,8 +473,8 @@ export class ShadowPager implements Pager {
   }
 
   private getFl(fmt: WalkFormat, level: number, gfn: number, lo: number, hi: number): Shadow {
-    const key = `${fmt.mode.name}:fl${level}:${gfn}:${lo & 0x1fff}:${hi & HI_COPY}`;
-    const found = this.hash.get(key);
+    const key = `${formatIndex(fmt)}:fl${level}:${gfn}:${lo & 0x1fff}:${hi & HI_COPY}`;
+    const found = this.flHash.get(key);
     if (found !== undefined) {
       this.counters.shadow_cache_hits++;
       return found;
@@ -440,7 +483,7 @@ export class ShadowPager implements Pager {
   }
 
   private make(
-    key: string,
+    key: number | string,
     gfn: number,
     level: number,
     wide: boolean,
@@ -451,7 +494,8 @@ export class ShadowPager implements Pager {
     const smfn = this.domain.mem.alloc(OWNER_HYPERVISOR);
     this.domain.mem.write(smfn); // zeroed, materialized
     const sh: Shadow = { key, smfn, gfn, level, wide, fl, flLo, flHi, refs: 0, pinned: false };
-    this.hash.set(key, sh);
+    if (typeof key === 'number') this.hash.set(key, sh);
+    else this.flHash.set(key, sh);
     this.byMfn.set(smfn, sh);
     this.counters.shadows_made++;
     this.counters.shadow_frames++;
@@ -463,8 +507,8 @@ export class ShadowPager implements Pager {
 
   /** Make every existing shadow mapping of guest frame `gfn` read-only (it is now a shadowed table). */
   private removeWriteAccess(gfn: number): void {
-    const slots = this.rmap.get(gfn);
-    if (slots === undefined || slots.size === 0) return;
+    const slots = this.rmap.slots(gfn);
+    if (slots.length === 0) return;
     this.counters.write_access_removals++;
     for (const slot of slots) {
       this.counters.rmap_entries_searched++;
@@ -502,19 +546,14 @@ export class ShadowPager implements Pager {
         if (c !== undefined) this.release(c);
       } else {
         const g = this.domain.placement.gfnOf(oldMfn);
-        this.rmap.get(g)?.delete(sh.smfn * 1024 + index);
+        this.rmap.remove(g, sh.smfn * 1024 + index);
       }
     }
     if ((lo & PTE_P) !== 0) {
       if (child !== null) child.refs++;
       else if (sh.level === 1) {
         const g = this.domain.placement.gfnOf((hi & 0xfffff) * 0x100000 + (lo >>> 12));
-        let set = this.rmap.get(g);
-        if (set === undefined) {
-          set = new Set();
-          this.rmap.set(g, set);
-        }
-        set.add(sh.smfn * 1024 + index);
+        this.rmap.add(g, sh.smfn * 1024 + index);
       }
     }
   }
@@ -527,7 +566,7 @@ export class ShadowPager implements Pager {
   }
 
   private free(sh: Shadow): void {
-    if (!this.hash.delete(sh.key)) return;
+    if (!(typeof sh.key === 'number' ? this.hash.delete(sh.key) : this.flHash.delete(sh.key))) return;
     const f = this.domain.mem.read(sh.smfn);
     for (let i = 0, n = sh.wide ? 512 : 1024; i < n; i++) {
       const w = this.entryWord(sh, i);
@@ -585,9 +624,10 @@ export class ShadowPager implements Pager {
     const mem = this.domain.mem;
     // Reference counts: one per parent entry, per PAE hardware PDPTE, and one for the pin.
     const counted = new Map<Shadow, number>();
-    for (const sh of this.hash.values()) counted.set(sh, sh.pinned ? 1 : 0);
+    const all = [...this.hash.values(), ...this.flHash.values()];
+    for (const sh of all) counted.set(sh, sh.pinned ? 1 : 0);
     for (const st of this.hwPdpte.values()) for (const sh of st.refs) counted.set(sh, (counted.get(sh) ?? 0) + 1);
-    for (const sh of this.hash.values()) {
+    for (const sh of all) {
       if (sh.level === 1) continue;
       const f = mem.read(sh.smfn);
       for (let i = 0, n = sh.wide ? 512 : 1024; i < n; i++) {
@@ -599,10 +639,10 @@ export class ShadowPager implements Pager {
       }
     }
     for (const [sh, n] of counted)
-      if (n !== sh.refs) return `${sh.key} has ${sh.refs} references counted but ${n} exist`;
-    for (const sh of this.hash.values()) {
+      if (n !== sh.refs) return `${name(sh)} has ${sh.refs} references counted but ${n} exist`;
+    for (const sh of all) {
       const wide = sh.wide;
-      if (mem.ownerOf(sh.smfn) !== OWNER_HYPERVISOR) return `shadow ${sh.key} in a frame the hypervisor does not own`;
+      if (mem.ownerOf(sh.smfn) !== OWNER_HYPERVISOR) return `shadow ${name(sh)} in a frame the hypervisor does not own`;
       const f = mem.read(sh.smfn);
       const n = wide ? 512 : 1024;
       const g = sh.fl ? null : this.guestSpace.frameForRead(sh.gfn);
@@ -615,28 +655,29 @@ export class ShadowPager implements Pager {
         const ghi = sh.fl ? sh.flHi : wide ? ((g as Uint32Array)[2 * i + 1] as number) : 0;
         if (sh.level > 1) {
           const c = this.byMfn.get(target);
-          if (c === undefined) return `${sh.key}[${i}] points at ${target}, which is not a shadow`;
-          if (!sh.fl && (glo & PTE_P) === 0) return `${sh.key}[${i}] present but the guest entry is not`;
-          if ((lo & PTE_RW) !== 0 && (glo & PTE_RW) === 0) return `${sh.key}[${i}] writable beyond the guest's rights`;
-          if ((lo & 4) !== 0 && (glo & 4) === 0) return `${sh.key}[${i}] user beyond the guest's rights`;
+          if (c === undefined) return `${name(sh)}[${i}] points at ${target}, which is not a shadow`;
+          if (!sh.fl && (glo & PTE_P) === 0) return `${name(sh)}[${i}] present but the guest entry is not`;
+          if ((lo & PTE_RW) !== 0 && (glo & PTE_RW) === 0)
+            return `${name(sh)}[${i}] writable beyond the guest's rights`;
+          if ((lo & 4) !== 0 && (glo & 4) === 0) return `${name(sh)}[${i}] user beyond the guest's rights`;
           continue;
         }
-        if (mem.ownerOf(target) !== this.domain.id) return `${sh.key}[${i}] maps mfn ${target}, not the domain's`;
+        if (mem.ownerOf(target) !== this.domain.id) return `${name(sh)}[${i}] maps mfn ${target}, not the domain's`;
         const gfn = this.domain.placement.gfnOf(target);
         const expectGfn = sh.fl ? sh.gfn + i : wide ? (ghi & 0xfffff) * 0x100000 + (glo >>> 12) : glo >>> 12;
-        if (gfn !== expectGfn) return `${sh.key}[${i}] maps gfn ${gfn}, the guest entry says ${expectGfn}`;
+        if (gfn !== expectGfn) return `${name(sh)}[${i}] maps gfn ${gfn}, the guest entry says ${expectGfn}`;
         if ((glo & PTE_P) === 0 || (glo & PTE_A) === 0)
-          return `${sh.key}[${i}] present while the guest leaf is not present/accessed`;
+          return `${name(sh)}[${i}] present while the guest leaf is not present/accessed`;
         if ((lo & PTE_RW) !== 0) {
           if ((glo & PTE_RW) === 0 || (glo & PTE_D) === 0)
-            return `${sh.key}[${i}] writable, guest leaf read-only or clean`;
+            return `${name(sh)}[${i}] writable, guest leaf read-only or clean`;
           this.p2m.lookup(gfn);
-          if (this.p2m.lastType !== P2M_RAM_RW) return `${sh.key}[${i}] writable over a read-only p2m type`;
-          if (this.byGfn.has(gfn)) return `${sh.key}[${i}] maps shadowed guest table ${gfn} writable`;
+          if (this.p2m.lastType !== P2M_RAM_RW) return `${name(sh)}[${i}] writable over a read-only p2m type`;
+          if (this.byGfn.has(gfn)) return `${name(sh)}[${i}] maps shadowed guest table ${gfn} writable`;
         }
-        if ((lo & 4) !== 0 && (glo & 4) === 0) return `${sh.key}[${i}] user beyond the guest's rights`;
+        if ((lo & 4) !== 0 && (glo & 4) === 0) return `${name(sh)}[${i}] user beyond the guest's rights`;
         if (wide && (ghi & 0x80000000) !== 0 && (hi & 0x80000000) === 0)
-          return `${sh.key}[${i}] executable beyond the guest's rights`;
+          return `${name(sh)}[${i}] executable beyond the guest's rights`;
       }
     }
     return null;
