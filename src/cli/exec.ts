@@ -49,6 +49,7 @@ export function execCommand(file: string, opts: ExecOptions): void {
   }
   const seed = parseIntOption('--seed', opts.seed, 0, 2 ** 32 - 1);
   const tlb = parseTlb(opts.tlb);
+  const readOnly = parseRanges(opts.p2mRo ?? []);
   let scenario: ReturnType<typeof parseScenario>;
   try {
     scenario = parseScenario(text, file);
@@ -57,7 +58,6 @@ export function execCommand(file: string, opts: ExecOptions): void {
     throw e;
   }
   const pager = makePager(opts.pager, opts.check);
-  const readOnly = parseRanges(opts.p2mRo ?? []);
   const chunks: Uint8Array[] = [];
   let size = 0;
   const out = (c: Uint8Array): void => {
