@@ -139,3 +139,50 @@ test('exec --pager shadow --stats prints exits by cause and shadow counters; --p
   assert.equal(bad.status, 2);
   assert.match(bad.stderr, /^umbra: --p2m-ro 9-3: the range ends before it starts\n$/);
 });
+
+test('guest superpages become shadow superpages when the P2M is contiguous, and are splintered otherwise', () => {
+  const lines = [
+    pw(0x1000, 0x2007),
+    pw(0x2000, 0x3007),
+    pw(0x3008, 0x200087), // VA 2 MiB -> 2 MiB page at guest 2 MiB
+    pw(0x3010, 0x3007), // VA 4 MiB -> the PD itself as a page table: frame 0x3 becomes a shadowed table
+    ...LONG,
+    rd(0x200000),
+    wr(0x200010, 5),
+    rd(0x200010),
+  ];
+  const identity = new ShadowPager({ check: true });
+  const native = runText(scenario(lines, 0x800000));
+  assert.equal(runText(scenario(lines, 0x800000), { pager: identity }), native);
+  assert.equal(identity.stats().superpages_mapped, 2, 'read, then write once D is set');
+  const scattered = new ShadowPager({ check: true });
+  assert.equal(runText(scenario(lines, 0x800000), { pager: scattered, layout: 'scatter', seed: 3 }), native);
+  assert.equal(scattered.stats().superpages_mapped, 0);
+  assert.ok(scattered.stats().superpages_splintered > 0);
+});
+
+test('a shadow superpage over a frame that becomes a guest table is dropped and splintered', () => {
+  // Tables live above 2 MiB; VA 0 maps guest 0-2 MiB as one superpage. Later a PDE
+  // points at frame 0x4 (inside that superpage) as a page table: it becomes shadowed.
+  const lines = [
+    pw(0x201000, 0x202007),
+    pw(0x202000, 0x203007),
+    pw(0x203000, 0x87), // VA 0 -> 2 MiB page at guest 0
+    pw(0x4000, 0x6007), // will be a page table: VA 4 MiB -> frame 6
+    '{"op":"wrcr","reg":"cr4","value":"0x20"}',
+    '{"op":"wrmsr","msr":"efer","value":"0x900"}',
+    '{"op":"wrcr","reg":"cr3","value":"0x201000"}',
+    '{"op":"wrcr","reg":"cr0","value":"0x80010011"}',
+    rd(0x5000),
+    pw(0x203010, 0x4007), // PD[2] -> PT at frame 4
+    '{"op":"flush"}',
+    rd(0x400000),
+    wr(0x4000, 0x7007), // write the PT through VA 0's mapping: now trapped and emulated
+    rd(0x400000),
+    rd(0x5000), // VA 0's 2 MiB page again: rebuilt splintered, frame 4 read-only
+  ];
+  const { stats } = same(scenario(lines, 0x800000));
+  assert.ok(stats.superpages_mapped >= 1);
+  assert.ok(stats.superpages_splintered >= 1, 'rebuilt splintered after frame 4 became a table');
+  assert.ok(stats['emulate.pt_write'] >= 1, 'the write to the table inside the old superpage trapped');
+});

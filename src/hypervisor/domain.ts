@@ -34,6 +34,11 @@ export class GuestPhysicalSpace implements DataSpace {
     this.readOnly.push([first, last]);
   }
 
+  /** Does any read-only range overlap gfns [first, last]? */
+  anyReadOnly(first: number, last: number): boolean {
+    return this.readOnly.some(([a, b]) => a <= last && b >= first);
+  }
+
   isReadOnly(gfn: number): boolean {
     for (const [a, b] of this.readOnly) if (gfn >= a && gfn <= b) return true;
     return false;

@@ -23,14 +23,17 @@
  *  5. Hardware CR0.WP is forced on; the guest's WP=0 (supervisor writes to
  *     read-only pages) is emulated, as are MMIO, ROM writes and writes to
  *     shadowed guest tables.
- * Guest superpages are splintered into fl1 (and, for 1 GiB, fl2) shadows of
- * 4 KiB entries keyed by (base gfn, flags). PAE guests have no shadow of the
+ * A guest superpage becomes a shadow superpage when the P2M maps its range
+ * contiguously and uniformly and no frame in it is a shadowed guest table;
+ * otherwise it is splintered into fl1 (and, for 1 GiB, fl2) shadows of 4 KiB
+ * entries keyed by (base gfn, flags). A superpage over a frame that becomes
+ * a shadowed table is dropped and rebuilt splintered. PAE guests have no shadow of the
  * PDPT: each vCPU's hardware PDPTE registers point at shadows of the PDs the
  * guest's PDPTE registers name. With guest paging off the hardware walks the
  * P2M itself (VA = GPA).
  */
 import { CTL_WP, checkAccess, faultError } from '../../arch/x86/access.js';
-import { type AccessKind, FETCH, PTE_A, PTE_D, PTE_P, PTE_RW, WRITE } from '../../arch/x86/bits.js';
+import { type AccessKind, FETCH, PTE_A, PTE_D, PTE_P, PTE_PS, PTE_RW, WRITE } from '../../arch/x86/bits.js';
 import { type Cpu, HOST_DONE, HOST_RETRY, readValue, writeValue } from '../../arch/x86/cpu.js';
 import { formatFor, type WalkFormat } from '../../arch/x86/modes.js';
 import { WALK_OK, Walker } from '../../arch/x86/walker.js';
@@ -126,6 +129,10 @@ export class ShadowPager implements Pager {
   private readonly byGfn = new Map<number, Shadow[]>();
   /** Guest frame -> shadow leaf slots (smfn * 1024 + index) mapping it. */
   private readonly rmap = new ReverseMap();
+  /** 2 MiB guest region (gfn >> 9) -> shadow superpage entries (slots) covering it. */
+  private readonly superSlots = new Map<number, Set<number>>();
+  /** 2 MiB guest region -> how many of its frames are shadowed guest tables. */
+  private readonly shadowedInRegion = new Map<number, number>();
   /** Per vCPU: the guest configuration the shadows were built for, and PAE hardware PDPTEs. */
   private readonly hwPdpte = new Map<Cpu, { regs: Uint32Array; refs: Shadow[] }>();
   private readonly walker = new Walker();
@@ -147,6 +154,8 @@ export class ShadowPager implements Pager {
     'emulate.rom_write_discarded': 0,
     'emulate.wp0_write': 0,
     'emulate.loop_guard': 0,
+    superpages_mapped: 0,
+    superpages_splintered: 0,
     shadows_made: 0,
     shadow_cache_hits: 0,
     shadows_freed: 0,
@@ -395,9 +404,16 @@ export class ShadowPager implements Pager {
         sh = child;
         continue;
       }
-      // A guest superpage: splinter into fl shadows of 4 KiB entries.
       const shift = fmt.leafShift[level] as number;
       const base = this.superpageBase(lo, hi, wide, shift);
+      if (this.canMapLarge(base, 2 ** (shift - 12), wide)) {
+        // The P2M maps the whole range contiguously and uniformly: one shadow superpage.
+        this.counters.superpages_mapped++;
+        this.setEntry(sh, step.index, this.largeLeaf(base, lo, hi, wide), null);
+        return;
+      }
+      // Otherwise splinter it into fl shadows of 4 KiB entries.
+      this.counters.superpages_splintered++;
       let flLevel = level - 1;
       let parent = sh;
       let parentIndex = step.index;
@@ -424,6 +440,40 @@ export class ShadowPager implements Pager {
   private superpageBase(lo: number, hi: number, wide: boolean, shift: number): number {
     if (!wide) return ((lo >>> 22) << 10) + ((lo >>> 13) & 0xff) * 0x100000;
     return (hi & 0xfffff) * 0x100000 + ((lo >>> 12) & ~((1 << (shift - 12)) - 1));
+  }
+
+  /**
+   * May guest frames [base, base+span) be one shadow superpage? Only when the
+   * P2M maps them contiguously (identity placement), all RAM of one type, and
+   * none is a shadowed guest table (whose writes must trap).
+   */
+  private canMapLarge(base: number, span: number, wide: boolean): boolean {
+    const placement = this.domain.placement;
+    if (placement.kind !== 'identity' || base + span > placement.ramFrames) return false;
+    if (!wide && base + span > 0x100000) return false;
+    if (this.domain.guest.anyReadOnly(base, base + span - 1)) return false;
+    for (let r = base >>> 9, end = (base + span - 1) >>> 9; r <= end; r++) {
+      if (this.shadowedInRegion.has(r)) return false;
+    }
+    return true;
+  }
+
+  /** Shadow superpage entry for guest superpage (lo, hi) at guest frame `base` (identity: mfn = gfn). */
+  private largeLeaf(base: number, lo: number, hi: number, wide: boolean): [number, number] {
+    let flags = (lo & (LEAF_COPY_LO | 0x1000) & ~PTE_RW) | PTE_P | PTE_A | PTE_PS;
+    if ((lo & PTE_RW) !== 0 && (lo & PTE_D) !== 0) flags |= PTE_RW | PTE_D;
+    if (!wide) return [(((base >>> 10) << 22) | flags) >>> 0, 0];
+    return [
+      ((base % 0x100000) * 4096 + (flags & 0xfff) + (lo & 0x1000)) >>> 0,
+      Math.floor(base / 0x100000) | (hi & HI_COPY),
+    ];
+  }
+
+  /** Guest frames covered by a shadow superpage entry at `level` (first frame, count). */
+  private superRange(sh: Shadow, lo: number, hi: number): [number, number] {
+    const span = sh.level === 3 ? 1 << 18 : sh.wide ? 512 : 1024;
+    const mfn = sh.wide ? (hi & 0xfffff) * 0x100000 + ((lo >>> 12) & ~(span - 1)) : (lo >>> 22) << 10;
+    return [this.domain.placement.gfnOf(mfn), span];
   }
 
   private nonLeaf(smfn: number, lo: number, hi: number, wide: boolean): [number, number] {
@@ -507,6 +557,17 @@ export class ShadowPager implements Pager {
 
   /** Make every existing shadow mapping of guest frame `gfn` read-only (it is now a shadowed table). */
   private removeWriteAccess(gfn: number): void {
+    const region = gfn >>> 9;
+    this.shadowedInRegion.set(region, (this.shadowedInRegion.get(region) ?? 0) + 1);
+    const supers = this.superSlots.get(region);
+    if (supers !== undefined) {
+      // A shadow superpage over a frame that is now a guest table: drop it (it is rebuilt splintered).
+      for (const slot of [...supers]) {
+        const sh = this.byMfn.get(Math.floor(slot / 1024)) as Shadow;
+        this.setEntry(sh, slot % 1024, [0, 0], null);
+      }
+      this.shootdown();
+    }
     const slots = this.rmap.slots(gfn);
     if (slots.length === 0) return;
     this.counters.write_access_removals++;
@@ -541,7 +602,9 @@ export class ShadowPager implements Pager {
     if (wide) f[w + 1] = hi;
     if ((oldLo & PTE_P) !== 0) {
       const oldMfn = (oldHi & 0xfffff) * 0x100000 + (oldLo >>> 12);
-      if (sh.level > 1) {
+      if (sh.level > 1 && (oldLo & PTE_PS) !== 0) {
+        this.superTrack(sh, index, oldLo, oldHi, false);
+      } else if (sh.level > 1) {
         const c = this.byMfn.get(oldMfn);
         if (c !== undefined) this.release(c);
       } else {
@@ -551,9 +614,29 @@ export class ShadowPager implements Pager {
     }
     if ((lo & PTE_P) !== 0) {
       if (child !== null) child.refs++;
+      else if (sh.level > 1 && (lo & PTE_PS) !== 0) this.superTrack(sh, index, lo, hi, true);
       else if (sh.level === 1) {
         const g = this.domain.placement.gfnOf((hi & 0xfffff) * 0x100000 + (lo >>> 12));
         this.rmap.add(g, sh.smfn * 1024 + index);
+      }
+    }
+  }
+
+  /** Record (or forget) which 2 MiB regions a shadow superpage entry covers. */
+  private superTrack(sh: Shadow, index: number, lo: number, hi: number, add: boolean): void {
+    const [first, span] = this.superRange(sh, lo, hi);
+    const slot = sh.smfn * 1024 + index;
+    for (let r = first >>> 9, end = (first + span - 1) >>> 9; r <= end; r++) {
+      let set = this.superSlots.get(r);
+      if (add) {
+        if (set === undefined) {
+          set = new Set();
+          this.superSlots.set(r, set);
+        }
+        set.add(slot);
+      } else if (set !== undefined) {
+        set.delete(slot);
+        if (set.size === 0) this.superSlots.delete(r);
       }
     }
   }
@@ -581,6 +664,10 @@ export class ShadowPager implements Pager {
         if (list.length === 0) {
           this.byGfn.delete(sh.gfn);
           this.p2m.protect(sh.gfn, false);
+          const region = sh.gfn >>> 9;
+          const n = (this.shadowedInRegion.get(region) ?? 1) - 1;
+          if (n === 0) this.shadowedInRegion.delete(region);
+          else this.shadowedInRegion.set(region, n);
         }
       }
     }
@@ -619,6 +706,27 @@ export class ShadowPager implements Pager {
     if (problem !== null) throw new Error(`shadow isolation invariant broken: ${problem}`);
   }
 
+  private checkSuperpage(sh: Shadow, i: number, lo: number, hi: number, glo: number, ghi: number): string | null {
+    const [first, span] = this.superRange(sh, lo, hi);
+    const where = `${name(sh)}[${i}] (superpage)`;
+    if (sh.fl) return `${where} inside a splintered shadow`;
+    if (this.domain.mem.ownerOf(this.domain.placement.mfnOf(first)) !== this.domain.id)
+      return `${where} maps frames not the domain's`;
+    if ((glo & PTE_P) === 0 || (glo & PTE_A) === 0 || (glo & PTE_PS) === 0)
+      return `${where} without a present, accessed guest superpage`;
+    const guestBase = this.superpageBase(glo, ghi, sh.wide, sh.level === 3 ? 30 : sh.wide ? 21 : 22);
+    if (guestBase !== first) return `${where} maps gfn ${first}, the guest says ${guestBase}`;
+    for (let r = first >>> 9, end = (first + span - 1) >>> 9; r <= end; r++) {
+      if (this.shadowedInRegion.has(r)) return `${where} covers a shadowed guest table`;
+    }
+    if ((lo & PTE_RW) !== 0 && ((glo & PTE_RW) === 0 || (glo & PTE_D) === 0))
+      return `${where} writable beyond the guest`;
+    if ((lo & 4) !== 0 && (glo & 4) === 0) return `${where} user beyond the guest's rights`;
+    if (sh.wide && (ghi & 0x80000000) !== 0 && (hi & 0x80000000) === 0)
+      return `${where} executable beyond the guest's rights`;
+    return null;
+  }
+
   /** Verify rules 2-4 over every shadow; returns a description of the first violation or null. */
   checkInvariants(): string | null {
     const mem = this.domain.mem;
@@ -633,6 +741,7 @@ export class ShadowPager implements Pager {
       for (let i = 0, n = sh.wide ? 512 : 1024; i < n; i++) {
         const lo = (sh.wide ? f[2 * i] : f[i]) as number;
         if ((lo & PTE_P) === 0) continue;
+        if ((lo & PTE_PS) !== 0) continue;
         const hi = sh.wide ? (f[2 * i + 1] as number) : 0;
         const c = this.byMfn.get((hi & 0xfffff) * 0x100000 + (lo >>> 12));
         if (c !== undefined) counted.set(c, (counted.get(c) ?? 0) + 1);
@@ -653,6 +762,11 @@ export class ShadowPager implements Pager {
         const target = (hi & 0xfffff) * 0x100000 + (lo >>> 12);
         const glo = sh.fl ? sh.flLo : ((wide ? g?.[2 * i] : g?.[i]) as number);
         const ghi = sh.fl ? sh.flHi : wide ? ((g as Uint32Array)[2 * i + 1] as number) : 0;
+        if (sh.level > 1 && (lo & PTE_PS) !== 0) {
+          const problem = this.checkSuperpage(sh, i, lo, hi, glo, ghi);
+          if (problem !== null) return problem;
+          continue;
+        }
         if (sh.level > 1) {
           const c = this.byMfn.get(target);
           if (c === undefined) return `${name(sh)}[${i}] points at ${target}, which is not a shadow`;
