@@ -1,16 +1,6 @@
-/**
- * Enumerate every mapping of a paging-structure tree, the SDM way (vol. 3A,
- * 4.3-4.6). The walker translates one address; inspection needs all of them,
- * so this is the walker's traversal counterpart, driven by the same mode
- * descriptor and format data (shift, indexMask, largeMask, reserved masks)
- * and computing the same permission word per leaf (tests check every leaf
- * against Walker.walk). Entries with reserved bits set end the path, as the
- * walker's #PF(RSVD) would, and are reported instead.
- */
-import { PERM_D, PERM_G, PERM_PK_SHIFT, PERM_XD } from '../arch/x86/access.js';
-import { PK_SHIFT_HI, PTE_A, PTE_D, PTE_G, XD_HI } from '../arch/x86/bits.js';
+import { PTE_A } from '../arch/x86/bits.js';
 import type { WalkFormat } from '../arch/x86/modes.js';
-import type { PhysicalSpace } from '../arch/x86/walker.js';
+import { leafPermission, type PhysicalSpace } from '../arch/x86/walker.js';
 import { ImageError } from '../import/errors.js';
 
 /** Physical memory that knows where RAM is. */
@@ -117,11 +107,7 @@ export function enumerate(space: RamSpace, fmt: WalkFormat, root: Root, v: TreeV
     xd |= hi;
     if (level === 1 || ps !== 0) {
       if (++leaves > limit) throw new ImageError(`more than ${limit} mappings: the page tables loop`);
-      let perm = acc & 6;
-      if (wide && fmt.nxe && (xd & XD_HI) !== 0) perm |= PERM_XD;
-      if ((lo & PTE_D) !== 0) perm |= PERM_D;
-      if ((lo & PTE_G) !== 0) perm |= PERM_G;
-      if (mode.hasPk) perm |= ((hi >>> PK_SHIFT_HI) & 0xf) << PERM_PK_SHIFT;
+      const perm = leafPermission(fmt, acc, xd, lo, hi);
       leaf.va = va;
       leaf.level = level;
       leaf.shift = fmt.leafShift[level] as number;

@@ -41,6 +41,31 @@ export interface WalkStep {
 /** walk() result for a successful translation (fault reasons are 0 or PF_P|PF_RSVD). */
 export const WALK_OK = -1;
 
+/**
+ * Base frame of the page a leaf entry maps: bits 51:12 of an 8-byte entry
+ * (large pages: above the page size), or for 32-bit paging bits 31:12, and
+ * for a 4 MiB page bits 31:22 plus PSE-36 bits 20:13 as address bits 39:32.
+ */
+export function leafFrame(lo: number, hi: number, wide: boolean, large: boolean, shift: number): number {
+  if (wide) return (hi & 0xfffff) * 0x100000 + ((lo >>> 12) & ~((1 << (shift - 12)) - 1));
+  if (large) return ((lo >>> 22) << 10) + ((lo >>> 13) & 0xff) * 0x100000;
+  return lo >>> 12;
+}
+
+/**
+ * The permission word (access.ts) of a translation ending at leaf (lo, hi),
+ * given the AND of the low halves (`acc`) and the OR of the high halves (`xd`)
+ * of every entry the walk used.
+ */
+export function leafPermission(fmt: WalkFormat, acc: number, xd: number, lo: number, hi: number): number {
+  let perm = acc & 6;
+  if (fmt.mode.wide && fmt.nxe && (xd & XD_HI) !== 0) perm |= PERM_XD;
+  if ((lo & PTE_D) !== 0) perm |= PERM_D;
+  if ((lo & PTE_G) !== 0) perm |= PERM_G;
+  if (fmt.mode.hasPk) perm |= ((hi >>> PK_SHIFT_HI) & 0xf) << PERM_PK_SHIFT;
+  return perm;
+}
+
 /** Index of `va` at bit `shift`, for a VA given as two 32-bit halves. */
 export function vaIndex(vaHi: number, vaLo: number, shift: number, mask: number): number {
   return (shift >= 32 ? vaHi >>> (shift - 32) : (vaLo >>> shift) | (vaHi << (32 - shift))) & mask;
@@ -133,26 +158,12 @@ export class Walker {
       this.pathWord[n++] = w;
       if (level === 1 || ps !== 0) {
         const shift = fmt.leafShift[level] as number;
-        const span = shift - 12;
-        let pfn: number;
-        if (wide) {
-          pfn = (hi & 0xfffff) * 0x100000 + ((lo >>> 12) & ~((1 << span) - 1));
-        } else if (ps !== 0) {
-          // 4 MiB page: address bits 31:22 from 31:22, bits (M-1):32 from 20:13.
-          pfn = ((lo >>> 22) << 10) + ((lo >>> 13) & 0xff) * 0x100000;
-        } else {
-          pfn = lo >>> 12;
-        }
+        const pfn = leafFrame(lo, hi, wide, ps !== 0, shift);
         this.leafPfn = pfn;
         this.pageShift = shift;
         this.leafLo = lo;
         this.leafHi = hi;
-        let perm = acc & 6;
-        if (wide && fmt.nxe && (xd & XD_HI) !== 0) perm |= PERM_XD;
-        if ((lo & PTE_D) !== 0) perm |= PERM_D;
-        if ((lo & PTE_G) !== 0) perm |= PERM_G;
-        if (mode.hasPk) perm |= ((hi >>> PK_SHIFT_HI) & 0xf) << PERM_PK_SHIFT;
-        this.perm = perm;
+        this.perm = leafPermission(fmt, acc, xd, lo, hi);
         this.pathLen = n;
         return WALK_OK;
       }

@@ -36,7 +36,7 @@ import { CTL_WP, checkAccess, faultError } from '../../arch/x86/access.js';
 import { type AccessKind, FETCH, PTE_A, PTE_D, PTE_P, PTE_PS, PTE_RW, WRITE } from '../../arch/x86/bits.js';
 import { type Cpu, HOST_DONE, HOST_RETRY, readValue, writeValue } from '../../arch/x86/cpu.js';
 import { formatFor, type WalkFormat } from '../../arch/x86/modes.js';
-import { WALK_OK, Walker } from '../../arch/x86/walker.js';
+import { leafFrame, WALK_OK, Walker } from '../../arch/x86/walker.js';
 import type { Domain } from '../../hypervisor/domain.js';
 import type { Pager } from '../../hypervisor/pager.js';
 import { OWNER_HYPERVISOR } from '../../machine/memory.js';
@@ -405,7 +405,7 @@ export class ShadowPager implements Pager {
         continue;
       }
       const shift = fmt.leafShift[level] as number;
-      const base = this.superpageBase(lo, hi, wide, shift);
+      const base = leafFrame(lo, hi, wide, true, shift);
       if (this.canMapLarge(base, 2 ** (shift - 12), wide)) {
         // The P2M maps the whole range contiguously and uniformly: one shadow superpage.
         this.counters.superpages_mapped++;
@@ -435,11 +435,6 @@ export class ShadowPager implements Pager {
         flLevel--;
       }
     }
-  }
-
-  private superpageBase(lo: number, hi: number, wide: boolean, shift: number): number {
-    if (!wide) return ((lo >>> 22) << 10) + ((lo >>> 13) & 0xff) * 0x100000;
-    return (hi & 0xfffff) * 0x100000 + ((lo >>> 12) & ~((1 << (shift - 12)) - 1));
   }
 
   /**
@@ -714,7 +709,7 @@ export class ShadowPager implements Pager {
       return `${where} maps frames not the domain's`;
     if ((glo & PTE_P) === 0 || (glo & PTE_A) === 0 || (glo & PTE_PS) === 0)
       return `${where} without a present, accessed guest superpage`;
-    const guestBase = this.superpageBase(glo, ghi, sh.wide, sh.level === 3 ? 30 : sh.wide ? 21 : 22);
+    const guestBase = leafFrame(glo, ghi, sh.wide, true, sh.level === 3 ? 30 : sh.wide ? 21 : 22);
     if (guestBase !== first) return `${where} maps gfn ${first}, the guest says ${guestBase}`;
     for (let r = first >>> 9, end = (first + span - 1) >>> 9; r <= end; r++) {
       if (this.shadowedInRegion.has(r)) return `${where} covers a shadowed guest table`;
