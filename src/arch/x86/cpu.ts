@@ -429,7 +429,7 @@ export class Cpu {
       const perm = tlb.hitPerm;
       const ctl = (this.ctl & this.mmu.ctlAnd) | this.mmu.ctlOr;
       if ((access !== WRITE || (perm & PERM_D) !== 0) && checkAccess(perm, access, cpl, ctl, this.pkru) === 0) {
-        tlb.l0Record(vpnLo, vpnHi, tlb.hitPfn, allow);
+        tlb.l0Record(vpnLo, vpnHi, tlb.hitPfn, allow, tlb.hitShift);
         return tlb.hitPfn;
       }
       // A write to a clean page, or rights refused by a cached entry: walk again.
@@ -449,7 +449,7 @@ export class Cpu {
           w.commit(access === WRITE);
           tlb.fill(vaHi, vaLo, this.pcid, w.pageShift, w.leafPfn, w.perm);
           const pfn = w.leafPfn + (vpnLo & ((1 << (w.pageShift - 12)) - 1));
-          tlb.l0Record(vpnLo, vpnHi, pfn, allow);
+          tlb.l0Record(vpnLo, vpnHi, pfn, allow, w.pageShift);
           return pfn;
         }
       } else {

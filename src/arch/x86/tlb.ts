@@ -97,6 +97,8 @@ export class Tlb {
   private readonly l0Hi = new Int32Array(L0_SLOTS);
   private readonly l0Allow = new Int32Array(L0_SLOTS);
   private readonly l0Pfn = new Float64Array(L0_SLOTS);
+  /** Some level-0 slot came from a large page (so one INVLPG may concern many slots). */
+  private l0HasLarge = false;
   /** Counters. */
   hits = 0;
   misses = 0;
@@ -129,9 +131,10 @@ export class Tlb {
     return -1;
   }
 
-  /** Remember in level 0 that `allow` is permitted on page (vpnLo, vpnHi) -> frame `pfn`. */
-  l0Record(vpnLo: number, vpnHi: number, pfn: number, allow: number): void {
+  /** Remember in level 0 that `allow` is permitted on page (vpnLo, vpnHi) -> frame `pfn` (from a page of 2^shift bytes). */
+  l0Record(vpnLo: number, vpnHi: number, pfn: number, allow: number, shift: number): void {
     if (!this.enabled) return;
+    if (shift !== 12) this.l0HasLarge = true;
     const i = vpnLo & (L0_SLOTS - 1);
     if (this.l0Epoch[i] === this.epoch && this.l0Lo[i] === vpnLo && this.l0Hi[i] === vpnHi) {
       this.l0Allow[i] = (this.l0Allow[i] as number) | allow;
@@ -147,6 +150,7 @@ export class Tlb {
   /** Forget level 0 (rights depend on control state that changed, or entries were invalidated). */
   resetL0(): void {
     this.epoch++;
+    this.l0HasLarge = false;
   }
 
   /**
@@ -238,7 +242,13 @@ export class Tlb {
    * `globals`, global ones; `pcid` -1 means every PCID.
    */
   flushVa(vaHi: number, vaLo: number, pcid: number, globals: boolean): void {
-    this.epoch++;
+    if (this.l0HasLarge) this.resetL0();
+    else {
+      // Only this 4 KiB page's slot can hold the address.
+      const vpnLo = vpnLoOf(vaHi, vaLo, 12);
+      const i = vpnLo & (L0_SLOTS - 1);
+      if (this.l0Lo[i] === vpnLo) this.l0Epoch[i] = 0;
+    }
     // Only the set the page indexes can hold it: 4 KiB, 2 MiB or 4 MiB, 1 GiB.
     this.flushSet(this.arrays[0] as TlbArray, vaHi, vaLo, 12, pcid, globals);
     this.flushSet(this.arrays[1] as TlbArray, vaHi, vaLo, 21, pcid, globals);
@@ -267,7 +277,7 @@ export class Tlb {
    */
   flushContext(pcid: number, globals: boolean): void {
     this.flushes++;
-    this.epoch++;
+    this.resetL0();
     for (const a of this.arrays) {
       if (a.valid === 0) continue;
       for (let i = 0; i < a.ctx.length; i++) {
