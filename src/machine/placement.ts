@@ -79,6 +79,7 @@ export class Placement implements OwnerSource {
   private readonly perm: Permutation;
   private readonly cache: Float64Array | null;
   private freeCursor: number;
+  private readonly identity: boolean;
 
   constructor(
     readonly kind: LayoutKind,
@@ -87,7 +88,8 @@ export class Placement implements OwnerSource {
     readonly domainId: number,
     seed = 0,
   ) {
-    this.perm = kind === 'identity' ? identity : new FeistelPermutation(machineFrames, seed);
+    this.identity = kind === 'identity';
+    this.perm = this.identity ? identity : new FeistelPermutation(machineFrames, seed);
     // A direct table for guests up to 4 GiB makes scattered lookups one load.
     this.cache = kind === 'scatter' && ramFrames <= 1 << 20 ? new Float64Array(ramFrames).fill(-1) : null;
     this.freeCursor = ramFrames;
@@ -95,6 +97,7 @@ export class Placement implements OwnerSource {
 
   /** Machine frame holding guest frame `gfn` (gfn < ramFrames). */
   mfnOf(gfn: number): number {
+    if (this.identity) return gfn;
     const c = this.cache;
     if (c === null) return this.perm.forward(gfn);
     let m = c[gfn] as number;
