@@ -13,7 +13,7 @@ import { GEN_MODES, generateScenario } from '../src/guest/scenario/generate.js';
 import { ShadowPager } from '../src/pagers/shadow/shadow.js';
 import { runText } from './support/run.js';
 
-const RUNS = Number(process.env.UMBRA_PROPERTY_RUNS ?? 400);
+const RUNS = Number(process.env.UMBRA_PROPERTY_RUNS ?? 1000);
 
 for (const mode of GEN_MODES) {
   test(`shadow paging is transparent (${mode})`, () => {
