@@ -20,8 +20,6 @@ for (const name of readdirSync(dir).filter((f) => f.endsWith('.jsonl'))) {
   for (const extra of runs) {
     // pcid-switch shows a stale TLB entry on purpose (not well behaved), so only a TLB can reproduce it.
     if (name === 'pcid-switch.jsonl' && (extra.includes('off') || extra.includes('shadow'))) continue;
-    // 8 GiB of RAM under 32-bit paging: beyond what 32-bit shadows can address (see docs/shadow.md).
-    if (name === 'boot-32bit-pse36.jsonl' && extra.includes('shadow')) continue;
     test(`examples/${name} ${extra.join(' ')}`, () => {
       const r = spawnSync(process.execPath, [cli, 'exec', join(dir, name), ...extra], { encoding: 'utf8' });
       assert.equal(r.status, 0, r.stderr);

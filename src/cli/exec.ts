@@ -6,7 +6,7 @@ import type { Pager } from '../hypervisor/pager.js';
 import type { LayoutKind } from '../machine/placement.js';
 import { collectStats, formatStats } from '../metrics/stats.js';
 import { NativePager } from '../pagers/native/native.js';
-import { ShadowLimitError, ShadowPager } from '../pagers/shadow/shadow.js';
+import { ShadowPager } from '../pagers/shadow/shadow.js';
 import { UsageError } from './errors.js';
 import { parseIntOption, parseTlb } from './options.js';
 
@@ -74,7 +74,6 @@ export function execCommand(file: string, opts: ExecOptions): void {
     r = runScenario(scenario, { pager, layout: opts.layout, seed, tlb, out, readOnly });
   } catch (e) {
     if (e instanceof RangeError && /machine memory/.test(e.message)) throw new UsageError(`${file}: ${e.message}`);
-    if (e instanceof ShadowLimitError) throw new UsageError(`${file}: ${e.message}`);
     throw e;
   }
   process.stdout.write(Buffer.concat(chunks));

@@ -29,13 +29,15 @@
  * entries keyed by (base gfn, flags). A superpage over a frame that becomes
  * a shadowed table is dropped and rebuilt splintered. PAE guests have no shadow of the
  * PDPT: each vCPU's hardware PDPTE registers point at shadows of the PDs the
- * guest's PDPTE registers name. With guest paging off the hardware walks the
+ * guest's PDPTE registers name. 32-bit guests run on PAE-format shadows
+ * (Xen's "2-on-3"), so shadows reach machine frames above 4 GiB: a guest
+ * page directory is four shadow PDs, a guest page table two shadow PTs. With guest paging off the hardware walks the
  * P2M itself (VA = GPA).
  */
 import { CTL_WP, checkAccess, faultError } from '../../arch/x86/access.js';
 import { type AccessKind, FETCH, PTE_A, PTE_D, PTE_P, PTE_PS, PTE_RW, WRITE } from '../../arch/x86/bits.js';
 import { type Cpu, HOST_DONE, HOST_RETRY, readValue, writeValue } from '../../arch/x86/cpu.js';
-import { formatFor, type WalkFormat } from '../../arch/x86/modes.js';
+import { formatFor, MODE_PAE, type PagingMode, type WalkFormat } from '../../arch/x86/modes.js';
 import { leafFrame, WALK_OK, Walker } from '../../arch/x86/walker.js';
 import type { Domain } from '../../hypervisor/domain.js';
 import type { Pager } from '../../hypervisor/pager.js';
@@ -50,8 +52,14 @@ interface Shadow {
   readonly gfn: number;
   /** Hardware level of this table. */
   readonly level: number;
-  /** 8-byte entries (every format but 32-bit paging). */
-  readonly wide: boolean;
+  /** The guest table has 8-byte entries (false: a 32-bit guest, shadowed in PAE format). */
+  readonly guestWide: boolean;
+  /**
+   * Which part of a 32-bit guest table this PAE-format shadow covers: a
+   * 1024-entry guest PD is four 512-entry shadow PDs (part 0-3, 256 guest
+   * entries each), a 1024-entry guest PT two shadow PTs (part 0-1).
+   */
+  readonly part: number;
   /** Splintered superpage (no guest table behind it). */
   readonly fl: boolean;
   /** fl shadows: the guest superpage entry's halves (rights, caching, key). */
@@ -72,10 +80,28 @@ function formatIndex(fmt: WalkFormat): number {
   return m * 4 + (fmt.nxe ? 2 : 0) + (fmt.pse ? 1 : 0);
 }
 
+/** The hardware format of the shadows for a guest format: 32-bit guests run on PAE shadows. */
+function hardwareMode(fmt: WalkFormat): PagingMode {
+  return fmt.mode.wide ? fmt.mode : MODE_PAE;
+}
+
+/** Index in the guest table of the entry shadow entry `i` of `sh` derives from. */
+function guestIndex(sh: Shadow, i: number): number {
+  if (sh.guestWide || sh.fl) return i;
+  return sh.level === 2 ? sh.part * 256 + (i >>> 1) : sh.part * 512 + i;
+}
+
+/** Shadow entries of `sh` derived from guest entry `gi` of the table it shadows. */
+function derivedEntries(sh: Shadow, gi: number): number[] {
+  if (sh.guestWide) return [gi];
+  if (sh.level === 2) return gi >>> 8 === sh.part ? [(gi & 255) << 1, ((gi & 255) << 1) | 1] : [];
+  return gi >>> 9 === sh.part ? [gi & 511] : [];
+}
+
 /** A shadow as a reader would name it: format/level/gfn. */
 function name(sh: Shadow): string {
   if (typeof sh.key === 'string') return `fl${sh.level}@gfn ${sh.gfn}`;
-  return `l${sh.level}@gfn ${sh.gfn} (format ${Math.floor((sh.key % 128) / 8)})`;
+  return `l${sh.level}@gfn ${sh.gfn}${sh.part ? ` part ${sh.part}` : ''} (format ${Math.floor((sh.key % 128) / 8)})`;
 }
 
 /**
@@ -105,9 +131,6 @@ class ReverseMap {
     return v === undefined ? [] : typeof v === 'number' ? [v] : v;
   }
 }
-
-/** A guest configuration this shadow pager does not support (reported, not a crash). */
-export class ShadowLimitError extends Error {}
 
 export interface ShadowOptions {
   /** Run the isolation checker after every exit (tests). */
@@ -198,17 +221,11 @@ export class ShadowPager implements Pager {
       m.ctlAnd = 0;
       m.ctlOr = CTL_WP;
     } else {
-      if (!fmt.mode.wide && this.domain.mem.frames > 0x100000) {
-        // 32-bit entries hold 20-bit frame numbers. Xen ran such guests on PAE shadows ("2-on-3").
-        throw new ShadowLimitError(
-          'the shadow pager runs 32-bit paging only when machine memory fits below 4 GiB (guest RAM up to 2 GiB)',
-        );
-      }
-      m.format = formatFor(fmt.mode, 52, fmt.nxe, fmt.pse);
+      m.format = formatFor(hardwareMode(fmt), 52, true, fmt.pse);
       m.ctlAnd = -1;
       m.ctlOr = CTL_WP;
-      if (fmt.mode.pdpteRegisters) {
-        m.pdpte = this.paePdptes(cpu, fmt);
+      if (hardwareMode(fmt).pdpteRegisters) {
+        m.pdpte = this.pdptes(cpu, fmt);
         m.rootPfn = 0;
       } else {
         m.pdpte = null;
@@ -224,8 +241,12 @@ export class ShadowPager implements Pager {
     this.maybeCheck();
   }
 
-  /** Hardware PDPTEs for a PAE guest: shadows of the PDs its PDPTE registers name. */
-  private paePdptes(cpu: Cpu, fmt: WalkFormat): Uint32Array {
+  /**
+   * Hardware PDPTE registers: for a PAE guest, shadows of the PDs its own
+   * PDPTE registers name; for a 32-bit guest (2-on-3, as Xen ran them), the
+   * four quarter-shadows of its page directory.
+   */
+  private pdptes(cpu: Cpu, fmt: WalkFormat): Uint32Array {
     let st = this.hwPdpte.get(cpu);
     if (st === undefined) {
       st = { regs: new Uint32Array(8), refs: [] };
@@ -234,14 +255,19 @@ export class ShadowPager implements Pager {
     const old = st.refs;
     st.refs = [];
     for (let i = 0; i < 4; i++) {
-      const lo = cpu.pdpte[2 * i] as number;
-      const hi = cpu.pdpte[2 * i + 1] as number;
-      if ((lo & PTE_P) === 0) {
-        st.regs[2 * i] = 0;
-        st.regs[2 * i + 1] = 0;
-        continue;
+      let sh: Shadow;
+      if (fmt.mode.pdpteRegisters) {
+        const lo = cpu.pdpte[2 * i] as number;
+        const hi = cpu.pdpte[2 * i + 1] as number;
+        if ((lo & PTE_P) === 0) {
+          st.regs[2 * i] = 0;
+          st.regs[2 * i + 1] = 0;
+          continue;
+        }
+        sh = this.get(fmt, 2, (hi & 0xfffff) * 0x100000 + (lo >>> 12));
+      } else {
+        sh = this.get(fmt, 2, cpu.cr3RootPfn, i);
       }
-      const sh = this.get(fmt, 2, (hi & 0xfffff) * 0x100000 + (lo >>> 12));
       sh.refs++;
       st.refs.push(sh);
       st.regs[2 * i] = ((sh.smfn % 0x100000) * 4096 + PTE_P) >>> 0;
@@ -377,61 +403,62 @@ export class ShadowPager implements Pager {
 
   /** Build the shadow path for `va` from the last guest walk (guest A/D already committed). */
   private fix(fmt: WalkFormat, vaHi: number, vaLo: number): void {
-    const mode = fmt.mode;
-    const wide = mode.wide;
+    const guestWide = fmt.mode.wide;
+    const hw = hardwareMode(fmt);
+    // For a 32-bit guest, which 2 MiB half of a 4 MiB guest PDE's range the VA is in.
+    const half = (vaLo >>> 21) & 1;
     let sh: Shadow | null = null;
     const w = this.walker;
     for (let k = 0; k < w.pathLen; k++) {
-      const step = {
-        level: w.pathLevel[k] as number,
-        tablePfn: w.pathTable[k] as number,
-        index: w.pathIndex[k] as number,
-      };
-      const level = step.level;
-      if (sh === null) sh = this.get(fmt, level, step.tablePfn);
-      const g = this.guestSpace.frameForRead(step.tablePfn);
-      const lo = (wide ? g[2 * step.index] : g[step.index]) as number;
-      const hi = wide ? (g[2 * step.index + 1] as number) : 0;
+      const level = w.pathLevel[k] as number;
+      const table = w.pathTable[k] as number;
+      const index = w.pathIndex[k] as number;
+      // Where this guest entry lands in the shadows: the same index, or for a
+      // 32-bit guest a quarter of its PD (two shadow entries per guest PDE) or a half of its PT.
+      const part = guestWide ? 0 : level === 2 ? index >>> 8 : index >>> 9;
+      const sIndex = guestWide ? index : level === 2 ? ((index & 255) << 1) | half : index & 511;
+      if (sh === null) sh = this.get(fmt, level, table, part);
+      const g = this.guestSpace.frameForRead(table);
+      const lo = (guestWide ? g[2 * index] : g[index]) as number;
+      const hi = guestWide ? (g[2 * index + 1] as number) : 0;
       const large = level > 1 && ((lo >>> 7) & 1 & (fmt.largeMask >>> level)) !== 0;
-      const tableGfn = wide ? (hi & 0xfffff) * 0x100000 + (lo >>> 12) : lo >>> 12;
       if (level === 1) {
-        this.setLeaf(sh, step.index, tableGfn, lo, hi, wide);
+        this.setLeaf(sh, sIndex, leafFrame(lo, hi, guestWide, false, 12), lo, hi);
         return;
       }
       if (!large) {
-        const child = this.get(fmt, level - 1, tableGfn);
-        this.setEntry(sh, step.index, this.nonLeaf(child.smfn, lo, hi, wide), child);
+        const child = this.get(fmt, level - 1, leafFrame(lo, hi, guestWide, false, 12), guestWide ? 0 : half);
+        this.setEntry(sh, sIndex, this.nonLeaf(child.smfn, lo, hi), child);
         sh = child;
         continue;
       }
-      const shift = fmt.leafShift[level] as number;
-      const base = leafFrame(lo, hi, wide, true, shift);
-      if (this.canMapLarge(base, 2 ** (shift - 12), wide)) {
+      // A guest superpage; a 32-bit guest's 4 MiB page is two 2 MiB halves here.
+      const hwShift = hw.shift[level] as number;
+      const base = leafFrame(lo, hi, guestWide, true, fmt.leafShift[level] as number) + (guestWide ? 0 : half * 512);
+      if (this.canMapLarge(base, 2 ** (hwShift - 12))) {
         // The P2M maps the whole range contiguously and uniformly: one shadow superpage.
         this.counters.superpages_mapped++;
-        this.setEntry(sh, step.index, this.largeLeaf(base, lo, hi, wide), null);
+        this.setEntry(sh, sIndex, this.largeLeaf(base, lo, hi), null);
         return;
       }
       // Otherwise splinter it into fl shadows of 4 KiB entries.
       this.counters.superpages_splintered++;
       let flLevel = level - 1;
       let parent = sh;
-      let parentIndex = step.index;
+      let parentIndex = sIndex;
       let first = base;
       for (;;) {
         const child = this.getFl(fmt, flLevel, first, lo, hi);
-        this.setEntry(parent, parentIndex, this.nonLeaf(child.smfn, lo, hi, wide), child);
-        const idx =
-          ((vaLo >>> (mode.shift[flLevel] as number)) | (vaHi << (32 - (mode.shift[flLevel] as number)))) &
-          (mode.indexMask[flLevel] as number);
-        const span = 2 ** ((mode.shift[flLevel] as number) - 12);
+        this.setEntry(parent, parentIndex, this.nonLeaf(child.smfn, lo, hi), child);
+        const shift = hw.shift[flLevel] as number;
+        const idx = ((vaLo >>> shift) | (vaHi << (32 - shift))) & (hw.indexMask[flLevel] as number);
         if (flLevel === 1) {
-          this.setLeaf(child, idx, first + idx, lo, hi, wide);
+          this.setLeaf(child, idx, first + idx, lo, hi);
           return;
         }
         parent = child;
         parentIndex = idx;
-        first += idx * span;
+        first += idx * 2 ** (shift - 12);
         flLevel--;
       }
     }
@@ -442,10 +469,9 @@ export class ShadowPager implements Pager {
    * P2M maps them contiguously (identity placement), all RAM of one type, and
    * none is a shadowed guest table (whose writes must trap).
    */
-  private canMapLarge(base: number, span: number, wide: boolean): boolean {
+  private canMapLarge(base: number, span: number): boolean {
     const placement = this.domain.placement;
     if (placement.kind !== 'identity' || base + span > placement.ramFrames) return false;
-    if (!wide && base + span > 0x100000) return false;
     if (this.domain.guest.anyReadOnly(base, base + span - 1)) return false;
     for (let r = base >>> 9, end = (base + span - 1) >>> 9; r <= end; r++) {
       if (this.shadowedInRegion.has(r)) return false;
@@ -454,10 +480,9 @@ export class ShadowPager implements Pager {
   }
 
   /** Shadow superpage entry for guest superpage (lo, hi) at guest frame `base` (identity: mfn = gfn). */
-  private largeLeaf(base: number, lo: number, hi: number, wide: boolean): [number, number] {
+  private largeLeaf(base: number, lo: number, hi: number): [number, number] {
     let flags = (lo & (LEAF_COPY_LO | 0x1000) & ~PTE_RW) | PTE_P | PTE_A | PTE_PS;
     if ((lo & PTE_RW) !== 0 && (lo & PTE_D) !== 0) flags |= PTE_RW | PTE_D;
-    if (!wide) return [(((base >>> 10) << 22) | flags) >>> 0, 0];
     return [
       ((base % 0x100000) * 4096 + (flags & 0xfff) + (lo & 0x1000)) >>> 0,
       Math.floor(base / 0x100000) | (hi & HI_COPY),
@@ -466,18 +491,18 @@ export class ShadowPager implements Pager {
 
   /** Guest frames covered by a shadow superpage entry at `level` (first frame, count). */
   private superRange(sh: Shadow, lo: number, hi: number): [number, number] {
-    const span = sh.level === 3 ? 1 << 18 : sh.wide ? 512 : 1024;
-    const mfn = sh.wide ? (hi & 0xfffff) * 0x100000 + ((lo >>> 12) & ~(span - 1)) : (lo >>> 22) << 10;
+    const span = sh.level === 3 ? 1 << 18 : 512;
+    const mfn = (hi & 0xfffff) * 0x100000 + ((lo >>> 12) & ~(span - 1));
     return [this.domain.placement.gfnOf(mfn), span];
   }
 
-  private nonLeaf(smfn: number, lo: number, hi: number, wide: boolean): [number, number] {
+  private nonLeaf(smfn: number, lo: number, hi: number): [number, number] {
     const l = ((smfn % 0x100000) * 4096 + PTE_P + PTE_A + (lo & NONLEAF_COPY_LO)) >>> 0;
-    return [l, wide ? Math.floor(smfn / 0x100000) | (hi & 0x80000000) : 0];
+    return [l, Math.floor(smfn / 0x100000) | (hi & 0x80000000)];
   }
 
   /** Shadow leaf for guest leaf (lo, hi) mapping guest frame `gfn`; not present when nothing may be cached. */
-  private setLeaf(sh: Shadow, index: number, gfn: number, lo: number, hi: number, wide: boolean): void {
+  private setLeaf(sh: Shadow, index: number, gfn: number, lo: number, hi: number): void {
     const mfn = this.p2m.lookup(gfn);
     const type = this.p2m.lastType;
     if (mfn < 0 || (lo & PTE_A) === 0) {
@@ -486,26 +511,22 @@ export class ShadowPager implements Pager {
     }
     let l = (lo & LEAF_COPY_LO & ~PTE_RW) | PTE_P | PTE_A;
     if ((lo & PTE_RW) !== 0 && (lo & PTE_D) !== 0 && type === P2M_RAM_RW && !this.byGfn.has(gfn)) l |= PTE_RW | PTE_D;
-    if (!wide) {
-      this.setEntry(sh, index, [(mfn * 4096 + l) >>> 0, 0], null);
-      return;
-    }
     this.setEntry(sh, index, [((mfn % 0x100000) * 4096 + l) >>> 0, Math.floor(mfn / 0x100000) | (hi & HI_COPY)], null);
   }
 
   // ---- the shadow cache --------------------------------------------------
 
   /** The shadow of guest table `gfn` at `level` for `mode`, made if missing. */
-  private get(fmt: WalkFormat, level: number, gfn: number): Shadow {
+  private get(fmt: WalkFormat, level: number, gfn: number, part = 0): Shadow {
     // The key says everything that makes two shadows of one frame differ:
     // format (mode, NXE, PSE change what entries mean), level, guest frame.
-    const key = gfn * 128 + formatIndex(fmt) * 8 + level;
+    const key = ((gfn * 4 + part) * 16 + formatIndex(fmt)) * 8 + level;
     const found = this.hash.get(key);
     if (found !== undefined) {
       this.counters.shadow_cache_hits++;
       return found;
     }
-    const sh = this.make(key, gfn, level, fmt.mode.wide, false, 0, 0);
+    const sh = this.make(key, gfn, level, fmt.mode.wide, part, false, 0, 0);
     let list = this.byGfn.get(gfn);
     if (list === undefined) {
       list = [];
@@ -524,21 +545,22 @@ export class ShadowPager implements Pager {
       this.counters.shadow_cache_hits++;
       return found;
     }
-    return this.make(key, gfn, level, fmt.mode.wide, true, lo, hi);
+    return this.make(key, gfn, level, fmt.mode.wide, 0, true, lo, hi);
   }
 
   private make(
     key: number | string,
     gfn: number,
     level: number,
-    wide: boolean,
+    guestWide: boolean,
+    part: number,
     fl: boolean,
     flLo: number,
     flHi: number,
   ): Shadow {
     const smfn = this.domain.mem.alloc(OWNER_HYPERVISOR);
     this.domain.mem.write(smfn); // zeroed, materialized
-    const sh: Shadow = { key, smfn, gfn, level, wide, fl, flLo, flHi, refs: 0, pinned: false };
+    const sh: Shadow = { key, smfn, gfn, level, guestWide, part, fl, flLo, flHi, refs: 0, pinned: false };
     if (typeof key === 'number') this.hash.set(key, sh);
     else this.flHash.set(key, sh);
     this.byMfn.set(smfn, sh);
@@ -576,8 +598,8 @@ export class ShadowPager implements Pager {
     this.shootdown();
   }
 
-  private entryWord(sh: Shadow, index: number): number {
-    return sh.wide ? 2 * index : index;
+  private entryWord(_sh: Shadow, index: number): number {
+    return 2 * index; // every shadow has 8-byte entries
   }
 
   /**
@@ -586,15 +608,14 @@ export class ShadowPager implements Pager {
    */
   private setEntry(sh: Shadow, index: number, [lo, hi]: [number, number], child: Shadow | null): void {
     const f = this.domain.mem.write(sh.smfn);
-    const wide = sh.wide;
-    const w = wide ? 2 * index : index;
+    const w = 2 * index;
     const oldLo = f[w] as number;
-    const oldHi = wide ? (f[w + 1] as number) : 0;
+    const oldHi = f[w + 1] as number;
     lo >>>= 0;
     hi >>>= 0;
     if (oldLo === lo && oldHi === hi) return;
     f[w] = lo;
-    if (wide) f[w + 1] = hi;
+    f[w + 1] = hi;
     if ((oldLo & PTE_P) !== 0) {
       const oldMfn = (oldHi & 0xfffff) * 0x100000 + (oldLo >>> 12);
       if (sh.level > 1 && (oldLo & PTE_PS) !== 0) {
@@ -646,7 +667,7 @@ export class ShadowPager implements Pager {
   private free(sh: Shadow): void {
     if (!(typeof sh.key === 'number' ? this.hash.delete(sh.key) : this.flHash.delete(sh.key))) return;
     const f = this.domain.mem.read(sh.smfn);
-    for (let i = 0, n = sh.wide ? 512 : 1024; i < n; i++) {
+    for (let i = 0; i < 512; i++) {
       const w = this.entryWord(sh, i);
       if (((f[w] as number) & PTE_P) !== 0) this.setEntry(sh, i, [0, 0], null);
     }
@@ -676,12 +697,16 @@ export class ShadowPager implements Pager {
     const list = this.byGfn.get(gfn);
     if (list === undefined) return;
     for (const sh of [...list]) {
-      const entryBytes = sh.wide ? 8 : 4;
-      const first = Math.floor(offset / entryBytes);
-      const last = Math.floor((offset + size - 1) / entryBytes);
-      for (let i = first; i <= last; i++) {
-        this.counters.entries_revalidated++;
-        this.setEntry(sh, i, [0, 0], null);
+      const entryBytes = sh.guestWide ? 8 : 4;
+      for (
+        let gi = Math.floor(offset / entryBytes), last = Math.floor((offset + size - 1) / entryBytes);
+        gi <= last;
+        gi++
+      ) {
+        for (const i of derivedEntries(sh, gi)) {
+          this.counters.entries_revalidated++;
+          this.setEntry(sh, i, [0, 0], null);
+        }
       }
     }
     this.shootdown();
@@ -709,7 +734,9 @@ export class ShadowPager implements Pager {
       return `${where} maps frames not the domain's`;
     if ((glo & PTE_P) === 0 || (glo & PTE_A) === 0 || (glo & PTE_PS) === 0)
       return `${where} without a present, accessed guest superpage`;
-    const guestBase = leafFrame(glo, ghi, sh.wide, true, sh.level === 3 ? 30 : sh.wide ? 21 : 22);
+    const guestBase = sh.guestWide
+      ? leafFrame(glo, ghi, true, true, sh.level === 3 ? 30 : 21)
+      : leafFrame(glo, 0, false, true, 22) + (i & 1) * 512;
     if (guestBase !== first) return `${where} maps gfn ${first}, the guest says ${guestBase}`;
     for (let r = first >>> 9, end = (first + span - 1) >>> 9; r <= end; r++) {
       if (this.shadowedInRegion.has(r)) return `${where} covers a shadowed guest table`;
@@ -717,8 +744,7 @@ export class ShadowPager implements Pager {
     if ((lo & PTE_RW) !== 0 && ((glo & PTE_RW) === 0 || (glo & PTE_D) === 0))
       return `${where} writable beyond the guest`;
     if ((lo & 4) !== 0 && (glo & 4) === 0) return `${where} user beyond the guest's rights`;
-    if (sh.wide && (ghi & 0x80000000) !== 0 && (hi & 0x80000000) === 0)
-      return `${where} executable beyond the guest's rights`;
+    if ((ghi & 0x80000000) !== 0 && (hi & 0x80000000) === 0) return `${where} executable beyond the guest's rights`;
     return null;
   }
 
@@ -733,11 +759,11 @@ export class ShadowPager implements Pager {
     for (const sh of all) {
       if (sh.level === 1) continue;
       const f = mem.read(sh.smfn);
-      for (let i = 0, n = sh.wide ? 512 : 1024; i < n; i++) {
-        const lo = (sh.wide ? f[2 * i] : f[i]) as number;
+      for (let i = 0; i < 512; i++) {
+        const lo = f[2 * i] as number;
         if ((lo & PTE_P) === 0) continue;
         if ((lo & PTE_PS) !== 0) continue;
-        const hi = sh.wide ? (f[2 * i + 1] as number) : 0;
+        const hi = f[2 * i + 1] as number;
         const c = this.byMfn.get((hi & 0xfffff) * 0x100000 + (lo >>> 12));
         if (c !== undefined) counted.set(c, (counted.get(c) ?? 0) + 1);
       }
@@ -745,18 +771,19 @@ export class ShadowPager implements Pager {
     for (const [sh, n] of counted)
       if (n !== sh.refs) return `${name(sh)} has ${sh.refs} references counted but ${n} exist`;
     for (const sh of all) {
-      const wide = sh.wide;
+      const wide = sh.guestWide;
       if (mem.ownerOf(sh.smfn) !== OWNER_HYPERVISOR) return `shadow ${name(sh)} in a frame the hypervisor does not own`;
       const f = mem.read(sh.smfn);
-      const n = wide ? 512 : 1024;
       const g = sh.fl ? null : this.guestSpace.frameForRead(sh.gfn);
-      for (let i = 0; i < n; i++) {
-        const lo = (wide ? f[2 * i] : f[i]) as number;
+      for (let i = 0; i < 512; i++) {
+        const lo = f[2 * i] as number;
         if ((lo & PTE_P) === 0) continue;
-        const hi = wide ? (f[2 * i + 1] as number) : 0;
+        const hi = f[2 * i + 1] as number;
         const target = (hi & 0xfffff) * 0x100000 + (lo >>> 12);
-        const glo = sh.fl ? sh.flLo : ((wide ? g?.[2 * i] : g?.[i]) as number);
-        const ghi = sh.fl ? sh.flHi : wide ? ((g as Uint32Array)[2 * i + 1] as number) : 0;
+        // The guest entry this shadow entry was derived from.
+        const gi = guestIndex(sh, i);
+        const glo = sh.fl ? sh.flLo : ((wide ? g?.[2 * gi] : g?.[gi]) as number);
+        const ghi = sh.fl ? sh.flHi : wide ? ((g as Uint32Array)[2 * gi + 1] as number) : 0;
         if (sh.level > 1 && (lo & PTE_PS) !== 0) {
           const problem = this.checkSuperpage(sh, i, lo, hi, glo, ghi);
           if (problem !== null) return problem;
@@ -785,7 +812,7 @@ export class ShadowPager implements Pager {
           if (this.byGfn.has(gfn)) return `${name(sh)}[${i}] maps shadowed guest table ${gfn} writable`;
         }
         if ((lo & 4) !== 0 && (glo & 4) === 0) return `${name(sh)}[${i}] user beyond the guest's rights`;
-        if (wide && (ghi & 0x80000000) !== 0 && (hi & 0x80000000) === 0)
+        if ((ghi & 0x80000000) !== 0 && (hi & 0x80000000) === 0)
           return `${name(sh)}[${i}] executable beyond the guest's rights`;
       }
     }
