@@ -23,7 +23,8 @@ for (const mode of GEN_MODES) {
         fc.integer({ min: 20, max: 200 }),
         fc.boolean(),
         (seed, ops, ro) => {
-          const text = generateScenario(seed, { mode, ops });
+          // Now and then a guest above 4 GiB, so scattered frames (and PSE-36 pages) lie high.
+          const text = generateScenario(seed, { mode, ops, memoryBytes: seed % 8 === 0 ? 0x180000000 : 0x800000 });
           // A read-only (ROM) range over part of the data frames.
           const readOnly: Array<[number, number]> = ro ? [[0x300 + (seed % 0x100), 0x340 + (seed % 0x100)]] : [];
           const native = runText(text, { readOnly });

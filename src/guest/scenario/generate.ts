@@ -136,6 +136,15 @@ export function generateScenario(seed: number, opts: GenOptions): string {
   let nextTable = 0x10;
   const allocTable = (): number => nextTable++;
   const dataFrame = (): number => 0x200 + int(ramFrames - 0x200);
+  /**
+   * Address bits of a leaf mapping `frame` at `level`: 32-bit paging holds a
+   * 20-bit frame in a PTE and, in a 4 MiB PDE, PSE-36 bits 20:13 for PA 39:32.
+   */
+  const leafAddr = (frame: number, level: number): bigint => {
+    if (g.wide) return addrBits(frame);
+    if (level === 1) return addrBits(frame % 0x100000);
+    return BigInt(((frame >>> 10) & 0x3ff) * 0x400000 + ((frame / 0x100000) & 0xff) * 0x2000);
+  };
   const entries = new Map<string, Entry>();
   const key = (gfn: number, index: number): string => `${gfn}:${index}`;
   const writeEntry = (gfn: number, index: number, v: bigint): void => {
@@ -244,7 +253,7 @@ export function generateScenario(seed: number, opts: GenOptions): string {
       if (chance(0.03)) v = v & ~1n; // not present
       if (chance(0.03)) v |= g.wide ? 1n << BigInt(maxphy + int(52 - maxphy)) : 1n << 21n; // maybe reserved
       const frame = large ? dataFrame() & ~((1 << ((g.shifts[level] as number) - 12)) - 1) : dataFrame();
-      return v | addrBits(frame < 0x200 ? frame + (1 << ((g.shifts[level] as number) - 12)) : frame);
+      return v | leafAddr(frame < 0x200 ? frame + (1 << ((g.shifts[level] as number) - 12)) : frame, level);
     };
 
   for (let s = 0; s < spaces; s++) {
@@ -421,7 +430,7 @@ export function generateScenario(seed: number, opts: GenOptions): string {
       if (e.leaf && chance(0.3)) {
         const span = (g.shifts[e.level] as number) - 12;
         const f = dataFrame() & ~((1 << span) - 1);
-        v = (v & ~(((1n << 40n) - 1n) << 12n)) | addrBits(Math.max(f, 0x200 + (1 << span)));
+        v = (v & ~(((1n << 40n) - 1n) << 12n)) | leafAddr(Math.max(f, 0x200 + (1 << span)), e.level);
       }
       if (!g.wide) v &= 0xffffffffn;
       e.value = v;
