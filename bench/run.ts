@@ -9,10 +9,9 @@
  *                  generated 1-million-operation scenario, native pager
  *   import         time and memory to import each corpus image
  */
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import lzma from 'lzma-native';
 import type { Cpu } from '../src/arch/x86/cpu.js';
 import { formatFor, MODE_LONG4 } from '../src/arch/x86/modes.js';
 import { WALK_OK, Walker } from '../src/arch/x86/walker.js';
@@ -21,6 +20,7 @@ import { parseScenario } from '../src/guest/scenario/parse.js';
 import { runScenario } from '../src/guest/scenario/run.js';
 import { Domain } from '../src/hypervisor/domain.js';
 import { openImage } from '../src/import/image.js';
+import { unxzFile } from '../src/import/xz.js';
 import { NativePager } from '../src/pagers/native/native.js';
 import { ShadowPager } from '../src/pagers/shadow/shadow.js';
 
@@ -44,17 +44,6 @@ function rate(n: number, fn: () => void): number {
   return median(rates);
 }
 
-function unxz(data: Buffer): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const parts: Buffer[] = [];
-    const d = lzma.createDecompressor();
-    d.on('data', (b: Buffer) => parts.push(b));
-    d.on('end', () => resolve(Buffer.concat(parts).toString('utf8')));
-    d.on('error', reject);
-    d.end(data);
-  });
-}
-
 const fmt = (x: number): string => `${(x / 1e6).toFixed(2)} M/s`;
 const results: Array<[string, string, string]> = [];
 
@@ -63,7 +52,7 @@ async function walkBench(): Promise<void> {
   const image = await openImage(join(dir, 'dump.elf.xz'));
   const cpu = image.cpus[0];
   if (cpu === undefined) throw new Error('fixture has no vCPU');
-  const tlbText = await unxz(readFileSync(join(dir, 'tlb-cpu0.txt.xz')));
+  const tlbText = (await unxzFile(join(dir, 'tlb-cpu0.txt.xz'))).toString('utf8');
   const vas: Array<[number, number]> = [];
   for (const line of tlbText.split('\n')) {
     if (line.length < 17) continue;

@@ -1,12 +1,12 @@
 /** End-to-end tests of `umbra inspect` and `umbra translate` on the bundled fixture. */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import lzma from 'lzma-native';
+import { unxzFile } from '../src/import/xz.js';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 const cli = join(root, 'dist/src/cli/main.js');
@@ -21,16 +21,7 @@ const PLAIN = join(tmp, 'dump.elf');
 const umbra = (...args: string[]) =>
   spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8', maxBuffer: 1 << 26 });
 
-function unxz(file: string): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const parts: Buffer[] = [];
-    const d = lzma.createDecompressor({ synchronous: true });
-    d.on('data', (b: Buffer) => parts.push(b));
-    d.on('end', () => resolve(Buffer.concat(parts)));
-    d.on('error', reject);
-    d.end(readFileSync(file));
-  });
-}
+const unxz = unxzFile;
 
 before(async () => writeFileSync(PLAIN, await unxz(XZ)));
 after(() => rmSync(tmp, { recursive: true, force: true }));

@@ -11,11 +11,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import lzma from 'lzma-native';
 import { EFER_LMA } from '../src/arch/x86/bits.js';
 import { WALK_OK, Walker } from '../src/arch/x86/walker.js';
 import { type GuestImage, openImage } from '../src/import/image.js';
 import { parseInfoRegisters } from '../src/import/registers.js';
+import { unxzFile } from '../src/import/xz.js';
 import { type VcpuView, vcpuView } from '../src/inspect/context.js';
 import { canonicalHex } from '../src/inspect/format.js';
 import { qemuInfoMem, qemuInfoTlb } from '../src/inspect/qemu.js';
@@ -34,16 +34,7 @@ const corpus = existsSync(CORPUS)
 const tmp = mkdtempSync(join(tmpdir(), 'umbra-inspect-test-'));
 after(() => rmSync(tmp, { recursive: true, force: true }));
 
-function unxz(file: string): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const parts: Buffer[] = [];
-    const d = lzma.createDecompressor({ synchronous: true });
-    d.on('data', (b: Buffer) => parts.push(b));
-    d.on('end', () => resolve(Buffer.concat(parts)));
-    d.on('error', reject);
-    d.end(readFileSync(file));
-  });
-}
+const unxz = unxzFile;
 
 /** Images are opened once per directory and kept for the whole file. */
 const images = new Map<string, Promise<GuestImage>>();

@@ -15,7 +15,7 @@
  * in flight, while incompressible data does not pay the per-piece cost
  * (~80 us) every 256 bytes.
  */
-import { readSync } from 'node:fs';
+import { readFileSync, readSync } from 'node:fs';
 import lzma from 'lzma-native';
 import { ZERO_FRAME } from '../machine/memory.js';
 import { type ElfLayout, type LoadSegment, parseLayout, parseNotes } from './elf.js';
@@ -267,4 +267,16 @@ export async function loadXz(fd: number, memoryBudget: number): Promise<Loaded> 
     parser.store.close();
     throw e;
   }
+}
+
+/** Decompress a whole (small) .xz file into memory: for QEMU's compressed `info tlb`/`info mem` texts. */
+export function unxzFile(path: string): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const parts: Buffer[] = [];
+    const d = lzma.createDecompressor({ synchronous: true });
+    d.on('data', (b: Buffer) => parts.push(b));
+    d.on('end', () => resolve(Buffer.concat(parts)));
+    d.on('error', reject);
+    d.end(readFileSync(path));
+  });
 }
