@@ -14,7 +14,11 @@ export class OutputBuffer {
   private n = 0;
   constructor(private readonly sink: (bytes: Uint8Array) => void) {}
 
-  private room(k: number): void {
+  /**
+   * Make room for `k` more bytes. bytes(), dec() and hex64() do not check:
+   * a caller reserves once for a whole line (at most 80 bytes of them).
+   */
+  reserve(k: number): void {
     if (this.n + k > this.buf.length) {
       this.flush();
       if (k > this.buf.length) this.buf = new Uint8Array(k * 2);
@@ -23,7 +27,7 @@ export class OutputBuffer {
 
   /** Append ASCII text. */
   text(s: string): void {
-    this.room(s.length);
+    this.reserve(s.length);
     const b = this.buf;
     let n = this.n;
     for (let i = 0; i < s.length; i++) b[n++] = s.charCodeAt(i);
@@ -32,7 +36,6 @@ export class OutputBuffer {
 
   /** Append pre-encoded ASCII bytes (see ascii()). */
   bytes(a: Uint8Array): void {
-    this.room(a.length);
     const b = this.buf;
     let n = this.n;
     for (let i = 0; i < a.length; i++) b[n++] = a[i] as number;
@@ -41,9 +44,9 @@ export class OutputBuffer {
 
   /** Append a non-negative integer in decimal. */
   dec(v: number): void {
-    this.room(20);
     if (v > 0xffffffff) {
-      this.text(String(v));
+      const t = String(v);
+      for (let i = 0; i < t.length; i++) this.buf[this.n++] = t.charCodeAt(i);
       return;
     }
     let digits = 1;
@@ -61,7 +64,6 @@ export class OutputBuffer {
 
   /** Append "0x" and the minimal lowercase hex of the 64-bit value (hi, lo). */
   hex64(hi: number, lo: number): void {
-    this.room(18);
     const b = this.buf;
     let n = this.n;
     b[n++] = 48;
@@ -77,7 +79,7 @@ export class OutputBuffer {
 
   /** Append one byte as two hex digits. */
   hexByte(v: number): void {
-    this.room(2);
+    this.reserve(2);
     this.buf[this.n++] = HEX[(v >>> 4) & 15] as number;
     this.buf[this.n++] = HEX[v & 15] as number;
   }

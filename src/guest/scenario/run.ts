@@ -119,6 +119,7 @@ export function runScenario(s: Scenario, opts: RunOptions): RunResult {
         r = cpu.flushAll();
         break;
       case OP.dump:
+        o.reserve(32);
         o.text('{"i":');
         o.dec(ln);
         o.text(',"bytes":"');
@@ -127,6 +128,7 @@ export function runScenario(s: Scenario, opts: RunOptions): RunResult {
         continue;
     }
     if (r === FAULT_PF) {
+      o.reserve(80);
       o.text('{"i":');
       o.dec(ln);
       o.text(',"fault":{"vector":"PF","error":"');
@@ -135,6 +137,7 @@ export function runScenario(s: Scenario, opts: RunOptions): RunResult {
       o.hex64(cpu.cr2Hi, cpu.cr2Lo);
       o.text('"}}\n');
     } else if (r === FAULT_GP) {
+      o.reserve(80);
       o.text('{"i":');
       o.dec(ln);
       o.text(',"fault":{"vector":"GP","error":"0x0"}}\n');
@@ -158,6 +161,7 @@ const VALUE_END = ascii('"}\n');
 const OK = ascii(',"ok":true}\n');
 
 function valueLine(o: OutputBuffer, line: number, hi: number, lo: number): void {
+  o.reserve(64);
   o.bytes(LINE_START);
   o.dec(line);
   o.bytes(VALUE);
@@ -166,6 +170,7 @@ function valueLine(o: OutputBuffer, line: number, hi: number, lo: number): void 
 }
 
 function okLine(o: OutputBuffer, line: number): void {
+  o.reserve(64);
   o.bytes(LINE_START);
   o.dec(line);
   o.bytes(OK);
