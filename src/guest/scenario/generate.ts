@@ -14,7 +14,7 @@
  *
  * What it exercises: every paging mode and page size, several address spaces
  * sharing their upper (kernel) half, CR3 switches with and without PCID
- * no-flush, global pages, a recursive self-map (not for PAE), an alias window
+ * no-flush, global pages, a recursive self-map (for PAE through a PD), an alias window
  * through which page tables are edited by ordinary writes, edits by pwrite,
  * PAE PDPTE edits, reserved bits, unbacked table pointers, protection keys,
  * SMEP/SMAP/AC/WP changes, several vCPUs, pread/dump of tables (so A/D bits
@@ -317,6 +317,30 @@ export function generateScenario(seed: number, opts: GenOptions): string {
         for (let l = 1; l <= g.levels; l++) ix.push(l > k + 1 ? rIdx : int(1 << g.bits));
         ix[g.levels] = rIdx;
         specialVas.push(vaOf(ix));
+      }
+    }
+    if (s === 0 && g.levels === 3) {
+      // PAE has no top-level table in memory: recurse through a page directory
+      // instead (a PDE pointing at its own PD), which maps that PD's entries as PTEs.
+      const pdpte = [...entries.values()].find((e) => e.gfn === root && e.level === 3 && !e.leaf);
+      if (pdpte !== undefined) {
+        const pd = Number((pdpte.value >> 12n) & 0xffffffffffn);
+        let rIdx = int(512);
+        while (entries.has(key(pd, rIdx))) rIdx = (rIdx + 1) % 512;
+        const rv = addrBits(pd) | 3n;
+        entries.set(key(pd, rIdx), {
+          gfn: pd,
+          index: rIdx,
+          level: 2,
+          leaf: false,
+          value: rv,
+          vas: new Set(),
+          mutable: false,
+          globalOk: false,
+        });
+        writeEntry(pd, rIdx, rv);
+        const top = pdpte.index - (pdptOffset[s] as number) / 8;
+        for (let k = 0; k < 2; k++) specialVas.push(vaOf([0, k === 0 ? rIdx : int(512), rIdx, top]));
       }
     }
   }
