@@ -89,9 +89,9 @@ export class P2m {
       mfn = this.walker.leafPfn;
       this.lastType = (this.walker.leafLo >>> TYPE_SHIFT) & 7;
     } else {
+      this.populateBlock(gfn);
       mfn = this.placement.mfnOf(gfn);
       this.lastType = this.readOnly(gfn) ? P2M_RAM_RO : P2M_RAM_RW;
-      this.set(gfn, mfn, this.lastType);
     }
     if (c !== null) {
       c[gfn] = mfn;
@@ -112,8 +112,28 @@ export class P2m {
     this.populated++;
   }
 
-  /** Write the entry for `gfn`, building intermediate tables as needed. */
-  private write(gfn: number, mfn: number, type: number): void {
+  /**
+   * Populate the 512 entries of the leaf table holding `gfn` that are not
+   * present yet (one descent instead of 512: guests touch memory in runs).
+   */
+  private populateBlock(gfn: number): void {
+    const f = this.mem.write(this.leafTable(gfn));
+    const first = gfn - (gfn % 512);
+    const end = Math.min(first + 512, this.placement.ramFrames);
+    for (let g = first; g < end; g++) {
+      const idx = g % 512;
+      if (((f[2 * idx] as number) & 1) !== 0) continue;
+      const type = this.readOnly(g) ? P2M_RAM_RO : P2M_RAM_RW;
+      const mfn = this.placement.mfnOf(g);
+      const writable = type === P2M_RAM_RW && !this.protectedGfns.has(g);
+      f[2 * idx] = ((mfn % 0x100000) * 4096 + 5 + (writable ? 2 : 0) + (type << TYPE_SHIFT)) >>> 0;
+      f[2 * idx + 1] = Math.floor(mfn / 0x100000);
+      this.populated++;
+    }
+  }
+
+  /** The leaf table (level 1) covering `gfn`, building intermediate tables as needed. */
+  private leafTable(gfn: number): number {
     let table = this.rootMfn;
     for (let level = 4; level > 1; level--) {
       const idx = Math.floor(gfn / 2 ** (9 * (level - 1))) % 512;
@@ -128,7 +148,12 @@ export class P2m {
       }
       table = (f[2 * idx + 1] as number) * 0x100000 + (lo >>> 12);
     }
-    const f = this.mem.write(table);
+    return table;
+  }
+
+  /** Write the entry for `gfn`, building intermediate tables as needed. */
+  private write(gfn: number, mfn: number, type: number): void {
+    const f = this.mem.write(this.leafTable(gfn));
     const idx = gfn % 512;
     const ram = type === P2M_RAM_RW || type === P2M_RAM_RO || type === P2M_LOGDIRTY;
     const writable = type === P2M_RAM_RW && !this.protectedGfns.has(gfn);
