@@ -87,8 +87,9 @@ export class Walker {
   /** When set, every entry read is appended here. */
   trace: WalkStep[] | null = null;
 
-  private readonly pathFrame: Uint32Array[] = [];
-  private readonly pathWord = new Int32Array(8);
+  /** The last walk's entries: the frame (words) holding each, and the word index of its low half. */
+  readonly pathFrame: Uint32Array[] = [];
+  readonly pathWord = new Int32Array(8);
   /** The last successful walk's entries, top first: table frame, index and level of each. */
   readonly pathTable = new Float64Array(8);
   readonly pathIndex = new Int32Array(8);

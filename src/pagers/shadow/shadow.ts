@@ -418,9 +418,11 @@ export class ShadowPager implements Pager {
       const part = guestWide ? 0 : level === 2 ? index >>> 8 : index >>> 9;
       const sIndex = guestWide ? index : level === 2 ? ((index & 255) << 1) | half : index & 511;
       if (sh === null) sh = this.get(fmt, level, table, part);
-      const g = this.guestSpace.frameForRead(table);
-      const lo = (guestWide ? g[2 * index] : g[index]) as number;
-      const hi = guestWide ? (g[2 * index + 1] as number) : 0;
+      // The guest entry as it is now in memory (after the A/D commit), where the walk read it.
+      const g = w.pathFrame[k] as Uint32Array;
+      const word = w.pathWord[k] as number;
+      const lo = g[word] as number;
+      const hi = guestWide ? (g[word + 1] as number) : 0;
       const large = level > 1 && ((lo >>> 7) & 1 & (fmt.largeMask >>> level)) !== 0;
       if (level === 1) {
         this.setLeaf(sh, sIndex, leafFrame(lo, hi, guestWide, false, 12), lo, hi);
