@@ -82,13 +82,8 @@ export function vcpuView(image: GuestImage, index: number, opts: ViewOptions = {
   }
   const cpu = new Cpu(index, dataSpace(image), maxPhysAddr, idleHost, NO_TLB);
   const load = (e: number): void => {
-    cpu.cr0 = u32(state.cr0);
-    cpu.cr4 = u32(state.cr4);
-    cpu.cr3Hi = u32(state.cr3 >> 32n);
-    cpu.cr3Lo = u32(state.cr3);
-    cpu.efer = e;
-    // recompute() is private; setAc() runs it, deriving mode, format and ctl from the registers above.
-    cpu.setAc(Number((state.rflags >> 18n) & 1n)); // RFLAGS.AC (SMAP)
+    const ac = Number((state.rflags >> 18n) & 1n); // RFLAGS.AC (SMAP)
+    cpu.loadState(u32(state.cr0), u32(state.cr3 >> 32n), u32(state.cr3), u32(state.cr4), e, ac);
   };
   load(efer);
   if (!opts.registers && cpu.mode?.hasXd) {

@@ -195,6 +195,22 @@ export class Cpu {
     return this.lma ? (this.cr3Hi & 0xfffff) * 0x100000 + (this.cr3Lo >>> 12) : this.cr3Lo >>> 12;
   }
 
+  /**
+   * Restore captured register state (a memory dump's vCPU) as it was,
+   * without the architectural checks or side effects of MOV to CR: the
+   * registers were legal when captured, and QEMU dumps may hold PDPTE bits
+   * that a fresh PDPTE load would refuse.
+   */
+  loadState(cr0: number, cr3Hi: number, cr3Lo: number, cr4: number, efer: number, ac: number): void {
+    this.cr0 = cr0 >>> 0;
+    this.cr3Hi = cr3Hi >>> 0;
+    this.cr3Lo = cr3Lo >>> 0;
+    this.cr4 = cr4 >>> 0;
+    this.efer = efer >>> 0;
+    this.ac = ac ? 1 : 0;
+    this.recompute();
+  }
+
   private recompute(): void {
     const pg = (this.cr0 & CR0_PG) !== 0;
     const lma = (this.efer & EFER_LMA) !== 0;

@@ -29,13 +29,6 @@ export interface RunResult {
   seconds: number;
 }
 
-/** Lowercase minimal hex of a 64-bit value given as halves. */
-export function hex64(hi: number, lo: number): string {
-  return hi !== 0
-    ? `0x${(hi >>> 0).toString(16)}${(lo >>> 0).toString(16).padStart(8, '0')}`
-    : `0x${(lo >>> 0).toString(16)}`;
-}
-
 export function runScenario(s: Scenario, opts: RunOptions): RunResult {
   const domain = new Domain({ ramBytes: s.machine.memory, layout: opts.layout, seed: opts.seed });
   const guest = domain.guest;
@@ -144,13 +137,20 @@ export function runScenario(s: Scenario, opts: RunOptions): RunResult {
     }
   }
   const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
-  const vcpus = cpus
-    .map(
-      (c) =>
-        `{"cr0":"${hex64(0, c.cr0)}","cr3":"${hex64(c.cr3Hi, c.cr3Lo)}","cr4":"${hex64(0, c.cr4)}","efer":"${hex64(0, c.efer)}"}`,
-    )
-    .join(',');
-  o.text(`{"final":{"memory_sha256":"${domain.memorySha256()}","vcpus":[${vcpus}]}}\n`);
+  o.text(`{"final":{"memory_sha256":"${domain.memorySha256()}","vcpus":[`);
+  cpus.forEach((c, v) => {
+    o.reserve(128);
+    o.text(v === 0 ? '{"cr0":"' : ',{"cr0":"');
+    o.hex64(0, c.cr0);
+    o.text('","cr3":"');
+    o.hex64(c.cr3Hi, c.cr3Lo);
+    o.text('","cr4":"');
+    o.hex64(0, c.cr4);
+    o.text('","efer":"');
+    o.hex64(0, c.efer);
+    o.text('"}');
+  });
+  o.text(']}}\n');
   o.flush();
   return { domain, cpus, ops: n, seconds };
 }

@@ -594,14 +594,10 @@ export class ShadowPager implements Pager {
       this.counters.rmap_entries_searched++;
       const sh = this.byMfn.get(Math.floor(slot / 1024)) as Shadow;
       const f = this.domain.mem.write(sh.smfn);
-      const w = this.entryWord(sh, slot % 1024);
+      const w = 2 * (slot % 1024); // every shadow has 8-byte entries
       f[w] = ((f[w] as number) & ~(PTE_RW | PTE_D)) >>> 0;
     }
     this.shootdown();
-  }
-
-  private entryWord(_sh: Shadow, index: number): number {
-    return 2 * index; // every shadow has 8-byte entries
   }
 
   /**
@@ -670,7 +666,7 @@ export class ShadowPager implements Pager {
     if (!(typeof sh.key === 'number' ? this.hash.delete(sh.key) : this.flHash.delete(sh.key))) return;
     const f = this.domain.mem.read(sh.smfn);
     for (let i = 0; i < 512; i++) {
-      const w = this.entryWord(sh, i);
+      const w = 2 * i;
       if (((f[w] as number) & PTE_P) !== 0) this.setEntry(sh, i, [0, 0], null);
     }
     this.byMfn.delete(sh.smfn);
