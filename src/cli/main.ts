@@ -7,6 +7,7 @@ import { Command, CommanderError, Option } from 'commander';
 import { UsageError } from './errors.js';
 import { execCommand } from './exec.js';
 import { inspectCommand, translateCommand } from './image.js';
+import { registerTraceCommands } from './trace.js';
 
 const program = new Command();
 program
@@ -70,6 +71,8 @@ program
   .option('--maxphyaddr <n>', 'physical-address width of the guest CPU')
   .option('--root <which>', 'walk from CR3 (cr3) or the KPTI twin table (twin)', 'cr3')
   .action(translateCommand);
+
+registerTraceCommands(program);
 
 async function main(): Promise<void> {
   try {

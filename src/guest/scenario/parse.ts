@@ -153,23 +153,44 @@ function toNumber(x: U64): number {
 
 /** Parse and validate a whole scenario. Throws ScenarioError on the first problem. */
 export function parseScenario(text: string, file: string): Scenario {
-  let scenario: Scenario | null = null;
+  const parser = new ScenarioParser(file);
   let lineNo = 0;
   let start = 0;
-  const fail = (reason: string): never => {
-    throw new ScenarioError(file, lineNo, reason);
-  };
   while (start <= text.length) {
     let end = text.indexOf('\n', start);
     if (end < 0) end = text.length;
-    const raw = text.slice(start, end);
+    parser.line(text.slice(start, end), ++lineNo);
     start = end + 1;
-    lineNo++;
+    if (end === text.length) break;
+  }
+  return parser.finish(lineNo);
+}
+
+/**
+ * The parser one line at a time, so that a reader can stream a file too large
+ * to hold as one string (trace conversion). Operations are appended to
+ * `scenario`, which a streaming caller may replace by an empty batch at any
+ * time; `lineNo` counts every line, blank and comment lines included.
+ */
+export class ScenarioParser {
+  scenario: Scenario | null = null;
+  constructor(readonly file: string) {}
+
+  /** After the last line: the scenario, or the empty-scenario error (`lines` = lines seen). */
+  finish(lines: number): Scenario {
+    if (this.scenario === null)
+      throw new ScenarioError(this.file, Math.max(lines, 1), 'no "machine" line: empty scenario');
+    return this.scenario;
+  }
+
+  /** Parse one line (without its newline). Throws ScenarioError. */
+  line(raw: string, lineNo: number): void {
+    const file = this.file;
+    const fail = (reason: string): never => {
+      throw new ScenarioError(file, lineNo, reason);
+    };
     const t = raw.trim();
-    if (t === '' || t.startsWith('#')) {
-      if (end === text.length) break;
-      continue;
-    }
+    if (t === '' || t.startsWith('#')) return;
     let obj: unknown;
     try {
       obj = JSON.parse(t);
@@ -200,18 +221,18 @@ export function parseScenario(text: string, file: string): Scenario {
       return v.lo;
     };
     if (opName === 'machine') {
-      if (scenario !== null) fail('"machine" may appear only once, on the first line');
+      if (this.scenario !== null) fail('"machine" may appear only once, on the first line');
       const vcpus = small('vcpus', 1, 64);
       const memory = toNumber(int('memory'));
       if (memory === 0 || memory % 4096 !== 0 || memory > 2 ** 40) {
         fail('"memory" must be a non-zero multiple of 4096 no larger than 2^40');
       }
       const maxphyaddr = 'maxphyaddr' in o ? small('maxphyaddr', 32, 52) : 40;
-      scenario = new Scenario({ vcpus, memory, maxphyaddr });
-      continue;
+      this.scenario = new Scenario({ vcpus, memory, maxphyaddr });
+      return;
     }
-    if (scenario === null) fail('the first operation must be "machine"');
-    const s = scenario as Scenario;
+    if (this.scenario === null) fail('the first operation must be "machine"');
+    const s = this.scenario as Scenario;
     const i = s.push(OP[opName as OpName], lineNo);
     const sizeOf = (): number => {
       const v = int('size');
@@ -308,8 +329,5 @@ export function parseScenario(text: string, file: string): Scenario {
         break;
       }
     }
-    if (end === text.length) break;
   }
-  if (scenario === null) throw new ScenarioError(file, Math.max(lineNo, 1), 'no "machine" line: empty scenario');
-  return scenario;
 }

@@ -1,0 +1,106 @@
+/** `umbra trace convert` and `umbra trace info`: binary traces of guest operation streams. */
+import { resolve } from 'node:path';
+import type { Command } from 'commander';
+import { ScenarioError } from '../guest/scenario/parse.js';
+import { isTrace, jsonlToTrace, summarizeTrace, TraceError, type TraceSummary, traceToJsonl } from '../guest/trace/index.js';
+import { UsageError } from './errors.js';
+
+export function registerTraceCommands(program: Command): void {
+  const trace = program.command('trace').description('binary traces of guest operation streams (docs/trace-format.md)');
+  trace
+    .command('convert')
+    .description('trace → scenario JSON Lines, or scenario → trace (the direction follows the input\'s first bytes)')
+    .argument('<in>', 'binary trace or scenario file')
+    .argument('<out>', 'output file')
+    .action(convertCommand);
+  trace
+    .command('info')
+    .description('summarize a trace: machine, metadata, operations by kind, vCPU and privilege, sizes, trailer')
+    .argument('<file>', 'binary trace')
+    .option('--json', 'print the summary as JSON')
+    .action(infoCommand);
+}
+
+/** Run `fn`, turning every failure the user can cause into a one-line UsageError. */
+function userErrors<T>(file: string, fn: () => T): T {
+  try {
+    return fn();
+  } catch (e) {
+    if (e instanceof TraceError || e instanceof ScenarioError) throw new UsageError(e.message);
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') throw new UsageError(`${(e as NodeJS.ErrnoException).path ?? file}: no such file`);
+    if (typeof code === 'string' && code.startsWith('E')) throw new UsageError(`${file}: ${(e as Error).message}`);
+    throw e;
+  }
+}
+
+export function convertCommand(input: string, output: string): void {
+  if (resolve(input) === resolve(output)) throw new UsageError(`${input}: input and output are the same file`);
+  userErrors(input, () => {
+    if (isTrace(input)) {
+      traceToJsonl(input, output);
+      return;
+    }
+    const r = jsonlToTrace(input, output);
+    if (r.renumbered) {
+      process.stderr.write(
+        `umbra: note: ${input} has blank or comment lines between operations; the trace numbers operations ` +
+          `consecutively (op k is line k+1), so its replay's "i" values differ from exec of ${input}\n`,
+      );
+    }
+  });
+}
+
+export function infoCommand(file: string, opts: { json?: boolean }): void {
+  const s = userErrors(file, () => summarizeTrace(file));
+  process.stdout.write(opts.json ? `${JSON.stringify(summaryJson(s), null, 2)}\n` : formatSummary(s));
+}
+
+const perOp = (bytes: number, ops: number): number => (ops === 0 ? 0 : Math.round((bytes / ops) * 1000) / 1000);
+
+function summaryJson(s: TraceSummary): Record<string, unknown> {
+  return {
+    file: s.file,
+    version: s.version,
+    machine: s.machine,
+    meta: s.meta,
+    ops: s.ops,
+    by_kind: s.byKind,
+    by_vcpu: s.byVcpu,
+    by_cpl: s.byCpl,
+    user_accesses: s.byCpl[3],
+    kernel_accesses: s.byCpl[0],
+    blocks: s.blocks,
+    raw_bytes: s.rawBytes,
+    compressed_bytes: s.compressedBytes,
+    file_bytes: s.fileBytes,
+    raw_bytes_per_op: perOp(s.rawBytes, s.ops),
+    bytes_per_op: perOp(s.fileBytes, s.ops),
+    trailer: s.trailer,
+  };
+}
+
+function formatSummary(s: TraceSummary): string {
+  const m = s.machine;
+  const mib = m.memory >= 1 << 20 ? ` (${m.memory / (1 << 20)} MiB)` : '';
+  const cpl = s.byCpl
+    .map((n, c) => [n, c] as const)
+    .filter(([n, c]) => n > 0 || c === 0 || c === 3)
+    .map(([n, c]) => `${c === 3 ? 'user' : c === 0 ? 'kernel' : 'ring'} (cpl ${c}) ${n}`);
+  const rows: Array<[string, string]> = [
+    ['file', `${s.file} (trace format ${s.version})`],
+    ['machine', `${m.vcpus} vCPU${m.vcpus > 1 ? 's' : ''}, memory 0x${m.memory.toString(16)}${mib}, maxphyaddr ${m.maxphyaddr}`],
+    ['metadata', JSON.stringify(s.meta)],
+    ['operations', `${s.ops} in ${s.blocks} block${s.blocks === 1 ? '' : 's'}`],
+    ['  by kind', Object.entries(s.byKind).map(([k, n]) => `${k} ${n}`).join(', ') || '-'],
+    ['  by vCPU', s.byVcpu.map((n, v) => `${v}: ${n}`).join(', ')],
+    ['  accesses', cpl.join(', ')],
+    [
+      'bytes',
+      `raw ${s.rawBytes} (${perOp(s.rawBytes, s.ops)}/op), compressed ${s.compressedBytes} ` +
+        `(${perOp(s.compressedBytes, s.ops)}/op), file ${s.fileBytes} (${perOp(s.fileBytes, s.ops)}/op)`,
+    ],
+    ['trailer', JSON.stringify(s.trailer)],
+  ];
+  return rows.map(([k, v]) => `${k.padEnd(12)}${v}\n`).join('');
+}

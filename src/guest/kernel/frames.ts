@@ -1,0 +1,113 @@
+/**
+ * The guest kernel's physical memory manager: which guest frames are free,
+ * who holds how many references to each (struct page's refcount), and which
+ * free frames are known to be zero. Frames never used since boot are zero;
+ * a page table is freed only after the kernel cleared every entry it had set,
+ * so it goes back clean too; anything else must be cleared before reuse.
+ *
+ * 4 KiB frames are handed out bottom-up, 2 MiB blocks (transparent huge
+ * pages) top-down from the end of RAM, each with its own free list, so no
+ * buddy allocator is needed to find an aligned block.
+ */
+export class OutOfMemory extends Error {}
+
+export const FRAMES_PER_HUGE = 512;
+
+export class FrameAllocator {
+  /** References per frame; 0 = free (or never used). */
+  readonly refs: Int32Array;
+  private bump: number;
+  private hugeBump: number;
+  private readonly clean: number[] = [];
+  private readonly dirty: number[] = [];
+  private readonly hugeFree: number[] = [];
+  inUse = 0;
+  peakInUse = 0;
+
+  constructor(
+    readonly frames: number,
+    /** First frame the allocator may hand out (below: firmware and kernel image). */
+    firstFree: number,
+  ) {
+    this.refs = new Int32Array(frames);
+    this.bump = firstFree;
+    this.hugeBump = Math.floor(frames / FRAMES_PER_HUGE) * FRAMES_PER_HUGE;
+  }
+
+  /** Reserve frames [first, last] for the kernel (image, boot tables) with one reference each. */
+  reserve(first: number, last: number): void {
+    for (let f = first; f <= last; f++) {
+      if (this.refs[f] === 0) this.count(1);
+      this.refs[f] = (this.refs[f] as number) + 1;
+    }
+  }
+
+  /**
+   * One frame with one reference. `zero` says whether the caller needs it
+   * zero; the result's `clean` says whether it is (else the caller clears it).
+   */
+  alloc(wantClean: boolean): { gfn: number; clean: boolean } {
+    let gfn: number | undefined;
+    let clean = true;
+    if (wantClean) gfn = this.clean.pop();
+    if (gfn === undefined) {
+      gfn = this.dirty.pop();
+      clean = false;
+    }
+    if (gfn === undefined && !wantClean) {
+      gfn = this.clean.pop();
+      clean = true;
+    }
+    if (gfn === undefined) {
+      if (this.bump >= this.hugeBump) throw new OutOfMemory('out of guest memory');
+      gfn = this.bump++;
+      clean = true;
+    }
+    this.refs[gfn] = 1;
+    this.count(1);
+    return { gfn, clean };
+  }
+
+  /** A 2 MiB-aligned block of 512 frames with one reference on its first frame, or -1. */
+  allocHuge(): number {
+    let first = this.hugeFree.pop();
+    if (first === undefined) {
+      const next = this.hugeBump - FRAMES_PER_HUGE;
+      if (next < this.bump) return -1;
+      this.hugeBump = next;
+      first = next;
+    }
+    this.refs[first] = 1;
+    this.count(FRAMES_PER_HUGE);
+    return first;
+  }
+
+  get(gfn: number): void {
+    this.refs[gfn] = (this.refs[gfn] as number) + 1;
+  }
+
+  /** Drop a reference; the frame is freed at zero. `clean`: its contents are all zero. */
+  put(gfn: number, clean: boolean): void {
+    const r = (this.refs[gfn] as number) - 1;
+    if (r < 0) throw new Error(`guest kernel: frame ${gfn} freed twice`);
+    this.refs[gfn] = r;
+    if (r === 0) {
+      (clean ? this.clean : this.dirty).push(gfn);
+      this.inUse--;
+    }
+  }
+
+  putHuge(first: number): void {
+    const r = (this.refs[first] as number) - 1;
+    this.refs[first] = r;
+    if (r === 0) {
+      this.hugeFree.push(first);
+      this.inUse -= FRAMES_PER_HUGE;
+    }
+  }
+
+  private count(n: number): void {
+    this.inUse += n;
+    if (this.inUse > this.peakInUse) this.peakInUse = this.inUse;
+  }
+}

@@ -1,0 +1,68 @@
+/**
+ * Running a workload: a machine, the guest kernel booted on it, the
+ * workload's processes run to completion. The guest-visible output (the
+ * scenario-format lines of every operation, kernel and user, and the final
+ * state) is digested with SHA-256 as it is produced; it is the same bytes
+ * `umbra exec` prints for the recorded trace converted to a scenario.
+ */
+import { createHash } from 'node:crypto';
+import type { TlbConfig } from '../../arch/x86/tlb.js';
+import type { Pager } from '../../hypervisor/pager.js';
+import type { LayoutKind } from '../../machine/placement.js';
+import { GuestPort, type OpRecorder } from '../port.js';
+import { Kernel } from './kernel.js';
+import { type KernelMode, layoutFor } from './layout.js';
+import type { Workload, WorkloadParams } from './workloads.js';
+
+export interface WorkloadRunOptions {
+  workload: Workload;
+  params: WorkloadParams;
+  mode: KernelMode;
+  pcid: boolean;
+  verify?: boolean;
+  pager: Pager;
+  layout: LayoutKind;
+  tlb?: TlbConfig;
+  recorder?: OpRecorder;
+  /** Also receives the guest-visible output (e.g. to write it to a file). */
+  out?: (chunk: Uint8Array) => void;
+  /** Called now and then with the number of operations run so far. */
+  onProgress?: (ops: number) => void;
+}
+
+export interface WorkloadRun {
+  port: GuestPort;
+  kernel: Kernel;
+  /** SHA-256 (hex) of the guest-visible output. */
+  digest: string;
+  ops: number;
+  seconds: number;
+}
+
+export function runWorkload(o: WorkloadRunOptions): WorkloadRun {
+  const hash = createHash('sha256');
+  const extra = o.out;
+  const machine = { vcpus: o.params.vcpus, memory: o.params.memory, maxphyaddr: layoutFor(o.mode).maxphyaddr };
+  const port = new GuestPort(machine, {
+    pager: o.pager,
+    layout: o.layout,
+    seed: o.params.seed,
+    tlb: o.tlb,
+    out: (c) => {
+      hash.update(c);
+      extra?.(c);
+    },
+  });
+  port.autoLine = true;
+  port.recorder = o.recorder ?? null;
+  const kernel = new Kernel(port, { mode: o.mode, pcid: o.pcid, thp: o.params.thp, verify: o.verify ?? false });
+  const t0 = process.hrtime.bigint();
+  kernel.boot();
+  o.workload.start(kernel, o.params);
+  let slices = 0;
+  const progress = o.onProgress;
+  kernel.run(progress === undefined ? undefined : () => (++slices & 255) === 0 && progress(port.ops));
+  const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+  port.finish();
+  return { port, kernel, digest: hash.digest('hex'), ops: port.ops, seconds };
+}

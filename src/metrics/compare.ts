@@ -1,0 +1,181 @@
+/**
+ * Side-by-side comparison of runs of the same workload under different
+ * pagers: one column per run (the baseline first, normally native), one row
+ * per figure, rendered as aligned text, JSON or CSV.
+ */
+import { UsageError } from '../cli/errors.js';
+import { type CostModel, DEFAULT_COSTS, exitCauses, modelCycles, pagerCounters } from './costs.js';
+import type { Stats } from './stats.js';
+
+/** How a row's values read: counts and cycles are plain numbers, `ratio` is 0..1, `percent` is already ×100. */
+export type RowKind = 'count' | 'decimal' | 'ratio' | 'percent';
+
+export interface CompareRow {
+  /** Stable machine name, e.g. "exits.page_fault", "cycles.walks", "guest.processes". */
+  key: string;
+  label: string;
+  kind: RowKind;
+  /** One value per column; null where the figure does not apply to that run (e.g. exits under native). */
+  values: Array<number | null>;
+}
+
+export interface Comparison {
+  /** Column names: the runs' pager names, made unique ("shadow", "shadow (2)"). */
+  pagers: string[];
+  /** Column 0's name: the baseline the overhead row is relative to. */
+  baseline: string;
+  rows: CompareRow[];
+}
+
+export interface CompareOptions {
+  /** Pager name of the baseline run; default "native" when a native run is given, else the first run. */
+  baseline?: string;
+}
+
+/** Build the comparison rows. The baseline run moves to column 0; the others keep their order. */
+export function compareRows(
+  runs: readonly Stats[],
+  costs: Readonly<CostModel> = DEFAULT_COSTS,
+  opts: CompareOptions = {},
+): Comparison {
+  const ordered = orderRuns(runs, opts.baseline);
+  const pagers = columnNames(ordered);
+  const counters = ordered.map(pagerCounters);
+  const cycles = ordered.map((r) => modelCycles(r, costs));
+  const rows: CompareRow[] = [];
+  const row = (key: string, label: string, kind: RowKind, values: Array<number | null>): void => {
+    rows.push({ key, label, kind, values });
+  };
+  const stat = (k: string): Array<number | null> =>
+    ordered.map((r) => (typeof r[k] === 'number' ? (r[k] as number) : null));
+  const pager = (k: string): Array<number | null> => counters.map((c) => c[k] ?? null);
+
+  row('ops', 'guest operations', 'count', stat('ops'));
+  row('tlb_hit_rate', 'TLB hit rate', 'ratio', stat('tlb_hit_rate'));
+  row('walks', 'page walks', 'count', stat('walks'));
+  row('memory_refs_per_walk', 'memory refs per walk', 'decimal', stat('memory_refs_per_walk'));
+  row('exits', 'VM exits', 'count', pager('exits'));
+  for (const cause of union(ordered.map(exitCauses))) {
+    row(`exits.${cause}`, `exits: ${cause}`, 'count', pager(`exit.${cause}`));
+  }
+  row('emulated_pt_writes', 'emulated page-table writes', 'count', pager('emulate.pt_write'));
+  row('peak_shadow_frames', 'shadow frames (peak)', 'count', pager('peak_shadow_frames'));
+  row('page_faults', 'guest page faults', 'count', stat('page_faults'));
+  row(
+    'cycles',
+    'modelled cycles',
+    'count',
+    cycles.map((m) => m.total),
+  );
+  const base = cycles[0]?.total ?? 0;
+  row(
+    'overhead_percent',
+    `overhead vs ${pagers[0]}`,
+    'percent',
+    cycles.map((m) => (base > 0 ? ((m.total - base) / base) * 100 : null)),
+  );
+  for (const part of union(cycles.map((m) => Object.keys(m.parts)))) {
+    row(
+      `cycles.${part}`,
+      `cycles: ${part}`,
+      'count',
+      cycles.map((m) => m.parts[part] ?? 0),
+    );
+  }
+  for (const k of union(ordered.map((r) => Object.keys(r).filter((x) => x.startsWith('guest.'))))) {
+    row(k, k, 'count', stat(k));
+  }
+  return { pagers, baseline: pagers[0] as string, rows };
+}
+
+/**
+ * The runs in column order: the baseline (`baseline`, else "native" when a
+ * native run is given, else the first run) first, the others in their order.
+ */
+export function orderRuns(runs: readonly Stats[], baseline?: string): Stats[] {
+  if (runs.length === 0) throw new UsageError('nothing to compare: no runs given');
+  const wanted = baseline ?? (runs.some((r) => r.pager === 'native') ? 'native' : undefined);
+  let b = 0;
+  if (wanted !== undefined) {
+    b = runs.findIndex((r) => r.pager === wanted);
+    if (b < 0) throw new UsageError(`baseline pager "${wanted}" is not among the runs`);
+  }
+  return [runs[b] as Stats, ...runs.filter((_, i) => i !== b)];
+}
+
+/** Aligned text: labels left, numbers right with thousands separators, "-" where a figure does not apply. */
+export function renderText(c: Comparison): string {
+  const header = ['', ...c.pagers];
+  const body = c.rows.map((r) => [r.label, ...r.values.map((v) => formatCell(v, r.kind))]);
+  const all = [header, ...body];
+  const widths = header.map((_, i) => Math.max(...all.map((line) => (line[i] as string).length)));
+  return all
+    .map((line) =>
+      line
+        .map((cell, i) => (i === 0 ? cell.padEnd(widths[0] as number) : cell.padStart(widths[i] as number)))
+        .join('  ')
+        .trimEnd(),
+    )
+    .join('\n')
+    .concat('\n');
+}
+
+/** JSON: raw numbers, one object per row with its values keyed by column name. */
+export function renderJson(c: Comparison): string {
+  const rows = c.rows.map((r) => ({
+    key: r.key,
+    label: r.label,
+    kind: r.kind,
+    values: Object.fromEntries(c.pagers.map((p, i) => [p, r.values[i] ?? null])),
+  }));
+  return `${JSON.stringify({ baseline: c.baseline, pagers: c.pagers, rows }, null, 2)}\n`;
+}
+
+/** CSV (RFC 4180 quoting, LF line ends): key, label, then one raw-number column per pager; empty where a figure does not apply. */
+export function renderCsv(c: Comparison): string {
+  const lines = [['key', 'label', ...c.pagers], ...c.rows.map((r) => [r.key, r.label, ...r.values.map(rawCell)])];
+  return lines
+    .map((l) => l.map(csvField).join(','))
+    .join('\n')
+    .concat('\n');
+}
+
+export function formatCell(v: number | null, kind: RowKind): string {
+  if (v === null || Number.isNaN(v)) return '-';
+  switch (kind) {
+    case 'ratio':
+      return `${(v * 100).toLocaleString('en-US', { minimumFractionDigits: 2, maximumFractionDigits: 2 })} %`;
+    case 'percent': {
+      const s = v.toLocaleString('en-US', { minimumFractionDigits: 1, maximumFractionDigits: 1 });
+      return `${v > 0 && s !== '0.0' ? '+' : ''}${s === '-0.0' ? '0.0' : s} %`;
+    }
+    case 'decimal':
+      return v.toLocaleString('en-US', { maximumFractionDigits: 2 });
+    default:
+      return v.toLocaleString('en-US', { maximumFractionDigits: 0 });
+  }
+}
+
+function rawCell(v: number | null): string {
+  return v === null || Number.isNaN(v) ? '' : String(v);
+}
+
+function csvField(s: string): string {
+  return /[",\r\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
+}
+
+/** Items of several lists, each once, in first-seen order. */
+function union(lists: readonly (readonly string[])[]): string[] {
+  return [...new Set(lists.flat())];
+}
+
+/** Column names: the runs' pager names, a repeated one numbered ("shadow", "shadow (2)"). */
+export function columnNames(runs: readonly Stats[]): string[] {
+  const seen = new Map<string, number>();
+  return runs.map((r) => {
+    const n = String(r.pager ?? '?');
+    const k = (seen.get(n) ?? 0) + 1;
+    seen.set(n, k);
+    return k === 1 ? n : `${n} (${k})`;
+  });
+}

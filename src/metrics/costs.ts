@@ -1,0 +1,208 @@
+/**
+ * Cost model: modelled CPU cycles for a run, computed from its counters
+ * (a `Stats` record) and a unit cost, in cycles, for each kind of event.
+ * The defaults and where each comes from are in docs/costs.md; a JSON file
+ * (`loadCosts`) overrides any subset of them.
+ *
+ * The model prices what differs between pagers — translation, VM exits and
+ * the hypervisor's work — not the guest's own computation: the guest
+ * kernel's fault handlers and the workload's instructions are the same under
+ * every pager and are left out.
+ */
+import { readFileSync } from 'node:fs';
+import { UsageError } from '../cli/errors.js';
+import type { Stats } from './stats.js';
+
+/** Unit costs, in cycles. Field names are also the keys of a cost file. */
+export interface CostModel {
+  /** A guest memory operation whose translation hits the TLB: one L1 data access. */
+  tlb_hit: number;
+  /** A TLB miss before the walk starts (second-level TLB lookup), plus the access made after the fill. */
+  tlb_miss: number;
+  /** One memory reference made by a hardware page walk (`walk_entry_reads`). */
+  walk_ref: number;
+  /** A guest MOV to CR3 executed by the CPU (the refills it causes are priced as walks). */
+  cr3_write: number;
+  /** A guest INVLPG executed by the CPU. */
+  invlpg: number;
+  /** A guest INVPCID executed by the CPU. */
+  invpcid: number;
+  /** Hardware delivery of an exception (#PF, #GP) to the guest's handler and the IRET back. */
+  fault_delivery: number;
+  /** A VM exit and the VM entry back: world switch plus the hypervisor's minimal dispatch. */
+  vm_exit: number;
+  /** Handler work for a shadow fault fixed by the hypervisor (guest walk, shadow lookup, entry write). */
+  shadow_fault_fix: number;
+  /** Handler work for a page fault that is the guest's own, reflected to it (guest walk, event injection). */
+  fault_inject: number;
+  /** Fetching, decoding and performing one guest instruction in the hypervisor's emulator. */
+  emulate_insn: number;
+  /** Handler work for a control-register write exit (CR3 switch: find and pin the shadow root). */
+  cr_write_handler: number;
+  /** Handler work for an INVLPG exit. */
+  invlpg_handler: number;
+  /** Handler work when a device or loader writes a shadowed guest frame. */
+  physical_write_handler: number;
+  /** Creating a shadow page-table frame (allocate, zero, hash insert). */
+  shadow_make: number;
+  /** Freeing a shadow frame (unhook, hash removal). */
+  shadow_free: number;
+  /** Recomputing one shadow entry after its guest entry changed. */
+  entry_revalidate: number;
+  /** Removing write access to a guest frame that became a page table (one mapping). */
+  write_access_removal: number;
+  /** Examining one reverse-map entry while looking for writable mappings. */
+  rmap_entry: number;
+  /** A TLB shootdown: IPIs to the other CPUs and waiting for their acknowledgement. */
+  shootdown: number;
+}
+
+/** Defaults: see docs/costs.md for each figure's source and how firm it is. */
+export const DEFAULT_COSTS: Readonly<CostModel> = Object.freeze({
+  tlb_hit: 4,
+  tlb_miss: 12,
+  walk_ref: 24,
+  cr3_write: 200,
+  invlpg: 200,
+  invpcid: 200,
+  fault_delivery: 300,
+  vm_exit: 1300,
+  shadow_fault_fix: 2500,
+  fault_inject: 1000,
+  emulate_insn: 3000,
+  cr_write_handler: 1000,
+  invlpg_handler: 300,
+  physical_write_handler: 500,
+  shadow_make: 1000,
+  shadow_free: 500,
+  entry_revalidate: 50,
+  write_access_removal: 200,
+  rmap_entry: 10,
+  shootdown: 5000,
+});
+
+export const COST_NAMES: readonly (keyof CostModel)[] = Object.keys(DEFAULT_COSTS) as (keyof CostModel)[];
+
+/** Parse a cost file's text: a JSON object overriding any subset of `base`. */
+export function parseCosts(text: string, file: string, base: Readonly<CostModel> = DEFAULT_COSTS): CostModel {
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (e) {
+    throw new UsageError(`${file}: not valid JSON (${(e as Error).message.split('\n')[0]})`);
+  }
+  if (json === null || typeof json !== 'object' || Array.isArray(json)) {
+    throw new UsageError(`${file}: a cost file must be a JSON object of cost name -> cycles`);
+  }
+  const costs: CostModel = { ...base };
+  for (const [key, value] of Object.entries(json)) {
+    if (!Object.hasOwn(DEFAULT_COSTS, key)) {
+      throw new UsageError(`${file}: unknown cost "${key}" (known: ${COST_NAMES.join(', ')})`);
+    }
+    if (typeof value !== 'number' || !Number.isFinite(value)) {
+      throw new UsageError(`${file}: cost "${key}" must be a number of cycles, got ${JSON.stringify(value)}`);
+    }
+    if (value < 0) throw new UsageError(`${file}: cost "${key}" must not be negative, got ${value}`);
+    costs[key as keyof CostModel] = value;
+  }
+  return costs;
+}
+
+/** Read a cost file (JSON object overriding any subset of the defaults). */
+export function loadCosts(path: string, base: Readonly<CostModel> = DEFAULT_COSTS): CostModel {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new UsageError(`${path}: ${code === 'ENOENT' ? 'no such file' : (e as Error).message}`);
+  }
+  return parseCosts(text, path, base);
+}
+
+/**
+ * The pager's own counters, without their prefix: keys "<pager>.<name>"
+ * where the part before the first '.' equals `stats.pager`.
+ */
+export function pagerCounters(stats: Stats): Record<string, number> {
+  const out: Record<string, number> = {};
+  const pager = stats.pager;
+  if (typeof pager !== 'string') return out;
+  for (const [k, v] of Object.entries(stats)) {
+    const dot = k.indexOf('.');
+    if (dot > 0 && k.slice(0, dot) === pager && typeof v === 'number') out[k.slice(dot + 1)] = v;
+  }
+  return out;
+}
+
+/** VM exit causes a run reports ("exit.<cause>" pager counters), in their order. */
+export function exitCauses(stats: Stats): string[] {
+  return Object.keys(pagerCounters(stats))
+    .filter((k) => k.startsWith('exit.'))
+    .map((k) => k.slice('exit.'.length));
+}
+
+export interface ModelledCycles {
+  total: number;
+  /** Cycles by part; only parts with a non-zero count appear. */
+  parts: Record<string, number>;
+}
+
+/** Instruction-emulation outcomes of a page-fault exit other than page-table writes. */
+const OTHER_EMULATION = ['emulate.mmio', 'emulate.rom_write_discarded', 'emulate.wp0_write', 'emulate.loop_guard'];
+
+/**
+ * Modelled cycles of a run. Parts:
+ * tlb_hit_ops, tlb_miss_ops, walks, guest_control (CR3 writes, INVLPG,
+ * INVPCID), guest_faults (exception delivery), exit.<cause> (VM exit round
+ * trips; exit.other for exits counted in the total but under no cause),
+ * handler.<what> (hypervisor work per exit outcome), emulation.pt_write,
+ * emulation.other, shadow_upkeep, shootdowns (the hypervisor's) and
+ * guest_shootdowns (the guest kernel's, when a workload reports them).
+ */
+export function modelCycles(stats: Stats, costs: Readonly<CostModel> = DEFAULT_COSTS): ModelledCycles {
+  const n = (k: string): number => {
+    const v = stats[k];
+    return typeof v === 'number' ? v : 0;
+  };
+  const p = pagerCounters(stats);
+  const c = (k: string): number => p[k] ?? 0;
+  const parts: Record<string, number> = {};
+  const add = (part: string, cycles: number): void => {
+    if (cycles !== 0) parts[part] = (parts[part] ?? 0) + cycles;
+  };
+
+  add('tlb_hit_ops', n('tlb_hits') * costs.tlb_hit);
+  add('tlb_miss_ops', n('tlb_misses') * costs.tlb_miss);
+  add('walks', n('walk_entry_reads') * costs.walk_ref);
+  add('guest_control', n('cr3_writes') * costs.cr3_write + n('invlpg') * costs.invlpg + n('invpcid') * costs.invpcid);
+  add('guest_faults', (n('page_faults') + n('gp_faults')) * costs.fault_delivery);
+
+  let byCause = 0;
+  for (const cause of exitCauses(stats)) {
+    byCause += c(`exit.${cause}`);
+    add(`exit.${cause}`, c(`exit.${cause}`) * costs.vm_exit);
+  }
+  add('exit.other', Math.max(0, c('exits') - byCause) * costs.vm_exit);
+
+  add('handler.fault_fixed', c('fault.fixed') * costs.shadow_fault_fix);
+  add('handler.fault_injected', c('fault.injected') * costs.fault_inject);
+  add('handler.cr_write', c('exit.cr_write') * costs.cr_write_handler);
+  add('handler.invlpg', c('exit.invlpg') * costs.invlpg_handler);
+  add('handler.physical_write', c('exit.physical_write') * costs.physical_write_handler);
+  add('emulation.pt_write', c('emulate.pt_write') * costs.emulate_insn);
+  add('emulation.other', OTHER_EMULATION.reduce((a, k) => a + c(k), 0) * costs.emulate_insn);
+  add(
+    'shadow_upkeep',
+    c('shadows_made') * costs.shadow_make +
+      c('shadows_freed') * costs.shadow_free +
+      c('entries_revalidated') * costs.entry_revalidate +
+      c('write_access_removals') * costs.write_access_removal +
+      c('rmap_entries_searched') * costs.rmap_entry,
+  );
+  add('shootdowns', c('tlb_shootdowns') * costs.shootdown);
+  add('guest_shootdowns', n('guest.shootdowns') * costs.shootdown);
+
+  const total = Object.values(parts).reduce((a, x) => a + x, 0);
+  return { total, parts };
+}

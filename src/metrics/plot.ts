@@ -1,0 +1,161 @@
+/**
+ * An SVG chart of a comparison: modelled cycles per pager, stacked by what
+ * they were spent on, and VM exits per pager by cause. Drawn with Vega-Lite
+ * in Node (no canvas: Vega's headless view renders SVG directly). Vega is
+ * loaded on first use, so commands that never plot do not pay for it.
+ */
+import { columnNames, formatCell, orderRuns } from './compare.js';
+import { type CostModel, DEFAULT_COSTS, exitCauses, modelCycles, pagerCounters } from './costs.js';
+import type { Stats } from './stats.js';
+
+/** Groups of cost-model parts, in stacking order (bottom first). */
+const GROUPS: Array<[test: (part: string) => boolean, name: string]> = [
+  [(p) => p === 'tlb_hit_ops', 'TLB-hit operations'],
+  [(p) => p === 'tlb_miss_ops' || p === 'walks', 'TLB misses and page walks'],
+  [(p) => p === 'guest_control', 'guest CR3 writes, INVLPG'],
+  [(p) => p === 'guest_faults', 'guest exception delivery'],
+  [(p) => p.startsWith('exit.'), 'VM exit round trips'],
+  [(p) => p.startsWith('handler.'), 'exit handlers'],
+  [(p) => p.startsWith('emulation.'), 'instruction emulation'],
+  [(p) => p === 'shadow_upkeep', 'shadow table upkeep'],
+  [(p) => p === 'shootdowns' || p === 'guest_shootdowns', 'TLB shootdowns'],
+];
+
+export function partGroup(part: string): string {
+  return GROUPS.find(([test]) => test(part))?.[1] ?? 'other';
+}
+
+export interface PlotData {
+  pagers: string[];
+  /** Cost groups present in any run, in stacking order. */
+  groups: string[];
+  cycles: Array<{ pager: string; group: string; cycles: number; order: number }>;
+  exits: Array<{ pager: string; cause: string; exits: number }>;
+  /** Each column's total and its label over the bar: overhead vs the baseline (column 0). */
+  totals: Array<{ pager: string; cycles: number; label: string }>;
+}
+
+/** The figures the chart shows, as plain records, columns ordered as in `compareRows`. */
+export function plotData(
+  runs: readonly Stats[],
+  costs: Readonly<CostModel> = DEFAULT_COSTS,
+  opts: PlotOptions = {},
+): PlotData {
+  const ordered = orderRuns(runs, opts.baseline);
+  const pagers = columnNames(ordered);
+  const cycles: PlotData['cycles'] = [];
+  const exits: PlotData['exits'] = [];
+  const names = GROUPS.map(([, name]) => name).concat('other');
+  for (const [i, run] of ordered.entries()) {
+    const pager = pagers[i] as string;
+    const byGroup = new Map<string, number>();
+    for (const [part, c] of Object.entries(modelCycles(run, costs).parts)) {
+      const g = partGroup(part);
+      byGroup.set(g, (byGroup.get(g) ?? 0) + c);
+    }
+    for (const [group, c] of byGroup) cycles.push({ pager, group, cycles: c, order: names.indexOf(group) });
+    const counters = pagerCounters(run);
+    for (const cause of exitCauses(run)) {
+      const n = counters[`exit.${cause}`] ?? 0;
+      if (n > 0) exits.push({ pager, cause, exits: n });
+    }
+  }
+  const groups = names.filter((g) => cycles.some((c) => c.group === g));
+  const sums = pagers.map((p) => cycles.filter((c) => c.pager === p).reduce((a, c) => a + c.cycles, 0));
+  const base = sums[0] ?? 0;
+  const totals = pagers.map((pager, i) => {
+    const t = sums[i] ?? 0;
+    const label = i === 0 ? 'baseline' : base > 0 ? formatCell(((t - base) / base) * 100, 'percent') : '';
+    return { pager, cycles: t, label };
+  });
+  return { pagers, groups, cycles, exits, totals };
+}
+
+/** The Vega-Lite specification of the chart. */
+export function plotSpec(data: PlotData, title = 'Umbra: pagers compared'): Record<string, unknown> {
+  const x = {
+    field: 'pager',
+    type: 'nominal',
+    title: 'pager',
+    sort: data.pagers,
+    scale: { domain: data.pagers },
+    axis: { labelAngle: 0 },
+  };
+  const width = Math.max(180, 80 * data.pagers.length);
+  return {
+    $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
+    title: { text: title, anchor: 'start', fontSize: 15, offset: 14 },
+    config: { font: 'sans-serif', view: { stroke: null }, legend: { labelLimit: 320 } },
+    vconcat: [
+      {
+        title: 'Modelled cycles by where they go',
+        width,
+        height: 240,
+        layer: [
+          {
+            data: { values: data.cycles },
+            mark: 'bar',
+            encoding: {
+              x,
+              y: {
+                field: 'cycles',
+                type: 'quantitative',
+                stack: 'zero',
+                title: 'modelled cycles',
+                axis: { format: '~s' },
+              },
+              color: {
+                field: 'group',
+                type: 'nominal',
+                title: 'part',
+                scale: { domain: data.groups, scheme: 'tableau10' },
+              },
+              order: { field: 'order', type: 'quantitative' },
+            },
+          },
+          {
+            data: { values: data.totals },
+            mark: { type: 'text', dy: -7, fontSize: 11 },
+            encoding: { x, y: { field: 'cycles', type: 'quantitative' }, text: { field: 'label' } },
+          },
+        ],
+      },
+      {
+        title: 'VM exits by cause',
+        width,
+        height: 170,
+        data: { values: data.exits },
+        mark: 'bar',
+        encoding: {
+          x,
+          y: { field: 'exits', type: 'quantitative', stack: 'zero', title: 'VM exits', axis: { format: '~s' } },
+          color: { field: 'cause', type: 'nominal', title: 'exit cause', scale: { scheme: 'set2' } },
+        },
+      },
+    ],
+    resolve: { scale: { color: 'independent' } },
+  };
+}
+
+export interface PlotOptions {
+  /** Baseline pager, as in `compareRows`. */
+  baseline?: string;
+  title?: string;
+}
+
+/** Render the chart of these runs as an SVG document. */
+export async function plotSvg(
+  runs: readonly Stats[],
+  costs: Readonly<CostModel> = DEFAULT_COSTS,
+  opts: PlotOptions = {},
+): Promise<string> {
+  const [vega, vl] = await Promise.all([import('vega'), import('vega-lite')]);
+  const vlSpec = plotSpec(plotData(runs, costs, opts), opts.title) as unknown as Parameters<typeof vl.compile>[0];
+  const spec = vl.compile(vlSpec).spec;
+  const view = new vega.View(vega.parse(spec), { renderer: 'none' });
+  try {
+    return await view.toSVG();
+  } finally {
+    view.finalize();
+  }
+}
