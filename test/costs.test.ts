@@ -160,7 +160,7 @@ test('pager counters: the prefix before the first dot must equal stats.pager (va
     'shadow:-oos.exit.page_fault': 3,
     'shadow:-oos.exit.oos_resync': 1,
     'shadow.exits': 99, // another pager's name: not this run's counters
-    'guest.shootdowns': 2,
+    'guest.shootdown_ipis': 2,
   };
   assert.deepEqual(pagerCounters(s), { exits: 4, 'exit.page_fault': 3, 'exit.oos_resync': 1 });
   assert.deepEqual(exitCauses(s), ['page_fault', 'oos_resync']);
@@ -169,6 +169,13 @@ test('pager counters: the prefix before the first dot must equal stats.pager (va
     'exit.oos_resync': 1300,
     guest_shootdowns: 2 * 5000,
   });
+});
+
+test('guest shootdowns: one unit per IPI the guest kernel sent; the older name when that is absent', () => {
+  assert.deepEqual(modelCycles({ pager: 'native', 'guest.shootdown_ipis': 3, 'guest.shootdowns': 1 }).parts, {
+    guest_shootdowns: 3 * 5000,
+  });
+  assert.deepEqual(modelCycles({ pager: 'native', 'guest.shootdowns': 1 }).parts, { guest_shootdowns: 5000 });
 });
 
 test('string and missing values count as zero', () => {

@@ -8,6 +8,7 @@ import { UsageError } from './errors.js';
 import { execCommand } from './exec.js';
 import { inspectCommand, translateCommand } from './image.js';
 import { registerTraceCommands } from './trace.js';
+import { registerWorkloadCommands } from './workload.js';
 
 const program = new Command();
 program
@@ -73,6 +74,7 @@ program
   .action(translateCommand);
 
 registerTraceCommands(program);
+registerWorkloadCommands(program);
 
 async function main(): Promise<void> {
   try {

@@ -53,7 +53,7 @@ export interface CostModel {
   write_access_removal: number;
   /** Examining one reverse-map entry while looking for writable mappings. */
   rmap_entry: number;
-  /** A TLB shootdown: IPIs to the other CPUs and waiting for their acknowledgement. */
+  /** A TLB shootdown (or one shootdown IPI of the guest kernel): IPI, remote flush, acknowledgement. */
   shootdown: number;
 }
 
@@ -158,7 +158,8 @@ const OTHER_EMULATION = ['emulate.mmio', 'emulate.rom_write_discarded', 'emulate
  * trips; exit.other for exits counted in the total but under no cause),
  * handler.<what> (hypervisor work per exit outcome), emulation.pt_write,
  * emulation.other, shadow_upkeep, shootdowns (the hypervisor's) and
- * guest_shootdowns (the guest kernel's, when a workload reports them).
+ * guest_shootdowns (the guest kernel's shootdown IPIs, when a workload
+ * reports them as guest.shootdown_ipis).
  */
 export function modelCycles(stats: Stats, costs: Readonly<CostModel> = DEFAULT_COSTS): ModelledCycles {
   const n = (k: string): number => {
@@ -201,7 +202,10 @@ export function modelCycles(stats: Stats, costs: Readonly<CostModel> = DEFAULT_C
       c('rmap_entries_searched') * costs.rmap_entry,
   );
   add('shootdowns', c('tlb_shootdowns') * costs.shootdown);
-  add('guest_shootdowns', n('guest.shootdowns') * costs.shootdown);
+  // The guest kernel counts one IPI per remote vCPU flushed; "guest.shootdowns" is the older, coarser name.
+  const guestIpis =
+    typeof stats['guest.shootdown_ipis'] === 'number' ? n('guest.shootdown_ipis') : n('guest.shootdowns');
+  add('guest_shootdowns', guestIpis * costs.shootdown);
 
   const total = Object.values(parts).reduce((a, x) => a + x, 0);
   return { total, parts };

@@ -13,7 +13,7 @@
  * upgrades) this kernel flushes: a guest that relies on a stale TLB entry is
  * not well behaved, and its output would depend on TLB size (docs/kernel.md).
  */
-import { FAULT_GP, FAULT_PF } from '../../arch/x86/cpu.js';
+
 import {
   CR0_ET,
   CR0_PE,
@@ -41,6 +41,7 @@ import {
   PTE_US,
   XD_HI,
 } from '../../arch/x86/bits.js';
+import { FAULT_GP, FAULT_PF } from '../../arch/x86/cpu.js';
 import type { GuestPort } from '../port.js';
 import { FRAMES_PER_HUGE, FrameAllocator, OutOfMemory } from './frames.js';
 import { type KernelLayout, type KernelMode, layoutFor, spanOf } from './layout.js';
@@ -113,6 +114,8 @@ export class KernelCounters {
   contextSwitches = 0;
   cr3Switches = 0;
   pageFaults = 0;
+  faultWrite = 0;
+  faultFetch = 0;
   faultDemandZero = 0;
   faultZeroPage = 0;
   faultFile = 0;
@@ -234,7 +237,10 @@ export class Kernel {
 
   /** An entry pointing at `gfn` with `flags` (low) and `hiFlags` (e.g. XD). */
   private entry(gfn: number, flags: number, hiFlags: number): [number, number] {
-    return [this.layout.entrySize === 8 ? (Math.floor(gfn / 0x100000) | hiFlags) >>> 0 : 0, ((gfn << 12) | flags) >>> 0];
+    return [
+      this.layout.entrySize === 8 ? (Math.floor(gfn / 0x100000) | hiFlags) >>> 0 : 0,
+      ((gfn << 12) | flags) >>> 0,
+    ];
   }
 
   /** Flags of an entry pointing at a lower table. PAE PDPTEs take only P. */
@@ -273,7 +279,11 @@ export class Kernel {
     for (let k = 0; k * span < ram; k++) {
       const gpa = k * span;
       const inImage = !l.long && gpa < l.textGpa + 16 * 2 ** 20 && gpa + span > l.textGpa;
-      const [hi, lo] = this.entry(gpa / 4096, PTE_P | PTE_RW | PTE_A | PTE_D | PTE_PS | PTE_G, l.nx && !inImage ? XD_HI : 0);
+      const [hi, lo] = this.entry(
+        gpa / 4096,
+        PTE_P | PTE_RW | PTE_A | PTE_D | PTE_PS | PTE_G,
+        l.nx && !inImage ? XD_HI : 0,
+      );
       this.writeEntry(dmNode, first + k, hi, lo);
       (dmNode.kids as Array<TableNode | number | null>)[first + k] = gpa / 4096;
     }
@@ -445,7 +455,8 @@ export class Kernel {
         this.counters.shootdownIpis++;
       }
       if (pages <= FLUSH_CEILING) {
-        for (let va = start; va < end; va += 4096) this.ok(this.port.invlpg(Math.floor(va / 2 ** 32), va >>> 0), 'INVLPG');
+        for (let va = start; va < end; va += 4096)
+          this.ok(this.port.invlpg(Math.floor(va / 2 ** 32), va >>> 0), 'INVLPG');
         this.counters.flushesLocal++;
       } else {
         this.flushAllUser(st);
@@ -590,39 +601,45 @@ export class Kernel {
       // Like Linux, read-only file mappings are not copied: the child refaults them from the page cache.
       if (a.file >= 0 && (a.prot & PROT_W) === 0) continue;
       const cow = (a.prot & PROT_W) !== 0;
-      this.forEachPresent(pm, a.start, a.end, (leaf, i, va) => {
-        this.readEntry(leaf, i);
-        const e = this.lastEntry();
-        let lo = e.lo;
-        if (cow && (lo & PTE_RW) !== 0) {
-          lo &= ~PTE_RW;
-          this.writeEntry(leaf, i, e.hi, lo >>> 0);
-          wrprotected = true;
-        }
-        const child = this.leafFor(mm, va, true, false) as TableNode;
-        // The child's copy starts old (pte_mkold), as in Linux's copy_present_pte.
-        const clo = (lo & ~PTE_A) >>> 0;
-        this.writeEntry(child, i, this.layout.entrySize === 8 ? e.hi : 0, clo);
-        child.mark(i, true);
-        this.getPage(e.gfn);
-        mm.rss++;
-      }, (node, i, va) => {
-        // A huge page: share it write-protected.
-        const first = (node.kids as Array<TableNode | number | null>)[i] as number;
-        this.readEntry(node, i);
-        const e = this.lastEntry();
-        const lo = cow ? (e.lo & ~PTE_RW) >>> 0 : e.lo;
-        if (lo !== e.lo) {
-          this.writeEntry(node, i, e.hi, lo);
-          wrprotected = true;
-        }
-        const cnode = this.tableAt(mm, va, node.level) as TableNode;
-        this.writeEntry(cnode, i, e.hi, lo);
-        (cnode.kids as Array<TableNode | number | null>)[i] = first;
-        cnode.used++;
-        this.frames.get(first);
-        mm.rss += FRAMES_PER_HUGE;
-      });
+      this.forEachPresent(
+        pm,
+        a.start,
+        a.end,
+        (leaf, i, va) => {
+          this.readEntry(leaf, i);
+          const e = this.lastEntry();
+          let lo = e.lo;
+          if (cow && (lo & PTE_RW) !== 0) {
+            lo &= ~PTE_RW;
+            this.writeEntry(leaf, i, e.hi, lo >>> 0);
+            wrprotected = true;
+          }
+          const child = this.leafFor(mm, va, true, false) as TableNode;
+          // The child's copy starts old (pte_mkold), as in Linux's copy_present_pte.
+          const clo = (lo & ~PTE_A) >>> 0;
+          this.writeEntry(child, i, this.layout.entrySize === 8 ? e.hi : 0, clo);
+          child.mark(i, true);
+          this.getPage(e.gfn);
+          mm.rss++;
+        },
+        (node, i, va) => {
+          // A huge page: share it write-protected.
+          const first = (node.kids as Array<TableNode | number | null>)[i] as number;
+          this.readEntry(node, i);
+          const e = this.lastEntry();
+          const lo = cow ? (e.lo & ~PTE_RW) >>> 0 : e.lo;
+          if (lo !== e.lo) {
+            this.writeEntry(node, i, e.hi, lo);
+            wrprotected = true;
+          }
+          const cnode = this.tableAt(mm, va, node.level) as TableNode;
+          this.writeEntry(cnode, i, e.hi, lo);
+          (cnode.kids as Array<TableNode | number | null>)[i] = first;
+          cnode.used++;
+          this.frames.get(first);
+          mm.rss += FRAMES_PER_HUGE;
+        },
+      );
     }
     if (wrprotected) this.flush(pm, -1, 0);
     const t = new Task(this.nextPid++, mm, this.pickVcpu(), name);
@@ -956,7 +973,17 @@ export class Kernel {
     if (end > old) {
       const heap = mm.find(old - 1);
       if (heap !== undefined && heap.name === 'heap') heap.end = end;
-      else mm.insert({ start: old, end, prot: PROT_R | PROT_W, file: -1, pgoff: 0, growsDown: false, huge: false, name: 'heap' });
+      else
+        mm.insert({
+          start: old,
+          end,
+          prot: PROT_R | PROT_W,
+          file: -1,
+          pgoff: 0,
+          growsDown: false,
+          huge: false,
+          name: 'heap',
+        });
     } else if (end < old) {
       for (const a of mm.carve(end, old)) this.zap(mm, a.start, a.end, a);
       this.freeTables(mm, mm.root, 0, end, old, false);
@@ -979,7 +1006,16 @@ export class Kernel {
     mm.expected = old.expected === null ? null : new Map();
     let va = l.textBase;
     const text = p.textPages * 4096;
-    mm.insert({ start: va, end: va + text, prot: PROT_R | PROT_X, file: p.file, pgoff: 0, growsDown: false, huge: false, name: 'text' });
+    mm.insert({
+      start: va,
+      end: va + text,
+      prot: PROT_R | PROT_X,
+      file: p.file,
+      pgoff: 0,
+      growsDown: false,
+      huge: false,
+      name: 'text',
+    });
     va += text;
     mm.insert({
       start: va,
@@ -992,7 +1028,16 @@ export class Kernel {
       name: 'data',
     });
     va += p.dataPages * 4096;
-    mm.insert({ start: va, end: va + p.bssPages * 4096, prot: PROT_R | PROT_W, file: -1, pgoff: 0, growsDown: false, huge: false, name: 'bss' });
+    mm.insert({
+      start: va,
+      end: va + p.bssPages * 4096,
+      prot: PROT_R | PROT_W,
+      file: -1,
+      pgoff: 0,
+      growsDown: false,
+      huge: false,
+      name: 'bss',
+    });
     va += p.bssPages * 4096;
     mm.brkStart = mm.brk = va;
     const stackEnd = l.stackTop;
@@ -1051,7 +1096,8 @@ export class Kernel {
         return true;
       }
       if (r !== FAULT_PF) this.bug(r, `user access at ${va.toString(16)}`);
-      if (tries === 4) throw new Error(`guest kernel bug: fault loop at ${va.toString(16)} (error ${p.cpu.faultError})`);
+      if (tries === 4)
+        throw new Error(`guest kernel bug: fault loop at ${va.toString(16)} (error ${p.cpu.faultError})`);
       if (!this.pageFault(t, va, p.cpu.faultError)) {
         this.counters.faultSegv++;
         this.counters.kills++;
@@ -1077,7 +1123,9 @@ export class Kernel {
     }
     if (kind === ACCESS_FETCH) want = want % 256;
     if (got !== want) {
-      throw new Error(`guest memory corrupted: pid ${t.pid} read ${got.toString(16)} at ${va.toString(16)}, expected ${want.toString(16)}`);
+      throw new Error(
+        `guest memory corrupted: pid ${t.pid} read ${got.toString(16)} at ${va.toString(16)}, expected ${want.toString(16)}`,
+      );
     }
   }
 
@@ -1094,6 +1142,8 @@ export class Kernel {
     }
     const write = (error & PF_W) !== 0;
     const fetch = (error & PF_ID) !== 0;
+    if (write) this.counters.faultWrite++;
+    if (fetch) this.counters.faultFetch++;
     if (write && (a.prot & PROT_W) === 0) return false;
     if (fetch && (a.prot & PROT_X) === 0) return false;
     if (!write && !fetch && (a.prot & PROT_R) === 0) return false;
@@ -1313,6 +1363,8 @@ export class Kernel {
       'guest.context_switches': c.contextSwitches,
       'guest.cr3_switches': c.cr3Switches,
       'guest.page_faults': c.pageFaults,
+      'guest.page_faults.write': c.faultWrite,
+      'guest.page_faults.fetch': c.faultFetch,
       'guest.page_faults.demand_zero': c.faultDemandZero,
       'guest.page_faults.zero_page': c.faultZeroPage,
       'guest.page_faults.file': c.faultFile,

@@ -371,7 +371,12 @@ export function* runProgram(k: Kernel, t: Task, p: Program, rnd: () => number): 
       protects--;
     }
     // Revisit recent heap pages: TLB hits and, past the TLB's reach, walks.
-    yield* u.pages(heap + Math.floor(rnd() * Math.max(1, grown - 8)) * 4096, Math.min(8, grown), p.touches, p.writeShare);
+    yield* u.pages(
+      heap + Math.floor(rnd() * Math.max(1, grown - 8)) * 4096,
+      Math.min(8, grown),
+      p.touches,
+      p.writeShare,
+    );
   }
   for (let m = 0; m < p.anonUnmaps && m < anon.length; m++) k.munmap(t, anon[m] as number, p.anonPages * 4096);
 }

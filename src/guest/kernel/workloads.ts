@@ -203,7 +203,8 @@ const mmapchurn: Workload = {
 
 const server: Workload = {
   name: 'server',
-  description: 'threads of one process on every vCPU: shared heap reads, per-request buffers mapped and unmapped (shootdowns)',
+  description:
+    'threads of one process on every vCPU: shared heap reads, per-request buffers mapped and unmapped (shootdowns)',
   imitates: 'a threaded network server (request buffers via mmap/munmap, shared caches)',
   sizeMeans: '2 threads per vCPU serving 20,000 requests over a 64 MiB shared heap',
   defaults: { vcpus: 2, memory: 512 * MiB },
@@ -228,7 +229,10 @@ const server: Workload = {
               const buf = k.mmap(t, 16 * 4096, PROT_R | PROT_W);
               yield* v.pages(buf, 4, 2, 1);
               for (let j = 0; j < 24; j++) {
-                v.touch(ACCESS_READ, heap + Math.floor(r2() * (heapBytes / 4096 / 4)) * 4096 + Math.floor(r2() * 64) * 64);
+                v.touch(
+                  ACCESS_READ,
+                  heap + Math.floor(r2() * (heapBytes / 4096 / 4)) * 4096 + Math.floor(r2() * 64) * 64,
+                );
               }
               v.touch(ACCESS_WRITE, stack + 15 * 4096 + (r % 64) * 64);
               k.munmap(t, buf, 16 * 4096);

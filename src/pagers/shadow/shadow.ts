@@ -85,6 +85,8 @@ function hardwareMode(fmt: WalkFormat): PagingMode {
   return fmt.mode.wide ? fmt.mode : MODE_PAE;
 }
 
+const NOT_PRESENT: readonly [number, number] = [0, 0];
+
 /** Index in the guest table of the entry shadow entry `i` of `sh` derives from. */
 function guestIndex(sh: Shadow, i: number): number {
   if (sh.guestWide || sh.fl) return i;
@@ -604,14 +606,15 @@ export class ShadowPager implements Pager {
    * The one writer of shadow entries: stores (lo, hi) at `index` of `sh`,
    * dropping the reference/reverse-map of the old entry and recording the new.
    */
-  private setEntry(sh: Shadow, index: number, [lo, hi]: [number, number], child: Shadow | null): void {
+  /** Write a shadow entry, keeping reference counts and reverse maps; true if a present entry was replaced. */
+  private setEntry(sh: Shadow, index: number, [lo, hi]: readonly [number, number], child: Shadow | null): boolean {
     const f = this.domain.mem.write(sh.smfn);
     const w = 2 * index;
     const oldLo = f[w] as number;
     const oldHi = f[w + 1] as number;
     lo >>>= 0;
     hi >>>= 0;
-    if (oldLo === lo && oldHi === hi) return;
+    if (oldLo === lo && oldHi === hi) return false;
     f[w] = lo;
     f[w + 1] = hi;
     if ((oldLo & PTE_P) !== 0) {
@@ -634,6 +637,7 @@ export class ShadowPager implements Pager {
         this.rmap.add(g, sh.smfn * 1024 + index);
       }
     }
+    return (oldLo & PTE_P) !== 0;
   }
 
   /** Record (or forget) which 2 MiB regions a shadow superpage entry covers. */
@@ -694,6 +698,7 @@ export class ShadowPager implements Pager {
   private revalidate(gfn: number, offset: number, size: number): void {
     const list = this.byGfn.get(gfn);
     if (list === undefined) return;
+    let dropped = false;
     for (const sh of [...list]) {
       const entryBytes = sh.guestWide ? 8 : 4;
       for (
@@ -703,11 +708,13 @@ export class ShadowPager implements Pager {
       ) {
         for (const i of derivedEntries(sh, gi)) {
           this.counters.entries_revalidated++;
-          this.setEntry(sh, i, [0, 0], null);
+          if (this.setEntry(sh, i, NOT_PRESENT, null)) dropped = true;
         }
       }
     }
-    this.shootdown();
+    // Only a shadow entry that was present can be cached in a TLB: filling an
+    // empty slot (the common case, a guest mapping a new page) needs no flush.
+    if (dropped) this.shootdown();
   }
 
   /** Flush every vCPU's hardware TLB (a real hypervisor sends IPIs). */

@@ -1,0 +1,437 @@
+/**
+ * `umbra workloads`, `umbra run`, `umbra compare` and `umbra replay`: the
+ * guest kernel model running named workloads, measured per pager.
+ *
+ * stdout carries only what is deterministic (the same run prints the same
+ * bytes, and a replay prints what the live run printed); timings and the
+ * progress bar go to stderr.
+ */
+import { createHash } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
+import type { Command } from 'commander';
+import { Option } from 'commander';
+import { calibration } from '../guest/kernel/calibration.js';
+import { KERNEL_MODES, type KernelMode, layoutFor } from '../guest/kernel/layout.js';
+import { runWorkload } from '../guest/kernel/run.js';
+import { WORKLOADS, type Workload, type WorkloadParams, workload } from '../guest/kernel/workloads.js';
+import { TraceError } from '../guest/trace/format.js';
+import { openTrace } from '../guest/trace/reader.js';
+import { replayTrace } from '../guest/trace/replay.js';
+import { TraceWriter } from '../guest/trace/writer.js';
+import type { LayoutKind } from '../machine/placement.js';
+import { compareRows, renderCsv, renderJson, renderText } from '../metrics/compare.js';
+import { type CostModel, DEFAULT_COSTS, loadCosts, modelCycles } from '../metrics/costs.js';
+import { plotSvg } from '../metrics/plot.js';
+import { collectStats, formatStats, type Stats } from '../metrics/stats.js';
+import { UsageError } from './errors.js';
+import { makePager } from './exec.js';
+import { parseIntOption, parseTlb } from './options.js';
+import { startProgress } from './progress.js';
+
+interface GuestOptions {
+  workload: string;
+  size: string;
+  seed: string;
+  vcpus?: string;
+  memory?: string;
+  mode: string;
+  pcid: boolean;
+  thp?: boolean;
+  layout: LayoutKind;
+  tlb: string;
+  check?: boolean;
+  verify?: boolean;
+  costs?: string;
+}
+
+interface RunOptions extends GuestOptions {
+  pager: string;
+  record?: string;
+  output?: string;
+  stats?: boolean;
+  statsJson?: string;
+}
+
+interface CompareOptions extends GuestOptions {
+  pagers: string;
+  json?: boolean;
+  csv?: boolean;
+  plot?: string;
+}
+
+/** What a run is: the facts a trace records as metadata and a report prints. */
+interface RunSpec {
+  workload: Workload;
+  params: WorkloadParams;
+  mode: KernelMode;
+  pcid: boolean;
+}
+
+export function registerWorkloadCommands(program: Command): void {
+  program
+    .command('workloads')
+    .description('list the built-in workloads, what they imitate and their knobs')
+    .action(listCommand);
+
+  guestOptions(
+    program
+      .command('run')
+      .description('boot the guest kernel, run a workload under one pager, and report what it cost')
+      .option('--pager <name>', 'pager: native or shadow', 'native')
+      .option('--record <file>', 'record the guest operations to a trace file')
+      .option('--output <file>', 'write the guest-visible output (scenario-format JSON Lines) to a file')
+      .option('--stats', 'print every counter to stderr')
+      .option('--stats-json <file>', 'write every counter as JSON'),
+  ).action(runCommand);
+
+  guestOptions(
+    program
+      .command('compare')
+      .description('run a workload under several pagers and show what each cost, side by side')
+      .option('--pagers <list>', 'comma-separated pagers, the first being the baseline', 'native,shadow')
+      .option('--json', 'print the comparison as JSON')
+      .option('--csv', 'print the comparison as CSV')
+      .option('--plot <file.svg>', 'also draw the main figures as an SVG chart'),
+  ).action(compareCommand);
+
+  program
+    .command('replay')
+    .description('replay a recorded trace under a pager; prints what the live run printed')
+    .argument('<trace>', 'trace file written by run --record')
+    .option('--pager <name>', 'pager: native or shadow', 'native')
+    .addOption(
+      new Option('--layout <kind>', 'where guest frames sit in machine memory')
+        .choices(['identity', 'scatter'])
+        .default('identity'),
+    )
+    .option('--tlb <geometry>', 'TLB geometry: default, off, tiny, or 4k=SETSxWAYS,...', 'default')
+    .option('--check', 'run the shadow isolation checker after every exit')
+    .option('--costs <file.json>', 'unit costs for the modelled cycles (docs/costs.md)')
+    .option('--output <file>', 'write the guest-visible output to a file')
+    .option('--stats', 'print every counter to stderr')
+    .option('--stats-json <file>', 'write every counter as JSON')
+    .action(replayCommand);
+}
+
+function guestOptions(c: Command): Command {
+  return c
+    .requiredOption('--workload <name>', `workload: ${WORKLOADS.map((w) => w.name).join(', ')}`)
+    .option('--size <x>', 'amount of work, relative to the workload default (1)', '1')
+    .option('--seed <n>', 'seed of every random choice', '1')
+    .option('--vcpus <n>', 'guest vCPUs (default: the workload default)')
+    .option('--memory <bytes>', 'guest RAM, e.g. 512M, 4G (default: the workload default)')
+    .addOption(new Option('--mode <mode>', 'guest paging mode').choices([...KERNEL_MODES]).default('4-level'))
+    .option('--no-pcid', 'do not tag address spaces with PCIDs')
+    .option('--thp', 'transparent huge pages for large anonymous areas')
+    .addOption(
+      new Option('--layout <kind>', 'where guest frames sit in machine memory')
+        .choices(['identity', 'scatter'])
+        .default('identity'),
+    )
+    .option('--tlb <geometry>', 'TLB geometry: default, off, tiny, or 4k=SETSxWAYS,...', 'default')
+    .option('--check', 'run the shadow isolation checker after every exit (slow)')
+    .option('--verify', "check every user read against the guest kernel's record of what was written")
+    .option('--costs <file.json>', 'unit costs for the modelled cycles (docs/costs.md)');
+}
+
+function listCommand(): void {
+  const out: string[] = [];
+  for (const w of WORKLOADS) {
+    out.push(`${w.name.padEnd(10)} ${w.description}`);
+    out.push(`${''.padEnd(10)} imitates: ${w.imitates}`);
+    out.push(
+      `${''.padEnd(10)} size 1 = ${w.sizeMeans}; defaults: ${w.defaults.vcpus} vCPU(s), ${w.defaults.memory / 2 ** 20} MiB`,
+    );
+  }
+  out.push('');
+  out.push('knobs (run, compare): --size X  --seed N  --vcpus N  --memory BYTES  --mode 4-level|5-level|pae|32-bit');
+  out.push('                      --no-pcid  --thp  --layout identity|scatter  --tlb GEOMETRY  --costs FILE.json');
+  process.stdout.write(`${out.join('\n')}\n`);
+}
+
+/** "512M", "4G", "1T", "0x…" or a decimal byte count. */
+export function parseBytes(flag: string, v: string): number {
+  const m = /^(\d+(?:\.\d+)?)([KMGT])i?B?$/i.exec(v);
+  const n = m
+    ? Number(m[1]) * 2 ** (10 * ('KMGT'.indexOf((m[2] as string).toUpperCase()) + 1))
+    : parseIntOption(flag, v, 0, 2 ** 40);
+  if (!Number.isInteger(n) || n <= 0 || n % 4096 !== 0 || n > 2 ** 40) {
+    throw new UsageError(`${flag} ${v}: must be a multiple of 4 KiB, at most 1 TiB`);
+  }
+  return n;
+}
+
+function specOf(o: GuestOptions): RunSpec {
+  const w = workload(o.workload);
+  if (w === undefined) {
+    throw new UsageError(`unknown workload "${o.workload}" (try: ${WORKLOADS.map((x) => x.name).join(', ')})`);
+  }
+  const size = Number(o.size);
+  if (!Number.isFinite(size) || size <= 0 || size > 10000)
+    throw new UsageError(`--size ${o.size}: must be a number above 0`);
+  const mode = o.mode as KernelMode;
+  const limit = layoutFor(mode).directLimit;
+  // 32-bit guests keep to low memory: the default shrinks to fit it.
+  const memory = o.memory === undefined ? Math.min(w.defaults.memory, limit) : parseBytes('--memory', o.memory);
+  if (memory > limit)
+    throw new UsageError(`--memory: a ${mode} guest models low memory only, at most ${limit / 2 ** 20} MiB`);
+  if (memory < 64 * 2 ** 20) throw new UsageError('--memory: the guest kernel needs at least 64 MiB');
+  return {
+    workload: w,
+    mode,
+    pcid: o.pcid,
+    params: {
+      size,
+      seed: parseIntOption('--seed', o.seed, 0, 2 ** 32 - 1),
+      vcpus: o.vcpus === undefined ? w.defaults.vcpus : parseIntOption('--vcpus', o.vcpus, 1, 64),
+      memory,
+      thp: o.thp === true,
+    },
+  };
+}
+
+function metaOf(s: RunSpec): Record<string, unknown> {
+  return {
+    workload: s.workload.name,
+    size: s.params.size,
+    seed: s.params.seed,
+    vcpus: s.params.vcpus,
+    memory: s.params.memory,
+    mode: s.mode,
+    pcid: s.pcid,
+    thp: s.params.thp,
+  };
+}
+
+function costsOf(o: { costs?: string }): CostModel {
+  return o.costs === undefined ? { ...DEFAULT_COSTS } : loadCosts(o.costs);
+}
+
+/** A writer of the guest-visible output to a file, in large chunks. */
+function fileSink(path: string | undefined): { out?: (c: Uint8Array) => void; close(): void } {
+  if (path === undefined) return { close() {} };
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  writeFileSync(path, '');
+  const drain = (): void => {
+    writeFileSync(path, Buffer.concat(chunks), { flag: 'a' });
+    chunks.length = 0;
+    size = 0;
+  };
+  return {
+    out: (c) => {
+      chunks.push(c);
+      size += c.length;
+      if (size > 1 << 22) drain();
+    },
+    close: drain,
+  };
+}
+
+interface Measured {
+  stats: Stats;
+  digest: string;
+  seconds: number;
+}
+
+/** Run one workload under one pager. */
+function measure(
+  spec: RunSpec,
+  o: GuestOptions,
+  pagerName: string,
+  extra: { record?: string; output?: string },
+): Measured {
+  const pager = makePager(pagerName, o.check);
+  const recorder =
+    extra.record === undefined
+      ? undefined
+      : new TraceWriter(
+          extra.record,
+          { vcpus: spec.params.vcpus, memory: spec.params.memory, maxphyaddr: layoutFor(spec.mode).maxphyaddr },
+          metaOf(spec),
+        );
+  const sink = fileSink(extra.output);
+  const progress = startProgress(`${spec.workload.name} on ${pagerName}`, Number.NaN);
+  let r: ReturnType<typeof runWorkload>;
+  try {
+    r = runWorkload({
+      workload: spec.workload,
+      params: spec.params,
+      mode: spec.mode,
+      pcid: spec.pcid,
+      verify: o.verify,
+      pager,
+      layout: o.layout,
+      tlb: parseTlb(o.tlb),
+      recorder,
+      out: sink.out,
+      onProgress: (n) => progress.update(n),
+    });
+  } finally {
+    progress.stop();
+    sink.close();
+  }
+  const stats = { ...collectStats(pager, r.port.cpus, r.ops, r.seconds), ...r.kernel.stats() };
+  recorder?.close({ digest: r.digest, ops: r.ops, guest: r.kernel.stats() });
+  return { stats, digest: r.digest, seconds: r.seconds };
+}
+
+function runCommand(o: RunOptions): void {
+  const spec = specOf(o);
+  const costs = costsOf(o);
+  const m = measure(spec, o, o.pager, { record: o.record, output: o.output });
+  process.stdout.write(report(metaOf(spec), m.stats, m.digest, costs));
+  timing(m);
+  writeStats(m.stats, o);
+}
+
+function timing(m: Measured): void {
+  const ops = m.stats.ops as number;
+  process.stderr.write(
+    `ran ${ops.toLocaleString('en-US')} guest operations in ${m.seconds.toFixed(2)} s (${(ops / Math.max(m.seconds, 1e-9) / 1e6).toFixed(2)} M/s) under ${m.stats.pager}\n`,
+  );
+}
+
+function writeStats(s: Stats, o: { stats?: boolean; statsJson?: string }): void {
+  if (o.stats) process.stderr.write(formatStats(s));
+  if (o.statsJson) writeFileSync(o.statsJson, `${JSON.stringify(s, null, 2)}\n`);
+}
+
+async function compareCommand(o: CompareOptions): Promise<void> {
+  const spec = specOf(o);
+  const costs = costsOf(o);
+  const names = o.pagers.split(',').map((p) => p.trim());
+  if (names.length === 0 || names.some((n) => n === '')) throw new UsageError(`--pagers ${o.pagers}: empty pager name`);
+  for (const n of names) makePager(n); // reject unknown names before running anything
+  const runs: Measured[] = [];
+  for (const n of names) {
+    const m = measure(spec, o, n, {});
+    timing(m);
+    runs.push(m);
+  }
+  const first = runs[0] as Measured;
+  for (const r of runs) {
+    if (r.digest !== first.digest) {
+      throw new UsageError(
+        `transparency violated: the guest saw different things under ${first.stats.pager} and ${r.stats.pager} (digest ${first.digest.slice(0, 16)}… vs ${r.digest.slice(0, 16)}…)`,
+      );
+    }
+  }
+  const stats = runs.map((r) => r.stats);
+  const c = compareRows(stats, costs);
+  if (o.json) process.stdout.write(renderJson(c));
+  else if (o.csv) process.stdout.write(renderCsv(c));
+  else {
+    process.stdout.write(
+      `${header(metaOf(spec))}\nguest-visible output identical under ${names.join(', ')}: sha256 ${first.digest}\n\n`,
+    );
+    process.stdout.write(renderText(c));
+  }
+  if (o.plot !== undefined)
+    writeFileSync(o.plot, await plotSvg(stats, costs, { title: `${spec.workload.name}: pagers compared` }));
+}
+
+function replayCommand(
+  file: string,
+  o: {
+    pager: string;
+    layout: LayoutKind;
+    tlb: string;
+    check?: boolean;
+    costs?: string;
+    output?: string;
+    stats?: boolean;
+    statsJson?: string;
+  },
+): void {
+  const costs = costsOf(o);
+  const pager = makePager(o.pager, o.check);
+  const sink = fileSink(o.output);
+  const hash = createHash('sha256');
+  const progress = startProgress(`replay on ${o.pager}`, Number.NaN);
+  let r: ReturnType<typeof replayTrace>;
+  try {
+    // Place guest frames as the live run did (its --layout scatter seed is the workload seed).
+    const seed = Number(openTrace(file).meta.seed ?? 0) >>> 0;
+    r = replayTrace(file, {
+      pager,
+      layout: o.layout,
+      seed,
+      tlb: parseTlb(o.tlb),
+      out: (c) => {
+        hash.update(c);
+        sink.out?.(c);
+      },
+      onProgress: (done) => progress.update(done),
+    });
+  } catch (e) {
+    if (e instanceof TraceError) throw new UsageError(e.message);
+    throw e;
+  } finally {
+    progress.stop();
+    sink.close();
+  }
+  const digest = hash.digest('hex') as string;
+  const meta = r.meta;
+  const guest = (r.trailer.guest ?? {}) as Record<string, number>;
+  const stats: Stats = { ...collectStats(pager, r.port.cpus, r.ops, r.seconds), ...guest };
+  process.stdout.write(report(meta, stats, digest, costs));
+  timing({ stats, digest, seconds: r.seconds });
+  writeStats(stats, o);
+  if (typeof r.trailer.digest === 'string' && r.trailer.digest !== digest) {
+    throw new UsageError(`replay diverged from the recorded run: digest ${digest} vs recorded ${r.trailer.digest}`);
+  }
+}
+
+function header(meta: Record<string, unknown>): string {
+  const w = workload(String(meta.workload));
+  const mib = Number(meta.memory) / 2 ** 20;
+  return [
+    `workload   ${meta.workload}${w ? `: ${w.description}` : ''}`,
+    `guest      ${meta.mode}, ${meta.vcpus} vCPU(s), ${mib.toLocaleString('en-US')} MiB RAM, PCID ${meta.pcid ? 'on' : 'off'}, THP ${meta.thp ? 'on' : 'off'}; size ${meta.size}, seed ${meta.seed}`,
+  ].join('\n');
+}
+
+const n = (v: unknown): string => (typeof v === 'number' ? v.toLocaleString('en-US') : String(v));
+const pct = (a: number, b: number): string => (b === 0 ? '0%' : `${((100 * a) / b).toFixed(1)}%`);
+
+/** The deterministic summary of a run (identical for a live run and its replay under the same pager). */
+function report(meta: Record<string, unknown>, s: Stats, digest: string, costs: CostModel): string {
+  const g = (k: string): number => (typeof s[k] === 'number' ? (s[k] as number) : 0);
+  const lines = [header(meta)];
+  lines.push(`pager      ${s.pager}`);
+  lines.push(`digest     sha256 ${digest} (guest-visible output)`);
+  lines.push(`operations ${n(s.ops)} (user accesses ${n(g('guest.user_accesses'))})`);
+  const procs = g('guest.processes');
+  lines.push(
+    `processes  ${n(procs)} created, ${n(g('guest.threads'))} threads, ${n(g('guest.execs'))} execs, ${n(g('guest.kills'))} killed; ${n(g('guest.context_switches'))} context switches`,
+  );
+  const pf = g('guest.page_faults');
+  lines.push(
+    `faults     ${n(pf)} (${procs ? n(Math.round(pf / procs)) : 0} per process): ${pct(g('guest.page_faults.write'), pf)} writes, ${pct(g('guest.page_faults.fetch'), pf)} instruction fetches, ${pct(g('guest.page_faults.cow') + g('guest.page_faults.cow_reuse'), pf)} copy-on-write`,
+  );
+  const sys = Object.keys(s)
+    .filter((k) => k.startsWith('guest.syscalls.'))
+    .map((k) => `${k.slice(15)} ${n(s[k])}`);
+  lines.push(`syscalls   ${n(g('guest.syscalls'))} (${sys.join(', ')})`);
+  lines.push(
+    `TLB        hit rate ${pct(g('tlb_hits'), g('tlb_hits') + g('tlb_misses'))}, ${n(g('walks'))} walks, ${g('memory_refs_per_walk')} memory references per walk; ${n(g('guest.shootdown_ipis'))} shootdown IPIs`,
+  );
+  const exits = Object.keys(s).filter((k) => k.startsWith(`${s.pager}.exit.`));
+  if (exits.length > 0) {
+    lines.push(
+      `exits      ${n(g(`${s.pager}.exits`))} (${exits.map((k) => `${k.slice(String(s.pager).length + 6)} ${n(s[k])}`).join(', ')})`,
+    );
+    lines.push(
+      `shadow     ${n(g(`${s.pager}.emulate.pt_write`))} emulated page-table writes, ${n(g(`${s.pager}.peak_shadow_frames`))} shadow frames at peak`,
+    );
+  }
+  const cyc = modelCycles(s, costs);
+  lines.push(`cycles     ${n(Math.round(cyc.total))} modelled (docs/costs.md)`);
+  const cal = calibration(String(meta.workload), s, Number(meta.size));
+  if (cal.length > 0) {
+    lines.push('calibration against the measured real run (shared/corpus/realworkloads):');
+    for (const c of cal) lines.push(`  ${c}`);
+  }
+  return `${lines.join('\n')}\n`;
+}
