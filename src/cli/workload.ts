@@ -6,7 +6,6 @@
  * bytes, and a replay prints what the live run printed); timings and the
  * progress bar go to stderr.
  */
-import { createHash } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { Option } from 'commander';
@@ -347,7 +346,6 @@ function replayCommand(
   const costs = costsOf(o);
   const pager = makePager(o.pager, o.check);
   const sink = fileSink(o.output);
-  const hash = createHash('sha256');
   const progress = startProgress(`replay on ${o.pager}`, Number.NaN);
   let r: ReturnType<typeof replayTrace>;
   try {
@@ -358,10 +356,8 @@ function replayCommand(
       layout: o.layout,
       seed,
       tlb: parseTlb(o.tlb),
-      out: (c) => {
-        hash.update(c);
-        sink.out?.(c);
-      },
+      out: sink.out,
+      digest: true,
       onProgress: (done) => progress.update(done),
     });
   } catch (e) {
@@ -371,7 +367,7 @@ function replayCommand(
     progress.stop();
     sink.close();
   }
-  const digest = hash.digest('hex') as string;
+  const digest = r.port.digest;
   const meta = r.meta;
   const guest = (r.trailer.guest ?? {}) as Record<string, number>;
   const stats: Stats = { ...collectStats(pager, r.port.cpus, r.ops, r.seconds), ...guest };

@@ -8,6 +8,7 @@
  * a recorded workload converted to a scenario prints exactly what the live
  * run digested.
  */
+import { createHash, type Hash } from 'node:crypto';
 import { Cpu, FAULT_GP, FAULT_PF, readValue, writeValue } from '../arch/x86/cpu.js';
 import type { TlbConfig } from '../arch/x86/tlb.js';
 import { Domain } from '../hypervisor/domain.js';
@@ -28,9 +29,18 @@ export interface PortOptions {
   tlb?: TlbConfig;
   /** Guest frame ranges (inclusive) that are read-only, like ROM, under every pager. */
   readOnly?: ReadonlyArray<readonly [number, number]>;
-  /** Receives output (ASCII) in chunks. */
-  out: (chunk: Uint8Array) => void;
+  /** Receives the output (ASCII JSON Lines, the scenario format) in chunks. */
+  out?: (chunk: Uint8Array) => void;
+  /** Keep a digest of the guest-visible outcome (see GuestPort.digest). */
+  digest?: boolean;
 }
+
+/** Digest record tags: one per operation that the scenario format prints a line for. */
+const D_OK = 0;
+const D_VALUE = 1;
+const D_PF = 2;
+const D_GP = 3;
+const D_DUMP = 4;
 
 export class GuestPort {
   readonly domain: Domain;
@@ -48,7 +58,11 @@ export class GuestPort {
   /** Operations run through the port. */
   ops = 0;
   recorder: OpRecorder | null = null;
-  private readonly o: OutputBuffer;
+  private readonly o: OutputBuffer | null;
+  /** Digest: words of the outcome stream, hashed a buffer at a time. */
+  private readonly d: Uint32Array | null;
+  private dn = 0;
+  private readonly hash: Hash | null;
   private readonly value = { valueLo: 0, valueHi: 0 };
 
   constructor(
@@ -64,7 +78,40 @@ export class GuestPort {
     opts.pager.attach?.(this.domain, this.cpus);
     for (const c of this.cpus) opts.pager.controlChanged(c);
     this.cpu = this.cpus[0] as Cpu;
-    this.o = new OutputBuffer(opts.out);
+    this.o = opts.out === undefined ? null : new OutputBuffer(opts.out);
+    this.d = opts.digest ? new Uint32Array(16384) : null;
+    this.hash = opts.digest ? createHash('sha256') : null;
+  }
+
+  /**
+   * The digest of what the guest observed: SHA-256 over, for each operation
+   * that the scenario format prints a line for, in order, little-endian
+   * 32-bit words — [0] for a completed write, [1, lo, hi] for a value read,
+   * [2, error, cr2 lo, cr2 hi] for #PF, [3] for #GP, [4, length] then the
+   * bytes for a dump — followed by the final line of the scenario output.
+   * It carries the same information as the output (whose line numbers follow
+   * from the operation stream) at a fraction of the cost of printing it.
+   * Available after finish().
+   */
+  digest = '';
+
+  private dig(a: number): void {
+    const d = this.d as Uint32Array;
+    if (this.dn + 4 > d.length) this.digFlush();
+    d[this.dn++] = a;
+  }
+
+  private dig3(a: number, b: number, c: number): void {
+    const d = this.d as Uint32Array;
+    if (this.dn + 4 > d.length) this.digFlush();
+    d[this.dn++] = a;
+    d[this.dn++] = b;
+    d[this.dn++] = c;
+  }
+
+  private digFlush(): void {
+    (this.hash as Hash).update(new Uint8Array((this.d as Uint32Array).buffer, 0, this.dn * 4));
+    this.dn = 0;
   }
 
   private ln(): number {
@@ -188,82 +235,108 @@ export class GuestPort {
     const ln = this.ln();
     this.recorder?.op(OP.dump, 0, 0, hi, lo, 0, length);
     const o = this.o;
-    o.reserve(32);
-    o.text('{"i":');
-    o.dec(ln);
-    o.text(',"bytes":"');
+    if (o !== null) {
+      o.reserve(32);
+      o.text('{"i":');
+      o.dec(ln);
+      o.text(',"bytes":"');
+    }
+    if (this.d !== null) this.dig3(D_DUMP, length, 0);
     let gfn = hi * 0x100000 + (lo >>> 12);
     let off = lo & 0xfff;
     let left = length;
     while (left > 0) {
       const take = Math.min(left, 4096 - off);
       const f = this.domain.guest.frameForRead(gfn);
-      for (let b = off; b < off + take; b++) o.hexByte(((f[b >>> 2] as number) >>> ((b & 3) * 8)) & 0xff);
+      for (let b = off; b < off + take; b++) {
+        const v = ((f[b >>> 2] as number) >>> ((b & 3) * 8)) & 0xff;
+        o?.hexByte(v);
+        if (this.d !== null) this.dig(v);
+      }
       gfn++;
       off = 0;
       left -= take;
     }
-    o.text('"}\n');
+    o?.text('"}\n');
   }
 
-  /** Write the final-state line and flush the output. */
+  /** Write the final-state line, flush the output and complete the digest. */
   finish(): void {
-    const o = this.o;
-    o.text(`{"final":{"memory_sha256":"${this.domain.memorySha256()}","vcpus":[`);
+    let line = `{"final":{"memory_sha256":"${this.domain.memorySha256()}","vcpus":[`;
     this.cpus.forEach((c, v) => {
-      o.reserve(128);
-      o.text(v === 0 ? '{"cr0":"' : ',{"cr0":"');
-      o.hex64(0, c.cr0);
-      o.text('","cr3":"');
-      o.hex64(c.cr3Hi, c.cr3Lo);
-      o.text('","cr4":"');
-      o.hex64(0, c.cr4);
-      o.text('","efer":"');
-      o.hex64(0, c.efer);
-      o.text('"}');
+      line += `${v === 0 ? '' : ','}{"cr0":"${hex(0, c.cr0)}","cr3":"${hex(c.cr3Hi, c.cr3Lo)}","cr4":"${hex(0, c.cr4)}","efer":"${hex(0, c.efer)}"}`;
     });
-    o.text(']}}\n');
-    o.flush();
+    line += ']}}\n';
+    if (this.o !== null) {
+      this.o.text(line);
+      this.o.flush();
+    }
+    if (this.hash !== null) {
+      this.digFlush();
+      this.hash.update(line);
+      this.digest = this.hash.digest('hex');
+    }
   }
 
   private fault(ln: number, r: number): number {
+    if (r === 0) return r;
     const o = this.o;
+    const c = this.cpu;
     if (r === FAULT_PF) {
-      const c = this.cpu;
-      o.reserve(80);
-      o.bytes(LINE_START);
-      o.dec(ln);
-      o.bytes(PF);
-      o.hex64(0, c.faultError);
-      o.bytes(CR2);
-      o.hex64(c.cr2Hi, c.cr2Lo);
-      o.bytes(PF_END);
+      if (o !== null) {
+        o.reserve(80);
+        o.bytes(LINE_START);
+        o.dec(ln);
+        o.bytes(PF);
+        o.hex64(0, c.faultError);
+        o.bytes(CR2);
+        o.hex64(c.cr2Hi, c.cr2Lo);
+        o.bytes(PF_END);
+      }
+      if (this.d !== null) {
+        this.dig(D_PF);
+        this.dig3(c.faultError, c.cr2Lo, c.cr2Hi);
+      }
     } else if (r === FAULT_GP) {
-      o.reserve(80);
-      o.bytes(LINE_START);
-      o.dec(ln);
-      o.bytes(GP);
+      if (o !== null) {
+        o.reserve(80);
+        o.bytes(LINE_START);
+        o.dec(ln);
+        o.bytes(GP);
+      }
+      if (this.d !== null) this.dig(D_GP);
     }
     return r;
   }
 
   private valueLine(ln: number, hi: number, lo: number): void {
     const o = this.o;
-    o.reserve(64);
-    o.bytes(LINE_START);
-    o.dec(ln);
-    o.bytes(VALUE);
-    o.hex64(hi, lo);
-    o.bytes(VALUE_END);
+    if (o !== null) {
+      o.reserve(64);
+      o.bytes(LINE_START);
+      o.dec(ln);
+      o.bytes(VALUE);
+      o.hex64(hi, lo);
+      o.bytes(VALUE_END);
+    }
+    if (this.d !== null) this.dig3(D_VALUE, lo, hi);
   }
 
   private okLine(ln: number): void {
     const o = this.o;
-    o.reserve(64);
-    o.bytes(LINE_START);
-    o.dec(ln);
-    o.bytes(OK);
+    if (o !== null) {
+      o.reserve(64);
+      o.bytes(LINE_START);
+      o.dec(ln);
+      o.bytes(OK);
+    }
+    if (this.d !== null) this.dig(D_OK);
   }
+}
+
+/** Minimal lowercase hex with 0x of a 64-bit value (hi, lo). */
+function hex(hi: number, lo: number): string {
+  return hi === 0 ? `0x${lo.toString(16)}` : `0x${hi.toString(16)}${lo.toString(16).padStart(8, '0')}`;
 }
 
 const LINE_START = ascii('{"i":');

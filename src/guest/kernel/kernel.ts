@@ -145,6 +145,8 @@ export class Kernel {
   readonly vcpus: VcpuState[] = [];
   readonly initMm: Mm;
   private readonly entries: number[];
+  /** Bytes mapped by one entry, per level. */
+  private readonly spans: number[];
   private pagingOn = false;
   private zeroPage = 0;
   private readonly pageCache = new Map<number, number>();
@@ -166,6 +168,7 @@ export class Kernel {
       throw new RangeError(`${opts.mode} guests model low memory only: at most ${l.directLimit / 2 ** 20} MiB of RAM`);
     }
     this.entries = l.indexBits.map((b) => 2 ** b);
+    this.spans = l.indexBits.map((_, level) => spanOf(l, level));
     // Firmware and the kernel image: the first 32 MiB.
     this.frames = new FrameAllocator(ram / 4096, (l.textGpa + 16 * 2 ** 20) / 4096);
     this.frames.reserve(0, (l.textGpa + 16 * 2 ** 20) / 4096 - 1);
@@ -392,7 +395,7 @@ export class Kernel {
     let t = mm.root;
     const last = l.indexBits.length - 1;
     for (let lv = 0; lv < last; lv++) {
-      const i = Math.floor(va / spanOf(l, lv)) % (this.entries[lv] as number);
+      const i = Math.floor(va / (this.spans[lv] as number)) % (this.entries[lv] as number);
       if (walk) this.readEntry(t, i);
       const kids = t.kids as Array<TableNode | number | null>;
       const k = kids[i];
@@ -663,7 +666,7 @@ export class Kernel {
     const l = this.layout;
     let t = mm.root;
     for (let lv = 0; lv < level; lv++) {
-      const i = Math.floor(va / spanOf(l, lv)) % (this.entries[lv] as number);
+      const i = Math.floor(va / (this.spans[lv] as number)) % (this.entries[lv] as number);
       const kids = t.kids as Array<TableNode | number | null>;
       let k = kids[i];
       if (!(k instanceof TableNode)) {
@@ -690,7 +693,7 @@ export class Kernel {
     const l = this.layout;
     const last = l.indexBits.length - 1;
     const visit = (t: TableNode, base: number): void => {
-      const span = spanOf(l, t.level);
+      const span = this.spans[t.level] as number;
       if (t.level === last) {
         if (t.used === 0) return;
         const n = this.entries[last] as number;
@@ -797,7 +800,7 @@ export class Kernel {
    */
   private freeTables(mm: Mm, t: TableNode, base: number, start: number, end: number, all: boolean): boolean {
     const l = this.layout;
-    const span = spanOf(l, t.level);
+    const span = this.spans[t.level] as number;
     if (t.kids !== null) {
       const top = t.level === 0 ? l.kernelFirstTop : t.kids.length;
       for (let i = 0; i < top; i++) {

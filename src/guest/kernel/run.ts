@@ -1,11 +1,11 @@
 /**
  * Running a workload: a machine, the guest kernel booted on it, the
- * workload's processes run to completion. The guest-visible output (the
- * scenario-format lines of every operation, kernel and user, and the final
- * state) is digested with SHA-256 as it is produced; it is the same bytes
- * `umbra exec` prints for the recorded trace converted to a scenario.
+ * workload's processes run to completion. What the guest observed (every
+ * value read, every fault, the final memory and registers) is digested as it
+ * happens (GuestPort.digest); with `out`, the same outcome is also written in
+ * the scenario format, the bytes `umbra exec` prints for the recorded trace
+ * converted to a scenario.
  */
-import { createHash } from 'node:crypto';
 import type { TlbConfig } from '../../arch/x86/tlb.js';
 import type { Pager } from '../../hypervisor/pager.js';
 import type { LayoutKind } from '../../machine/placement.js';
@@ -33,25 +33,21 @@ export interface WorkloadRunOptions {
 export interface WorkloadRun {
   port: GuestPort;
   kernel: Kernel;
-  /** SHA-256 (hex) of the guest-visible output. */
+  /** SHA-256 (hex) of the guest-visible outcome (GuestPort.digest). */
   digest: string;
   ops: number;
   seconds: number;
 }
 
 export function runWorkload(o: WorkloadRunOptions): WorkloadRun {
-  const hash = createHash('sha256');
-  const extra = o.out;
   const machine = { vcpus: o.params.vcpus, memory: o.params.memory, maxphyaddr: layoutFor(o.mode).maxphyaddr };
   const port = new GuestPort(machine, {
     pager: o.pager,
     layout: o.layout,
     seed: o.params.seed,
     tlb: o.tlb,
-    out: (c) => {
-      hash.update(c);
-      extra?.(c);
-    },
+    out: o.out,
+    digest: true,
   });
   port.autoLine = true;
   port.recorder = o.recorder ?? null;
@@ -64,5 +60,5 @@ export function runWorkload(o: WorkloadRunOptions): WorkloadRun {
   kernel.run(progress === undefined ? undefined : () => (++slices & 255) === 0 && progress(port.ops));
   const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
   port.finish();
-  return { port, kernel, digest: hash.digest('hex'), ops: port.ops, seconds };
+  return { port, kernel, digest: port.digest, ops: port.ops, seconds };
 }
