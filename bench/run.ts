@@ -8,6 +8,10 @@
  *   exec ops/s     scenario execution (parse excluded, reported apart) of a
  *                  generated 1-million-operation scenario, native pager
  *   import         time and memory to import each corpus image
+ *   workloads      guest operations per second of the guest kernel's
+ *                  workloads (compile, bigmem) per pager, and how the rate
+ *                  changes with guest RAM (256 MiB → 64 GiB) and with the
+ *                  number of processes (10 → 10,000)
  */
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -15,6 +19,8 @@ import { fileURLToPath } from 'node:url';
 import type { Cpu } from '../src/arch/x86/cpu.js';
 import { formatFor, MODE_LONG4 } from '../src/arch/x86/modes.js';
 import { WALK_OK, Walker } from '../src/arch/x86/walker.js';
+import { runWorkload } from '../src/guest/kernel/run.js';
+import { workload } from '../src/guest/kernel/workloads.js';
 import { rng } from '../src/guest/scenario/generate.js';
 import { parseScenario } from '../src/guest/scenario/parse.js';
 import { runScenario } from '../src/guest/scenario/run.js';
@@ -259,6 +265,66 @@ function domainBench(): void {
   ]);
 }
 
+/** One workload run: guest operations per second (median of rounds) and the operation count. */
+function workloadRate(
+  name: string,
+  size: number,
+  pager: 'native' | 'shadow',
+  memory?: number,
+  rounds = Math.min(ROUNDS, 3),
+): [number, number] {
+  const w = workload(name);
+  if (w === undefined) throw new Error(name);
+  const rates: number[] = [];
+  let ops = 0;
+  for (let r = 0; r < rounds; r++) {
+    const run = runWorkload({
+      workload: w,
+      params: { size, seed: 1, vcpus: w.defaults.vcpus, memory: memory ?? w.defaults.memory, thp: false },
+      mode: '4-level',
+      pcid: true,
+      pager: pager === 'native' ? new NativePager() : new ShadowPager(),
+      layout: 'identity',
+    });
+    ops = run.ops;
+    rates.push(run.ops / run.seconds);
+  }
+  return [median(rates), ops];
+}
+
+function workloadBench(): void {
+  for (const [name, size] of [
+    ['compile', 0.5],
+    ['bigmem', 0.5],
+  ] as const) {
+    for (const pager of ['native', 'shadow'] as const) {
+      const [r, ops] = workloadRate(name, size, pager);
+      results.push([
+        `workload ${name} (size ${size}), ${pager}`,
+        fmt(r),
+        `${ops.toLocaleString('en-US')} guest operations`,
+      ]);
+    }
+  }
+  const [small] = workloadRate('compile', 0.25, 'shadow', 256 * 2 ** 20);
+  const [big] = workloadRate('compile', 0.25, 'shadow', 64 * 2 ** 30);
+  results.push(['compile (size 0.25), shadow, 256 MiB guest', fmt(small), '']);
+  results.push([
+    'compile (size 0.25), shadow, 64 GiB guest',
+    fmt(big),
+    `${(small / big).toFixed(2)}× slower than 256 MiB (goal ≤ 2×)`,
+  ]);
+  const [few] = workloadRate('forkexec', 10 / 6000, 'shadow');
+  // One round: a minute of work, and the code is warm from the rounds before.
+  const [many] = workloadRate('forkexec', 10000 / 6000, 'shadow', undefined, 1);
+  results.push(['forkexec, shadow, 10 processes', fmt(few), '']);
+  results.push([
+    'forkexec, shadow, 10,000 processes',
+    fmt(many),
+    `${(few / many).toFixed(2)}× slower than 10 (goal ≤ 2×)`,
+  ]);
+}
+
 await walkBench();
 tlbBench();
 execBench(512);
@@ -267,6 +333,7 @@ shadowFaultBench();
 emulatedWriteBench();
 domainBench();
 await importBench();
+workloadBench();
 const w = Math.max(...results.map((r) => r[0].length));
 console.log(`Umbra benchmarks (node ${process.version}, median of ${ROUNDS} rounds)\n`);
 for (const [name, value, note] of results) console.log(`${name.padEnd(w)}  ${value.padStart(12)}  ${note}`);
