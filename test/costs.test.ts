@@ -206,7 +206,7 @@ test('loadCosts: a file overrides any subset, the rest stay default', () => {
 
 test('loadCosts: bad files are one-line usage errors naming the file and the key', () => {
   const cases: Array<[string, RegExp]> = [
-    ['{"vm_exitt": 5}', /bad\.json: unknown cost "vm_exitt" \(known: tlb_hit, /],
+    ['{"vm_exitt": 5}', /bad\.json: unknown cost "vm_exitt" \(known: guest_work, tlb_hit, /],
     ['{"vm_exit": "5"}', /bad\.json: cost "vm_exit" must be a number of cycles, got "5"/],
     ['{"vm_exit": null}', /bad\.json: cost "vm_exit" must be a number of cycles, got null/],
     ['{"walk_ref": -1}', /bad\.json: cost "walk_ref" must not be negative, got -1/],
