@@ -66,7 +66,7 @@ export interface CostModel {
 
 /** Defaults: see docs/costs.md for each figure's source and how firm it is. */
 export const DEFAULT_COSTS: Readonly<CostModel> = Object.freeze({
-  guest_work: 2500,
+  guest_work: 2800,
   tlb_hit: 4,
   tlb_miss: 12,
   walk_ref: 24,
