@@ -22,7 +22,7 @@ import { compareRows, renderCsv, renderJson, renderText } from '../metrics/compa
 import { type CostModel, DEFAULT_COSTS, loadCosts, modelCycles } from '../metrics/costs.js';
 import { plotSvg } from '../metrics/plot.js';
 import { collectStats, formatStats, type Stats } from '../metrics/stats.js';
-import { UsageError } from './errors.js';
+import { UsageError, userErrors } from './errors.js';
 import { makePager } from './exec.js';
 import { parseIntOption, parseTlb } from './options.js';
 import { startProgress } from './progress.js';
@@ -175,6 +175,11 @@ function specOf(o: GuestOptions): RunSpec {
   if (memory > limit)
     throw new UsageError(`--memory: a ${mode} guest models low memory only, at most ${limit / 2 ** 20} MiB`);
   if (memory < 64 * 2 ** 20) throw new UsageError('--memory: the guest kernel needs at least 64 MiB');
+  if (o.thp && mode === '32-bit') {
+    throw new UsageError(
+      '--thp: 32-bit 2-level guests have no transparent huge pages (Linux has them on x86-64 and PAE only)',
+    );
+  }
   return {
     workload: w,
     mode,
@@ -241,15 +246,20 @@ function measure(
   extra: { record?: string; output?: string },
 ): Measured {
   const pager = makePager(pagerName, o.check);
+  const record = extra.record;
   const recorder =
-    extra.record === undefined
+    record === undefined
       ? undefined
-      : new TraceWriter(
-          extra.record,
-          { vcpus: spec.params.vcpus, memory: spec.params.memory, maxphyaddr: layoutFor(spec.mode).maxphyaddr },
-          metaOf(spec),
+      : userErrors(
+          record,
+          () =>
+            new TraceWriter(
+              record,
+              { vcpus: spec.params.vcpus, memory: spec.params.memory, maxphyaddr: layoutFor(spec.mode).maxphyaddr },
+              metaOf(spec),
+            ),
         );
-  const sink = fileSink(extra.output);
+  const sink = userErrors(extra.output ?? '', () => fileSink(extra.output));
   const progress = startProgress(`${spec.workload.name} on ${pagerName}`, Number.NaN);
   let r: ReturnType<typeof runWorkload>;
   try {
@@ -345,12 +355,12 @@ function replayCommand(
 ): void {
   const costs = costsOf(o);
   const pager = makePager(o.pager, o.check);
-  const sink = fileSink(o.output);
+  const sink = userErrors(o.output ?? '', () => fileSink(o.output));
   const progress = startProgress(`replay on ${o.pager}`, Number.NaN);
   let r: ReturnType<typeof replayTrace>;
   try {
     // Place guest frames as the live run did (its --layout scatter seed is the workload seed).
-    const seed = Number(openTrace(file).meta.seed ?? 0) >>> 0;
+    const seed = Number(userErrors(file, () => openTrace(file), [TraceError]).meta.seed ?? 0) >>> 0;
     r = replayTrace(file, {
       pager,
       layout: o.layout,

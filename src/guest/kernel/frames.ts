@@ -68,7 +68,12 @@ export class FrameAllocator {
     return { gfn, clean };
   }
 
-  /** A 2 MiB-aligned block of 512 frames with one reference on its first frame, or -1. */
+  /**
+   * A 2 MiB-aligned block of 512 frames, or -1. References are counted per
+   * small frame: a huge mapping holds one on each, so that an address space
+   * that splits the mapping (and then unmaps part of it) and another that
+   * still maps the block whole account consistently.
+   */
   allocHuge(): number {
     let first = this.hugeFree.pop();
     if (first === undefined) {
@@ -77,9 +82,20 @@ export class FrameAllocator {
       this.hugeBump = next;
       first = next;
     }
-    this.refs[first] = 1;
+    this.refs.fill(1, first, first + FRAMES_PER_HUGE);
     this.count(FRAMES_PER_HUGE);
     return first;
+  }
+
+  /** One more whole-block mapping (fork). */
+  getHuge(first: number): void {
+    for (let f = first; f < first + FRAMES_PER_HUGE; f++) this.refs[f] = (this.refs[f] as number) + 1;
+  }
+
+  /** Does anyone but one holder reference any frame of the block? */
+  hugeShared(first: number): boolean {
+    for (let f = first; f < first + FRAMES_PER_HUGE; f++) if ((this.refs[f] as number) > 1) return true;
+    return false;
   }
 
   get(gfn: number): void {
@@ -97,12 +113,26 @@ export class FrameAllocator {
     }
   }
 
+  /** Drop a whole-block mapping; the block is freed whole if nothing else holds any of it. */
   putHuge(first: number): void {
-    const r = (this.refs[first] as number) - 1;
-    this.refs[first] = r;
-    if (r === 0) {
+    let freed = 0;
+    for (let f = first; f < first + FRAMES_PER_HUGE; f++) {
+      const r = (this.refs[f] as number) - 1;
+      if (r < 0) throw new Error(`guest kernel: frame ${f} freed twice`);
+      this.refs[f] = r;
+      if (r === 0) freed++;
+    }
+    if (freed === FRAMES_PER_HUGE) {
       this.hugeFree.push(first);
       this.inUse -= FRAMES_PER_HUGE;
+      return;
+    }
+    // Part of the block is still mapped in small pages elsewhere: free the rest one by one.
+    for (let f = first; f < first + FRAMES_PER_HUGE; f++) {
+      if (this.refs[f] === 0) {
+        this.dirty.push(f);
+        this.inUse--;
+      }
     }
   }
 

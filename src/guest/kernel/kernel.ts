@@ -264,7 +264,8 @@ export class Kernel {
   /** clear_page: every entry for a table; one word per cache line for data (all the model ever writes). */
   private clearFrame(gfn: number, table: boolean): void {
     const step = table ? this.layout.entrySize : 4096 / LINES_PER_PAGE;
-    for (let off = 0; off < 4096; off += step) this.kwrite(gfn * 4096 + off, this.layout.entrySize, 0, 0);
+    const size = table ? this.layout.entrySize : 8;
+    for (let off = 0; off < 4096; off += step) this.kwrite(gfn * 4096 + off, size, 0, 0);
   }
 
   // ---- boot ----
@@ -639,7 +640,7 @@ export class Kernel {
           this.writeEntry(cnode, i, e.hi, lo);
           (cnode.kids as Array<TableNode | number | null>)[i] = first;
           cnode.used++;
-          this.frames.get(first);
+          this.frames.getHuge(first);
           mm.rss += FRAMES_PER_HUGE;
         },
       );
@@ -663,7 +664,6 @@ export class Kernel {
 
   /** The table at `level` on the path of `va`, creating intermediate tables. */
   private tableAt(mm: Mm, va: number, level: number): TableNode | null {
-    const l = this.layout;
     let t = mm.root;
     for (let lv = 0; lv < level; lv++) {
       const i = Math.floor(va / (this.spans[lv] as number)) % (this.entries[lv] as number);
@@ -721,7 +721,7 @@ export class Kernel {
   /**
    * Split a huge page into a table of 4 KiB entries with the same rights
    * (Linux's __split_huge_pmd), when an operation covers only part of it.
-   * Each small frame inherits the block's reference count.
+   * Other address spaces may keep mapping the block whole.
    */
   private splitHuge(mm: Mm, node: TableNode, i: number, va: number): TableNode {
     const kids = node.kids as Array<TableNode | number | null>;
@@ -730,9 +730,8 @@ export class Kernel {
     const e = this.lastEntry();
     const leaf = this.newTable(node.level + 1);
     const lo = (e.lo & 0xfff & ~PTE_PS) >>> 0;
-    const refs = this.frames.refs[first] as number;
+    // Every small frame already carries the block's references (FrameAllocator.allocHuge).
     for (let p = 0; p < FRAMES_PER_HUGE; p++) {
-      this.frames.refs[first + p] = refs;
       const [h, l] = this.entry(first + p, lo, e.hi & XD_HI);
       this.writeEntry(leaf, p, h, l);
       leaf.mark(p, true);
@@ -893,7 +892,8 @@ export class Kernel {
     this.syscall('mmap');
     const mm = t.mm;
     const len = Math.ceil(bytes / 4096) * 4096;
-    const huge = this.opts.thp && file < 0 && len >= 2 * 2 ** 20;
+    // Like Linux, transparent huge pages only where a 2 MiB page exists (x86-64 and PAE).
+    const huge = this.opts.thp && this.layout.mode !== '32-bit' && file < 0 && len >= 2 * 2 ** 20;
     // Huge-eligible areas are 2 MiB aligned, as Linux's THP-aware placement does.
     const start = this.findGap(mm, len, huge ? 2 * 2 ** 20 : 4096);
     mm.insert({ start, end: start + len, prot, file, pgoff, growsDown: false, huge, name });
@@ -1259,7 +1259,7 @@ export class Kernel {
         return true;
       }
       let first = k;
-      if ((this.frames.refs[k] as number) > 1) {
+      if (this.frames.hugeShared(k)) {
         first = this.frames.allocHuge();
         if (first < 0) throw new OutOfMemory('out of huge pages');
         for (let p = 0; p < FRAMES_PER_HUGE; p++) this.copyLines(k + p, first + p);

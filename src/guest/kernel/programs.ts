@@ -334,14 +334,17 @@ export class Proc {
   *work(n: number): Generator<Yield, void, void> {
     const { text, data, dirty, rnd } = this;
     for (let i = 0; i < n && !this.t.killed; i++) {
-      const r = rnd();
-      const line = Math.floor(rnd() * 64) * 64;
+      // One draw per access: bits 0-5 pick the line, 6-25 the page, 26-31 the kind (40/40/20%).
+      const x = (rnd() * 4294967296) >>> 0;
+      const line = (x & 63) * 64;
+      const at = (x >>> 6) & 0xfffff;
+      const kind = x >>> 26;
       let done: boolean;
-      if (r < 0.4 && text.length > 0) done = this.touch(ACCESS_FETCH, pick(text, rnd) + line);
-      else if (r < 0.8 && data.length + dirty.length > 0) {
-        const k = Math.floor(rnd() * (data.length + dirty.length));
+      if (kind < 26 && text.length > 0) done = this.touch(ACCESS_FETCH, (text[at % text.length] as number) + line);
+      else if (kind < 51 && data.length + dirty.length > 0) {
+        const k = at % (data.length + dirty.length);
         done = this.touch(ACCESS_READ, ((k < data.length ? data[k] : dirty[k - data.length]) as number) + line);
-      } else if (dirty.length > 0) done = this.touch(ACCESS_WRITE, pick(dirty, rnd) + line);
+      } else if (dirty.length > 0) done = this.touch(ACCESS_WRITE, (dirty[at % dirty.length] as number) + line);
       else continue;
       if (done) yield* this.tick();
     }
@@ -362,10 +365,6 @@ export class Proc {
 function remember(ring: number[], page: number): void {
   if (ring.length < RING) ring.push(page);
   else ring[(page >>> 12) % RING] = page;
-}
-
-function pick(ring: number[], rnd: () => number): number {
-  return ring[Math.floor(rnd() * ring.length)] as number;
 }
 
 /** Map a library the way ld.so does: text, rodata, data (private), bss; then RELRO mprotect. */
