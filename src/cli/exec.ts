@@ -6,6 +6,7 @@ import type { Pager } from '../hypervisor/pager.js';
 import type { LayoutKind } from '../machine/placement.js';
 import { collectStats, formatStats } from '../metrics/stats.js';
 import { NativePager } from '../pagers/native/native.js';
+import { parseShadowSpec } from '../pagers/shadow/options.js';
 import { ShadowPager } from '../pagers/shadow/shadow.js';
 import { UsageError } from './errors.js';
 import { parseIntOption, parseTlb } from './options.js';
@@ -21,10 +22,15 @@ export interface ExecOptions {
   check?: boolean;
 }
 
+/** A pager from its spec: `native`, or `shadow` with optimizations switched (`shadow:-oos:+prefetch=8`). */
 export function makePager(name: string, check = false): Pager {
   if (name === 'native') return new NativePager();
-  if (name === 'shadow') return new ShadowPager({ check });
-  throw new UsageError(`unknown pager "${name}"`);
+  if (name === 'shadow' || name.startsWith('shadow:')) {
+    const sw = parseShadowSpec(name);
+    if (typeof sw === 'string') throw new UsageError(`--pager: ${sw}`);
+    return new ShadowPager({ check, name, switches: sw });
+  }
+  throw new UsageError(`unknown pager "${name}" (native, shadow, or shadow:-NAME/+NAME switches)`);
 }
 
 /** `--p2m-ro GFN[-GFN]` values (hex with 0x, or decimal) as inclusive ranges. */

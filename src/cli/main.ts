@@ -26,7 +26,7 @@ program
   .command('exec')
   .description('run a scenario (JSON Lines, spec version 1) and print what the guest observes')
   .argument('<file>', 'scenario file, or - for standard input')
-  .addOption(new Option('--pager <name>', 'pager').choices(['native', 'shadow']).default('native'))
+  .option('--pager <spec>', 'pager: native, shadow, or shadow with switches (shadow:-oos:+prefetch=8)', 'native')
   .addOption(
     new Option('--layout <kind>', 'where guest frames sit in machine memory')
       .choices(['identity', 'scatter'])

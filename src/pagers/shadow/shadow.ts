@@ -43,11 +43,14 @@ import type { Domain } from '../../hypervisor/domain.js';
 import type { Pager } from '../../hypervisor/pager.js';
 import { OWNER_HYPERVISOR } from '../../machine/memory.js';
 import { MachineSpace, P2M_RAM_RO, P2M_RAM_RW, P2m, P2mSpace } from '../../p2m/p2m.js';
+import { DEFAULT_SWITCHES, type ShadowSwitches } from './options.js';
 
 /** A shadow page table. */
 interface Shadow {
   readonly key: number | string;
   readonly smfn: number;
+  /** The guest paging format whose entries it shadows. */
+  readonly fmt: WalkFormat;
   /** Guest frame shadowed (for fl shadows: first frame of the splintered range). */
   readonly gfn: number;
   /** Hardware level of this table. */
@@ -137,10 +140,31 @@ class ReverseMap {
 export interface ShadowOptions {
   /** Run the isolation checker after every exit (tests). */
   check?: boolean;
+  /** The pager's name in statistics (its spec, e.g. "shadow:-oos"). */
+  name?: string;
+  /** Optimizations to change from their defaults (options.ts). */
+  switches?: Partial<ShadowSwitches>;
+}
+
+/**
+ * Out-of-sync pages per vCPU, direct-mapped by guest frame: Xen's
+ * SHADOW_OOS_PAGES is 3. A small set bounds the cost of each resync-all
+ * (every guest TLB flush diffs at most this many pages per vCPU) and of the
+ * snapshots; a collision evicts the older page by resyncing it.
+ */
+export const OOS_PER_VCPU = 3;
+
+/** A guest l1 the guest may write directly, and the snapshot taken when it went out of sync. */
+interface OosPage {
+  gfn: number;
+  vcpu: number;
+  slot: number;
+  snapshot: Uint32Array;
 }
 
 export class ShadowPager implements Pager {
-  readonly name = 'shadow';
+  readonly name: string;
+  private readonly sw: ShadowSwitches;
   private domain!: Domain;
   private p2m!: P2m;
   private guestSpace!: P2mSpace;
@@ -161,6 +185,9 @@ export class ShadowPager implements Pager {
   /** Per vCPU: the guest configuration the shadows were built for, and PAE hardware PDPTEs. */
   private readonly hwPdpte = new Map<Cpu, { regs: Uint32Array; refs: Shadow[] }>();
   private readonly walker = new Walker();
+  /** Out-of-sync guest l1s by frame, and each vCPU's slots. */
+  private readonly oos = new Map<number, OosPage>();
+  private oosSlots: Array<Array<OosPage | null>> = [];
   private lastFaultOp = -1;
   private lastFaultHi = 0;
   private lastFaultLo = -1;
@@ -190,13 +217,27 @@ export class ShadowPager implements Pager {
     rmap_entries_searched: 0,
     entries_revalidated: 0,
     tlb_shootdowns: 0,
+    'oos.unsynced': 0,
+    'oos.resyncs': 0,
+    'oos.resync.guest_flush': 0,
+    'oos.resync.evicted': 0,
+    'oos.resync.promoted': 0,
+    'oos.resync.physical_write': 0,
+    'oos.entries_compared': 0,
+    'oos.entries_changed': 0,
+    'oos.writes_direct_estimate': 0,
+    'oos.peak_pages': 0,
   };
 
-  constructor(private readonly opts: ShadowOptions = {}) {}
+  constructor(private readonly opts: ShadowOptions = {}) {
+    this.name = opts.name ?? 'shadow';
+    this.sw = { ...DEFAULT_SWITCHES, ...opts.switches };
+  }
 
   attach(domain: Domain, cpus: Cpu[]): void {
     this.domain = domain;
     this.cpus = cpus;
+    this.oosSlots = cpus.map(() => new Array<OosPage | null>(OOS_PER_VCPU).fill(null));
     this.p2m = new P2m(domain.mem, domain.placement, (gfn) => domain.guest.isReadOnly(gfn));
     this.guestSpace = new P2mSpace(this.p2m);
     this.hwSpace = new MachineSpace(domain.mem);
@@ -211,6 +252,8 @@ export class ShadowPager implements Pager {
   controlChanged(cpu: Cpu): void {
     this.counters.exits++;
     this.counters['exit.cr_write']++;
+    // A CR3, CR4 or CR0 write is a point where the guest must expect its TLB to be flushed.
+    this.resyncAll('guest_flush');
     const fmt = cpu.format;
     const m = cpu.mmu;
     m.space = this.hwSpace;
@@ -280,10 +323,14 @@ export class ShadowPager implements Pager {
   }
 
   invalidated(): void {
-    // Shadows are kept in step with guest tables by write protection, so a
-    // guest invalidation needs only the hardware TLB flush the CPU already did.
+    // Shadows of in-sync tables are kept in step by write protection, so a
+    // guest invalidation needs only the hardware TLB flush the CPU already did;
+    // out-of-sync tables are brought back in sync here, where the guest says it
+    // relies on its changes (any INVLPG, INVPCID, flush or CR3 write resyncs
+    // every out-of-sync page: there are at most OOS_PER_VCPU per vCPU).
     this.counters.exits++;
     this.counters['exit.invlpg']++;
+    this.resyncAll('guest_flush');
   }
 
   /** A device or loader wrote guest memory (pwrite): keep shadows of that frame coherent. */
@@ -291,7 +338,9 @@ export class ShadowPager implements Pager {
     if (!this.byGfn.has(gfn)) return;
     this.counters.exits++;
     this.counters['exit.physical_write']++;
-    this.revalidate(gfn, offset, size);
+    // A device does not invalidate TLBs: an out-of-sync page is resynced at once.
+    if (this.oos.has(gfn)) this.resync(gfn, 'physical_write');
+    else this.revalidate(gfn, offset, size);
   }
 
   // ---- page faults -------------------------------------------------------
@@ -333,9 +382,13 @@ export class ShadowPager implements Pager {
         this.counters['emulate.rom_write_discarded']++;
         return HOST_DONE;
       }
-      if (this.byGfn.has(gfn)) {
-        this.counters['emulate.pt_write']++;
-        return this.emulate(cpu, gfn, vaLo & 0xfff, access);
+      if (this.writeProtected(gfn)) {
+        if (!this.canUnsync(gfn)) {
+          this.counters['emulate.pt_write']++;
+          return this.emulate(cpu, gfn, vaLo & 0xfff, access);
+        }
+        // Let the guest write this l1 directly until it next flushes its TLB.
+        this.unsync(cpu, gfn);
       }
       if (checkAccess(w.perm, access, cpl, cpu.ctl | CTL_WP, cpu.pkru) !== 0) {
         // Allowed only because the guest runs with CR0.WP=0 (a read-only page,
@@ -428,6 +481,15 @@ export class ShadowPager implements Pager {
       const large = level > 1 && ((lo >>> 7) & 1 & (fmt.largeMask >>> level)) !== 0;
       if (level === 1) {
         this.setLeaf(sh, sIndex, leafFrame(lo, hi, guestWide, false, 12), lo, hi);
+        // The shadow entry now follows this guest value: so must the snapshot of an
+        // out-of-sync l1, or a later change back to the old value would go unseen.
+        const page = this.oos.get(table);
+        if (page !== undefined) {
+          if (guestWide) {
+            page.snapshot[2 * index] = lo;
+            page.snapshot[2 * index + 1] = hi;
+          } else page.snapshot[index] = lo;
+        }
         return;
       }
       if (!large) {
@@ -506,16 +568,20 @@ export class ShadowPager implements Pager {
   }
 
   /** Shadow leaf for guest leaf (lo, hi) mapping guest frame `gfn`; not present when nothing may be cached. */
-  private setLeaf(sh: Shadow, index: number, gfn: number, lo: number, hi: number): void {
+  private setLeaf(sh: Shadow, index: number, gfn: number, lo: number, hi: number): boolean {
+    if ((lo & PTE_P) === 0) return this.setEntry(sh, index, NOT_PRESENT, null);
     const mfn = this.p2m.lookup(gfn);
     const type = this.p2m.lastType;
-    if (mfn < 0 || (lo & PTE_A) === 0) {
-      this.setEntry(sh, index, [0, 0], null);
-      return;
-    }
+    if (mfn < 0 || (lo & PTE_A) === 0) return this.setEntry(sh, index, NOT_PRESENT, null);
     let l = (lo & LEAF_COPY_LO & ~PTE_RW) | PTE_P | PTE_A;
-    if ((lo & PTE_RW) !== 0 && (lo & PTE_D) !== 0 && type === P2M_RAM_RW && !this.byGfn.has(gfn)) l |= PTE_RW | PTE_D;
-    this.setEntry(sh, index, [((mfn % 0x100000) * 4096 + l) >>> 0, Math.floor(mfn / 0x100000) | (hi & HI_COPY)], null);
+    if ((lo & PTE_RW) !== 0 && (lo & PTE_D) !== 0 && type === P2M_RAM_RW && !this.writeProtected(gfn))
+      l |= PTE_RW | PTE_D;
+    return this.setEntry(
+      sh,
+      index,
+      [((mfn % 0x100000) * 4096 + l) >>> 0, Math.floor(mfn / 0x100000) | (hi & HI_COPY)],
+      null,
+    );
   }
 
   // ---- the shadow cache --------------------------------------------------
@@ -530,7 +596,9 @@ export class ShadowPager implements Pager {
       this.counters.shadow_cache_hits++;
       return found;
     }
-    const sh = this.make(key, gfn, level, fmt.mode.wide, part, false, 0, 0);
+    // Only l1s go out of sync: a frame about to be shadowed at another level comes back first.
+    if (level > 1 && this.oos.has(gfn)) this.resync(gfn, 'promoted');
+    const sh = this.make(fmt, key, gfn, level, part, false, 0, 0);
     let list = this.byGfn.get(gfn);
     if (list === undefined) {
       list = [];
@@ -549,14 +617,14 @@ export class ShadowPager implements Pager {
       this.counters.shadow_cache_hits++;
       return found;
     }
-    return this.make(key, gfn, level, fmt.mode.wide, 0, true, lo, hi);
+    return this.make(fmt, key, gfn, level, 0, true, lo, hi);
   }
 
   private make(
+    fmt: WalkFormat,
     key: number | string,
     gfn: number,
     level: number,
-    guestWide: boolean,
     part: number,
     fl: boolean,
     flLo: number,
@@ -564,7 +632,8 @@ export class ShadowPager implements Pager {
   ): Shadow {
     const smfn = this.domain.mem.alloc(OWNER_HYPERVISOR);
     this.domain.mem.write(smfn); // zeroed, materialized
-    const sh: Shadow = { key, smfn, gfn, level, guestWide, part, fl, flLo, flHi, refs: 0, pinned: false };
+    const guestWide = fmt.mode.wide;
+    const sh: Shadow = { key, smfn, fmt, gfn, level, guestWide, part, fl, flLo, flHi, refs: 0, pinned: false };
     if (typeof key === 'number') this.hash.set(key, sh);
     else this.flHash.set(key, sh);
     this.byMfn.set(smfn, sh);
@@ -589,16 +658,9 @@ export class ShadowPager implements Pager {
       }
       this.shootdown();
     }
-    const slots = this.rmap.slots(gfn);
-    if (slots.length === 0) return;
+    if (this.rmap.slots(gfn).length === 0) return;
     this.counters.write_access_removals++;
-    for (const slot of slots) {
-      this.counters.rmap_entries_searched++;
-      const sh = this.byMfn.get(Math.floor(slot / 1024)) as Shadow;
-      const f = this.domain.mem.write(sh.smfn);
-      const w = 2 * (slot % 1024); // every shadow has 8-byte entries
-      f[w] = ((f[w] as number) & ~(PTE_RW | PTE_D)) >>> 0;
-    }
+    this.revokeWrite(gfn);
     this.shootdown();
   }
 
@@ -681,6 +743,7 @@ export class ShadowPager implements Pager {
         if (i >= 0) list.splice(i, 1);
         if (list.length === 0) {
           this.byGfn.delete(sh.gfn);
+          this.forgetOos(sh.gfn);
           this.p2m.protect(sh.gfn, false);
           const region = sh.gfn >>> 9;
           const n = (this.shadowedInRegion.get(region) ?? 1) - 1;
@@ -692,6 +755,104 @@ export class ShadowPager implements Pager {
     this.domain.mem.free(sh.smfn);
     this.counters.shadows_freed++;
     this.counters.shadow_frames--;
+  }
+
+  // ---- out-of-sync l1s and snapshots -------------------------------------
+
+  /** Must guest writes to `gfn` trap? (A shadowed table, unless it is out of sync.) */
+  private writeProtected(gfn: number): boolean {
+    return this.byGfn.has(gfn) && !this.oos.has(gfn);
+  }
+
+  /**
+   * May `gfn` go out of sync? Only when the option is on and every shadow of
+   * it is an l1: the hardware walks through higher-level shadows, so their
+   * guest tables must stay write-protected; an l1's shadow entries are only
+   * translations the guest must invalidate before relying on a change.
+   */
+  private canUnsync(gfn: number): boolean {
+    if (!this.sw.oos) return false;
+    const list = this.byGfn.get(gfn);
+    if (list === undefined) return false;
+    for (const sh of list) if (sh.level !== 1) return false;
+    return true;
+  }
+
+  /** Take a snapshot of `gfn` and let the guest write it directly (its mappings may become writable). */
+  private unsync(cpu: Cpu, gfn: number): void {
+    const slots = this.oosSlots[cpu.index] as Array<OosPage | null>;
+    const slot = gfn % OOS_PER_VCPU;
+    const old = slots[slot];
+    if (old != null) this.resync(old.gfn, 'evicted');
+    const page: OosPage = { gfn, vcpu: cpu.index, slot, snapshot: this.guestSpace.frameForRead(gfn).slice() };
+    slots[slot] = page;
+    this.oos.set(gfn, page);
+    this.p2m.protect(gfn, false);
+    this.counters['oos.unsynced']++;
+    if (this.oos.size > this.counters['oos.peak_pages']) this.counters['oos.peak_pages'] = this.oos.size;
+  }
+
+  private resyncAll(cause: string): void {
+    if (this.oos.size === 0) return;
+    for (const gfn of [...this.oos.keys()]) this.resync(gfn, cause);
+  }
+
+  /**
+   * Bring out-of-sync `gfn` back in sync: compare it with its snapshot,
+   * recompute the shadow entries of the guest entries that changed (only
+   * those), and write-protect it again in every shadow that maps it.
+   */
+  private resync(gfn: number, cause: string): void {
+    const page = this.oos.get(gfn);
+    if (page === undefined) return;
+    this.forgetOos(gfn);
+    this.counters['oos.resyncs']++;
+    this.counters[`oos.resync.${cause}`] = (this.counters[`oos.resync.${cause}`] ?? 0) + 1;
+    const live = this.guestSpace.frameForRead(gfn);
+    const snap = page.snapshot;
+    let flush = false;
+    for (const sh of [...(this.byGfn.get(gfn) ?? [])]) {
+      const first = sh.guestWide ? 0 : sh.part * 512;
+      for (let gi = first; gi < first + 512; gi++) {
+        this.counters['oos.entries_compared']++;
+        const lo = sh.guestWide ? (live[2 * gi] as number) : (live[gi] as number);
+        const hi = sh.guestWide ? (live[2 * gi + 1] as number) : 0;
+        if (sh.guestWide ? lo === snap[2 * gi] && hi === snap[2 * gi + 1] : lo === snap[gi]) continue;
+        this.counters['oos.entries_changed']++;
+        // An entry with reserved bits set faults in the guest's walk: its shadow stays not present.
+        const bad = (lo & (sh.fmt.rsvdLo[2] as number)) !== 0 || (hi & (sh.fmt.rsvdHi[2] as number)) !== 0;
+        const target = leafFrame(lo, hi, sh.guestWide, false, 12);
+        for (const i of derivedEntries(sh, gi)) {
+          if (bad ? this.setEntry(sh, i, NOT_PRESENT, null) : this.setLeaf(sh, i, target, lo, hi)) flush = true;
+        }
+      }
+    }
+    this.p2m.protect(gfn, true);
+    if (this.revokeWrite(gfn)) flush = true;
+    if (flush) this.shootdown();
+  }
+
+  /** Forget that `gfn` is out of sync (its snapshot goes). */
+  private forgetOos(gfn: number): void {
+    const page = this.oos.get(gfn);
+    if (page === undefined) return;
+    this.oos.delete(gfn);
+    (this.oosSlots[page.vcpu] as Array<OosPage | null>)[page.slot] = null;
+  }
+
+  /** Clear the write permission of every shadow leaf mapping `gfn`; true if any had it. */
+  private revokeWrite(gfn: number): boolean {
+    let any = false;
+    for (const slot of this.rmap.slots(gfn)) {
+      this.counters.rmap_entries_searched++;
+      const sh = this.byMfn.get(Math.floor(slot / 1024)) as Shadow;
+      const f = this.domain.mem.write(sh.smfn);
+      const w = 2 * (slot % 1024); // every shadow has 8-byte entries
+      if (((f[w] as number) & PTE_RW) === 0) continue;
+      f[w] = ((f[w] as number) & ~(PTE_RW | PTE_D)) >>> 0;
+      any = true;
+    }
+    return any;
   }
 
   /** Guest frame `gfn` (a shadowed table) changed at [offset, offset+size): drop derived shadow entries. */
@@ -780,47 +941,69 @@ export class ShadowPager implements Pager {
       if (mem.ownerOf(sh.smfn) !== OWNER_HYPERVISOR) return `shadow ${name(sh)} in a frame the hypervisor does not own`;
       const f = mem.read(sh.smfn);
       const g = sh.fl ? null : this.guestSpace.frameForRead(sh.gfn);
+      const snap = sh.fl ? undefined : this.oos.get(sh.gfn)?.snapshot;
       for (let i = 0; i < 512; i++) {
         const lo = f[2 * i] as number;
         if ((lo & PTE_P) === 0) continue;
         const hi = f[2 * i + 1] as number;
-        const target = (hi & 0xfffff) * 0x100000 + (lo >>> 12);
         // The guest entry this shadow entry was derived from.
         const gi = guestIndex(sh, i);
-        const glo = sh.fl ? sh.flLo : ((wide ? g?.[2 * gi] : g?.[gi]) as number);
-        const ghi = sh.fl ? sh.flHi : wide ? ((g as Uint32Array)[2 * gi + 1] as number) : 0;
-        if (sh.level > 1 && (lo & PTE_PS) !== 0) {
-          const problem = this.checkSuperpage(sh, i, lo, hi, glo, ghi);
-          if (problem !== null) return problem;
-          continue;
-        }
-        if (sh.level > 1) {
-          const c = this.byMfn.get(target);
-          if (c === undefined) return `${name(sh)}[${i}] points at ${target}, which is not a shadow`;
-          if (!sh.fl && (glo & PTE_P) === 0) return `${name(sh)}[${i}] present but the guest entry is not`;
-          if ((lo & PTE_RW) !== 0 && (glo & PTE_RW) === 0)
-            return `${name(sh)}[${i}] writable beyond the guest's rights`;
-          if ((lo & 4) !== 0 && (glo & 4) === 0) return `${name(sh)}[${i}] user beyond the guest's rights`;
-          continue;
-        }
-        if (mem.ownerOf(target) !== this.domain.id) return `${name(sh)}[${i}] maps mfn ${target}, not the domain's`;
-        const gfn = this.domain.placement.gfnOf(target);
-        const expectGfn = sh.fl ? sh.gfn + i : wide ? (ghi & 0xfffff) * 0x100000 + (glo >>> 12) : glo >>> 12;
-        if (gfn !== expectGfn) return `${name(sh)}[${i}] maps gfn ${gfn}, the guest entry says ${expectGfn}`;
-        if ((glo & PTE_P) === 0 || (glo & PTE_A) === 0)
-          return `${name(sh)}[${i}] present while the guest leaf is not present/accessed`;
-        if ((lo & PTE_RW) !== 0) {
-          if ((glo & PTE_RW) === 0 || (glo & PTE_D) === 0)
-            return `${name(sh)}[${i}] writable, guest leaf read-only or clean`;
-          this.p2m.lookup(gfn);
-          if (this.p2m.lastType !== P2M_RAM_RW) return `${name(sh)}[${i}] writable over a read-only p2m type`;
-          if (this.byGfn.has(gfn)) return `${name(sh)}[${i}] maps shadowed guest table ${gfn} writable`;
-        }
-        if ((lo & 4) !== 0 && (glo & 4) === 0) return `${name(sh)}[${i}] user beyond the guest's rights`;
-        if ((ghi & 0x80000000) !== 0 && (hi & 0x80000000) === 0)
-          return `${name(sh)}[${i}] executable beyond the guest's rights`;
+        const guest = (t: Uint32Array | null): [number, number] =>
+          sh.fl
+            ? [sh.flLo, sh.flHi]
+            : [(wide ? t?.[2 * gi] : t?.[gi]) as number, wide ? ((t as Uint32Array)[2 * gi + 1] as number) : 0];
+        // An out-of-sync l1's entries may come from any value the guest wrote since its
+        // snapshot (it has not flushed yet), so only isolation is checked for them.
+        const problem =
+          snap === undefined ? this.entryProblem(sh, i, lo, hi, ...guest(g)) : this.isolationProblem(sh, i, lo, hi);
+        if (problem !== null) return problem;
       }
     }
+    return null;
+  }
+
+  /** Isolation alone: a leaf reaches only the domain's frames, writable only where the p2m and write protection allow. */
+  private isolationProblem(sh: Shadow, i: number, lo: number, hi: number): string | null {
+    const target = (hi & 0xfffff) * 0x100000 + (lo >>> 12);
+    if (this.domain.mem.ownerOf(target) !== this.domain.id)
+      return `${name(sh)}[${i}] maps mfn ${target}, not the domain's`;
+    if ((lo & PTE_RW) === 0) return null;
+    const gfn = this.domain.placement.gfnOf(target);
+    this.p2m.lookup(gfn);
+    if (this.p2m.lastType !== P2M_RAM_RW) return `${name(sh)}[${i}] writable over a read-only p2m type`;
+    if (this.writeProtected(gfn)) return `${name(sh)}[${i}] maps shadowed guest table ${gfn} writable`;
+    return null;
+  }
+
+  /** What is wrong with shadow entry (lo, hi) at `i` of `sh`, derived from guest entry (glo, ghi); null if nothing. */
+  private entryProblem(sh: Shadow, i: number, lo: number, hi: number, glo: number, ghi: number): string | null {
+    const mem = this.domain.mem;
+    const target = (hi & 0xfffff) * 0x100000 + (lo >>> 12);
+    if (sh.level > 1 && (lo & PTE_PS) !== 0) return this.checkSuperpage(sh, i, lo, hi, glo, ghi);
+    if (sh.level > 1) {
+      const c = this.byMfn.get(target);
+      if (c === undefined) return `${name(sh)}[${i}] points at ${target}, which is not a shadow`;
+      if (!sh.fl && (glo & PTE_P) === 0) return `${name(sh)}[${i}] present but the guest entry is not`;
+      if ((lo & PTE_RW) !== 0 && (glo & PTE_RW) === 0) return `${name(sh)}[${i}] writable beyond the guest's rights`;
+      if ((lo & 4) !== 0 && (glo & 4) === 0) return `${name(sh)}[${i}] user beyond the guest's rights`;
+      return null;
+    }
+    if (mem.ownerOf(target) !== this.domain.id) return `${name(sh)}[${i}] maps mfn ${target}, not the domain's`;
+    const gfn = this.domain.placement.gfnOf(target);
+    const expectGfn = sh.fl ? sh.gfn + i : sh.guestWide ? (ghi & 0xfffff) * 0x100000 + (glo >>> 12) : glo >>> 12;
+    if (gfn !== expectGfn) return `${name(sh)}[${i}] maps gfn ${gfn}, the guest entry says ${expectGfn}`;
+    if ((glo & PTE_P) === 0 || (glo & PTE_A) === 0)
+      return `${name(sh)}[${i}] present while the guest leaf is not present/accessed`;
+    if ((lo & PTE_RW) !== 0) {
+      if ((glo & PTE_RW) === 0 || (glo & PTE_D) === 0)
+        return `${name(sh)}[${i}] writable, guest leaf read-only or clean`;
+      this.p2m.lookup(gfn);
+      if (this.p2m.lastType !== P2M_RAM_RW) return `${name(sh)}[${i}] writable over a read-only p2m type`;
+      if (this.writeProtected(gfn)) return `${name(sh)}[${i}] maps shadowed guest table ${gfn} writable`;
+    }
+    if ((lo & 4) !== 0 && (glo & 4) === 0) return `${name(sh)}[${i}] user beyond the guest's rights`;
+    if ((ghi & 0x80000000) !== 0 && (hi & 0x80000000) === 0)
+      return `${name(sh)}[${i}] executable beyond the guest's rights`;
     return null;
   }
 }

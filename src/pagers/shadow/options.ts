@@ -1,0 +1,121 @@
+/**
+ * The shadow pager's optimizations, each switchable by name in a pager spec
+ * (`shadow:-oos`, `shadow:+prefetch=16`, `shadow:-oos:-prefetch`), on by
+ * default where Xen has them on. The spec is also the pager's name in the
+ * statistics, so runs of variants sit side by side in `umbra compare`.
+ */
+export interface Optimization {
+  name: string;
+  description: string;
+  /** Xen's name for it. */
+  xen: string;
+}
+
+export const OPTIMIZATIONS: readonly Optimization[] = [
+  {
+    name: 'oos',
+    description: 'out-of-sync l1s: the guest writes its page tables directly; snapshot, resync at its TLB flushes',
+    xen: 'SHOPT_OUT_OF_SYNC',
+  },
+  {
+    name: 'prefetch',
+    description: 'on a shadow fault, also propagate neighbouring guest l1 entries (=N: window, default 16)',
+    xen: 'SHOPT_PREFETCH',
+  },
+  {
+    name: 'fastpath',
+    description: 'guest not-present and MMIO entries shadowed as reserved-bit magic entries: no guest walk',
+    xen: 'SHOPT_FAST_FAULT_PATH',
+  },
+  {
+    name: 'unshadow',
+    description: 'early unshadow: a table being zeroed is unshadowed instead of emulating every write',
+    xen: 'SHOPT_EARLY_UNSHADOW',
+  },
+  {
+    name: 'pool',
+    description: "a bounded shadow memory pool (=N frames; default from Xen's rule), LRU eviction of top-level shadows",
+    xen: 'shadow_set_allocation / shadow_prealloc',
+  },
+  {
+    name: 'logdirty',
+    description: 'log-dirty mode for migration: writes to RAM are tracked through read-only shadows',
+    xen: 'paging_log_dirty_enable',
+  },
+];
+
+export interface ShadowSwitches {
+  oos: boolean;
+  /** Prefetch window in l1 entries; 0 = off. */
+  prefetch: number;
+  fastpath: boolean;
+  unshadow: boolean;
+  /** Pool size in frames: 0 = the default rule, -1 = unbounded (pool off). */
+  pool: number;
+  logdirty: boolean;
+}
+
+export const PREFETCH_DEFAULT = 16;
+
+export const DEFAULT_SWITCHES: Readonly<ShadowSwitches> = Object.freeze({
+  oos: true,
+  prefetch: PREFETCH_DEFAULT,
+  fastpath: true,
+  unshadow: true,
+  pool: 0,
+  logdirty: true,
+});
+
+/**
+ * Parse `shadow[:(+|-)NAME[=N]]...`; returns the switches, or a message
+ * saying what is wrong.
+ */
+export function parseShadowSpec(spec: string): ShadowSwitches | string {
+  const parts = spec.split(':');
+  if (parts[0] !== 'shadow') return `"${spec}" is not a shadow pager spec`;
+  const sw: ShadowSwitches = { ...DEFAULT_SWITCHES };
+  for (const part of parts.slice(1)) {
+    const m = /^([+-]?)([a-z]+)(?:=(\d+))?$/.exec(part);
+    if (m === null) return `"${part}" in "${spec}": expected +NAME, -NAME or NAME=N`;
+    const [, sign, name, value] = m as unknown as [string, string, string, string | undefined];
+    if (!OPTIMIZATIONS.some((o) => o.name === name)) {
+      return `unknown shadow optimization "${name}" (known: ${OPTIMIZATIONS.map((o) => o.name).join(', ')})`;
+    }
+    const on = sign !== '-';
+    if (value !== undefined && !on) return `"${part}": a switched-off optimization takes no value`;
+    if (value !== undefined && name !== 'prefetch' && name !== 'pool') return `"${part}": ${name} takes no value`;
+    const n = value === undefined ? undefined : Number(value);
+    switch (name) {
+      case 'oos':
+        sw.oos = on;
+        break;
+      case 'prefetch':
+        if (n !== undefined && (n < 1 || n > 512)) return `"${part}": the prefetch window is 1 to 512 entries`;
+        sw.prefetch = on ? (n ?? PREFETCH_DEFAULT) : 0;
+        break;
+      case 'fastpath':
+        sw.fastpath = on;
+        break;
+      case 'unshadow':
+        sw.unshadow = on;
+        break;
+      case 'pool':
+        if (n !== undefined && n < 64) return `"${part}": the pool needs at least 64 frames`;
+        sw.pool = on ? (n ?? 0) : -1;
+        break;
+      case 'logdirty':
+        sw.logdirty = on;
+        break;
+    }
+  }
+  return sw;
+}
+
+/**
+ * Xen's default shadow allocation (libxl_get_required_shadow_memory): 1 MiB
+ * per vCPU plus 8 KiB per MiB of guest RAM, i.e. 256 frames per vCPU and 2
+ * frames per MiB.
+ */
+export function defaultPoolFrames(vcpus: number, ramBytes: number): number {
+  return 256 * vcpus + 2 * Math.ceil(ramBytes / 2 ** 20);
+}
