@@ -95,6 +95,10 @@ export class Walker {
   readonly pathIndex = new Int32Array(8);
   readonly pathLevel = new Int32Array(8);
   pathLen = 0;
+  /** The entry whose reserved bits ended the last walk with PF_RSVD: its table frame and halves. */
+  rsvdTable = -1;
+  rsvdLo = 0;
+  rsvdHi = 0;
 
   /**
    * Translate `va` through the tables rooted at `rootPfn` (or, for PAE, the
@@ -149,7 +153,12 @@ export class Walker {
       if ((lo & 1) === 0) return 0;
       const ps = (lo >>> 7) & 1 & (fmt.largeMask >>> level);
       const r = level * 2 + ps;
-      if (((lo & (fmt.rsvdLo[r] as number)) | (hi & (fmt.rsvdHi[r] as number))) !== 0) return PF_P | PF_RSVD;
+      if (((lo & (fmt.rsvdLo[r] as number)) | (hi & (fmt.rsvdHi[r] as number))) !== 0) {
+        this.rsvdTable = tablePfn;
+        this.rsvdLo = lo;
+        this.rsvdHi = hi;
+        return PF_P | PF_RSVD;
+      }
       acc &= lo;
       xd |= hi;
       this.pathFrame[n] = f;

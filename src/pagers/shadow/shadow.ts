@@ -34,8 +34,17 @@
  * page directory is four shadow PDs, a guest page table two shadow PTs. With guest paging off the hardware walks the
  * P2M itself (VA = GPA).
  */
-import { CTL_WP, checkAccess, faultError } from '../../arch/x86/access.js';
-import { type AccessKind, FETCH, PTE_A, PTE_D, PTE_P, PTE_PS, PTE_RW, WRITE } from '../../arch/x86/bits.js';
+import {
+  CTL_WP,
+  checkAccess,
+  faultError,
+  PERM_D,
+  PERM_PK_SHIFT,
+  PERM_U,
+  PERM_W,
+  PERM_XD,
+} from '../../arch/x86/access.js';
+import { type AccessKind, FETCH, PF_RSVD, PTE_A, PTE_D, PTE_P, PTE_PS, PTE_RW, WRITE } from '../../arch/x86/bits.js';
 import { type Cpu, HOST_DONE, HOST_RETRY, readValue, writeValue } from '../../arch/x86/cpu.js';
 import { formatFor, MODE_PAE, type PagingMode, type WalkFormat } from '../../arch/x86/modes.js';
 import { leafFrame, WALK_OK, Walker } from '../../arch/x86/walker.js';
@@ -72,6 +81,24 @@ interface Shadow {
   pinned: boolean;
 }
 
+/**
+ * Physical-address width of the simulated host CPU (as on many server
+ * parts): machine frames fit in 46 bits, and bits 51:46 of a shadow entry are
+ * reserved, so an entry with them set faults with PF_RSVD. The fast path's
+ * "magic" entries are such entries (Xen's SH_L1E_MAGIC).
+ */
+const HOST_MAXPHYADDR = 46;
+const MAGIC_HI = 0xfc000; // entry bits 51:46
+const MAGIC_MMIO = 0x200; // entry bit 9 (ignored by hardware): an MMIO magic entry
+/** A guest-not-present magic entry: the guest's l1 entry is not present. */
+const GNP_LO = PTE_P;
+/** Bits of the guest's permission word kept in an MMIO magic entry (W, U, XD, D at their own positions). */
+const MMIO_PERM = PERM_W | PERM_U | PERM_XD | PERM_D;
+
+function isMagic(lo: number, hi: number): boolean {
+  return (lo & PTE_P) !== 0 && (hi & MAGIC_HI) === MAGIC_HI;
+}
+
 /** Bits of a guest leaf copied into a shadow leaf: RW, US, PWT, PCD, G (+ XD and PK in the high half). */
 const LEAF_COPY_LO = 0x11e;
 const NONLEAF_COPY_LO = 0x1e; // RW, US, PWT, PCD
@@ -89,6 +116,9 @@ function hardwareMode(fmt: WalkFormat): PagingMode {
 }
 
 const NOT_PRESENT: readonly [number, number] = [0, 0];
+/** fastFault(): not a fast-path fault, take the slow path. */
+const NOT_FAST = -100;
+const GNP: readonly [number, number] = [GNP_LO, MAGIC_HI];
 
 /** Index in the guest table of the entry shadow entry `i` of `sh` derives from. */
 function guestIndex(sh: Shadow, i: number): number {
@@ -225,8 +255,10 @@ export class ShadowPager implements Pager {
     'oos.resync.physical_write': 0,
     'oos.entries_compared': 0,
     'oos.entries_changed': 0,
-    'oos.writes_direct_estimate': 0,
     'oos.peak_pages': 0,
+    'fastpath.not_present': 0,
+    'fastpath.mmio': 0,
+    'prefetch.entries': 0,
   };
 
   constructor(private readonly opts: ShadowOptions = {}) {
@@ -266,7 +298,7 @@ export class ShadowPager implements Pager {
       m.ctlAnd = 0;
       m.ctlOr = CTL_WP;
     } else {
-      m.format = formatFor(hardwareMode(fmt), 52, true, fmt.pse);
+      m.format = formatFor(hardwareMode(fmt), HOST_MAXPHYADDR, true, fmt.pse);
       m.ctlAnd = -1;
       m.ctlOr = CTL_WP;
       if (hardwareMode(fmt).pdpteRegisters) {
@@ -345,12 +377,47 @@ export class ShadowPager implements Pager {
 
   // ---- page faults -------------------------------------------------------
 
-  pageFault(cpu: Cpu, vaHi: number, vaLo: number, access: AccessKind, cpl: number): number {
+  pageFault(cpu: Cpu, vaHi: number, vaLo: number, access: AccessKind, cpl: number, error: number): number {
     this.counters.exits++;
     this.counters['exit.page_fault']++;
+    if ((error & PF_RSVD) !== 0 && this.sw.fastpath) {
+      const fast = this.fastFault(cpu, vaLo, access, cpl);
+      if (fast !== NOT_FAST) return fast;
+    }
     const r = this.handleFault(cpu, vaHi, vaLo, access, cpl);
     this.maybeCheck();
     return r;
+  }
+
+  /**
+   * The fast path: the hardware hit a magic entry, which says what the fault
+   * is without walking the guest's tables — a guest not-present entry (the
+   * guest's own #PF) or MMIO (emulate). An out-of-sync l1 may have been
+   * written since, and a write through an entry whose guest D flag is clear
+   * must set it: both take the slow path.
+   */
+  private fastFault(cpu: Cpu, vaLo: number, access: AccessKind, cpl: number): number {
+    const w = cpu.walker;
+    const lo = w.rsvdLo;
+    const hi = w.rsvdHi;
+    if (!isMagic(lo, hi)) return NOT_FAST;
+    const sh = this.byMfn.get(w.rsvdTable);
+    if (sh === undefined || sh.level !== 1 || (!sh.fl && this.oos.has(sh.gfn))) return NOT_FAST;
+    if ((lo & MAGIC_MMIO) === 0) {
+      this.counters['fastpath.not_present']++;
+      this.counters['fault.injected']++;
+      return faultError(0, access, cpl, cpu.ctl);
+    }
+    const perm = (lo & MMIO_PERM) | (((hi >>> 20) & 0xf) << PERM_PK_SHIFT);
+    if (access === WRITE && (perm & PERM_D) === 0) return NOT_FAST;
+    const error = checkAccess(perm, access, cpl, cpu.ctl, cpu.pkru);
+    if (error !== 0) {
+      this.counters['fault.injected']++;
+      return error;
+    }
+    this.counters['fastpath.mmio']++;
+    this.counters['emulate.mmio']++;
+    return this.emulate(cpu, (hi & 0x3fff) * 0x100000 + (lo >>> 12), vaLo & 0xfff, access);
   }
 
   private handleFault(cpu: Cpu, vaHi: number, vaLo: number, access: AccessKind, cpl: number): number {
@@ -480,7 +547,8 @@ export class ShadowPager implements Pager {
       const hi = guestWide ? (g[word + 1] as number) : 0;
       const large = level > 1 && ((lo >>> 7) & 1 & (fmt.largeMask >>> level)) !== 0;
       if (level === 1) {
-        this.setLeaf(sh, sIndex, leafFrame(lo, hi, guestWide, false, 12), lo, hi);
+        this.setLeaf(sh, sIndex, leafFrame(lo, hi, guestWide, false, 12), lo, hi, w.perm);
+        if (this.sw.prefetch > 0) this.prefetch(sh, sIndex, g);
         // The shadow entry now follows this guest value: so must the snapshot of an
         // out-of-sync l1, or a later change back to the old value would go unseen.
         const page = this.oos.get(table);
@@ -519,7 +587,8 @@ export class ShadowPager implements Pager {
         const shift = hw.shift[flLevel] as number;
         const idx = ((vaLo >>> shift) | (vaHi << (32 - shift))) & (hw.indexMask[flLevel] as number);
         if (flLevel === 1) {
-          this.setLeaf(child, idx, first + idx, lo, hi);
+          this.setLeaf(child, idx, first + idx, lo, hi, w.perm);
+          if (this.sw.prefetch > 0) this.prefetchFl(child, idx, first, lo, hi);
           return;
         }
         parent = child;
@@ -527,6 +596,47 @@ export class ShadowPager implements Pager {
         first += idx * 2 ** (shift - 12);
         flLevel--;
       }
+    }
+  }
+
+  /**
+   * Prefetch: after fixing entry `from` of l1 shadow `sh`, propagate the
+   * following guest entries of the same table (up to the window) whose
+   * shadow entries are empty — present, accessed ones as mappings, not-present
+   * ones as magic entries with the fast path. Entries with the accessed flag
+   * clear stay empty: the hardware would set it, so the first access must trap.
+   */
+  private prefetch(sh: Shadow, from: number, g: Uint32Array): void {
+    const f = this.domain.mem.read(sh.smfn);
+    const page = this.oos.get(sh.gfn);
+    const rsvdLo = sh.fmt.rsvdLo[2] as number;
+    const rsvdHi = sh.fmt.rsvdHi[2] as number;
+    for (let i = from + 1, end = Math.min(512, from + 1 + this.sw.prefetch); i < end; i++) {
+      if (((f[2 * i] as number) & PTE_P) !== 0) continue;
+      const gi = guestIndex(sh, i);
+      const lo = sh.guestWide ? (g[2 * gi] as number) : (g[gi] as number);
+      const hi = sh.guestWide ? (g[2 * gi + 1] as number) : 0;
+      if ((lo & PTE_P) !== 0 && ((lo & PTE_A) === 0 || (lo & rsvdLo) !== 0 || (hi & rsvdHi) !== 0)) continue;
+      this.setLeaf(sh, i, leafFrame(lo, hi, sh.guestWide, false, 12), lo, hi);
+      if (((f[2 * i] as number) & PTE_P) === 0) continue;
+      this.counters['prefetch.entries']++;
+      if (page !== undefined) {
+        // As in fix(): the snapshot follows what the shadow was built from.
+        if (sh.guestWide) {
+          page.snapshot[2 * gi] = lo;
+          page.snapshot[2 * gi + 1] = hi;
+        } else page.snapshot[gi] = lo;
+      }
+    }
+  }
+
+  /** Prefetch in a splintered superpage: the following 4 KiB pieces of the same guest superpage. */
+  private prefetchFl(sh: Shadow, from: number, first: number, lo: number, hi: number): void {
+    const f = this.domain.mem.read(sh.smfn);
+    for (let i = from + 1, end = Math.min(512, from + 1 + this.sw.prefetch); i < end; i++) {
+      if (((f[2 * i] as number) & PTE_P) !== 0) continue;
+      this.setLeaf(sh, i, first + i, lo, hi);
+      if (((f[2 * i] as number) & PTE_P) !== 0) this.counters['prefetch.entries']++;
     }
   }
 
@@ -568,11 +678,18 @@ export class ShadowPager implements Pager {
   }
 
   /** Shadow leaf for guest leaf (lo, hi) mapping guest frame `gfn`; not present when nothing may be cached. */
-  private setLeaf(sh: Shadow, index: number, gfn: number, lo: number, hi: number): boolean {
-    if ((lo & PTE_P) === 0) return this.setEntry(sh, index, NOT_PRESENT, null);
+  private setLeaf(sh: Shadow, index: number, gfn: number, lo: number, hi: number, perm = -1): boolean {
+    if ((lo & PTE_P) === 0) return this.setEntry(sh, index, this.sw.fastpath && !sh.fl ? GNP : NOT_PRESENT, null);
     const mfn = this.p2m.lookup(gfn);
     const type = this.p2m.lastType;
-    if (mfn < 0 || (lo & PTE_A) === 0) return this.setEntry(sh, index, NOT_PRESENT, null);
+    if ((lo & PTE_A) === 0) return this.setEntry(sh, index, NOT_PRESENT, null);
+    if (mfn < 0) {
+      // MMIO: with the fast path, remember the gfn and the guest's rights (known only after a full walk).
+      if (!this.sw.fastpath || perm < 0) return this.setEntry(sh, index, NOT_PRESENT, null);
+      const mlo = (PTE_P | MAGIC_MMIO | (perm & MMIO_PERM) | ((gfn % 0x100000) << 12)) >>> 0;
+      const mhi = MAGIC_HI | (Math.floor(gfn / 0x100000) & 0x3fff) | (((perm >>> PERM_PK_SHIFT) & 0xf) << 20);
+      return this.setEntry(sh, index, [mlo, mhi], null);
+    }
     let l = (lo & LEAF_COPY_LO & ~PTE_RW) | PTE_P | PTE_A;
     if ((lo & PTE_RW) !== 0 && (lo & PTE_D) !== 0 && type === P2M_RAM_RW && !this.writeProtected(gfn))
       l |= PTE_RW | PTE_D;
@@ -679,7 +796,9 @@ export class ShadowPager implements Pager {
     if (oldLo === lo && oldHi === hi) return false;
     f[w] = lo;
     f[w + 1] = hi;
-    if ((oldLo & PTE_P) !== 0) {
+    // Magic entries (fast path) map nothing: no reverse map, and no TLB can hold them.
+    const oldReal = (oldLo & PTE_P) !== 0 && !isMagic(oldLo, oldHi);
+    if (oldReal) {
       const oldMfn = (oldHi & 0xfffff) * 0x100000 + (oldLo >>> 12);
       if (sh.level > 1 && (oldLo & PTE_PS) !== 0) {
         this.superTrack(sh, index, oldLo, oldHi, false);
@@ -691,7 +810,7 @@ export class ShadowPager implements Pager {
         this.rmap.remove(g, sh.smfn * 1024 + index);
       }
     }
-    if ((lo & PTE_P) !== 0) {
+    if ((lo & PTE_P) !== 0 && !isMagic(lo, hi)) {
       if (child !== null) child.refs++;
       else if (sh.level > 1 && (lo & PTE_PS) !== 0) this.superTrack(sh, index, lo, hi, true);
       else if (sh.level === 1) {
@@ -699,7 +818,7 @@ export class ShadowPager implements Pager {
         this.rmap.add(g, sh.smfn * 1024 + index);
       }
     }
-    return (oldLo & PTE_P) !== 0;
+    return oldReal;
   }
 
   /** Record (or forget) which 2 MiB regions a shadow superpage entry covers. */
@@ -964,6 +1083,7 @@ export class ShadowPager implements Pager {
 
   /** Isolation alone: a leaf reaches only the domain's frames, writable only where the p2m and write protection allow. */
   private isolationProblem(sh: Shadow, i: number, lo: number, hi: number): string | null {
+    if (isMagic(lo, hi)) return sh.level === 1 ? null : `${name(sh)}[${i}] magic entry above l1`;
     const target = (hi & 0xfffff) * 0x100000 + (lo >>> 12);
     if (this.domain.mem.ownerOf(target) !== this.domain.id)
       return `${name(sh)}[${i}] maps mfn ${target}, not the domain's`;
@@ -978,6 +1098,17 @@ export class ShadowPager implements Pager {
   /** What is wrong with shadow entry (lo, hi) at `i` of `sh`, derived from guest entry (glo, ghi); null if nothing. */
   private entryProblem(sh: Shadow, i: number, lo: number, hi: number, glo: number, ghi: number): string | null {
     const mem = this.domain.mem;
+    if (isMagic(lo, hi)) {
+      if (sh.level !== 1) return `${name(sh)}[${i}] magic entry above l1`;
+      if ((lo & MAGIC_MMIO) === 0) {
+        return (glo & PTE_P) === 0 ? null : `${name(sh)}[${i}] says guest-not-present but the guest entry is present`;
+      }
+      const gfn = (hi & 0x3fff) * 0x100000 + (lo >>> 12);
+      const expect = sh.fl ? sh.gfn + i : leafFrame(glo, ghi, sh.guestWide, false, 12);
+      if ((glo & PTE_P) === 0 || gfn !== expect)
+        return `${name(sh)}[${i}] MMIO magic entry for gfn ${gfn}, guest says ${expect}`;
+      return this.p2m.lookup(gfn) < 0 ? null : `${name(sh)}[${i}] MMIO magic entry over RAM gfn ${gfn}`;
+    }
     const target = (hi & 0xfffff) * 0x100000 + (lo >>> 12);
     if (sh.level > 1 && (lo & PTE_PS) !== 0) return this.checkSuperpage(sh, i, lo, hi, glo, ghi);
     if (sh.level > 1) {
