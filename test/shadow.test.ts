@@ -184,5 +184,8 @@ test('a shadow superpage over a frame that becomes a guest table is dropped and 
   const { stats } = same(scenario(lines, 0x800000));
   assert.ok(stats.superpages_mapped >= 1);
   assert.ok(stats.superpages_splintered >= 1, 'rebuilt splintered after frame 4 became a table');
-  assert.ok(stats['emulate.pt_write'] + stats['oos.unsynced'] >= 1, 'the write to the table inside the old superpage trapped');
+  assert.ok(
+    stats['emulate.pt_write'] + stats['oos.unsynced'] >= 1,
+    'the write to the table inside the old superpage trapped',
+  );
 });

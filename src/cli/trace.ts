@@ -2,14 +2,24 @@
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { ScenarioError } from '../guest/scenario/parse.js';
-import { isTrace, jsonlToTrace, summarizeTrace, TraceError, type TraceSummary, traceToJsonl } from '../guest/trace/index.js';
-import { UsageError } from './errors.js';
+import {
+  isTrace,
+  jsonlToTrace,
+  summarizeTrace,
+  TraceError,
+  type TraceSummary,
+  traceToJsonl,
+} from '../guest/trace/index.js';
+import { UsageError, userErrors } from './errors.js';
+
+/** The errors a bad input file raises: reported as one line naming the place. */
+const KNOWN = [TraceError, ScenarioError];
 
 export function registerTraceCommands(program: Command): void {
   const trace = program.command('trace').description('binary traces of guest operation streams (docs/trace-format.md)');
   trace
     .command('convert')
-    .description('trace → scenario JSON Lines, or scenario → trace (the direction follows the input\'s first bytes)')
+    .description("trace → scenario JSON Lines, or scenario → trace (the direction follows the input's first bytes)")
     .argument('<in>', 'binary trace or scenario file')
     .argument('<out>', 'output file')
     .action(convertCommand);
@@ -21,38 +31,29 @@ export function registerTraceCommands(program: Command): void {
     .action(infoCommand);
 }
 
-/** Run `fn`, turning every failure the user can cause into a one-line UsageError. */
-function userErrors<T>(file: string, fn: () => T): T {
-  try {
-    return fn();
-  } catch (e) {
-    if (e instanceof TraceError || e instanceof ScenarioError) throw new UsageError(e.message);
-    const code = (e as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') throw new UsageError(`${(e as NodeJS.ErrnoException).path ?? file}: no such file`);
-    if (typeof code === 'string' && code.startsWith('E')) throw new UsageError(`${file}: ${(e as Error).message}`);
-    throw e;
-  }
-}
-
 export function convertCommand(input: string, output: string): void {
   if (resolve(input) === resolve(output)) throw new UsageError(`${input}: input and output are the same file`);
-  userErrors(input, () => {
-    if (isTrace(input)) {
-      traceToJsonl(input, output);
-      return;
-    }
-    const r = jsonlToTrace(input, output);
-    if (r.renumbered) {
-      process.stderr.write(
-        `umbra: note: ${input} has blank or comment lines between operations; the trace numbers operations ` +
-          `consecutively (op k is line k+1), so its replay's "i" values differ from exec of ${input}\n`,
-      );
-    }
-  });
+  userErrors(
+    input,
+    () => {
+      if (isTrace(input)) {
+        traceToJsonl(input, output);
+        return;
+      }
+      const r = jsonlToTrace(input, output);
+      if (r.renumbered) {
+        process.stderr.write(
+          `umbra: note: ${input} has blank or comment lines between operations; the trace numbers operations ` +
+            `consecutively (op k is line k+1), so its replay's "i" values differ from exec of ${input}\n`,
+        );
+      }
+    },
+    KNOWN,
+  );
 }
 
 export function infoCommand(file: string, opts: { json?: boolean }): void {
-  const s = userErrors(file, () => summarizeTrace(file));
+  const s = userErrors(file, () => summarizeTrace(file), KNOWN);
   process.stdout.write(opts.json ? `${JSON.stringify(summaryJson(s), null, 2)}\n` : formatSummary(s));
 }
 
@@ -89,10 +90,18 @@ function formatSummary(s: TraceSummary): string {
     .map(([n, c]) => `${c === 3 ? 'user' : c === 0 ? 'kernel' : 'ring'} (cpl ${c}) ${n}`);
   const rows: Array<[string, string]> = [
     ['file', `${s.file} (trace format ${s.version})`],
-    ['machine', `${m.vcpus} vCPU${m.vcpus > 1 ? 's' : ''}, memory 0x${m.memory.toString(16)}${mib}, maxphyaddr ${m.maxphyaddr}`],
+    [
+      'machine',
+      `${m.vcpus} vCPU${m.vcpus > 1 ? 's' : ''}, memory 0x${m.memory.toString(16)}${mib}, maxphyaddr ${m.maxphyaddr}`,
+    ],
     ['metadata', JSON.stringify(s.meta)],
     ['operations', `${s.ops} in ${s.blocks} block${s.blocks === 1 ? '' : 's'}`],
-    ['  by kind', Object.entries(s.byKind).map(([k, n]) => `${k} ${n}`).join(', ') || '-'],
+    [
+      '  by kind',
+      Object.entries(s.byKind)
+        .map(([k, n]) => `${k} ${n}`)
+        .join(', ') || '-',
+    ],
     ['  by vCPU', s.byVcpu.map((n, v) => `${v}: ${n}`).join(', ')],
     ['  accesses', cpl.join(', ')],
     [

@@ -138,20 +138,150 @@ export function decodeBlock(
   firstLine: number,
   fail: (k: number, reason: string) => never,
 ): Scenario {
-  const s = new Scenario(machine, Math.max(count, 1));
-  const prev = new Uint32Array(PHYS + 2);
-  const end = raw.length;
-  let p = 0;
-  let k = 0;
-  let vcpu = 0;
-  // The last varint read, as halves (a pair of locals is cheaper than an object per read).
-  let hi = 0;
-  let lo = 0;
-  const u64 = (): void => {
-    lo = 0;
-    hi = 0;
+  return new BlockDecoder(raw, machine, fail).decode(count, firstLine);
+}
+
+/** A class rather than closures: its fields stay in registers and its small methods inline. */
+class BlockDecoder {
+  private p = 0;
+  private k = 0;
+  /** The last varint or address read, as halves. */
+  private hi = 0;
+  private lo = 0;
+  private readonly prev = new Uint32Array(PHYS + 2);
+
+  constructor(
+    private readonly raw: Uint8Array,
+    private readonly machine: Machine,
+    private readonly fail: (k: number, reason: string) => never,
+  ) {}
+
+  decode(count: number, firstLine: number): Scenario {
+    const { raw, machine } = this;
+    const s = new Scenario(machine, Math.max(count, 1));
+    const { small, cpl, aHi, aLo, vHi, vLo } = s;
+    let vcpu = 0;
+    for (let k = 0; k < count; k++) {
+      this.k = k;
+      if (this.p >= raw.length) this.fail(k, 'the block ends before its declared operation count');
+      const byte = raw[this.p++] as number;
+      const op = byte & 15;
+      const nib = byte >>> 4;
+      const i = s.push(op, firstLine + k);
+      let reserved = nib;
+      switch (op) {
+        case OP.cpu:
+          if (this.p >= raw.length) this.fail(k, 'the operation runs past the end of its block');
+          small[i] = raw[this.p++] as number;
+          // Checked here, not just below: it indexes the delta contexts.
+          if ((small[i] as number) >= machine.vcpus) this.fail(k, `"vcpu" must be between 0 and ${machine.vcpus - 1}`);
+          vcpu = small[i] as number;
+          break;
+        case OP.wrcr:
+          reserved = 0;
+          small[i] = nib;
+          this.u64();
+          vHi[i] = this.hi;
+          vLo[i] = this.lo;
+          break;
+        case OP.wrmsr:
+        case OP.wrpkru:
+          this.u64();
+          vHi[i] = this.hi;
+          vLo[i] = this.lo;
+          break;
+        case OP.setac:
+          reserved = 0;
+          small[i] = nib;
+          break;
+        case OP.read:
+        case OP.write:
+          reserved = 0;
+          small[i] = 1 << (nib & 3);
+          cpl[i] = nib >>> 2;
+          this.addr(vcpu * 2);
+          aHi[i] = this.hi;
+          aLo[i] = this.lo;
+          if (op === OP.write) {
+            this.u64();
+            vHi[i] = this.hi;
+            vLo[i] = this.lo;
+          }
+          break;
+        case OP.fetch:
+          reserved = nib & 3;
+          cpl[i] = nib >>> 2;
+          this.addr(vcpu * 2);
+          aHi[i] = this.hi;
+          aLo[i] = this.lo;
+          break;
+        case OP.pread:
+        case OP.pwrite:
+          reserved = nib & 12;
+          small[i] = 1 << (nib & 3);
+          this.addr(PHYS);
+          aHi[i] = this.hi;
+          aLo[i] = this.lo;
+          if (op === OP.pwrite) {
+            this.u64();
+            vHi[i] = this.hi;
+            vLo[i] = this.lo;
+          }
+          break;
+        case OP.invlpg:
+          this.addr(vcpu * 2);
+          aHi[i] = this.hi;
+          aLo[i] = this.lo;
+          break;
+        case OP.invpcid:
+          reserved = 0;
+          small[i] = nib;
+          this.u64();
+          vHi[i] = this.hi;
+          vLo[i] = this.lo;
+          this.addr(vcpu * 2);
+          aHi[i] = this.hi;
+          aLo[i] = this.lo;
+          break;
+        case OP.flush:
+          break;
+        case OP.dump:
+          this.addr(PHYS);
+          aHi[i] = this.hi;
+          aLo[i] = this.lo;
+          this.u64();
+          vHi[i] = this.hi;
+          vLo[i] = this.lo;
+          break;
+        default:
+          this.fail(k, `unknown operation code ${op} (byte 0x${byte.toString(16).padStart(2, '0')})`);
+      }
+      if (reserved !== 0)
+        this.fail(k, `reserved bits set in the operation byte 0x${byte.toString(16).padStart(2, '0')}`);
+      const problem = opProblem(
+        machine.vcpus,
+        op,
+        small[i] as number,
+        cpl[i] as number,
+        aLo[i] as number,
+        vHi[i] as number,
+        vLo[i] as number,
+      );
+      if (problem !== null) this.fail(k, problem);
+    }
+    if (this.p !== raw.length)
+      this.fail(count - 1, `${raw.length - this.p} bytes follow the last operation of the block`);
+    return s;
+  }
+
+  /** An unsigned LEB128 varint of at most 64 bits into (hi, lo). */
+  private u64(): void {
+    const raw = this.raw;
+    let p = this.p;
+    let lo = 0;
+    let hi = 0;
     for (let i = 0; ; i++) {
-      if (p >= end) fail(k, 'the operation runs past the end of its block');
+      if (p >= raw.length) this.fail(this.k, 'the operation runs past the end of its block');
       const byte = raw[p++] as number;
       const bits = byte & 0x7f;
       if (i < 4) lo |= bits << (7 * i);
@@ -160,132 +290,27 @@ export function decodeBlock(
         hi = bits >>> 4;
       } else if (i < 9) hi |= bits << (7 * i - 32);
       else {
-        if (byte > 1) fail(k, 'a varint does not fit in 64 bits');
+        if (byte > 1) this.fail(this.k, 'a varint does not fit in 64 bits');
         hi |= byte << 31;
       }
       if (byte < 0x80) break;
     }
-    lo >>>= 0;
-    hi >>>= 0;
-  };
-  const addr = (c: number): void => {
-    u64();
+    this.p = p;
+    this.lo = lo >>> 0;
+    this.hi = hi >>> 0;
+  }
+
+  /** An address of class c: zigzag delta from the previous one, modulo 2^64. */
+  private addr(c: number): void {
+    this.u64();
+    const { hi, lo, prev } = this;
     const sign = -(lo & 1);
     const dLo = (((lo >>> 1) | (hi << 31)) ^ sign) >>> 0;
     const dHi = ((hi >>> 1) ^ sign) >>> 0;
     const sumLo = (prev[c + 1] as number) + dLo;
-    lo = sumLo >>> 0;
-    hi = ((prev[c] as number) + dHi + (sumLo > 0xffffffff ? 1 : 0)) >>> 0;
-    prev[c] = hi;
-    prev[c + 1] = lo;
-  };
-  const { small, cpl, aHi, aLo, vHi, vLo } = s;
-  for (; k < count; k++) {
-    if (p >= end) fail(k, 'the block ends before its declared operation count');
-    const byte = raw[p++] as number;
-    const op = byte & 15;
-    const nib = byte >>> 4;
-    const i = s.push(op, firstLine + k);
-    let reserved = nib;
-    switch (op) {
-      case OP.cpu:
-        if (p >= end) fail(k, 'the operation runs past the end of its block');
-        small[i] = raw[p++] as number;
-        // Checked here, not just below: it indexes the delta contexts.
-        if ((small[i] as number) >= machine.vcpus) fail(k, `"vcpu" must be between 0 and ${machine.vcpus - 1}`);
-        vcpu = small[i] as number;
-        break;
-      case OP.wrcr:
-        reserved = 0;
-        small[i] = nib;
-        u64();
-        vHi[i] = hi;
-        vLo[i] = lo;
-        break;
-      case OP.wrmsr:
-      case OP.wrpkru:
-        u64();
-        vHi[i] = hi;
-        vLo[i] = lo;
-        break;
-      case OP.setac:
-        reserved = 0;
-        small[i] = nib;
-        break;
-      case OP.read:
-      case OP.write:
-        reserved = 0;
-        small[i] = 1 << (nib & 3);
-        cpl[i] = nib >>> 2;
-        addr(vcpu * 2);
-        aHi[i] = hi;
-        aLo[i] = lo;
-        if (op === OP.write) {
-          u64();
-          vHi[i] = hi;
-          vLo[i] = lo;
-        }
-        break;
-      case OP.fetch:
-        reserved = nib & 3;
-        cpl[i] = nib >>> 2;
-        addr(vcpu * 2);
-        aHi[i] = hi;
-        aLo[i] = lo;
-        break;
-      case OP.pread:
-      case OP.pwrite:
-        reserved = nib & 12;
-        small[i] = 1 << (nib & 3);
-        addr(PHYS);
-        aHi[i] = hi;
-        aLo[i] = lo;
-        if (op === OP.pwrite) {
-          u64();
-          vHi[i] = hi;
-          vLo[i] = lo;
-        }
-        break;
-      case OP.invlpg:
-        addr(vcpu * 2);
-        aHi[i] = hi;
-        aLo[i] = lo;
-        break;
-      case OP.invpcid:
-        reserved = 0;
-        small[i] = nib;
-        u64();
-        vHi[i] = hi;
-        vLo[i] = lo;
-        addr(vcpu * 2);
-        aHi[i] = hi;
-        aLo[i] = lo;
-        break;
-      case OP.flush:
-        break;
-      case OP.dump:
-        addr(PHYS);
-        aHi[i] = hi;
-        aLo[i] = lo;
-        u64();
-        vHi[i] = hi;
-        vLo[i] = lo;
-        break;
-      default:
-        fail(k, `unknown operation code ${op} (byte 0x${byte.toString(16).padStart(2, '0')})`);
-    }
-    if (reserved !== 0) fail(k, `reserved bits set in the operation byte 0x${byte.toString(16).padStart(2, '0')}`);
-    const problem = opProblem(
-      machine.vcpus,
-      op,
-      small[i] as number,
-      cpl[i] as number,
-      aLo[i] as number,
-      vHi[i] as number,
-      vLo[i] as number,
-    );
-    if (problem !== null) fail(k, problem);
+    this.lo = sumLo >>> 0;
+    this.hi = ((prev[c] as number) + dHi + (sumLo > 0xffffffff ? 1 : 0)) >>> 0;
+    prev[c] = this.hi;
+    prev[c + 1] = this.lo;
   }
-  if (p !== end) fail(count - 1, `${end - p} bytes follow the last operation of the block`);
-  return s;
 }

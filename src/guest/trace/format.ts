@@ -10,8 +10,10 @@ export const MAGIC = Uint8Array.of(0x89, 0x55, 0x4d, 0x42, 0x54, 0x52, 0x43, 0x0
 /** Last 8 bytes of a complete trace: a file cut short anywhere lacks them. */
 export const END_MAGIC = Uint8Array.of(0x55, 0x4d, 0x42, 0x54, 0x45, 0x4e, 0x44, 0x0a); // "UMBTEND\n"
 export const VERSION = 1;
+/** Header field `compression`: the only method of version 1 is raw DEFLATE (RFC 1951). */
+export const DEFLATE_RAW = 0;
 
-export const HEADER_FIXED = 32; // magic, version, flags, vcpus, memory, maxphyaddr, meta length
+export const HEADER_FIXED = 32; // magic, version, compression, vcpus, memory, maxphyaddr, meta length
 export const BLOCK_HEADER = 17; // tag, crc32, ops, raw length, compressed length
 export const TRAILER_FIXED = 17; // tag, blocks, ops, trailer length
 export const FOOTER = 16; // trailer offset, end magic
@@ -70,14 +72,15 @@ export function machineProblem(m: Machine): string | null {
   return null;
 }
 
-const validSize = (size: number): boolean => size === 1 || size === 2 || size === 4 || size === 8;
+const badSize = (size: number): boolean => size !== 1 && size !== 2 && size !== 4 && size !== 8;
 const fits = (size: number, hi: number, lo: number): boolean =>
   size === 8 || (hi === 0 && (size === 4 || lo < 2 ** (8 * size)));
 
 /**
  * The scenario format's operand rules, in its words; null when valid. The
  * writer checks each operation before encoding it, the reader after decoding,
- * so a trace the writer produced is always one the reader accepts.
+ * so a trace the writer produced is always one the reader accepts. (Called
+ * per operation: plain branches, no closures.)
  */
 export function opProblem(
   vcpus: number,
@@ -88,14 +91,6 @@ export function opProblem(
   vHi: number,
   vLo: number,
 ): string | null {
-  const access = (k: string, size: number): string | null =>
-    !validSize(size)
-      ? '"size" must be 1, 2, 4 or 8'
-      : (aLo & 0xfff) + size > 4096
-        ? `"${k}" + "size" crosses a 4 KiB page boundary`
-        : null;
-  const privilege = (): string | null => (cpl > 3 ? '"cpl" must be between 0 and 3' : null);
-  const value = (size: number): string | null => (fits(size, vHi, vLo) ? null : `"value" does not fit in ${size} bytes`);
   switch (op) {
     case OP.cpu:
       return small < vcpus ? null : `"vcpu" must be between 0 and ${vcpus - 1}`;
@@ -106,19 +101,22 @@ export function opProblem(
     case OP.invlpg:
       return null;
     case OP.wrpkru:
-      return value(4);
+      return vHi === 0 ? null : '"value" does not fit in 4 bytes';
     case OP.setac:
       return small <= 1 ? null : '"value" must be between 0 and 1';
     case OP.read:
-      return access('va', small) ?? privilege();
     case OP.write:
-      return access('va', small) ?? value(small) ?? privilege();
-    case OP.fetch:
-      return privilege();
     case OP.pread:
-      return access('gpa', small);
-    case OP.pwrite:
-      return access('gpa', small) ?? value(small);
+    case OP.pwrite: {
+      if (badSize(small)) return '"size" must be 1, 2, 4 or 8';
+      const phys = op === OP.pread || op === OP.pwrite;
+      if ((aLo & 0xfff) + small > 4096) return `"${phys ? 'gpa' : 'va'}" + "size" crosses a 4 KiB page boundary`;
+      if ((op === OP.write || op === OP.pwrite) && !fits(small, vHi, vLo))
+        return `"value" does not fit in ${small} bytes`;
+      return phys || cpl <= 3 ? null : '"cpl" must be between 0 and 3';
+    }
+    case OP.fetch:
+      return cpl <= 3 ? null : '"cpl" must be between 0 and 3';
     case OP.invpcid:
       if (small > 3) return '"type" must be between 0 and 3';
       // The scenario keeps PCIDs above 0xfff as 0x1000 (they #GP when run).

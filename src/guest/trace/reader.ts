@@ -13,6 +13,7 @@ import { decodeBlock } from './codec.js';
 import {
   BLOCK_HEADER,
   crc32,
+  DEFLATE_RAW,
   END_MAGIC,
   FOOTER,
   HEADER_FIXED,
@@ -96,14 +97,18 @@ function open(path: string, fd: number): TraceFile {
   const h = read(0, HEADER_FIXED);
   const hv = view(h);
   const version = hv.getUint16(8, true);
-  if (version !== VERSION) at(8, `trace format version ${version} is not supported (this reader knows version ${VERSION})`);
-  if (hv.getUint16(10, true) !== 0) at(10, 'unknown header flags');
+  if (version !== VERSION)
+    at(8, `trace format version ${version} is not supported (this reader knows version ${VERSION})`);
+  const compression = hv.getUint16(10, true);
+  if (compression !== DEFLATE_RAW)
+    at(10, `compression method ${compression} is not supported (version 1 knows 0, raw DEFLATE)`);
   const metaLength = hv.getUint32(28, true);
   if (metaLength > MAX_JSON) at(28, `metadata of ${metaLength} bytes exceeds the limit of ${MAX_JSON}`);
   const metaBytes = read(HEADER_FIXED, metaLength + 4);
   const headerEnd = HEADER_FIXED + metaLength + 4;
   const headerCrc = crc32(concat(h, metaBytes.subarray(0, metaLength)));
-  if (view(metaBytes).getUint32(metaLength, true) !== headerCrc) at(HEADER_FIXED + metaLength, 'header checksum mismatch');
+  if (view(metaBytes).getUint32(metaLength, true) !== headerCrc)
+    at(HEADER_FIXED + metaLength, 'header checksum mismatch');
   const memory = Number(hv.getBigUint64(16, true));
   const machine: Machine = { vcpus: hv.getUint32(12, true), memory, maxphyaddr: hv.getUint32(24, true) };
   const badMachine = machineProblem(machine);
@@ -117,11 +122,15 @@ function open(path: string, fd: number): TraceFile {
   const trailerAt = Number(view(f).getBigUint64(0, true));
   if (trailerAt < headerEnd || trailerAt > size - FOOTER - TRAILER_FIXED - 4)
     at(size - FOOTER, `trailer offset ${trailerAt} lies outside the file`);
-  const t = read(trailerAt, size - FOOTER - trailerAt);
-  const tv = view(t);
-  const trailerLength = tv.getUint32(13, true);
-  if (t[0] !== TAG_TRAILER || TRAILER_FIXED + trailerLength + 4 !== t.length)
+  // The record must fill the space before the footer exactly; checked before reading it, which bounds the read.
+  const tHead = view(read(trailerAt, TRAILER_FIXED));
+  const trailerLength = tHead.getUint32(13, true);
+  if (tHead.getUint8(0) !== TAG_TRAILER || trailerAt + TRAILER_FIXED + trailerLength + 4 !== size - FOOTER)
     at(trailerAt, 'no trailer record where the end marker points');
+  if (trailerLength > MAX_JSON)
+    at(trailerAt + 13, `trailer of ${trailerLength} bytes exceeds the limit of ${MAX_JSON}`);
+  const t = read(trailerAt, TRAILER_FIXED + trailerLength + 4);
+  const tv = view(t);
   if (tv.getUint32(TRAILER_FIXED + trailerLength, true) !== crc32(t, 0, TRAILER_FIXED + trailerLength))
     at(trailerAt, 'trailer checksum mismatch');
   const blockCount = tv.getUint32(1, true);

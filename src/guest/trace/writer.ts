@@ -14,6 +14,7 @@ import {
   BLOCK_OPS,
   BLOCK_RAW_FLUSH,
   crc32,
+  DEFLATE_RAW,
   END_MAGIC,
   FOOTER,
   HEADER_FIXED,
@@ -65,7 +66,7 @@ export class TraceWriter implements OpRecorder {
     const dv = view(h);
     h.set(MAGIC, 0);
     dv.setUint16(8, VERSION, true);
-    dv.setUint16(10, 0, true);
+    dv.setUint16(10, DEFLATE_RAW, true);
     dv.setUint32(12, machine.vcpus, true);
     dv.setBigUint64(16, BigInt(machine.memory), true);
     dv.setUint32(24, machine.maxphyaddr, true);
@@ -80,7 +81,9 @@ export class TraceWriter implements OpRecorder {
     // Refuse here what a reader would refuse: a trace that cannot be replayed is worse than none.
     const bad = opProblem(this.machine.vcpus, op, small, cpl, aLo, vHi, vLo);
     if (bad !== null) throw new TraceError(this.path, `op ${this.ops + 1}`, bad);
-    if (this.ops === MAX_OPS) throw new TraceError(this.path, `op ${this.ops + 1}`, 'more operations than a trace holds');
+    if (this.ops === MAX_OPS)
+      throw new TraceError(this.path, `op ${this.ops + 1}`, 'more operations than a trace holds');
+    if (this.fd === null) throw new Error(`${this.path}: trace already closed`);
     const e = this.enc;
     e.op(op, small, cpl, aHi, aLo, vHi, vLo);
     this.ops++;
