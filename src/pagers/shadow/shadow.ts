@@ -52,7 +52,7 @@ import type { Domain } from '../../hypervisor/domain.js';
 import type { Pager } from '../../hypervisor/pager.js';
 import { OWNER_HYPERVISOR } from '../../machine/memory.js';
 import { MachineSpace, P2M_RAM_RO, P2M_RAM_RW, P2m, P2mSpace } from '../../p2m/p2m.js';
-import { DEFAULT_SWITCHES, type ShadowSwitches } from './options.js';
+import { DEFAULT_SWITCHES, defaultPoolFrames, type ShadowSwitches } from './options.js';
 
 /** A shadow page table. */
 interface Shadow {
@@ -79,6 +79,10 @@ interface Shadow {
   readonly flHi: number;
   refs: number;
   pinned: boolean;
+  /** Parent entries pointing at it (slots smfn * 1024 + index), so it can be unhooked. */
+  readonly ups: Set<number>;
+  /** When a pinned top-level shadow was last loaded (pool eviction is least recently used first). */
+  lastUsed: number;
 }
 
 /**
@@ -218,6 +222,11 @@ export class ShadowPager implements Pager {
   /** Out-of-sync guest l1s by frame, and each vCPU's slots. */
   private readonly oos = new Map<number, OosPage>();
   private oosSlots: Array<Array<OosPage | null>> = [];
+  /** Early unshadow: the frame of the last emulated write of zero (-1: none). */
+  private lastZeroWrite = -1;
+  /** The shadow pool: its size in frames, and a clock for least-recently-used eviction. */
+  private poolFrames = Number.POSITIVE_INFINITY;
+  private tick = 0;
   private lastFaultOp = -1;
   private lastFaultHi = 0;
   private lastFaultLo = -1;
@@ -259,6 +268,11 @@ export class ShadowPager implements Pager {
     'fastpath.not_present': 0,
     'fastpath.mmio': 0,
     'prefetch.entries': 0,
+    'unshadow.frames': 0,
+    'unshadow.shadows': 0,
+    'pool.frames': 0,
+    'pool.evictions': 0,
+    'pool.blowouts': 0,
   };
 
   constructor(private readonly opts: ShadowOptions = {}) {
@@ -273,6 +287,11 @@ export class ShadowPager implements Pager {
     this.p2m = new P2m(domain.mem, domain.placement, (gfn) => domain.guest.isReadOnly(gfn));
     this.guestSpace = new P2mSpace(this.p2m);
     this.hwSpace = new MachineSpace(domain.mem);
+    if (this.sw.pool >= 0) {
+      this.poolFrames =
+        this.sw.pool > 0 ? this.sw.pool : defaultPoolFrames(cpus.length, domain.placement.ramFrames * 4096);
+      this.counters['pool.frames'] = this.poolFrames;
+    }
   }
 
   stats(): Record<string, number> {
@@ -302,15 +321,18 @@ export class ShadowPager implements Pager {
       m.ctlAnd = -1;
       m.ctlOr = CTL_WP;
       if (hardwareMode(fmt).pdpteRegisters) {
+        this.prealloc();
         m.pdpte = this.pdptes(cpu, fmt);
         m.rootPfn = 0;
       } else {
         m.pdpte = null;
+        this.prealloc();
         const top = this.get(fmt, fmt.mode.topLevel, cpu.cr3RootPfn);
         if (!top.pinned) {
           top.pinned = true;
           top.refs++;
         }
+        top.lastUsed = ++this.tick;
         m.rootPfn = top.smfn;
       }
     }
@@ -422,6 +444,7 @@ export class ShadowPager implements Pager {
 
   private handleFault(cpu: Cpu, vaHi: number, vaLo: number, access: AccessKind, cpl: number): number {
     const fmt = cpu.format;
+    this.prealloc();
     if (fmt === null) return this.physicalAccess(cpu, vaLo >>> 12, vaLo & 0xfff, access);
     // Walk the guest's own tables, as the hardware would natively.
     const w = this.walker;
@@ -452,7 +475,9 @@ export class ShadowPager implements Pager {
       if (this.writeProtected(gfn)) {
         if (!this.canUnsync(gfn)) {
           this.counters['emulate.pt_write']++;
-          return this.emulate(cpu, gfn, vaLo & 0xfff, access);
+          const r = this.emulate(cpu, gfn, vaLo & 0xfff, access);
+          this.earlyUnshadow(cpu, gfn);
+          return r;
         }
         // Let the guest write this l1 directly until it next flushes its TLB.
         this.unsync(cpu, gfn);
@@ -750,7 +775,22 @@ export class ShadowPager implements Pager {
     const smfn = this.domain.mem.alloc(OWNER_HYPERVISOR);
     this.domain.mem.write(smfn); // zeroed, materialized
     const guestWide = fmt.mode.wide;
-    const sh: Shadow = { key, smfn, fmt, gfn, level, guestWide, part, fl, flLo, flHi, refs: 0, pinned: false };
+    const sh: Shadow = {
+      key,
+      smfn,
+      fmt,
+      gfn,
+      level,
+      guestWide,
+      part,
+      fl,
+      flLo,
+      flHi,
+      refs: 0,
+      pinned: false,
+      ups: new Set(),
+      lastUsed: 0,
+    };
     if (typeof key === 'number') this.hash.set(key, sh);
     else this.flHash.set(key, sh);
     this.byMfn.set(smfn, sh);
@@ -804,15 +844,20 @@ export class ShadowPager implements Pager {
         this.superTrack(sh, index, oldLo, oldHi, false);
       } else if (sh.level > 1) {
         const c = this.byMfn.get(oldMfn);
-        if (c !== undefined) this.release(c);
+        if (c !== undefined) {
+          c.ups.delete(sh.smfn * 1024 + index);
+          this.release(c);
+        }
       } else {
         const g = this.domain.placement.gfnOf(oldMfn);
         this.rmap.remove(g, sh.smfn * 1024 + index);
       }
     }
     if ((lo & PTE_P) !== 0 && !isMagic(lo, hi)) {
-      if (child !== null) child.refs++;
-      else if (sh.level > 1 && (lo & PTE_PS) !== 0) this.superTrack(sh, index, lo, hi, true);
+      if (child !== null) {
+        child.refs++;
+        child.ups.add(sh.smfn * 1024 + index);
+      } else if (sh.level > 1 && (lo & PTE_PS) !== 0) this.superTrack(sh, index, lo, hi, true);
       else if (sh.level === 1) {
         const g = this.domain.placement.gfnOf((hi & 0xfffff) * 0x100000 + (lo >>> 12));
         this.rmap.add(g, sh.smfn * 1024 + index);
@@ -874,6 +919,90 @@ export class ShadowPager implements Pager {
     this.domain.mem.free(sh.smfn);
     this.counters.shadows_freed++;
     this.counters.shadow_frames--;
+  }
+
+  // ---- early unshadow ------------------------------------------------------
+
+  /**
+   * Xen's early unshadow: two emulated writes of zero in a row to the same
+   * table mean the guest is most likely tearing it down (exit, munmap): drop
+   * its shadows instead of emulating every further write. Safe whatever the
+   * guess: shadows are rebuilt from the guest's tables on the next fault.
+   */
+  private earlyUnshadow(cpu: Cpu, gfn: number): void {
+    if (!this.sw.unshadow) return;
+    if (cpu.pendingLo !== 0 || cpu.pendingHi !== 0) {
+      this.lastZeroWrite = -1;
+      return;
+    }
+    if (this.lastZeroWrite !== gfn) {
+      this.lastZeroWrite = gfn;
+      return;
+    }
+    this.lastZeroWrite = -1;
+    if (this.unshadow(gfn)) this.counters['unshadow.frames']++;
+  }
+
+  /**
+   * Remove the shadows of `gfn` by unhooking them from their parents; a
+   * shadow in use as a root (pinned, or named by a PAE PDPTE register) stays.
+   * True if none is left.
+   */
+  private unshadow(gfn: number): boolean {
+    let flush = false;
+    for (const sh of [...(this.byGfn.get(gfn) ?? [])]) {
+      if (sh.pinned || this.inPdpte(sh)) continue;
+      for (const slot of [...sh.ups]) {
+        const parent = this.byMfn.get(Math.floor(slot / 1024));
+        if (parent !== undefined && this.setEntry(parent, slot % 1024, NOT_PRESENT, null)) flush = true;
+      }
+      this.counters['unshadow.shadows']++;
+    }
+    if (flush) this.shootdown();
+    return !this.byGfn.has(gfn);
+  }
+
+  private inPdpte(sh: Shadow): boolean {
+    for (const st of this.hwPdpte.values()) if (st.refs.includes(sh)) return true;
+    return false;
+  }
+
+  // ---- the shadow pool -----------------------------------------------------
+
+  /** Frames the pool holds: shadows and out-of-sync snapshots. */
+  private poolUsed(): number {
+    return this.counters.shadow_frames + this.oos.size;
+  }
+
+  /**
+   * Make room before an exit that may build shadows (at most one per level,
+   * plus splinters and PAE's four PDs): unpin and free the least recently
+   * used top-level shadows no vCPU is running on; if that is not enough,
+   * blow the tables (unhook everything below the roots in use). The pool
+   * never overflows, and the roots in use are never freed, so a fault always
+   * makes progress.
+   */
+  private prealloc(): void {
+    const need = 8;
+    if (this.poolUsed() + need <= this.poolFrames) return;
+    const inUse = new Set(this.cpus.map((c) => c.mmu.rootPfn));
+    const tops = [...this.hash.values()]
+      .filter((sh) => sh.pinned && !inUse.has(sh.smfn))
+      .sort((a, b) => a.lastUsed - b.lastUsed);
+    for (const sh of tops) {
+      if (this.poolUsed() + need <= this.poolFrames) return;
+      this.counters['pool.evictions']++;
+      sh.pinned = false;
+      this.release(sh);
+    }
+    if (this.poolUsed() + need <= this.poolFrames) return;
+    this.counters['pool.blowouts']++;
+    this.resyncAll('pool');
+    for (const sh of [...this.hash.values()]) {
+      if (!(sh.pinned || this.inPdpte(sh)) || !this.byMfn.has(sh.smfn)) continue;
+      for (let i = 0; i < 512; i++) this.setEntry(sh, i, NOT_PRESENT, null);
+    }
+    this.shootdown();
   }
 
   // ---- out-of-sync l1s and snapshots -------------------------------------
@@ -1036,6 +1165,8 @@ export class ShadowPager implements Pager {
   /** Verify rules 2-4 over every shadow; returns a description of the first violation or null. */
   checkInvariants(): string | null {
     const mem = this.domain.mem;
+    if (this.poolUsed() > this.poolFrames)
+      return `shadow pool overflow: ${this.poolUsed()} frames in a pool of ${this.poolFrames}`;
     // Reference counts: one per parent entry, per PAE hardware PDPTE, and one for the pin.
     const counted = new Map<Shadow, number>();
     const all = [...this.hash.values(), ...this.flHash.values()];
