@@ -11,17 +11,20 @@ import type { Command } from 'commander';
 import { Option } from 'commander';
 import { calibration } from '../guest/kernel/calibration.js';
 import { KERNEL_MODES, type KernelMode, layoutFor } from '../guest/kernel/layout.js';
-import { runWorkload } from '../guest/kernel/run.js';
+import { runWorkload, startWorkload } from '../guest/kernel/run.js';
 import { WORKLOADS, type Workload, type WorkloadParams, workload } from '../guest/kernel/workloads.js';
 import { TraceError } from '../guest/trace/format.js';
 import { openTrace } from '../guest/trace/reader.js';
 import { replayTrace } from '../guest/trace/replay.js';
 import { TraceWriter } from '../guest/trace/writer.js';
+import { migrate } from '../hypervisor/migrate.js';
 import type { LayoutKind } from '../machine/placement.js';
 import { compareRows, renderCsv, renderJson, renderText } from '../metrics/compare.js';
 import { type CostModel, DEFAULT_COSTS, loadCosts, modelCycles } from '../metrics/costs.js';
 import { plotSvg } from '../metrics/plot.js';
 import { collectStats, formatStats, type Stats } from '../metrics/stats.js';
+import { parseShadowSpec } from '../pagers/shadow/options.js';
+import { ShadowPager } from '../pagers/shadow/shadow.js';
 import { UsageError, userErrors } from './errors.js';
 import { makePager } from './exec.js';
 import { parseIntOption, parseTlb } from './options.js';
@@ -92,6 +95,18 @@ export function registerWorkloadCommands(program: Command): void {
       .option('--csv', 'print the comparison as CSV')
       .option('--plot <file.svg>', 'also draw the main figures as an SVG chart'),
   ).action(compareCommand);
+
+  guestOptions(
+    program
+      .command('migrate')
+      .description('live-migrate a guest running a workload (pre-copy with log-dirty) and verify the copy')
+      .option('--pager <spec>', 'shadow pager spec (shadow:-logdirty: stop-and-copy only)', 'shadow')
+      .option('--warmup <ops>', 'guest operations before migration starts', '1000000')
+      .option('--bandwidth <mbit>', 'link speed in Mbit/s (sets how far the guest runs per page sent)', '1000')
+      .option('--max-rounds <n>', 'pre-copy rounds at most (Xen: 30)', '30')
+      .option('--stop-pages <n>', 'stop and copy when a round dirtied fewer pages (Xen: 50)', '50')
+      .option('--json', 'print the result as JSON'),
+  ).action(migrateCommand);
 
   program
     .command('replay')
@@ -338,6 +353,81 @@ async function compareCommand(o: CompareOptions): Promise<void> {
   }
   if (o.plot !== undefined)
     writeFileSync(o.plot, await plotSvg(stats, costs, { title: `${spec.workload.name}: pagers compared` }));
+}
+
+interface MigrateCommandOptions extends GuestOptions {
+  pager: string;
+  warmup: string;
+  bandwidth: string;
+  maxRounds: string;
+  stopPages: string;
+  json?: boolean;
+}
+
+/**
+ * Guest operations per page sent: the guest runs about a million modelled
+ * operations per second per vCPU (docs/costs.md, guest_work), a page takes
+ * 4096 × 8 / bandwidth seconds on the link.
+ */
+export function opsPerPage(vcpus: number, mbit: number): number {
+  const pagesPerSecond = (mbit * 1e6) / 8 / 4096;
+  return Math.max(1, Math.round((vcpus * 1e6) / pagesPerSecond));
+}
+
+function migrateCommand(o: MigrateCommandOptions): void {
+  const spec = specOf(o);
+  const pager = makePager(o.pager, o.check);
+  if (!(pager instanceof ShadowPager))
+    throw new UsageError('--pager: migration tracks dirty pages with the shadow pager');
+  const sw = parseShadowSpec(o.pager);
+  const mbit = parseIntOption('--bandwidth', o.bandwidth, 1, 1e6);
+  const per = opsPerPage(spec.params.vcpus, mbit);
+  const { port, kernel } = startWorkload({
+    workload: spec.workload,
+    params: spec.params,
+    mode: spec.mode,
+    pcid: spec.pcid,
+    verify: o.verify,
+    pager,
+    layout: o.layout,
+    tlb: parseTlb(o.tlb),
+  });
+  const r = migrate({
+    port,
+    kernel,
+    pager,
+    logDirty: typeof sw !== 'string' && sw.logdirty,
+    warmupOps: parseIntOption('--warmup', o.warmup, 0, 2 ** 40),
+    opsPerPage: per,
+    maxRounds: parseIntOption('--max-rounds', o.maxRounds, 1, 1000),
+    stopPages: parseIntOption('--stop-pages', o.stopPages, 0, 2 ** 30),
+    maxFactor: 3,
+  });
+  const ms = (pages: number): string => (((pages * 4096 * 8) / (mbit * 1e6)) * 1000).toFixed(2);
+  if (o.json) {
+    process.stdout.write(
+      `${JSON.stringify({ ...metaOf(spec), pager: pager.name, bandwidthMbit: mbit, opsPerPage: per, ...r, downtimeMs: Number(ms(r.pausePages)), stats: pager.stats() }, null, 2)}\n`,
+    );
+  } else {
+    const lines = [header(metaOf(spec)), `pager      ${pager.name}`];
+    lines.push(
+      r.rounds.length > 0
+        ? `migration  pre-copy with log-dirty over a ${n(mbit)} Mbit/s link (the guest runs ${per} operations per page sent)`
+        : `migration  stop-and-copy (no log-dirty): the guest is paused while all of its memory is copied`,
+    );
+    if (r.rounds.length > 0) {
+      lines.push('round   pages sent   guest ops meanwhile');
+      for (const x of r.rounds)
+        lines.push(`${String(x.round).padStart(5)}  ${n(x.pagesSent).padStart(11)}  ${n(x.guestOps).padStart(18)}`);
+      lines.push(`stopped    ${r.stopReason}${r.guestFinished ? ' (the workload had finished)' : ''}`);
+    }
+    lines.push(`paused     ${n(r.pausePages)} pages copied with the guest stopped: ${ms(r.pausePages)} ms of downtime`);
+    lines.push(`sent       ${n(r.totalPages)} pages in all`);
+    lines.push(`verified   destination ${r.verified ? '=' : '≠'} source: sha256 ${r.destinationSha256}`);
+    process.stdout.write(`${lines.join('\n')}\n`);
+  }
+  if (!r.verified)
+    throw new UsageError(`migration lost writes: destination ${r.destinationSha256} ≠ source ${r.sourceSha256}`);
 }
 
 function replayCommand(

@@ -83,23 +83,29 @@ export class Domain {
    * gfn order, each as gfn (8 bytes LE) then its 4096 bytes (scenario spec).
    */
   memorySha256(): string {
-    const gfns: number[] = [];
+    const frames: Array<[number, Uint32Array]> = [];
     for (const mfn of this.mem.materializedMfns()) {
       const gfn = this.placement.gfnOf(mfn);
-      if (gfn < 0) continue;
-      const f = this.mem.read(mfn);
-      if (f.some((w) => w !== 0)) gfns.push(gfn);
+      if (gfn >= 0) frames.push([gfn, this.mem.read(mfn)]);
     }
-    gfns.sort((a, b) => a - b);
-    const h = createHash('sha256');
-    const key = Buffer.alloc(8);
-    for (const gfn of gfns) {
-      key.writeUInt32LE(gfn % 0x100000000, 0);
-      key.writeUInt32LE(Math.floor(gfn / 0x100000000), 4);
-      h.update(key);
-      const f = this.mem.read(this.placement.mfnOf(gfn));
-      h.update(new Uint8Array(f.buffer, f.byteOffset, 4096));
-    }
-    return h.digest('hex');
+    return imageSha256(frames);
   }
+}
+
+/**
+ * The scenario spec's memory hash of an image given as (gfn, frame) pairs:
+ * SHA-256 over every frame holding a non-zero byte, in ascending gfn order,
+ * each as gfn (8 bytes LE) then its 4096 bytes.
+ */
+export function imageSha256(frames: ReadonlyArray<readonly [number, Uint32Array]>): string {
+  const nonZero = frames.filter(([, f]) => f.some((w) => w !== 0)).sort((a, b) => a[0] - b[0]);
+  const h = createHash('sha256');
+  const key = Buffer.alloc(8);
+  for (const [gfn, f] of nonZero) {
+    key.writeUInt32LE(gfn % 0x100000000, 0);
+    key.writeUInt32LE(Math.floor(gfn / 0x100000000), 4);
+    h.update(key);
+    h.update(new Uint8Array(f.buffer, f.byteOffset, 4096));
+  }
+  return h.digest('hex');
 }

@@ -538,9 +538,12 @@ export class Kernel {
   /**
    * Run every task until all have exited: each vCPU in turn runs its next
    * runnable task for one time slice (the body runs until it yields).
+   * With `untilOps`, stop (returning false) once the port has run that many
+   * operations; run() again to go on. True when every task has exited.
    */
-  run(onSlice?: () => void): void {
+  run(onSlice?: () => void, untilOps = Number.POSITIVE_INFINITY): boolean {
     for (;;) {
+      if (this.port.ops >= untilOps) return false;
       let ran = false;
       let alive = false;
       for (let v = 0; v < this.vcpus.length; v++) {
@@ -553,7 +556,7 @@ export class Kernel {
         this.runSlice(v, t);
         onSlice?.();
       }
-      if (!alive) return;
+      if (!alive) return true;
       if (!ran) throw new Error('guest kernel: every task is blocked (deadlock in the workload)');
     }
   }

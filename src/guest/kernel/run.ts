@@ -39,7 +39,8 @@ export interface WorkloadRun {
   seconds: number;
 }
 
-export function runWorkload(o: WorkloadRunOptions): WorkloadRun {
+/** A booted guest kernel with the workload's first process started, not yet run. */
+export function startWorkload(o: WorkloadRunOptions): { port: GuestPort; kernel: Kernel } {
   const machine = { vcpus: o.params.vcpus, memory: o.params.memory, maxphyaddr: layoutFor(o.mode).maxphyaddr };
   const port = new GuestPort(machine, {
     pager: o.pager,
@@ -52,9 +53,14 @@ export function runWorkload(o: WorkloadRunOptions): WorkloadRun {
   port.autoLine = true;
   port.recorder = o.recorder ?? null;
   const kernel = new Kernel(port, { mode: o.mode, pcid: o.pcid, thp: o.params.thp, verify: o.verify ?? false });
-  const t0 = process.hrtime.bigint();
   kernel.boot();
   o.workload.start(kernel, o.params);
+  return { port, kernel };
+}
+
+export function runWorkload(o: WorkloadRunOptions): WorkloadRun {
+  const t0 = process.hrtime.bigint();
+  const { port, kernel } = startWorkload(o);
   let slices = 0;
   const progress = o.onProgress;
   kernel.run(progress === undefined ? undefined : () => (++slices & 255) === 0 && progress(port.ops));

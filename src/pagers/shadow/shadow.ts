@@ -227,6 +227,9 @@ export class ShadowPager implements Pager {
   /** The shadow pool: its size in frames, and a clock for least-recently-used eviction. */
   private poolFrames = Number.POSITIVE_INFINITY;
   private tick = 0;
+  /** Log-dirty mode: one byte per guest frame, 1 = written since the log was last cleaned (null: off). */
+  private logDirty: Uint8Array | null = null;
+  private dirtyList: number[] = [];
   private lastFaultOp = -1;
   private lastFaultHi = 0;
   private lastFaultLo = -1;
@@ -273,6 +276,8 @@ export class ShadowPager implements Pager {
     'pool.frames': 0,
     'pool.evictions': 0,
     'pool.blowouts': 0,
+    'logdirty.pages_dirtied': 0,
+    'logdirty.cleans': 0,
   };
 
   constructor(private readonly opts: ShadowOptions = {}) {
@@ -389,6 +394,7 @@ export class ShadowPager implements Pager {
 
   /** A device or loader wrote guest memory (pwrite): keep shadows of that frame coherent. */
   physicalWrite(gfn: number, offset = 0, size = 4096): void {
+    this.markDirty(gfn);
     if (!this.byGfn.has(gfn)) return;
     this.counters.exits++;
     this.counters['exit.physical_write']++;
@@ -459,6 +465,10 @@ export class ShadowPager implements Pager {
       return error;
     }
     w.commit(access === WRITE); // the guest's A and D flags, exactly as native hardware sets them
+    if (this.logDirty !== null) {
+      // Setting A/D flags writes the guest's tables: those frames are dirty too.
+      for (let k = 0; k < w.pathLen; k++) this.markDirty(w.pathTable[k] as number);
+    }
     const within = ((vaLo >>> 12) | (vaHi << 20)) & ((1 << (w.pageShift - 12)) - 1);
     const gfn = w.leafPfn + within;
     const mfn = this.p2m.lookup(gfn);
@@ -472,6 +482,7 @@ export class ShadowPager implements Pager {
         this.counters['emulate.rom_write_discarded']++;
         return HOST_DONE;
       }
+      this.markDirty(gfn);
       if (this.writeProtected(gfn)) {
         if (!this.canUnsync(gfn)) {
           this.counters['emulate.pt_write']++;
@@ -539,6 +550,7 @@ export class ShadowPager implements Pager {
     if (access === WRITE) {
       const f = this.guestSpace.frameForWrite(gfn);
       if (f !== null) {
+        this.markDirty(gfn);
         writeValue(f, offset, cpu.pendingSize, cpu.pendingHi, cpu.pendingLo);
         if (this.byGfn.has(gfn)) this.revalidate(gfn, offset, cpu.pendingSize);
       }
@@ -671,6 +683,7 @@ export class ShadowPager implements Pager {
    * none is a shadowed guest table (whose writes must trap).
    */
   private canMapLarge(base: number, span: number): boolean {
+    if (this.logDirty !== null) return false; // writes are tracked per 4 KiB page
     const placement = this.domain.placement;
     if (placement.kind !== 'identity' || base + span > placement.ramFrames) return false;
     if (this.domain.guest.anyReadOnly(base, base + span - 1)) return false;
@@ -716,7 +729,13 @@ export class ShadowPager implements Pager {
       return this.setEntry(sh, index, [mlo, mhi], null);
     }
     let l = (lo & LEAF_COPY_LO & ~PTE_RW) | PTE_P | PTE_A;
-    if ((lo & PTE_RW) !== 0 && (lo & PTE_D) !== 0 && type === P2M_RAM_RW && !this.writeProtected(gfn))
+    if (
+      (lo & PTE_RW) !== 0 &&
+      (lo & PTE_D) !== 0 &&
+      type === P2M_RAM_RW &&
+      !this.writeProtected(gfn) &&
+      (this.logDirty === null || this.logDirty[gfn] === 1)
+    )
       l |= PTE_RW | PTE_D;
     return this.setEntry(
       sh,
@@ -921,6 +940,62 @@ export class ShadowPager implements Pager {
     this.counters.shadow_frames--;
   }
 
+  // ---- log-dirty mode ------------------------------------------------------
+
+  /**
+   * Start tracking writes to guest RAM (live migration): every shadow
+   * mapping becomes read-only until its page is dirtied, so the first write
+   * to each page after every clean is an exit that records it. Writes the
+   * hypervisor makes for the guest (emulation, A/D flags) and devices make
+   * (pwrite) are recorded directly. Writes of a vCPU running with paging off
+   * go through the P2M unwatched: enable this only with paging on.
+   */
+  logDirtyEnable(): void {
+    if (!this.sw.logdirty) throw new Error(`${this.name}: log-dirty mode is switched off`);
+    this.logDirty = new Uint8Array(this.domain.placement.ramFrames);
+    this.dirtyList = [];
+    this.blowTables();
+  }
+
+  /** The frames written since the last call (ascending), which become write-protected again. */
+  logDirtyClean(): number[] {
+    const d = this.logDirty;
+    if (d === null) return [];
+    this.counters['logdirty.cleans']++;
+    const list = this.dirtyList.sort((a, b) => a - b);
+    this.dirtyList = [];
+    let flush = false;
+    for (const gfn of list) {
+      d[gfn] = 0;
+      if (this.revokeWrite(gfn)) flush = true;
+    }
+    if (flush) this.shootdown();
+    return list;
+  }
+
+  logDirtyDisable(): void {
+    this.logDirty = null;
+    this.dirtyList = [];
+  }
+
+  private markDirty(gfn: number): void {
+    const d = this.logDirty;
+    if (d === null || gfn >= d.length || d[gfn] === 1) return;
+    d[gfn] = 1;
+    this.dirtyList.push(gfn);
+    this.counters['logdirty.pages_dirtied']++;
+  }
+
+  /** Unhook everything below the roots in use (Xen's shadow_blow_tables): all rebuilt on demand. */
+  private blowTables(): void {
+    this.resyncAll('blowout');
+    for (const sh of [...this.hash.values()]) {
+      if (!(sh.pinned || this.inPdpte(sh)) || !this.byMfn.has(sh.smfn)) continue;
+      for (let i = 0; i < 512; i++) this.setEntry(sh, i, NOT_PRESENT, null);
+    }
+    this.shootdown();
+  }
+
   // ---- early unshadow ------------------------------------------------------
 
   /**
@@ -997,12 +1072,7 @@ export class ShadowPager implements Pager {
     }
     if (this.poolUsed() + need <= this.poolFrames) return;
     this.counters['pool.blowouts']++;
-    this.resyncAll('pool');
-    for (const sh of [...this.hash.values()]) {
-      if (!(sh.pinned || this.inPdpte(sh)) || !this.byMfn.has(sh.smfn)) continue;
-      for (let i = 0; i < 512; i++) this.setEntry(sh, i, NOT_PRESENT, null);
-    }
-    this.shootdown();
+    this.blowTables();
   }
 
   // ---- out-of-sync l1s and snapshots -------------------------------------
@@ -1143,6 +1213,7 @@ export class ShadowPager implements Pager {
   private checkSuperpage(sh: Shadow, i: number, lo: number, hi: number, glo: number, ghi: number): string | null {
     const [first, span] = this.superRange(sh, lo, hi);
     const where = `${name(sh)}[${i}] (superpage)`;
+    if (this.logDirty !== null) return `${where} in log-dirty mode`;
     if (sh.fl) return `${where} inside a splintered shadow`;
     if (this.domain.mem.ownerOf(this.domain.placement.mfnOf(first)) !== this.domain.id)
       return `${where} maps frames not the domain's`;
@@ -1223,6 +1294,8 @@ export class ShadowPager implements Pager {
     this.p2m.lookup(gfn);
     if (this.p2m.lastType !== P2M_RAM_RW) return `${name(sh)}[${i}] writable over a read-only p2m type`;
     if (this.writeProtected(gfn)) return `${name(sh)}[${i}] maps shadowed guest table ${gfn} writable`;
+    if (this.logDirty !== null && this.logDirty[gfn] !== 1)
+      return `${name(sh)}[${i}] writable, gfn ${gfn} not logged dirty`;
     return null;
   }
 
@@ -1262,6 +1335,8 @@ export class ShadowPager implements Pager {
       this.p2m.lookup(gfn);
       if (this.p2m.lastType !== P2M_RAM_RW) return `${name(sh)}[${i}] writable over a read-only p2m type`;
       if (this.writeProtected(gfn)) return `${name(sh)}[${i}] maps shadowed guest table ${gfn} writable`;
+      if (this.logDirty !== null && this.logDirty[gfn] !== 1)
+        return `${name(sh)}[${i}] writable, gfn ${gfn} not logged dirty`;
     }
     if ((lo & 4) !== 0 && (glo & 4) === 0) return `${name(sh)}[${i}] user beyond the guest's rights`;
     if ((ghi & 0x80000000) !== 0 && (hi & 0x80000000) === 0)
