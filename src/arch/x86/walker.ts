@@ -90,7 +90,10 @@ export class Walker {
   /** The last walk's entries: the frame (words) holding each, and the word index of its low half. */
   readonly pathFrame: Uint32Array[] = [];
   readonly pathWord = new Int32Array(8);
-  /** The last successful walk's entries, top first: table frame, index and level of each. */
+  /**
+   * The last walk's entries, top first: table frame, index and level of each
+   * (after a not-present fault: the entries above the not-present one).
+   */
   readonly pathTable = new Float64Array(8);
   readonly pathIndex = new Int32Array(8);
   readonly pathLevel = new Int32Array(8);
@@ -150,7 +153,10 @@ export class Walker {
       }
       if (this.trace) this.trace.push({ level, tablePfn, index: idx, lo, hi });
       this.level = level;
-      if ((lo & 1) === 0) return 0;
+      if ((lo & 1) === 0) {
+        this.pathLen = n; // the entries above the not-present one (the shadow fast path builds on them)
+        return 0;
+      }
       const ps = (lo >>> 7) & 1 & (fmt.largeMask >>> level);
       const r = level * 2 + ps;
       if (((lo & (fmt.rsvdLo[r] as number)) | (hi & (fmt.rsvdHi[r] as number))) !== 0) {

@@ -47,7 +47,7 @@ import {
 import { type AccessKind, FETCH, PF_RSVD, PTE_A, PTE_D, PTE_P, PTE_PS, PTE_RW, WRITE } from '../../arch/x86/bits.js';
 import { type Cpu, HOST_DONE, HOST_RETRY, readValue, writeValue } from '../../arch/x86/cpu.js';
 import { formatFor, MODE_PAE, type PagingMode, type WalkFormat } from '../../arch/x86/modes.js';
-import { leafFrame, WALK_OK, Walker } from '../../arch/x86/walker.js';
+import { leafFrame, vaIndex, WALK_OK, Walker } from '../../arch/x86/walker.js';
 import type { Domain } from '../../hypervisor/domain.js';
 import type { Pager } from '../../hypervisor/pager.js';
 import { OWNER_HYPERVISOR } from '../../machine/memory.js';
@@ -457,6 +457,7 @@ export class ShadowPager implements Pager {
     const r = w.walk(this.guestSpace, fmt, cpu.cr3RootPfn, fmt.mode.pdpteRegisters ? cpu.pdpte : null, vaHi, vaLo);
     if (r !== WALK_OK) {
       this.counters['fault.injected']++;
+      if (r === 0 && w.level === 1 && this.sw.fastpath) this.markNotPresent(fmt, vaHi, vaLo);
       return faultError(r, access, cpl, cpu.ctl);
     }
     const error = checkAccess(w.perm, access, cpl, cpu.ctl, cpu.pkru);
@@ -560,8 +561,37 @@ export class ShadowPager implements Pager {
     return HOST_DONE;
   }
 
+  /**
+   * The fast path's other half: after a guest walk that ended at a not-present
+   * l1 entry, build the shadow path down to that l1 and put a guest-not-present
+   * magic entry there, so the next fault on it is classified without a walk.
+   * Only if every entry above already has its accessed flag set: a faulting
+   * walk sets none, and a shadow entry needs it.
+   */
+  private markNotPresent(fmt: WalkFormat, vaHi: number, vaLo: number): void {
+    const w = this.walker;
+    if (w.pathLen !== fmt.mode.topLevel - 1 && !(fmt.mode.pdpteRegisters && w.pathLen === 1)) return;
+    for (let k = 0; k < w.pathLen; k++) {
+      const lo = (w.pathFrame[k] as Uint32Array)[w.pathWord[k] as number] as number;
+      if ((lo & PTE_A) === 0 || ((lo >>> 7) & 1 & (fmt.largeMask >>> (w.pathLevel[k] as number))) !== 0) return;
+    }
+    const l1 = this.fix(fmt, vaHi, vaLo);
+    if (l1 === null) return;
+    const gi = vaIndex(vaHi, vaLo, 12, fmt.mode.wide ? 511 : 1023);
+    this.setEntry(l1, fmt.mode.wide ? gi : gi & 511, GNP, null);
+    const page = this.oos.get(l1.gfn);
+    if (page !== undefined) {
+      // As in fix(): the snapshot follows what the shadow entry was built from.
+      const g = this.guestSpace.frameForRead(l1.gfn);
+      if (fmt.mode.wide) {
+        page.snapshot[2 * gi] = g[2 * gi] as number;
+        page.snapshot[2 * gi + 1] = g[2 * gi + 1] as number;
+      } else page.snapshot[gi] = g[gi] as number;
+    }
+  }
+
   /** Build the shadow path for `va` from the last guest walk (guest A/D already committed). */
-  private fix(fmt: WalkFormat, vaHi: number, vaLo: number): void {
+  private fix(fmt: WalkFormat, vaHi: number, vaLo: number): Shadow | null {
     const guestWide = fmt.mode.wide;
     const hw = hardwareMode(fmt);
     // For a 32-bit guest, which 2 MiB half of a 4 MiB guest PDE's range the VA is in.
@@ -595,7 +625,7 @@ export class ShadowPager implements Pager {
             page.snapshot[2 * index + 1] = hi;
           } else page.snapshot[index] = lo;
         }
-        return;
+        return null;
       }
       if (!large) {
         const child = this.get(fmt, level - 1, leafFrame(lo, hi, guestWide, false, 12), guestWide ? 0 : half);
@@ -610,7 +640,7 @@ export class ShadowPager implements Pager {
         // The P2M maps the whole range contiguously and uniformly: one shadow superpage.
         this.counters.superpages_mapped++;
         this.setEntry(sh, sIndex, this.largeLeaf(base, lo, hi), null);
-        return;
+        return null;
       }
       // Otherwise splinter it into fl shadows of 4 KiB entries.
       this.counters.superpages_splintered++;
@@ -626,7 +656,7 @@ export class ShadowPager implements Pager {
         if (flLevel === 1) {
           this.setLeaf(child, idx, first + idx, lo, hi, w.perm);
           if (this.sw.prefetch > 0) this.prefetchFl(child, idx, first, lo, hi);
-          return;
+          return null;
         }
         parent = child;
         parentIndex = idx;
@@ -634,6 +664,8 @@ export class ShadowPager implements Pager {
         flLevel--;
       }
     }
+    // The walk ended above l1 (a not-present l1 entry): the last shadow made is that l1's.
+    return sh;
   }
 
   /**
