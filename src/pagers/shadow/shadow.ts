@@ -476,6 +476,8 @@ export class ShadowPager implements Pager {
     const type = this.p2m.lastType;
     if (mfn < 0) {
       this.counters['emulate.mmio']++;
+      // With the fast path, leave an MMIO magic entry: the next access is emulated without a walk.
+      if (this.sw.fastpath) this.fix(fmt, vaHi, vaLo);
       return this.emulate(cpu, gfn, vaLo & 0xfff, access);
     }
     if (access === WRITE) {
