@@ -217,7 +217,8 @@ function emulatedWriteBench(): void {
   let emulated = 0;
   const runs: number[] = [];
   for (let r = 0; r <= ROUNDS; r++) {
-    const pager = new ShadowPager();
+    // Out-of-sync l1s would let these writes go direct: measure emulation with them off.
+    const pager = new ShadowPager({ switches: { oos: false } });
     const t0 = process.hrtime.bigint();
     runScenario(scenario, { pager, layout: 'identity', seed: 0, out: () => {} });
     const dt = Number(process.hrtime.bigint() - t0) / 1e9;
@@ -226,6 +227,54 @@ function emulatedWriteBench(): void {
   }
   if (emulated < N) throw new Error(`emulated-write benchmark emulated only ${emulated} writes`);
   results.push(['emulated page-table writes (whole run)', fmt(median(runs)), `${emulated} writes per run`]);
+}
+
+/**
+ * Out-of-sync resyncs: an l1 (its page reachable through an alias) gets K of
+ * its entries rewritten directly, then an INVLPG resyncs it; the cost per
+ * round against K shows what a resync costs with few and many changes.
+ */
+function resyncBench(): void {
+  for (const k of [1, 8, 64, 512]) {
+    const lines = longModeSetup(512);
+    const pw = (gpa: number, v: number): void => {
+      lines.push(`{"op":"pwrite","gpa":"0x${gpa.toString(16)}","size":8,"value":"0x${v.toString(16)}"}`);
+    };
+    pw(0x2008, 0x5007);
+    pw(0x5000, 0x6007);
+    pw(0x6000, 0x10003);
+    for (let p = 0; p < 512; p++) lines.push(`{"op":"read","va":${p * 4096},"size":8,"cpl":3}`);
+    const rounds = Math.floor(100000 / k);
+    for (let r = 0; r < rounds; r++) {
+      for (let i = 0; i < k; i++) {
+        const p = (r * 7 + i) & 511;
+        lines.push(
+          `{"op":"write","va":${0x40000000 + p * 8},"size":8,"value":${(0x1000000 + (p ^ (r & 1)) * 0x1000) | 7},"cpl":0}`,
+        );
+      }
+      lines.push('{"op":"invlpg","va":0}');
+    }
+    const scenario = parseScenario(`${lines.join('\n')}\n`, 'bench');
+    const times: number[] = [];
+    let resyncs = 0;
+    let changed = 0;
+    for (let r = 0; r <= ROUNDS; r++) {
+      const pager = new ShadowPager();
+      const t0 = process.hrtime.bigint();
+      runScenario(scenario, { pager, layout: 'identity', seed: 0, out: () => {} });
+      const dt = Number(process.hrtime.bigint() - t0) / 1e9;
+      resyncs = pager.stats()['oos.resyncs'] as number;
+      changed = pager.stats()['oos.entries_changed'] as number;
+      if (r > 0) times.push(dt);
+    }
+    if (resyncs < rounds / 2) throw new Error(`resync benchmark: only ${resyncs} resyncs`);
+    const t = median(times);
+    results.push([
+      `out-of-sync rounds, ${k} entries changed per resync`,
+      fmt(resyncs / t),
+      `${((t / resyncs) * 1e6).toFixed(2)} µs per round (${k} direct writes + resync), ${Math.round(changed / resyncs)} changed per resync`,
+    ]);
+  }
 }
 
 async function importBench(): Promise<void> {
@@ -331,6 +380,7 @@ execBench(512);
 execBench(4096);
 shadowFaultBench();
 emulatedWriteBench();
+resyncBench();
 domainBench();
 await importBench();
 workloadBench();
