@@ -12,6 +12,7 @@ import { readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as zlib from 'node:zlib';
+import { recordOps } from '../src/guest/port.js';
 import { generateScenario } from '../src/guest/scenario/generate.js';
 import { parseScenario, type Scenario } from '../src/guest/scenario/parse.js';
 import { runScenario } from '../src/guest/scenario/run.js';
@@ -39,16 +40,7 @@ function seconds(fn: () => void, rounds = ROUNDS): number {
 
 function writeAll(s: Scenario, path: string, level?: number): TraceWriter {
   const w = new TraceWriter(path, s.machine, { workload: 'generated', mode: '4-level', seed: 1 }, { level });
-  for (let i = 0; i < s.count; i++)
-    w.op(
-      s.op[i] as number,
-      s.small[i] as number,
-      s.cpl[i] as number,
-      s.aHi[i] as number,
-      s.aLo[i] as number,
-      s.vHi[i] as number,
-      s.vLo[i] as number,
-    );
+  recordOps(w, s);
   w.close({ ops: s.count });
   return w;
 }

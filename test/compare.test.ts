@@ -10,57 +10,7 @@ import { UsageError } from '../src/cli/errors.js';
 import { compareRows, formatCell, renderCsv, renderJson, renderText } from '../src/metrics/compare.js';
 import { DEFAULT_COSTS, modelCycles } from '../src/metrics/costs.js';
 import type { Stats } from '../src/metrics/stats.js';
-
-const NATIVE: Stats = {
-  pager: 'native',
-  ops: 1000,
-  seconds: 0.01,
-  ops_per_second: 100000,
-  reads: 600,
-  writes: 300,
-  fetches: 50,
-  page_faults: 10,
-  gp_faults: 1,
-  cr3_writes: 5,
-  invlpg: 3,
-  invpcid: 0,
-  tlb_hits: 900,
-  tlb_misses: 50,
-  tlb_hit_rate: 0.9474,
-  tlb_fills: 40,
-  tlb_flushes: 6,
-  walks: 50,
-  walk_entry_reads: 200,
-  memory_refs_per_walk: 4,
-  'guest.processes': 3,
-  'guest.page_faults.cow': 4,
-};
-
-const SHADOW: Stats = {
-  ...NATIVE,
-  pager: 'shadow',
-  tlb_misses: 60,
-  tlb_hit_rate: 0.9375,
-  walks: 60,
-  walk_entry_reads: 240,
-  'shadow.exits': 40,
-  'shadow.exit.page_fault': 30,
-  'shadow.exit.cr_write': 5,
-  'shadow.exit.invlpg': 3,
-  'shadow.exit.physical_write': 2,
-  'shadow.fault.fixed': 15,
-  'shadow.fault.injected': 10,
-  'shadow.emulate.pt_write': 4,
-  'shadow.emulate.mmio': 1,
-  'shadow.shadows_made': 6,
-  'shadow.shadows_freed': 1,
-  'shadow.shadow_frames': 5,
-  'shadow.peak_shadow_frames': 6,
-  'shadow.write_access_removals': 2,
-  'shadow.rmap_entries_searched': 20,
-  'shadow.entries_revalidated': 8,
-  'shadow.tlb_shootdowns': 1,
-};
+import { NATIVE, SHADOW } from './support/stats.js';
 
 /** Label -> cells of the rendered text table. */
 function cells(text: string): Map<string, string[]> {

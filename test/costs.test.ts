@@ -16,66 +16,7 @@ import {
   parseCosts,
 } from '../src/metrics/costs.js';
 import type { Stats } from '../src/metrics/stats.js';
-
-/** A native run: 900 TLB hits, 50 misses walking 200 entries, 5 CR3 writes, 3 INVLPG, 10 #PF + 1 #GP. */
-const NATIVE: Stats = {
-  pager: 'native',
-  ops: 1000,
-  seconds: 0.01,
-  ops_per_second: 100000,
-  reads: 600,
-  writes: 300,
-  fetches: 50,
-  page_faults: 10,
-  gp_faults: 1,
-  cr3_writes: 5,
-  invlpg: 3,
-  invpcid: 0,
-  tlb_hits: 900,
-  tlb_misses: 50,
-  tlb_hit_rate: 0.9474,
-  tlb_fills: 40,
-  tlb_flushes: 6,
-  walks: 50,
-  walk_entry_reads: 200,
-  memory_refs_per_walk: 4,
-  'guest.processes': 3,
-  'guest.page_faults.cow': 4,
-};
-
-/** The same workload under the shadow pager: 40 exits (30 page faults, 5 CR writes, 3 INVLPG, 2 physical writes). */
-const SHADOW: Stats = {
-  ...NATIVE,
-  pager: 'shadow',
-  tlb_misses: 60,
-  tlb_hit_rate: 0.9375,
-  walks: 60,
-  walk_entry_reads: 240,
-  'shadow.exits': 40,
-  'shadow.exit.page_fault': 30,
-  'shadow.exit.cr_write': 5,
-  'shadow.exit.invlpg': 3,
-  'shadow.exit.physical_write': 2,
-  'shadow.fault.fixed': 15,
-  'shadow.fault.injected': 10,
-  'shadow.emulate.pt_write': 4,
-  'shadow.emulate.mmio': 1,
-  'shadow.emulate.rom_write_discarded': 0,
-  'shadow.emulate.wp0_write': 0,
-  'shadow.emulate.loop_guard': 0,
-  'shadow.superpages_mapped': 0,
-  'shadow.shadows_made': 6,
-  'shadow.shadow_cache_hits': 9,
-  'shadow.shadows_freed': 1,
-  'shadow.shadow_frames': 5,
-  'shadow.peak_shadow_frames': 6,
-  'shadow.write_access_removals': 2,
-  'shadow.rmap_entries_searched': 20,
-  'shadow.entries_revalidated': 8,
-  'shadow.tlb_shootdowns': 1,
-  'shadow.p2m_table_frames': 5,
-  'shadow.p2m_entries': 1024,
-};
+import { NATIVE, SHADOW } from './support/stats.js';
 
 test('default costs: every field a non-negative finite number, names listed once', () => {
   assert.deepEqual([...COST_NAMES].sort(), Object.keys(DEFAULT_COSTS).sort());

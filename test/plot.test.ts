@@ -3,42 +3,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { partGroup, plotData, plotSpec, plotSvg } from '../src/metrics/plot.js';
 import type { Stats } from '../src/metrics/stats.js';
-
-const NATIVE: Stats = {
-  pager: 'native',
-  ops: 1000,
-  page_faults: 10,
-  gp_faults: 1,
-  cr3_writes: 5,
-  invlpg: 3,
-  tlb_hits: 900,
-  tlb_misses: 50,
-  walks: 50,
-  walk_entry_reads: 200,
-};
-
-const SHADOW: Stats = {
-  ...NATIVE,
-  pager: 'shadow',
-  tlb_misses: 60,
-  walks: 60,
-  walk_entry_reads: 240,
-  'shadow.exits': 40,
-  'shadow.exit.page_fault': 30,
-  'shadow.exit.cr_write': 5,
-  'shadow.exit.invlpg': 3,
-  'shadow.exit.physical_write': 2,
-  'shadow.fault.fixed': 15,
-  'shadow.fault.injected': 10,
-  'shadow.emulate.pt_write': 4,
-  'shadow.emulate.mmio': 1,
-  'shadow.shadows_made': 6,
-  'shadow.shadows_freed': 1,
-  'shadow.write_access_removals': 2,
-  'shadow.rmap_entries_searched': 20,
-  'shadow.entries_revalidated': 8,
-  'shadow.tlb_shootdowns': 1,
-};
+import { NATIVE, SHADOW } from './support/stats.js';
 
 /** Check that tags nest and close, attributes are quoted, and text holds no markup. */
 function assertWellFormed(xml: string): void {

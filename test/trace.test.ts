@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { deflateRawSync } from 'node:zlib';
 import fc from 'fast-check';
-import { GuestPort } from '../src/guest/port.js';
+import { GuestPort, recordOps } from '../src/guest/port.js';
 import { GEN_MODES, generateScenario, rng } from '../src/guest/scenario/generate.js';
 import { type Machine, OP, parseScenario, type Scenario } from '../src/guest/scenario/parse.js';
 import { runOps } from '../src/guest/scenario/run.js';
@@ -485,16 +485,7 @@ function sampleTrace(): Buffer {
   const s = parseScenario(generateScenario(11, { mode: '4-level', ops: 60, vcpus: 2 }), 'gen');
   const path = tmp('umt');
   const w = new TraceWriter(path, s.machine, { workload: 'sample' }, { blockOps: 40 });
-  for (let i = 0; i < s.count; i++)
-    w.op(
-      s.op[i] as number,
-      s.small[i] as number,
-      s.cpl[i] as number,
-      s.aHi[i] as number,
-      s.aLo[i] as number,
-      s.vHi[i] as number,
-      s.vLo[i] as number,
-    );
+  recordOps(w, s);
   w.close({ done: true });
   return readFileSync(path);
 }

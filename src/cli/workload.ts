@@ -79,7 +79,7 @@ export function registerWorkloadCommands(program: Command): void {
     program
       .command('run')
       .description('boot the guest kernel, run a workload under one pager, and report what it cost')
-      .option('--pager <name>', 'pager: native or shadow', 'native')
+      .option('--pager <spec>', 'pager: native, shadow, or shadow with switches (shadow:-oos)', 'native')
       .option('--record <file>', 'record the guest operations to a trace file')
       .option('--output <file>', 'write the guest-visible output (scenario-format JSON Lines) to a file')
       .option('--stats', 'print every counter to stderr')
@@ -108,19 +108,12 @@ export function registerWorkloadCommands(program: Command): void {
       .option('--json', 'print the result as JSON'),
   ).action(migrateCommand);
 
-  program
+  const replay = program
     .command('replay')
     .description('replay a recorded trace under a pager; prints what the live run printed')
     .argument('<trace>', 'trace file written by run --record')
-    .option('--pager <name>', 'pager: native or shadow', 'native')
-    .addOption(
-      new Option('--layout <kind>', 'where guest frames sit in machine memory')
-        .choices(['identity', 'scatter'])
-        .default('identity'),
-    )
-    .option('--tlb <geometry>', 'TLB geometry: default, off, tiny, or 4k=SETSxWAYS,...', 'default')
-    .option('--check', 'run the shadow isolation checker after every exit')
-    .option('--costs <file.json>', 'unit costs for the modelled cycles (docs/costs.md)')
+    .option('--pager <spec>', 'pager: native, shadow, or shadow with switches (shadow:-oos)', 'native');
+  hostOptions(replay)
     .option('--output <file>', 'write the guest-visible output to a file')
     .option('--stats', 'print every counter to stderr')
     .option('--stats-json <file>', 'write every counter as JSON')
@@ -137,6 +130,13 @@ function guestOptions(c: Command): Command {
     .addOption(new Option('--mode <mode>', 'guest paging mode').choices([...KERNEL_MODES]).default('4-level'))
     .option('--no-pcid', 'do not tag address spaces with PCIDs')
     .option('--thp', 'transparent huge pages for large anonymous areas')
+    .option('--verify', "check every user read against the guest kernel's record of what was written");
+  return hostOptions(c);
+}
+
+/** Options of the host side: machine placement, TLB, the checker, the cost model. */
+function hostOptions(c: Command): Command {
+  return c
     .addOption(
       new Option('--layout <kind>', 'where guest frames sit in machine memory')
         .choices(['identity', 'scatter'])
@@ -144,7 +144,6 @@ function guestOptions(c: Command): Command {
     )
     .option('--tlb <geometry>', 'TLB geometry: default, off, tiny, or 4k=SETSxWAYS,...', 'default')
     .option('--check', 'run the shadow isolation checker after every exit (slow)')
-    .option('--verify', "check every user read against the guest kernel's record of what was written")
     .option('--costs <file.json>', 'unit costs for the modelled cycles (docs/costs.md)');
 }
 

@@ -15,11 +15,27 @@ import { Domain } from '../hypervisor/domain.js';
 import type { Pager } from '../hypervisor/pager.js';
 import type { LayoutKind } from '../machine/placement.js';
 import { ascii, OutputBuffer } from './scenario/output.js';
-import { type Machine, OP } from './scenario/parse.js';
+import { type Machine, OP, type Scenario } from './scenario/parse.js';
 
 /** Receives every operation in the operands of the scenario structure of arrays. */
 export interface OpRecorder {
   op(op: number, small: number, cpl: number, aHi: number, aLo: number, vHi: number, vLo: number): void;
+}
+
+/** Hand every operation of a parsed batch to a recorder (a trace writer). */
+export function recordOps(rec: OpRecorder, s: Scenario): void {
+  const { op, small, cpl, aHi, aLo, vHi, vLo } = s;
+  for (let i = 0; i < s.count; i++) {
+    rec.op(
+      op[i] as number,
+      small[i] as number,
+      cpl[i] as number,
+      aHi[i] as number,
+      aLo[i] as number,
+      vHi[i] as number,
+      vLo[i] as number,
+    );
+  }
 }
 
 export interface PortOptions {

@@ -42,102 +42,73 @@ export interface KernelLayout {
   maxphyaddr: number;
 }
 
-const GiB = 2 ** 30;
+const LONG4: KernelLayout = {
+  mode: '4-level',
+  indexBits: [9, 9, 9, 9],
+  entrySize: 8,
+  long: true,
+  la57: false,
+  pae: true,
+  nx: true,
+  directHi: 0xffff8880,
+  directLo: 0,
+  directLevel: 1,
+  directLimit: 2 ** 46,
+  textHi: 0xffffffff,
+  textLo: 0x80000000,
+  textGpa: 0x1000000,
+  kernelFirstTop: 256,
+  userTop: 0x7ffffffff000,
+  mmapBase: 0x7f0000000000,
+  stackTop: 0x7ffffffde000,
+  textBase: 0x400000,
+  maxphyaddr: 46,
+};
+
+/** PAE: 3G/1G split, 2 MiB direct-map pages, the kernel image inside the direct map. */
+const PAE: KernelLayout = {
+  mode: 'pae',
+  indexBits: [2, 9, 9],
+  entrySize: 8,
+  long: false,
+  la57: false,
+  pae: true,
+  nx: true,
+  directHi: 0,
+  directLo: 0xc0000000,
+  directLevel: 1,
+  directLimit: 896 * 2 ** 20,
+  textHi: 0,
+  textLo: 0xc1000000,
+  textGpa: 0x1000000,
+  kernelFirstTop: 3,
+  userTop: 0xc0000000,
+  mmapBase: 0xb7000000,
+  stackTop: 0xbffdf000,
+  textBase: 0x8048000,
+  maxphyaddr: 36,
+};
 
 export function layoutFor(mode: KernelMode): KernelLayout {
   switch (mode) {
     case '4-level':
-      return {
-        mode,
-        indexBits: [9, 9, 9, 9],
-        entrySize: 8,
-        long: true,
-        la57: false,
-        pae: true,
-        nx: true,
-        directHi: 0xffff8880,
-        directLo: 0,
-        directLevel: 1,
-        directLimit: 2 ** 46,
-        textHi: 0xffffffff,
-        textLo: 0x80000000,
-        textGpa: 0x1000000,
-        kernelFirstTop: 256,
-        userTop: 0x7ffffffff000,
-        mmapBase: 0x7f0000000000,
-        stackTop: 0x7ffffffde000,
-        textBase: 0x400000,
-        maxphyaddr: 46,
-      };
+      return LONG4;
     case '5-level':
-      return {
-        mode,
-        indexBits: [9, 9, 9, 9, 9],
-        entrySize: 8,
-        long: true,
-        la57: true,
-        pae: true,
-        nx: true,
-        directHi: 0xff110000,
-        directLo: 0,
-        directLevel: 2,
-        directLimit: 2 ** 46,
-        textHi: 0xffffffff,
-        textLo: 0x80000000,
-        textGpa: 0x1000000,
-        kernelFirstTop: 256,
-        // Linux keeps user space below 47 bits unless a program asks for more.
-        userTop: 0x7ffffffff000,
-        mmapBase: 0x7f0000000000,
-        stackTop: 0x7ffffffde000,
-        textBase: 0x400000,
-        maxphyaddr: 46,
-      };
+      // Linux keeps user space below 47 bits unless a program asks for more.
+      return { ...LONG4, mode, indexBits: [9, 9, 9, 9, 9], la57: true, directHi: 0xff110000, directLevel: 2 };
     case 'pae':
-      return {
-        mode,
-        indexBits: [2, 9, 9],
-        entrySize: 8,
-        long: false,
-        la57: false,
-        pae: true,
-        nx: true,
-        directHi: 0,
-        directLo: 0xc0000000,
-        directLevel: 1,
-        directLimit: 896 * 2 ** 20,
-        textHi: 0,
-        textLo: 0xc1000000,
-        textGpa: 0x1000000,
-        kernelFirstTop: 3,
-        userTop: 0xc0000000,
-        mmapBase: 0xb7000000,
-        stackTop: 0xbffdf000,
-        textBase: 0x8048000,
-        maxphyaddr: 36,
-      };
+      return PAE;
     case '32-bit':
+      // 2-level: 4 MiB PSE pages in the page directory, no NX.
       return {
+        ...PAE,
         mode,
         indexBits: [10, 10],
         entrySize: 4,
-        long: false,
-        la57: false,
         pae: false,
         nx: false,
-        directHi: 0,
-        directLo: 0xc0000000,
         directLevel: 0,
-        directLimit: 896 * 2 ** 20,
-        textHi: 0,
-        textLo: 0xc1000000,
-        textGpa: 0x1000000,
         kernelFirstTop: 768,
-        userTop: 0xc0000000,
-        mmapBase: 0xb7000000,
-        stackTop: 0xbffdf000,
-        textBase: 0x8048000,
-        maxphyaddr: 36,
       };
   }
 }
@@ -154,5 +125,3 @@ export function indexAt(l: KernelLayout, va: number, level: number): number {
   const span = spanOf(l, level);
   return Math.floor(va / span) % 2 ** (l.indexBits[level] as number);
 }
-
-export const GIB = GiB;

@@ -6,6 +6,8 @@
  * it maps, what it protects and unmaps. The figures per program come from
  * shared/corpus/realworkloads/README.md where it measured them (cc1, as, ls).
  */
+
+import { rng } from '../scenario/generate.js';
 import { ACCESS_FETCH, ACCESS_READ, ACCESS_WRITE, type Kernel, type Task, type Yield } from './kernel.js';
 import { PROT_R, PROT_W, PROT_X } from './mm.js';
 
@@ -257,16 +259,7 @@ export function program(name: string): Program {
 export const SLICE = 256;
 
 /** A small seedable generator (mulberry32), one per task so scheduling does not change choices. */
-export function taskRng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export const taskRng = rng;
 
 /** A running process's view: its task, random source and access budget within the slice. */
 /**

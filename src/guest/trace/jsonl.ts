@@ -13,6 +13,7 @@
 import { closeSync, openSync, readSync, unlinkSync, writeSync } from 'node:fs';
 import { basename } from 'node:path';
 import { StringDecoder } from 'node:string_decoder';
+import { recordOps } from '../port.js';
 import { OP, Scenario, ScenarioError, ScenarioParser } from '../scenario/parse.js';
 import { OP_NAME } from './format.js';
 import { openTrace } from './reader.js';
@@ -185,17 +186,7 @@ export function jsonlToTrace(input: string, output: string, opts: TraceWriterOpt
   let renumbered = false;
   const drain = (s: Scenario): void => {
     const w = writer as TraceWriter;
-    for (let i = 0; i < s.count; i++) {
-      w.op(
-        s.op[i] as number,
-        s.small[i] as number,
-        s.cpl[i] as number,
-        s.aHi[i] as number,
-        s.aLo[i] as number,
-        s.vHi[i] as number,
-        s.vLo[i] as number,
-      );
-    }
+    recordOps(w, s);
     // A fresh batch: the parser sets only the operands an op has, the rest must read as zero.
     parser.scenario = new Scenario(s.machine, BATCH);
   };
