@@ -2,7 +2,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { partGroup, plotData, plotSpec, plotSvg } from '../src/metrics/plot.js';
-import type { Stats } from '../src/metrics/stats.js';
 import { NATIVE, SHADOW } from './support/stats.js';
 
 /** Check that tags nest and close, attributes are quoted, and text holds no markup. */

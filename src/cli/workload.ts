@@ -121,8 +121,7 @@ export function registerWorkloadCommands(program: Command): void {
 }
 
 function guestOptions(c: Command): Command {
-  return c
-    .requiredOption('--workload <name>', `workload: ${WORKLOADS.map((w) => w.name).join(', ')}`)
+  c.requiredOption('--workload <name>', `workload: ${WORKLOADS.map((w) => w.name).join(', ')}`)
     .option('--size <x>', 'amount of work, relative to the workload default (1)', '1')
     .option('--seed <n>', 'seed of every random choice', '1')
     .option('--vcpus <n>', 'guest vCPUs (default: the workload default)')
