@@ -273,7 +273,10 @@ function measure(
             ),
         );
   const sink = userErrors(extra.output ?? '', () => fileSink(extra.output));
-  const progress = startProgress(`${spec.workload.name} on ${pagerName}`, Number.NaN);
+  const progress = startProgress(
+    `${spec.workload.name} on ${pagerName}`,
+    Math.round(spec.workload.opsAtSize1 * spec.params.size),
+  );
   let r: ReturnType<typeof runWorkload>;
   try {
     r = runWorkload({
@@ -444,7 +447,7 @@ function replayCommand(
   const costs = costsOf(o);
   const pager = makePager(o.pager, o.check);
   const sink = userErrors(o.output ?? '', () => fileSink(o.output));
-  const progress = startProgress(`replay on ${o.pager}`, Number.NaN);
+  const progress = startProgress(`replay on ${o.pager}`, userErrors(file, () => openTrace(file), [TraceError]).ops);
   let r: ReturnType<typeof replayTrace>;
   try {
     // Place guest frames as the live run did (its --layout scatter seed is the workload seed).

@@ -23,6 +23,8 @@ export interface Workload {
   /** What --size scales, at size 1. */
   sizeMeans: string;
   defaults: { vcpus: number; memory: number };
+  /** Guest operations at size 1 with the defaults (measured; for the progress bar's ETA only). */
+  opsAtSize1: number;
   start(k: Kernel, p: WorkloadParams): void;
 }
 
@@ -56,6 +58,7 @@ const compile: Workload = {
   imitates: 'make -j2 from clean of a 41-file C project with gcc -O2 -g',
   sizeMeans: '41 source files',
   defaults: { vcpus: 2, memory: 1024 * MiB },
+  opsAtSize1: 12_060_000,
   start(k, p) {
     const files = Math.max(1, Math.round(41 * p.size));
     k.spawn('make', function* (make) {
@@ -90,6 +93,7 @@ const forkexec: Workload = {
   imitates: 'a shell script running 6,000 short commands',
   sizeMeans: '6,000 commands',
   defaults: { vcpus: 2, memory: 512 * MiB },
+  opsAtSize1: 46_400_000,
   start(k, p) {
     const n = Math.max(1, Math.round(6000 * p.size));
     const cmds = ['true', 'ls', 'cat'];
@@ -114,6 +118,7 @@ const ctxswitch: Workload = {
   imitates: 'lmbench lat_ctx / a pipe ping-pong between process pairs',
   sizeMeans: '8 processes exchanging 20,000 messages',
   defaults: { vcpus: 2, memory: 256 * MiB },
+  opsAtSize1: 220_000,
   start(k, p) {
     const procs = 8;
     const rounds = Math.max(1, Math.round((20000 * p.size) / procs));
@@ -148,6 +153,7 @@ const bigmem: Workload = {
   imitates: 'GUPS-style random access (an in-memory key-value or graph workload)',
   sizeMeans: '256 MiB heap and 2 million random accesses',
   defaults: { vcpus: 1, memory: 512 * MiB },
+  opsAtSize1: 2_800_000,
   start(k, p) {
     const bytes = Math.max(4 * MiB, Math.round((256 * MiB * p.size) / (2 * MiB)) * 2 * MiB);
     const accesses = Math.max(1, Math.round(2_000_000 * p.size));
@@ -177,6 +183,7 @@ const mmapchurn: Workload = {
   imitates: 'a malloc-heavy program whose allocator maps and unmaps large blocks (glibc mmap threshold)',
   sizeMeans: '2 processes × 5,000 map/touch/unmap rounds',
   defaults: { vcpus: 2, memory: 256 * MiB },
+  opsAtSize1: 23_300_000,
   start(k, p) {
     const rounds = Math.max(1, Math.round(5000 * p.size));
     k.spawn('init', function* (init) {
@@ -208,6 +215,7 @@ const server: Workload = {
   imitates: 'a threaded network server (request buffers via mmap/munmap, shared caches)',
   sizeMeans: '2 threads per vCPU serving 20,000 requests over a 64 MiB shared heap',
   defaults: { vcpus: 2, memory: 512 * MiB },
+  opsAtSize1: 7_460_000,
   start(k, p) {
     const threads = 2 * p.vcpus;
     const requests = Math.max(1, Math.round((20000 * p.size) / threads));
