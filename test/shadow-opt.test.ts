@@ -187,6 +187,14 @@ test('umbra migrate and compare take pager specs; bad specs are one-line errors'
   );
   assert.equal(cmp.status, 0, cmp.stderr);
   assert.deepEqual(JSON.parse(cmp.stdout).pagers, ['shadow', 'shadow:-oos']);
+  const pooled = spawnSync(
+    process.execPath,
+    [cli, 'run', '--workload', 'ctxswitch', '--size', '0.01', '--pager', 'shadow', '--shadow-pool', '64', '--stats'],
+    { encoding: 'utf8' },
+  );
+  assert.equal(pooled.status, 0, pooled.stderr);
+  assert.match(pooled.stderr, /^shadow\.pool\.frames\s+64$/m);
+  assert.match(pooled.stderr, /^shadow\.pool\.evictions\s+[1-9]/m);
   const bad = spawnSync(process.execPath, [cli, 'run', '--workload', 'ctxswitch', '--pager', 'shadow:-nope'], {
     encoding: 'utf8',
   });

@@ -20,14 +20,22 @@ export interface ExecOptions {
   statsJson?: string;
   p2mRo?: string[];
   check?: boolean;
+  shadowPool?: string;
 }
 
-/** A pager from its spec: `native`, or `shadow` with optimizations switched (`shadow:-oos:+prefetch=8`). */
-export function makePager(name: string, check = false): Pager {
+/**
+ * A pager from its spec: `native`, or `shadow` with optimizations switched
+ * (`shadow:-oos:+prefetch=8`); `shadowPool` (--shadow-pool) sizes the pool
+ * of every shadow pager unless its spec does.
+ */
+export function makePager(name: string, check = false, shadowPool?: string): Pager {
   if (name === 'native') return new NativePager();
   if (name === 'shadow' || name.startsWith('shadow:')) {
     const sw = parseShadowSpec(name);
     if (typeof sw === 'string') throw new UsageError(`--pager: ${sw}`);
+    if (shadowPool !== undefined && !/(^|:)[+-]?pool/.test(name)) {
+      sw.pool = parseIntOption('--shadow-pool', shadowPool, 64, 2 ** 30);
+    }
     return new ShadowPager({ check, name, switches: sw });
   }
   throw new UsageError(`unknown pager "${name}" (native, shadow, or shadow:-NAME/+NAME switches)`);
@@ -63,7 +71,7 @@ export function execCommand(file: string, opts: ExecOptions): void {
     if (e instanceof ScenarioError) throw new UsageError(e.message);
     throw e;
   }
-  const pager = makePager(opts.pager, opts.check);
+  const pager = makePager(opts.pager, opts.check, opts.shadowPool);
   const chunks: Uint8Array[] = [];
   let size = 0;
   const out = (c: Uint8Array): void => {

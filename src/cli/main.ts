@@ -43,6 +43,7 @@ program
     [] as string[],
   )
   .option('--check', 'run the shadow isolation checker after every exit')
+  .option('--shadow-pool <frames>', "shadow pager's pool size in frames (default: Xen's rule; see shadow:pool=N)")
   .action(execCommand);
 
 program

@@ -42,6 +42,7 @@ interface GuestOptions {
   layout: LayoutKind;
   tlb: string;
   check?: boolean;
+  shadowPool?: string;
   verify?: boolean;
   costs?: string;
 }
@@ -143,6 +144,10 @@ function hostOptions(c: Command): Command {
     )
     .option('--tlb <geometry>', 'TLB geometry: default, off, tiny, or 4k=SETSxWAYS,...', 'default')
     .option('--check', 'run the shadow isolation checker after every exit (slow)')
+    .option(
+      '--shadow-pool <frames>',
+      "shadow pool size in frames (default: Xen's rule, 1 MiB per vCPU + 8 KiB per MiB of RAM)",
+    )
     .option('--costs <file.json>', 'unit costs for the modelled cycles (docs/costs.md)');
 }
 
@@ -258,7 +263,7 @@ function measure(
   pagerName: string,
   extra: { record?: string; output?: string },
 ): Measured {
-  const pager = makePager(pagerName, o.check);
+  const pager = makePager(pagerName, o.check, o.shadowPool);
   const record = extra.record;
   const recorder =
     record === undefined
@@ -327,7 +332,7 @@ async function compareCommand(o: CompareOptions): Promise<void> {
   const costs = costsOf(o);
   const names = o.pagers.split(',').map((p) => p.trim());
   if (names.length === 0 || names.some((n) => n === '')) throw new UsageError(`--pagers ${o.pagers}: empty pager name`);
-  for (const n of names) makePager(n); // reject unknown names before running anything
+  for (const n of names) makePager(n, false, o.shadowPool); // reject bad specs before running anything
   const runs: Measured[] = [];
   for (const n of names) {
     const m = measure(spec, o, n, {});
@@ -377,7 +382,7 @@ export function opsPerPage(vcpus: number, mbit: number): number {
 
 function migrateCommand(o: MigrateCommandOptions): void {
   const spec = specOf(o);
-  const pager = makePager(o.pager, o.check);
+  const pager = makePager(o.pager, o.check, o.shadowPool);
   if (!(pager instanceof ShadowPager))
     throw new UsageError('--pager: migration tracks dirty pages with the shadow pager');
   const sw = parseShadowSpec(o.pager);
@@ -438,6 +443,7 @@ function replayCommand(
     layout: LayoutKind;
     tlb: string;
     check?: boolean;
+    shadowPool?: string;
     costs?: string;
     output?: string;
     stats?: boolean;
@@ -445,7 +451,7 @@ function replayCommand(
   },
 ): void {
   const costs = costsOf(o);
-  const pager = makePager(o.pager, o.check);
+  const pager = makePager(o.pager, o.check, o.shadowPool);
   const sink = userErrors(o.output ?? '', () => fileSink(o.output));
   const progress = startProgress(`replay on ${o.pager}`, userErrors(file, () => openTrace(file), [TraceError]).ops);
   let r: ReturnType<typeof replayTrace>;
