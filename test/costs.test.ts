@@ -165,3 +165,11 @@ test('loadCosts: bad files are one-line usage errors naming the file and the key
   assert.throws(() => loadCosts('/nonexistent/costs.json'), /\/nonexistent\/costs\.json: no such file/);
   assert.throws(() => parseCosts('{"__proto__": 1}', 'x.json'), /x\.json: unknown cost "__proto__"/);
 });
+
+test('faults the fast path reflected are priced without the guest walk', () => {
+  const s: Stats = { ...SHADOW, 'shadow.fastpath.not_present': 4 };
+  const { parts } = modelCycles(s, DEFAULT_COSTS);
+  assert.equal(parts['handler.fault_injected'], (10 - 4) * DEFAULT_COSTS.fault_inject);
+  assert.equal(parts['handler.fast_fault'], 4 * DEFAULT_COSTS.fast_fault);
+  assert.ok(DEFAULT_COSTS.fast_fault < DEFAULT_COSTS.fault_inject);
+});

@@ -42,6 +42,8 @@ export interface CostModel {
   shadow_fault_fix: number;
   /** Handler work for a page fault that is the guest's own, reflected to it (guest walk, event injection). */
   fault_inject: number;
+  /** Handler work for a guest fault the fast path classified from a magic entry (no guest walk). */
+  fast_fault: number;
   /** Fetching, decoding and performing one guest instruction in the hypervisor's emulator. */
   emulate_insn: number;
   /** Handler work for a control-register write exit (CR3 switch: find and pin the shadow root). */
@@ -77,6 +79,7 @@ export const DEFAULT_COSTS: Readonly<CostModel> = Object.freeze({
   vm_exit: 1300,
   shadow_fault_fix: 2500,
   fault_inject: 1000,
+  fast_fault: 300,
   emulate_insn: 3000,
   cr_write_handler: 1000,
   invlpg_handler: 300,
@@ -196,7 +199,10 @@ export function modelCycles(stats: Stats, costs: Readonly<CostModel> = DEFAULT_C
   add('exit.other', Math.max(0, c('exits') - byCause) * costs.vm_exit);
 
   add('handler.fault_fixed', c('fault.fixed') * costs.shadow_fault_fix);
-  add('handler.fault_injected', c('fault.injected') * costs.fault_inject);
+  // Faults the fast path reflected from a magic entry skip the guest walk.
+  const fast = c('fastpath.not_present');
+  add('handler.fault_injected', (c('fault.injected') - fast) * costs.fault_inject);
+  add('handler.fast_fault', fast * costs.fast_fault);
   add('handler.cr_write', c('exit.cr_write') * costs.cr_write_handler);
   add('handler.invlpg', c('exit.invlpg') * costs.invlpg_handler);
   add('handler.physical_write', c('exit.physical_write') * costs.physical_write_handler);
