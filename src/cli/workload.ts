@@ -11,13 +11,14 @@ import type { Command } from 'commander';
 import { Option } from 'commander';
 import { calibration } from '../guest/kernel/calibration.js';
 import { KERNEL_MODES, type KernelMode, layoutFor } from '../guest/kernel/layout.js';
-import { runWorkload, startWorkload } from '../guest/kernel/run.js';
+import { runWorkload, startWorkload, type WorkloadRunOptions } from '../guest/kernel/run.js';
 import { WORKLOADS, type Workload, type WorkloadParams, workload } from '../guest/kernel/workloads.js';
 import { TraceError } from '../guest/trace/format.js';
 import { openTrace } from '../guest/trace/reader.js';
 import { replayTrace } from '../guest/trace/replay.js';
 import { TraceWriter } from '../guest/trace/writer.js';
 import { migrate } from '../hypervisor/migrate.js';
+import type { Pager } from '../hypervisor/pager.js';
 import type { LayoutKind } from '../machine/placement.js';
 import { compareRows, renderCsv, renderJson, renderText } from '../metrics/compare.js';
 import { type CostModel, DEFAULT_COSTS, loadCosts, modelCycles } from '../metrics/costs.js';
@@ -250,6 +251,20 @@ function fileSink(path: string | undefined): { out?: (c: Uint8Array) => void; cl
   };
 }
 
+/** The guest and host a workload runs on, from the command's options. */
+function machineOf(spec: RunSpec, o: GuestOptions, pager: Pager): WorkloadRunOptions {
+  return {
+    workload: spec.workload,
+    params: spec.params,
+    mode: spec.mode,
+    pcid: spec.pcid,
+    verify: o.verify,
+    pager,
+    layout: o.layout,
+    tlb: parseTlb(o.tlb),
+  };
+}
+
 interface Measured {
   stats: Stats;
   digest: string;
@@ -285,14 +300,7 @@ function measure(
   let r: ReturnType<typeof runWorkload>;
   try {
     r = runWorkload({
-      workload: spec.workload,
-      params: spec.params,
-      mode: spec.mode,
-      pcid: spec.pcid,
-      verify: o.verify,
-      pager,
-      layout: o.layout,
-      tlb: parseTlb(o.tlb),
+      ...machineOf(spec, o, pager),
       recorder,
       out: sink.out,
       onProgress: (n) => progress.update(n),
@@ -388,16 +396,7 @@ function migrateCommand(o: MigrateCommandOptions): void {
   const sw = parseShadowSpec(o.pager);
   const mbit = parseIntOption('--bandwidth', o.bandwidth, 1, 1e6);
   const per = opsPerPage(spec.params.vcpus, mbit);
-  const { port, kernel } = startWorkload({
-    workload: spec.workload,
-    params: spec.params,
-    mode: spec.mode,
-    pcid: spec.pcid,
-    verify: o.verify,
-    pager,
-    layout: o.layout,
-    tlb: parseTlb(o.tlb),
-  });
+  const { port, kernel } = startWorkload(machineOf(spec, o, pager));
   const r = migrate({
     port,
     kernel,
