@@ -390,29 +390,9 @@ export class Kernel {
     return new Mm(root, l.mmapBase);
   }
 
-  /** The leaf table (and its parent chain) for a user address; created on demand if `create`. */
-  private leafFor(mm: Mm, va: number, create: boolean, walk: boolean): TableNode | null {
-    const l = this.layout;
-    let t = mm.root;
-    const last = l.indexBits.length - 1;
-    for (let lv = 0; lv < last; lv++) {
-      const i = Math.floor(va / (this.spans[lv] as number)) % (this.entries[lv] as number);
-      if (walk) this.readEntry(t, i);
-      const kids = t.kids as Array<TableNode | number | null>;
-      const k = kids[i];
-      if (k instanceof TableNode) {
-        t = k;
-        continue;
-      }
-      if (typeof k === 'number' || !create) return null;
-      const n = this.newTable(lv + 1);
-      kids[i] = n;
-      t.used++;
-      const [hi, lo] = this.entry(n.gfn, this.tableFlags(lv, true), 0);
-      this.writeEntry(t, i, hi, lo);
-      t = n;
-    }
-    return t;
+  /** The leaf table for a user address (see tableAt). */
+  private leafFor(mm: Mm, va: number, walk = false): TableNode | null {
+    return this.tableAt(mm, va, this.entries.length - 1, walk);
   }
 
   private leafIndex(va: number): number {
@@ -449,6 +429,25 @@ export class Kernel {
   flush(mm: Mm, start: number, end: number): void {
     mm.tlbGen++;
     const pages = start < 0 ? Number.POSITIVE_INFINITY : (end - start) / 4096;
+    this.onCpusRunning(mm, (st) => {
+      if (pages <= FLUSH_CEILING) {
+        for (let va = start; va < end; va += 4096)
+          this.ok(this.port.invlpg(Math.floor(va / 2 ** 32), va >>> 0), 'INVLPG');
+        this.counters.flushesLocal++;
+      } else {
+        this.flushAllUser();
+        this.counters.flushesFull++;
+      }
+      const slot = st.pcidMm.indexOf(mm);
+      if (slot >= 0) st.pcidGen[slot] = mm.tlbGen;
+    });
+  }
+
+  /**
+   * Run `fn` on every vCPU that has `mm` loaded: on this one directly, on the
+   * others by IPI (Linux's on_each_cpu_mask over mm_cpumask).
+   */
+  private onCpusRunning(mm: Mm, fn: (st: VcpuState) => void): void {
     const here = this.port.cpu.index;
     for (let v = 0; v < this.vcpus.length; v++) {
       const st = this.vcpus[v] as VcpuState;
@@ -458,26 +457,16 @@ export class Kernel {
         this.kfetch(ENTRY_IPI);
         this.counters.shootdownIpis++;
       }
-      if (pages <= FLUSH_CEILING) {
-        for (let va = start; va < end; va += 4096)
-          this.ok(this.port.invlpg(Math.floor(va / 2 ** 32), va >>> 0), 'INVLPG');
-        this.counters.flushesLocal++;
-      } else {
-        this.flushAllUser(st);
-        this.counters.flushesFull++;
-      }
-      const slot = st.pcidMm.indexOf(mm);
-      if (slot >= 0) st.pcidGen[slot] = mm.tlbGen;
+      fn(st);
       if (v !== here) this.port.selectCpu(here);
     }
   }
 
-  private flushAllUser(st: VcpuState): void {
+  private flushAllUser(): void {
     const p = this.port;
     const c = p.cpu;
     if (this.usePcid) this.ok(p.invpcid(1, c.cr3Lo & 0xfff, 0, 0), 'INVPCID');
     else this.ok(p.wrcr(3, c.cr3Hi, c.cr3Lo), 'CR3');
-    void st;
   }
 
   /** switch_mm: load `mm` on the current vCPU, reusing its PCID when the vCPU is up to date with it. */
@@ -621,7 +610,7 @@ export class Kernel {
             this.writeEntry(leaf, i, e.hi, lo >>> 0);
             wrprotected = true;
           }
-          const child = this.leafFor(mm, va, true, false) as TableNode;
+          const child = this.leafFor(mm, va) as TableNode;
           // The child's copy starts old (pte_mkold), as in Linux's copy_present_pte.
           const clo = (lo & ~PTE_A) >>> 0;
           this.writeEntry(child, i, this.layout.entrySize === 8 ? e.hi : 0, clo);
@@ -665,11 +654,16 @@ export class Kernel {
     return t;
   }
 
-  /** The table at `level` on the path of `va`, creating intermediate tables. */
-  private tableAt(mm: Mm, va: number, level: number): TableNode | null {
+  /**
+   * The table at `level` on the path of user address `va`, creating missing
+   * tables; null if a huge page maps the path above it. With `walk`, each
+   * entry on the way is read first, as a fault handler's walk does.
+   */
+  private tableAt(mm: Mm, va: number, level: number, walk = false): TableNode | null {
     let t = mm.root;
     for (let lv = 0; lv < level; lv++) {
       const i = Math.floor(va / (this.spans[lv] as number)) % (this.entries[lv] as number);
+      if (walk) this.readEntry(t, i);
       const kids = t.kids as Array<TableNode | number | null>;
       let k = kids[i];
       if (!(k instanceof TableNode)) {
@@ -774,18 +768,8 @@ export class Kernel {
    * own tables: a table must not be freed while a CR3 can reach it.
    */
   private destroyMm(mm: Mm): void {
-    const here = this.port.cpu.index;
-    for (let v = 0; v < this.vcpus.length; v++) {
-      if ((this.vcpus[v] as VcpuState).loadedMm !== mm) continue;
-      if (v !== here) {
-        this.port.selectCpu(v);
-        this.kfetch(ENTRY_IPI);
-        this.counters.shootdownIpis++;
-      }
-      this.switchMm(this.initMm);
-      if (v !== here) this.port.selectCpu(here);
-    }
-    for (const a of mm.vmas) this.zap(mm, a.start, a.end, a);
+    this.onCpusRunning(mm, () => this.switchMm(this.initMm));
+    for (const a of mm.vmas) this.zap(mm, a.start, a.end);
     mm.vmas = [];
     this.freeTables(mm, mm.root, 0, 0, Number.POSITIVE_INFINITY, true);
     for (const st of this.vcpus) {
@@ -836,7 +820,7 @@ export class Kernel {
   }
 
   /** Unmap [start, end) within one area: clear the entries and drop the pages. */
-  private zap(mm: Mm, start: number, end: number, a: Vma): void {
+  private zap(mm: Mm, start: number, end: number): void {
     this.forEachPresent(
       mm,
       start,
@@ -864,7 +848,6 @@ export class Kernel {
         if (va >= start && va < end) mm.expected.delete(k);
       }
     }
-    void a;
   }
 
   /** The zero page is shared by everyone and never freed: no reference counting. */
@@ -923,7 +906,7 @@ export class Kernel {
     this.syscall('munmap');
     const mm = t.mm;
     const end = start + Math.ceil(bytes / 4096) * 4096;
-    for (const a of mm.carve(start, end)) this.zap(mm, a.start, a.end, a);
+    for (const a of mm.carve(start, end)) this.zap(mm, a.start, a.end);
     this.freeTables(mm, mm.root, 0, start, end, false);
     this.flush(mm, start, end);
   }
@@ -991,7 +974,7 @@ export class Kernel {
           name: 'heap',
         });
     } else if (end < old) {
-      for (const a of mm.carve(end, old)) this.zap(mm, a.start, a.end, a);
+      for (const a of mm.carve(end, old)) this.zap(mm, a.start, a.end);
       this.freeTables(mm, mm.root, 0, end, old, false);
       this.flush(mm, end, old);
     }
@@ -1066,14 +1049,12 @@ export class Kernel {
       this.kwrite(gfn * 4096 + line * 64, 8, 0, v);
       mm.expected?.set((top / 4096) * LINES_PER_PAGE + line, v);
     }
-    const leaf = this.leafFor(mm, top, true, false) as TableNode;
+    const leaf = this.leafFor(mm, top) as TableNode;
     this.setPte(leaf, top, gfn, this.userFlags(mm.find(top) as Vma, true, true));
     mm.rss++;
     t.mm = mm;
     t.name = p.name;
-    const st = this.vcpus[t.vcpu] as VcpuState;
     this.switchMm(mm);
-    void st;
     if (--old.users === 0) this.destroyMm(old);
   }
 
@@ -1154,7 +1135,7 @@ export class Kernel {
     if (fetch && (a.prot & PROT_X) === 0) return false;
     if (!write && !fetch && (a.prot & PROT_R) === 0) return false;
     if (a.huge && this.hugeFault(mm, a, va, write)) return true;
-    const leaf = this.leafFor(mm, va, true, true);
+    const leaf = this.leafFor(mm, va, true);
     if (leaf === null) return this.hugeFault(mm, a, va, write);
     const i = this.leafIndex(va);
     this.readEntry(leaf, i);

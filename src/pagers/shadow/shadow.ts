@@ -581,15 +581,25 @@ export class ShadowPager implements Pager {
     if (l1 === null) return;
     const gi = vaIndex(vaHi, vaLo, 12, fmt.mode.wide ? 511 : 1023);
     this.setEntry(l1, fmt.mode.wide ? gi : gi & 511, GNP, null);
-    const page = this.oos.get(l1.gfn);
-    if (page !== undefined) {
-      // As in fix(): the snapshot follows what the shadow entry was built from.
+    if (this.oos.has(l1.gfn)) {
       const g = this.guestSpace.frameForRead(l1.gfn);
-      if (fmt.mode.wide) {
-        page.snapshot[2 * gi] = g[2 * gi] as number;
-        page.snapshot[2 * gi + 1] = g[2 * gi + 1] as number;
-      } else page.snapshot[gi] = g[gi] as number;
+      const wide = fmt.mode.wide;
+      this.followSnapshot(l1.gfn, gi, wide, g[wide ? 2 * gi : gi] as number, wide ? (g[2 * gi + 1] as number) : 0);
     }
+  }
+
+  /**
+   * A shadow entry of out-of-sync l1 `gfn` now follows its guest entry `gi`
+   * = (lo, hi): so must the snapshot, or a later change back to the
+   * snapshot's old value would go unseen at resync (Xen does the same).
+   */
+  private followSnapshot(gfn: number, gi: number, wide: boolean, lo: number, hi: number): void {
+    const page = this.oos.get(gfn);
+    if (page === undefined) return;
+    if (wide) {
+      page.snapshot[2 * gi] = lo;
+      page.snapshot[2 * gi + 1] = hi;
+    } else page.snapshot[gi] = lo;
   }
 
   /** Build the shadow path for `va` from the last guest walk (guest A/D already committed). */
@@ -618,15 +628,7 @@ export class ShadowPager implements Pager {
       if (level === 1) {
         this.setLeaf(sh, sIndex, leafFrame(lo, hi, guestWide, false, 12), lo, hi, w.perm);
         if (this.sw.prefetch > 0) this.prefetch(sh, sIndex, g);
-        // The shadow entry now follows this guest value: so must the snapshot of an
-        // out-of-sync l1, or a later change back to the old value would go unseen.
-        const page = this.oos.get(table);
-        if (page !== undefined) {
-          if (guestWide) {
-            page.snapshot[2 * index] = lo;
-            page.snapshot[2 * index + 1] = hi;
-          } else page.snapshot[index] = lo;
-        }
+        this.followSnapshot(table, index, guestWide, lo, hi);
         return null;
       }
       if (!large) {
@@ -679,7 +681,6 @@ export class ShadowPager implements Pager {
    */
   private prefetch(sh: Shadow, from: number, g: Uint32Array): void {
     const f = this.domain.mem.read(sh.smfn);
-    const page = this.oos.get(sh.gfn);
     const rsvdLo = sh.fmt.rsvdLo[2] as number;
     const rsvdHi = sh.fmt.rsvdHi[2] as number;
     for (let i = from + 1, end = Math.min(512, from + 1 + this.sw.prefetch); i < end; i++) {
@@ -691,13 +692,7 @@ export class ShadowPager implements Pager {
       this.setLeaf(sh, i, leafFrame(lo, hi, sh.guestWide, false, 12), lo, hi);
       if (((f[2 * i] as number) & PTE_P) === 0) continue;
       this.counters['prefetch.entries']++;
-      if (page !== undefined) {
-        // As in fix(): the snapshot follows what the shadow was built from.
-        if (sh.guestWide) {
-          page.snapshot[2 * gi] = lo;
-          page.snapshot[2 * gi + 1] = hi;
-        } else page.snapshot[gi] = lo;
-      }
+      this.followSnapshot(sh.gfn, gi, sh.guestWide, lo, hi);
     }
   }
 
@@ -864,7 +859,7 @@ export class ShadowPager implements Pager {
       // A shadow superpage over a frame that is now a guest table: drop it (it is rebuilt splintered).
       for (const slot of [...supers]) {
         const sh = this.byMfn.get(Math.floor(slot / 1024)) as Shadow;
-        this.setEntry(sh, slot % 1024, [0, 0], null);
+        this.setEntry(sh, slot % 1024, NOT_PRESENT, null);
       }
       this.shootdown();
     }
@@ -950,7 +945,7 @@ export class ShadowPager implements Pager {
     const f = this.domain.mem.read(sh.smfn);
     for (let i = 0; i < 512; i++) {
       const w = 2 * i;
-      if (((f[w] as number) & PTE_P) !== 0) this.setEntry(sh, i, [0, 0], null);
+      if (((f[w] as number) & PTE_P) !== 0) this.setEntry(sh, i, NOT_PRESENT, null);
     }
     this.byMfn.delete(sh.smfn);
     if (!sh.fl) {
