@@ -78,6 +78,11 @@ export class Domain {
     this.guest = new GuestPhysicalSpace(this.mem, this.placement);
   }
 
+  /** Guest RAM frames that hold data (were written): what a sparse guest has populated. */
+  populatedFrames(): number {
+    return this.mem.materializedUnallocated;
+  }
+
   /**
    * SHA-256 over every guest RAM frame holding a non-zero byte, in ascending
    * gfn order, each as gfn (8 bytes LE) then its 4096 bytes (scenario spec).

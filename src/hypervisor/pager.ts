@@ -16,3 +16,10 @@ export interface Pager extends CpuHost {
   /** Counters for --stats (name -> value). */
   stats(): Record<string, number>;
 }
+
+/**
+ * A run configuration the hypervisor refuses (a pool too small for the
+ * vCPUs, …): the user's input is at fault, so front ends report it as one
+ * line with exit status 2, not as an internal error.
+ */
+export class ConfigError extends Error {}

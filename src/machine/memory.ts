@@ -41,6 +41,8 @@ export class MachineMemory {
   private readonly explicitOwner = new Map<number, number>();
   private readonly ownerSources: OwnerSource[] = [];
   private materialized = 0;
+  /** Materialized frames handed out by alloc() (hypervisor frames), so the rest is guest RAM in use. */
+  private materializedAllocated = 0;
   private freeList: number[] = [];
   private nextFree: (() => number) | null = null;
 
@@ -80,8 +82,14 @@ export class MachineMemory {
       f = new Uint32Array(FRAME_WORDS);
       chunk[mfn & CHUNK_MASK] = f;
       this.materialized++;
+      if (this.explicitOwner.has(mfn)) this.materializedAllocated++;
     }
     return f;
+  }
+
+  /** Materialized frames not handed out by alloc(): the guest RAM that holds data. */
+  get materializedUnallocated(): number {
+    return this.materialized - this.materializedAllocated;
   }
 
   /** True if the frame has storage. */
@@ -146,7 +154,9 @@ export class MachineMemory {
   }
 
   free(mfn: number): void {
-    if (!this.explicitOwner.delete(mfn)) throw new Error(`free of unallocated mfn ${mfn}`);
+    if (!this.explicitOwner.has(mfn)) throw new Error(`free of unallocated mfn ${mfn}`);
+    if (this.isMaterialized(mfn)) this.materializedAllocated--;
+    this.explicitOwner.delete(mfn);
     this.scrub(mfn);
     this.freeList.push(mfn);
   }

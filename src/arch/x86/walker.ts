@@ -102,6 +102,9 @@ export class Walker {
   rsvdTable = -1;
   rsvdLo = 0;
   rsvdHi = 0;
+  /** For that entry: the AND of the low halves and the OR of the high halves of the entries above it. */
+  rsvdAcc = 0;
+  rsvdXd = 0;
 
   /**
    * Translate `va` through the tables rooted at `rootPfn` (or, for PAE, the
@@ -163,6 +166,8 @@ export class Walker {
         this.rsvdTable = tablePfn;
         this.rsvdLo = lo;
         this.rsvdHi = hi;
+        this.rsvdAcc = acc;
+        this.rsvdXd = xd;
         return PF_P | PF_RSVD;
       }
       acc &= lo;

@@ -114,8 +114,24 @@ export function parseShadowSpec(spec: string): ShadowSwitches | string {
 /**
  * Xen's default shadow allocation (libxl_get_required_shadow_memory): 1 MiB
  * per vCPU plus 8 KiB per MiB of guest RAM, i.e. 256 frames per vCPU and 2
- * frames per MiB.
+ * frames per MiB. Umbra applies it to the RAM the guest has populated (written)
+ * so far, so a sparse guest's holes do not size its pool.
  */
 export function defaultPoolFrames(vcpus: number, ramBytes: number): number {
   return 256 * vcpus + 2 * Math.ceil(ramBytes / 2 ** 20);
+}
+
+/** Frames the pool keeps free before an exit that may build shadows (one path, splinters, PAE's four PDs). */
+export const PREALLOC_FRAMES = 8;
+
+/**
+ * The smallest pool that always makes progress without thrashing on the
+ * roots alone: per vCPU, the top-level shadows it runs on (four PDs for PAE
+ * and 32-bit guests), its out-of-sync snapshots (3) and one more; plus two
+ * exits' headroom. (Xen's floor, shadow_min_acceptable_pages, is 128 frames
+ * per vCPU because one x86 instruction may touch ~30 pages at once; a
+ * modelled operation touches one.)
+ */
+export function minPoolFrames(vcpus: number): number {
+  return 8 * vcpus + 2 * PREALLOC_FRAMES;
 }

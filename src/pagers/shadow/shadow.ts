@@ -34,140 +34,60 @@
  * page directory is four shadow PDs, a guest page table two shadow PTs. With guest paging off the hardware walks the
  * P2M itself (VA = GPA).
  */
-import {
-  CTL_WP,
-  checkAccess,
-  faultError,
-  PERM_D,
-  PERM_PK_SHIFT,
-  PERM_U,
-  PERM_W,
-  PERM_XD,
-} from '../../arch/x86/access.js';
+import { CTL_WP, checkAccess, faultError, PERM_D } from '../../arch/x86/access.js';
 import { type AccessKind, FETCH, PF_RSVD, PTE_A, PTE_D, PTE_P, PTE_PS, PTE_RW, WRITE } from '../../arch/x86/bits.js';
 import { type Cpu, HOST_DONE, HOST_RETRY, readValue, writeValue } from '../../arch/x86/cpu.js';
-import { formatFor, MODE_PAE, type PagingMode, type WalkFormat } from '../../arch/x86/modes.js';
-import { leafFrame, vaIndex, WALK_OK, Walker } from '../../arch/x86/walker.js';
+import { formatFor, type WalkFormat } from '../../arch/x86/modes.js';
+import { leafFrame, leafPermission, type PhysicalSpace, vaIndex, WALK_OK, Walker } from '../../arch/x86/walker.js';
 import type { Domain } from '../../hypervisor/domain.js';
-import type { Pager } from '../../hypervisor/pager.js';
-import { OWNER_HYPERVISOR } from '../../machine/memory.js';
+import { ConfigError, type Pager } from '../../hypervisor/pager.js';
+import { OWNER_HYPERVISOR, ZERO_FRAME } from '../../machine/memory.js';
 import { MachineSpace, P2M_RAM_RO, P2M_RAM_RW, P2m, P2mSpace } from '../../p2m/p2m.js';
-import { DEFAULT_SWITCHES, defaultPoolFrames, type ShadowSwitches } from './options.js';
-
-/** A shadow page table. */
-interface Shadow {
-  readonly key: number | string;
-  readonly smfn: number;
-  /** The guest paging format whose entries it shadows. */
-  readonly fmt: WalkFormat;
-  /** Guest frame shadowed (for fl shadows: first frame of the splintered range). */
-  readonly gfn: number;
-  /** Hardware level of this table. */
-  readonly level: number;
-  /** The guest table has 8-byte entries (false: a 32-bit guest, shadowed in PAE format). */
-  readonly guestWide: boolean;
-  /**
-   * Which part of a 32-bit guest table this PAE-format shadow covers: a
-   * 1024-entry guest PD is four 512-entry shadow PDs (part 0-3, 256 guest
-   * entries each), a 1024-entry guest PT two shadow PTs (part 0-1).
-   */
-  readonly part: number;
-  /** Splintered superpage (no guest table behind it). */
-  readonly fl: boolean;
-  /** fl shadows: the guest superpage entry's halves (rights, caching, key). */
-  readonly flLo: number;
-  readonly flHi: number;
-  refs: number;
-  pinned: boolean;
-  /** Parent entries pointing at it (slots smfn * 1024 + index), so it can be unhooked. */
-  readonly ups: Set<number>;
-  /** When a pinned top-level shadow was last loaded (pool eviction is least recently used first). */
-  lastUsed: number;
-}
-
-/**
- * Physical-address width of the simulated host CPU (as on many server
- * parts): machine frames fit in 46 bits, and bits 51:46 of a shadow entry are
- * reserved, so an entry with them set faults with PF_RSVD. The fast path's
- * "magic" entries are such entries (Xen's SH_L1E_MAGIC).
- */
-const HOST_MAXPHYADDR = 46;
-const MAGIC_HI = 0xfc000; // entry bits 51:46
-const MAGIC_MMIO = 0x200; // entry bit 9 (ignored by hardware): an MMIO magic entry
-/** A guest-not-present magic entry: the guest's l1 entry is not present. */
-const GNP_LO = PTE_P;
-/** Bits of the guest's permission word kept in an MMIO magic entry (W, U, XD, D at their own positions). */
-const MMIO_PERM = PERM_W | PERM_U | PERM_XD | PERM_D;
-
-function isMagic(lo: number, hi: number): boolean {
-  return (lo & PTE_P) !== 0 && (hi & MAGIC_HI) === MAGIC_HI;
-}
+import { type AuditRoot, type AuditView, auditPaths } from './audit.js';
+import { GNP, HOST_MAXPHYADDR, isMagic, isMmioMagic, MAGIC_GFN_LIMIT, mmioMagic, mmioMagicGfn } from './magic.js';
+import { DEFAULT_SWITCHES, defaultPoolFrames, minPoolFrames, PREALLOC_FRAMES, type ShadowSwitches } from './options.js';
+import { derivedEntries, formatIndex, guestIndex, hardwareMode, type Shadow, shadowName } from './types.js';
 
 /** Bits of a guest leaf copied into a shadow leaf: RW, US, PWT, PCD, G (+ XD and PK in the high half). */
 const LEAF_COPY_LO = 0x11e;
 const NONLEAF_COPY_LO = 0x1e; // RW, US, PWT, PCD
 const HI_COPY = 0x80000000 | (0xf << 27);
 
-/** Small integer for a walk format (mode, NXE, PSE): part of the shadow key. */
-function formatIndex(fmt: WalkFormat): number {
-  const m = fmt.mode.name === '32-bit' ? 0 : fmt.mode.name === 'pae' ? 1 : fmt.mode.name === '4-level' ? 2 : 3;
-  return m * 4 + (fmt.nxe ? 2 : 0) + (fmt.pse ? 1 : 0);
-}
-
-/** The hardware format of the shadows for a guest format: 32-bit guests run on PAE shadows. */
-function hardwareMode(fmt: WalkFormat): PagingMode {
-  return fmt.mode.wide ? fmt.mode : MODE_PAE;
-}
-
 const NOT_PRESENT: readonly [number, number] = [0, 0];
 /** fastFault(): not a fast-path fault, take the slow path. */
 const NOT_FAST = -100;
-const GNP: readonly [number, number] = [GNP_LO, MAGIC_HI];
-
-/** Index in the guest table of the entry shadow entry `i` of `sh` derives from. */
-function guestIndex(sh: Shadow, i: number): number {
-  if (sh.guestWide || sh.fl) return i;
-  return sh.level === 2 ? sh.part * 256 + (i >>> 1) : sh.part * 512 + i;
-}
-
-/** Shadow entries of `sh` derived from guest entry `gi` of the table it shadows. */
-function derivedEntries(sh: Shadow, gi: number): number[] {
-  if (sh.guestWide) return [gi];
-  if (sh.level === 2) return gi >>> 8 === sh.part ? [(gi & 255) << 1, ((gi & 255) << 1) | 1] : [];
-  return gi >>> 9 === sh.part ? [gi & 511] : [];
-}
-
-/** A shadow as a reader would name it: format/level/gfn. */
-function name(sh: Shadow): string {
-  if (typeof sh.key === 'string') return `fl${sh.level}@gfn ${sh.gfn}`;
-  return `l${sh.level}@gfn ${sh.gfn}${sh.part ? ` part ${sh.part}` : ''} (format ${Math.floor((sh.key % 128) / 8)})`;
-}
 
 /**
- * Reverse map: guest frame -> the shadow leaf slots (smfn * 1024 + index)
- * that map it. Most frames are mapped once, so a single slot is stored as a
- * number and only shared frames get an array.
+ * Writable reverse map: guest frame -> the shadow leaf slots (smfn * 1024 +
+ * index) that map it *writable*. Revoking write access (a frame becomes a
+ * shadowed table, an out-of-sync l1 is resynced, the dirty log is cleaned)
+ * visits only these, and empties the set, so each writable mapping is paid
+ * for once however many read-only mappings a frame has. Most frames have one
+ * writable mapping: it is stored as a number; shared frames get a Set.
  */
-class ReverseMap {
-  private readonly map = new Map<number, number | number[]>();
+class WritableMap {
+  private readonly map = new Map<number, number | Set<number>>();
   add(gfn: number, slot: number): void {
     const v = this.map.get(gfn);
     if (v === undefined) this.map.set(gfn, slot);
-    else if (typeof v === 'number') this.map.set(gfn, [v, slot]);
-    else v.push(slot);
+    else if (typeof v === 'number') {
+      if (v !== slot) this.map.set(gfn, new Set([v, slot]));
+    } else v.add(slot);
   }
   remove(gfn: number, slot: number): void {
     const v = this.map.get(gfn);
     if (v === slot) this.map.delete(gfn);
-    else if (Array.isArray(v)) {
-      const i = v.indexOf(slot);
-      if (i >= 0) v.splice(i, 1);
-      if (v.length === 0) this.map.delete(gfn);
+    else if (typeof v === 'object') {
+      v.delete(slot);
+      if (v.size === 0) this.map.delete(gfn);
     }
   }
-  slots(gfn: number): readonly number[] {
+  /** Remove and return every slot mapping `gfn` writable. */
+  take(gfn: number): number[] {
     const v = this.map.get(gfn);
-    return v === undefined ? [] : typeof v === 'number' ? [v] : v;
+    if (v === undefined) return [];
+    this.map.delete(gfn);
+    return typeof v === 'number' ? [v] : [...v];
   }
 }
 
@@ -210,8 +130,8 @@ export class ShadowPager implements Pager {
   private readonly byMfn = new Map<number, Shadow>();
   /** Guest frame -> its (non-fl) shadows. */
   private readonly byGfn = new Map<number, Shadow[]>();
-  /** Guest frame -> shadow leaf slots (smfn * 1024 + index) mapping it. */
-  private readonly rmap = new ReverseMap();
+  /** Guest frame -> shadow leaf slots (smfn * 1024 + index) mapping it writable. */
+  private readonly writable = new WritableMap();
   /** 2 MiB guest region (gfn >> 9) -> shadow superpage entries (slots) covering it. */
   private readonly superSlots = new Map<number, Set<number>>();
   /** 2 MiB guest region -> how many of its frames are shadowed guest tables. */
@@ -224,9 +144,15 @@ export class ShadowPager implements Pager {
   private oosSlots: Array<Array<OosPage | null>> = [];
   /** Early unshadow: the frame of the last emulated write of zero (-1: none). */
   private lastZeroWrite = -1;
-  /** The shadow pool: its size in frames, and a clock for least-recently-used eviction. */
+  /**
+   * The shadow pool: its size in frames (fixed by pool=N, or following the
+   * populated memory by Xen's rule), and the pinned top-level shadows in
+   * least-recently-loaded order (a Map keeps insertion order; a load moves
+   * a shadow to the end), so eviction takes the oldest without a sort.
+   */
   private poolFrames = Number.POSITIVE_INFINITY;
-  private tick = 0;
+  private poolDefault = false;
+  private readonly pinnedLru = new Map<Shadow, true>();
   /** Log-dirty mode: one byte per guest frame, 1 = written since the log was last cleaned (null: off). */
   private logDirty: Uint8Array | null = null;
   private dirtyList: number[] = [];
@@ -292,11 +218,27 @@ export class ShadowPager implements Pager {
     this.p2m = new P2m(domain.mem, domain.placement, (gfn) => domain.guest.isReadOnly(gfn));
     this.guestSpace = new P2mSpace(this.p2m);
     this.hwSpace = new MachineSpace(domain.mem);
-    if (this.sw.pool >= 0) {
-      this.poolFrames =
-        this.sw.pool > 0 ? this.sw.pool : defaultPoolFrames(cpus.length, domain.placement.ramFrames * 4096);
-      this.counters['pool.frames'] = this.poolFrames;
+    if (this.sw.pool > 0) {
+      // Xen raises a too-small allocation to its minimum (shadow_set_allocation,
+      // shadow/common.c); Umbra refuses it, so a measured figure is never for a
+      // pool other than the one asked for.
+      const min = minPoolFrames(cpus.length);
+      if (this.sw.pool < min) {
+        throw new ConfigError(
+          `a shadow pool of ${this.sw.pool} frames is too small for ${cpus.length} vCPUs: at least ${min}`,
+        );
+      }
+      this.poolFrames = this.sw.pool;
+    } else if (this.sw.pool === 0) {
+      this.poolDefault = true;
+      this.poolFrames = this.defaultPool();
     }
+    if (this.sw.pool >= 0) this.counters['pool.frames'] = this.poolFrames;
+  }
+
+  /** Xen's rule applied to the guest memory populated so far (a sparse guest is not charged for its holes). */
+  private defaultPool(): number {
+    return defaultPoolFrames(this.cpus.length, this.domain.populatedFrames() * 4096);
   }
 
   stats(): Record<string, number> {
@@ -337,7 +279,8 @@ export class ShadowPager implements Pager {
           top.pinned = true;
           top.refs++;
         }
-        top.lastUsed = ++this.tick;
+        this.pinnedLru.delete(top);
+        this.pinnedLru.set(top, true);
         m.rootPfn = top.smfn;
       }
     }
@@ -422,21 +365,24 @@ export class ShadowPager implements Pager {
    * is without walking the guest's tables — a guest not-present entry (the
    * guest's own #PF) or MMIO (emulate). An out-of-sync l1 may have been
    * written since, and a write through an entry whose guest D flag is clear
-   * must set it: both take the slow path.
+   * must set it: both take the slow path. The rights of an MMIO access are
+   * the magic entry's own (the guest leaf's) with those of the entries above
+   * it on the path the hardware walked (magic.ts, rule 1).
    */
   private fastFault(cpu: Cpu, vaLo: number, access: AccessKind, cpl: number): number {
     const w = cpu.walker;
     const lo = w.rsvdLo;
     const hi = w.rsvdHi;
-    if (!isMagic(lo, hi)) return NOT_FAST;
+    const fmt = cpu.format;
+    if (!isMagic(lo, hi) || fmt === null) return NOT_FAST;
     const sh = this.byMfn.get(w.rsvdTable);
     if (sh === undefined || sh.level !== 1 || (!sh.fl && this.oos.has(sh.gfn))) return NOT_FAST;
-    if ((lo & MAGIC_MMIO) === 0) {
+    if (!isMmioMagic(lo, hi)) {
       this.counters['fastpath.not_present']++;
       this.counters['fault.injected']++;
       return faultError(0, access, cpl, cpu.ctl);
     }
-    const perm = (lo & MMIO_PERM) | (((hi >>> 20) & 0xf) << PERM_PK_SHIFT);
+    const perm = leafPermission(fmt, w.rsvdAcc & lo, w.rsvdXd | hi, lo, hi);
     if (access === WRITE && (perm & PERM_D) === 0) return NOT_FAST;
     const error = checkAccess(perm, access, cpl, cpu.ctl, cpu.pkru);
     if (error !== 0) {
@@ -445,7 +391,7 @@ export class ShadowPager implements Pager {
     }
     this.counters['fastpath.mmio']++;
     this.counters['emulate.mmio']++;
-    return this.emulate(cpu, (hi & 0x3fff) * 0x100000 + (lo >>> 12), vaLo & 0xfff, access);
+    return this.emulate(cpu, mmioMagicGfn(lo, hi), vaLo & 0xfff, access);
   }
 
   private handleFault(cpu: Cpu, vaHi: number, vaLo: number, access: AccessKind, cpl: number): number {
@@ -568,15 +514,21 @@ export class ShadowPager implements Pager {
    * l1 entry, build the shadow path down to that l1 and put a guest-not-present
    * magic entry there, so the next fault on it is classified without a walk.
    * Only if every entry above already has its accessed flag set: a faulting
-   * walk sets none, and a shadow entry needs it.
+   * walk sets none, and a shadow entry needs it. Not for a guest l1 that was
+   * never written: every entry of it is not present, a walk of it costs
+   * nothing, and a shadow of it would cost a frame the guest does not spend.
    */
   private markNotPresent(fmt: WalkFormat, vaHi: number, vaLo: number): void {
     const w = this.walker;
-    if (w.pathLen !== fmt.mode.topLevel - 1 && !(fmt.mode.pdpteRegisters && w.pathLen === 1)) return;
-    for (let k = 0; k < w.pathLen; k++) {
-      const lo = (w.pathFrame[k] as Uint32Array)[w.pathWord[k] as number] as number;
+    const n = w.pathLen;
+    if (n !== fmt.mode.topLevel - 1 && !(fmt.mode.pdpteRegisters && n === 1)) return;
+    let lo = 0;
+    for (let k = 0; k < n; k++) {
+      lo = (w.pathFrame[k] as Uint32Array)[w.pathWord[k] as number] as number;
       if ((lo & PTE_A) === 0 || ((lo >>> 7) & 1 & (fmt.largeMask >>> (w.pathLevel[k] as number))) !== 0) return;
     }
+    const hi = fmt.mode.wide ? ((w.pathFrame[n - 1] as Uint32Array)[(w.pathWord[n - 1] as number) + 1] as number) : 0;
+    if (this.guestSpace.frameForRead(leafFrame(lo, hi, fmt.mode.wide, false, 12)) === ZERO_FRAME) return;
     const l1 = this.fix(fmt, vaHi, vaLo);
     if (l1 === null) return;
     const gi = vaIndex(vaHi, vaLo, 12, fmt.mode.wide ? 511 : 1023);
@@ -626,7 +578,7 @@ export class ShadowPager implements Pager {
       const hi = guestWide ? (g[word + 1] as number) : 0;
       const large = level > 1 && ((lo >>> 7) & 1 & (fmt.largeMask >>> level)) !== 0;
       if (level === 1) {
-        this.setLeaf(sh, sIndex, leafFrame(lo, hi, guestWide, false, 12), lo, hi, w.perm);
+        this.setLeaf(sh, sIndex, leafFrame(lo, hi, guestWide, false, 12), lo, hi);
         if (this.sw.prefetch > 0) this.prefetch(sh, sIndex, g);
         this.followSnapshot(table, index, guestWide, lo, hi);
         return null;
@@ -658,7 +610,7 @@ export class ShadowPager implements Pager {
         const shift = hw.shift[flLevel] as number;
         const idx = ((vaLo >>> shift) | (vaHi << (32 - shift))) & (hw.indexMask[flLevel] as number);
         if (flLevel === 1) {
-          this.setLeaf(child, idx, first + idx, lo, hi, w.perm);
+          this.setLeaf(child, idx, first + idx, lo, hi);
           if (this.sw.prefetch > 0) this.prefetchFl(child, idx, first, lo, hi);
           return null;
         }
@@ -744,18 +696,20 @@ export class ShadowPager implements Pager {
     return [l, Math.floor(smfn / 0x100000) | (hi & 0x80000000)];
   }
 
-  /** Shadow leaf for guest leaf (lo, hi) mapping guest frame `gfn`; not present when nothing may be cached. */
-  private setLeaf(sh: Shadow, index: number, gfn: number, lo: number, hi: number, perm = -1): boolean {
+  /**
+   * Shadow leaf for guest leaf (lo, hi) mapping guest frame `gfn` (for an fl
+   * shadow, (lo, hi) is the guest superpage entry); not present when nothing
+   * may be cached.
+   */
+  private setLeaf(sh: Shadow, index: number, gfn: number, lo: number, hi: number): boolean {
     if ((lo & PTE_P) === 0) return this.setEntry(sh, index, this.sw.fastpath && !sh.fl ? GNP : NOT_PRESENT, null);
     const mfn = this.p2m.lookup(gfn);
     const type = this.p2m.lastType;
     if ((lo & PTE_A) === 0) return this.setEntry(sh, index, NOT_PRESENT, null);
     if (mfn < 0) {
-      // MMIO: with the fast path, remember the gfn and the guest's rights (known only after a full walk).
-      if (!this.sw.fastpath || perm < 0) return this.setEntry(sh, index, NOT_PRESENT, null);
-      const mlo = (PTE_P | MAGIC_MMIO | (perm & MMIO_PERM) | ((gfn % 0x100000) << 12)) >>> 0;
-      const mhi = MAGIC_HI | (Math.floor(gfn / 0x100000) & 0x3fff) | (((perm >>> PERM_PK_SHIFT) & 0xf) << 20);
-      return this.setEntry(sh, index, [mlo, mhi], null);
+      // MMIO: with the fast path, a magic entry holding the gfn and the leaf's own rights.
+      const magic = this.sw.fastpath && gfn < MAGIC_GFN_LIMIT;
+      return this.setEntry(sh, index, magic ? mmioMagic(gfn, lo, sh.guestWide ? hi : 0) : NOT_PRESENT, null);
     }
     let l = (lo & LEAF_COPY_LO & ~PTE_RW) | PTE_P | PTE_A;
     if (
@@ -820,8 +774,8 @@ export class ShadowPager implements Pager {
     flLo: number,
     flHi: number,
   ): Shadow {
+    // Zeroed; storage comes with the first entry written (an empty shadow costs no frame).
     const smfn = this.domain.mem.alloc(OWNER_HYPERVISOR);
-    this.domain.mem.write(smfn); // zeroed, materialized
     const guestWide = fmt.mode.wide;
     const sh: Shadow = {
       key,
@@ -837,7 +791,6 @@ export class ShadowPager implements Pager {
       refs: 0,
       pinned: false,
       ups: new Set(),
-      lastUsed: 0,
     };
     if (typeof key === 'number') this.hash.set(key, sh);
     else this.flHash.set(key, sh);
@@ -863,17 +816,18 @@ export class ShadowPager implements Pager {
       }
       this.shootdown();
     }
-    if (this.rmap.slots(gfn).length === 0) return;
-    this.counters.write_access_removals++;
-    this.revokeWrite(gfn);
-    this.shootdown();
+    if (this.revokeWrite(gfn)) {
+      this.counters.write_access_removals++;
+      this.shootdown();
+    }
   }
 
   /**
    * The one writer of shadow entries: stores (lo, hi) at `index` of `sh`,
-   * dropping the reference/reverse-map of the old entry and recording the new.
+   * dropping the reference / reverse-map record of the old entry and making
+   * the new one's. True if a present (non-magic) entry was replaced, which a
+   * TLB may hold.
    */
-  /** Write a shadow entry, keeping reference counts and reverse maps; true if a present entry was replaced. */
   private setEntry(sh: Shadow, index: number, [lo, hi]: readonly [number, number], child: Shadow | null): boolean {
     const f = this.domain.mem.write(sh.smfn);
     const w = 2 * index;
@@ -896,9 +850,8 @@ export class ShadowPager implements Pager {
           c.ups.delete(sh.smfn * 1024 + index);
           this.release(c);
         }
-      } else {
-        const g = this.domain.placement.gfnOf(oldMfn);
-        this.rmap.remove(g, sh.smfn * 1024 + index);
+      } else if ((oldLo & PTE_RW) !== 0) {
+        this.writable.remove(this.domain.placement.gfnOf(oldMfn), sh.smfn * 1024 + index);
       }
     }
     if ((lo & PTE_P) !== 0 && !isMagic(lo, hi)) {
@@ -906,9 +859,9 @@ export class ShadowPager implements Pager {
         child.refs++;
         child.ups.add(sh.smfn * 1024 + index);
       } else if (sh.level > 1 && (lo & PTE_PS) !== 0) this.superTrack(sh, index, lo, hi, true);
-      else if (sh.level === 1) {
+      else if (sh.level === 1 && (lo & PTE_RW) !== 0) {
         const g = this.domain.placement.gfnOf((hi & 0xfffff) * 0x100000 + (lo >>> 12));
-        this.rmap.add(g, sh.smfn * 1024 + index);
+        this.writable.add(g, sh.smfn * 1024 + index);
       }
     }
     return oldReal;
@@ -948,6 +901,7 @@ export class ShadowPager implements Pager {
       if (((f[w] as number) & PTE_P) !== 0) this.setEntry(sh, i, NOT_PRESENT, null);
     }
     this.byMfn.delete(sh.smfn);
+    this.pinnedLru.delete(sh);
     if (!sh.fl) {
       const list = this.byGfn.get(sh.gfn);
       if (list !== undefined) {
@@ -1081,21 +1035,25 @@ export class ShadowPager implements Pager {
   /**
    * Make room before an exit that may build shadows (at most one per level,
    * plus splinters and PAE's four PDs): unpin and free the least recently
-   * used top-level shadows no vCPU is running on; if that is not enough,
+   * loaded top-level shadows no vCPU is running on; if that is not enough,
    * blow the tables (unhook everything below the roots in use). The pool
    * never overflows, and the roots in use are never freed, so a fault always
-   * makes progress.
+   * makes progress: attach() refused any pool smaller than the roots of every
+   * vCPU plus this headroom (minPoolFrames).
    */
   private prealloc(): void {
-    const need = 8;
+    const need = PREALLOC_FRAMES;
+    if (this.poolDefault && this.poolUsed() + need > this.poolFrames) {
+      this.poolFrames = this.defaultPool();
+      this.counters['pool.frames'] = this.poolFrames;
+    }
     if (this.poolUsed() + need <= this.poolFrames) return;
     const inUse = new Set(this.cpus.map((c) => c.mmu.rootPfn));
-    const tops = [...this.hash.values()]
-      .filter((sh) => sh.pinned && !inUse.has(sh.smfn))
-      .sort((a, b) => a.lastUsed - b.lastUsed);
-    for (const sh of tops) {
+    for (const sh of [...this.pinnedLru.keys()]) {
       if (this.poolUsed() + need <= this.poolFrames) return;
+      if (inUse.has(sh.smfn)) continue;
       this.counters['pool.evictions']++;
+      this.pinnedLru.delete(sh);
       sh.pinned = false;
       this.release(sh);
     }
@@ -1187,19 +1145,17 @@ export class ShadowPager implements Pager {
     (this.oosSlots[page.vcpu] as Array<OosPage | null>)[page.slot] = null;
   }
 
-  /** Clear the write permission of every shadow leaf mapping `gfn`; true if any had it. */
+  /** Clear the write permission of every shadow leaf mapping `gfn` (through the writer); true if any had it. */
   private revokeWrite(gfn: number): boolean {
-    let any = false;
-    for (const slot of this.rmap.slots(gfn)) {
+    const slots = this.writable.take(gfn);
+    for (const slot of slots) {
       this.counters.rmap_entries_searched++;
       const sh = this.byMfn.get(Math.floor(slot / 1024)) as Shadow;
-      const f = this.domain.mem.write(sh.smfn);
-      const w = 2 * (slot % 1024); // every shadow has 8-byte entries
-      if (((f[w] as number) & PTE_RW) === 0) continue;
-      f[w] = ((f[w] as number) & ~(PTE_RW | PTE_D)) >>> 0;
-      any = true;
+      const i = slot % 1024;
+      const f = this.domain.mem.read(sh.smfn);
+      this.setEntry(sh, i, [(f[2 * i] as number) & ~(PTE_RW | PTE_D), f[2 * i + 1] as number], null);
     }
-    return any;
+    return slots.length > 0;
   }
 
   /** Guest frame `gfn` (a shadowed table) changed at [offset, offset+size): drop derived shadow entries. */
@@ -1239,30 +1195,7 @@ export class ShadowPager implements Pager {
     if (problem !== null) throw new Error(`shadow isolation invariant broken: ${problem}`);
   }
 
-  private checkSuperpage(sh: Shadow, i: number, lo: number, hi: number, glo: number, ghi: number): string | null {
-    const [first, span] = this.superRange(sh, lo, hi);
-    const where = `${name(sh)}[${i}] (superpage)`;
-    if (this.logDirty !== null) return `${where} in log-dirty mode`;
-    if (sh.fl) return `${where} inside a splintered shadow`;
-    if (this.domain.mem.ownerOf(this.domain.placement.mfnOf(first)) !== this.domain.id)
-      return `${where} maps frames not the domain's`;
-    if ((glo & PTE_P) === 0 || (glo & PTE_A) === 0 || (glo & PTE_PS) === 0)
-      return `${where} without a present, accessed guest superpage`;
-    const guestBase = sh.guestWide
-      ? leafFrame(glo, ghi, true, true, sh.level === 3 ? 30 : 21)
-      : leafFrame(glo, 0, false, true, 22) + (i & 1) * 512;
-    if (guestBase !== first) return `${where} maps gfn ${first}, the guest says ${guestBase}`;
-    for (let r = first >>> 9, end = (first + span - 1) >>> 9; r <= end; r++) {
-      if (this.shadowedInRegion.has(r)) return `${where} covers a shadowed guest table`;
-    }
-    if ((lo & PTE_RW) !== 0 && ((glo & PTE_RW) === 0 || (glo & PTE_D) === 0))
-      return `${where} writable beyond the guest`;
-    if ((lo & 4) !== 0 && (glo & 4) === 0) return `${where} user beyond the guest's rights`;
-    if ((ghi & 0x80000000) !== 0 && (hi & 0x80000000) === 0) return `${where} executable beyond the guest's rights`;
-    return null;
-  }
-
-  /** Verify rules 2-4 over every shadow; returns a description of the first violation or null. */
+  /** Verify the pool bound, reference counts, and every path through the shadows (audit.ts); null if all hold. */
   checkInvariants(): string | null {
     const mem = this.domain.mem;
     if (this.poolUsed() > this.poolFrames)
@@ -1273,103 +1206,73 @@ export class ShadowPager implements Pager {
     for (const sh of all) counted.set(sh, sh.pinned ? 1 : 0);
     for (const st of this.hwPdpte.values()) for (const sh of st.refs) counted.set(sh, (counted.get(sh) ?? 0) + 1);
     for (const sh of all) {
+      if (mem.ownerOf(sh.smfn) !== OWNER_HYPERVISOR) return `${shadowName(sh)} in a frame the hypervisor does not own`;
       if (sh.level === 1) continue;
       const f = mem.read(sh.smfn);
       for (let i = 0; i < 512; i++) {
         const lo = f[2 * i] as number;
-        if ((lo & PTE_P) === 0) continue;
-        if ((lo & PTE_PS) !== 0) continue;
-        const hi = f[2 * i + 1] as number;
-        const c = this.byMfn.get((hi & 0xfffff) * 0x100000 + (lo >>> 12));
+        if ((lo & PTE_P) === 0 || (lo & PTE_PS) !== 0 || isMagic(lo, f[2 * i + 1] as number)) continue;
+        const c = this.byMfn.get(((f[2 * i + 1] as number) & 0xfffff) * 0x100000 + (lo >>> 12));
         if (c !== undefined) counted.set(c, (counted.get(c) ?? 0) + 1);
       }
     }
     for (const [sh, n] of counted)
-      if (n !== sh.refs) return `${name(sh)} has ${sh.refs} references counted but ${n} exist`;
-    for (const sh of all) {
-      const wide = sh.guestWide;
-      if (mem.ownerOf(sh.smfn) !== OWNER_HYPERVISOR) return `shadow ${name(sh)} in a frame the hypervisor does not own`;
-      const f = mem.read(sh.smfn);
-      const g = sh.fl ? null : this.guestSpace.frameForRead(sh.gfn);
-      const snap = sh.fl ? undefined : this.oos.get(sh.gfn)?.snapshot;
-      for (let i = 0; i < 512; i++) {
-        const lo = f[2 * i] as number;
-        if ((lo & PTE_P) === 0) continue;
-        const hi = f[2 * i + 1] as number;
-        // The guest entry this shadow entry was derived from.
-        const gi = guestIndex(sh, i);
-        const guest = (t: Uint32Array | null): [number, number] =>
-          sh.fl
-            ? [sh.flLo, sh.flHi]
-            : [(wide ? t?.[2 * gi] : t?.[gi]) as number, wide ? ((t as Uint32Array)[2 * gi + 1] as number) : 0];
-        // An out-of-sync l1's entries may come from any value the guest wrote since its
-        // snapshot (it has not flushed yet), so only isolation is checked for them.
-        const problem =
-          snap === undefined ? this.entryProblem(sh, i, lo, hi, ...guest(g)) : this.isolationProblem(sh, i, lo, hi);
-        if (problem !== null) return problem;
-      }
-    }
-    return null;
+      if (n !== sh.refs) return `${shadowName(sh)} has ${sh.refs} references counted but ${n} exist`;
+    return auditPaths(this.auditView());
   }
 
-  /** Isolation alone: a leaf reaches only the domain's frames, writable only where the p2m and write protection allow. */
-  private isolationProblem(sh: Shadow, i: number, lo: number, hi: number): string | null {
-    if (isMagic(lo, hi)) return sh.level === 1 ? null : `${name(sh)}[${i}] magic entry above l1`;
-    const target = (hi & 0xfffff) * 0x100000 + (lo >>> 12);
-    if (this.domain.mem.ownerOf(target) !== this.domain.id)
-      return `${name(sh)}[${i}] maps mfn ${target}, not the domain's`;
-    if ((lo & PTE_RW) === 0) return null;
-    const gfn = this.domain.placement.gfnOf(target);
-    this.p2m.lookup(gfn);
-    if (this.p2m.lastType !== P2M_RAM_RW) return `${name(sh)}[${i}] writable over a read-only p2m type`;
-    if (this.writeProtected(gfn)) return `${name(sh)}[${i}] maps shadowed guest table ${gfn} writable`;
-    if (this.logDirty !== null && this.logDirty[gfn] !== 1)
-      return `${name(sh)}[${i}] writable, gfn ${gfn} not logged dirty`;
-    return null;
+  /** What the checker may read: shadows, the P2M, and the guest as the shadows should reflect it. */
+  private auditView(): AuditView {
+    const guest = this.guestSpace;
+    const oos = this.oos;
+    const guestView: PhysicalSpace = {
+      frameForRead: (gfn) => oos.get(gfn)?.snapshot ?? guest.frameForRead(gfn),
+    };
+    const p2m = this.p2m;
+    return {
+      domainId: this.domain.id,
+      shadowFrame: (smfn) => this.domain.mem.read(smfn),
+      ownerOf: (mfn) => this.domain.mem.ownerOf(mfn),
+      shadowAt: (smfn) => this.byMfn.get(smfn),
+      guestView,
+      mfnOf: (gfn) => p2m.lookup(gfn),
+      isRamRw: (gfn) => p2m.lookup(gfn) >= 0 && p2m.lastType === P2M_RAM_RW,
+      writableOk: (gfn) => {
+        if (this.writeProtected(gfn)) return `writable over shadowed guest table ${gfn}`;
+        if (this.logDirty !== null && this.logDirty[gfn] !== 1) return `writable, gfn ${gfn} not logged dirty`;
+        return null;
+      },
+      superpageOk: (first, count) => {
+        if (this.logDirty !== null) return 'a shadow superpage in log-dirty mode';
+        if (!this.canMapLarge(first, count)) return `a shadow superpage over gfns ${first}+${count} it may not cover`;
+        return null;
+      },
+      roots: () => this.auditRoots(),
+    };
   }
 
-  /** What is wrong with shadow entry (lo, hi) at `i` of `sh`, derived from guest entry (glo, ghi); null if nothing. */
-  private entryProblem(sh: Shadow, i: number, lo: number, hi: number, glo: number, ghi: number): string | null {
-    const mem = this.domain.mem;
-    if (isMagic(lo, hi)) {
-      if (sh.level !== 1) return `${name(sh)}[${i}] magic entry above l1`;
-      if ((lo & MAGIC_MMIO) === 0) {
-        return (glo & PTE_P) === 0 ? null : `${name(sh)}[${i}] says guest-not-present but the guest entry is present`;
-      }
-      const gfn = (hi & 0x3fff) * 0x100000 + (lo >>> 12);
-      const expect = sh.fl ? sh.gfn + i : leafFrame(glo, ghi, sh.guestWide, false, 12);
-      if ((glo & PTE_P) === 0 || gfn !== expect)
-        return `${name(sh)}[${i}] MMIO magic entry for gfn ${gfn}, guest says ${expect}`;
-      return this.p2m.lookup(gfn) < 0 ? null : `${name(sh)}[${i}] MMIO magic entry over RAM gfn ${gfn}`;
+  /** Every vCPU's hardware root, and every pinned top-level shadow no vCPU runs on. */
+  private *auditRoots(): Generator<AuditRoot> {
+    const current = new Set<number>();
+    for (const c of this.cpus) {
+      const fmt = c.format;
+      const hw = c.mmu.format;
+      if (fmt === null || hw === null) continue;
+      current.add(c.mmu.rootPfn);
+      const guestPdpte = fmt.mode.pdpteRegisters ? c.pdpte : null;
+      yield {
+        guestFmt: fmt,
+        hwFmt: hw,
+        guestRoot: c.cr3RootPfn,
+        guestPdpte,
+        hwRoot: c.mmu.rootPfn,
+        hwPdpte: c.mmu.pdpte,
+      };
     }
-    const target = (hi & 0xfffff) * 0x100000 + (lo >>> 12);
-    if (sh.level > 1 && (lo & PTE_PS) !== 0) return this.checkSuperpage(sh, i, lo, hi, glo, ghi);
-    if (sh.level > 1) {
-      const c = this.byMfn.get(target);
-      if (c === undefined) return `${name(sh)}[${i}] points at ${target}, which is not a shadow`;
-      if (!sh.fl && (glo & PTE_P) === 0) return `${name(sh)}[${i}] present but the guest entry is not`;
-      if ((lo & PTE_RW) !== 0 && (glo & PTE_RW) === 0) return `${name(sh)}[${i}] writable beyond the guest's rights`;
-      if ((lo & 4) !== 0 && (glo & 4) === 0) return `${name(sh)}[${i}] user beyond the guest's rights`;
-      return null;
+    for (const sh of this.pinnedLru.keys()) {
+      if (current.has(sh.smfn)) continue;
+      const hwFmt = formatFor(hardwareMode(sh.fmt), HOST_MAXPHYADDR, true, sh.fmt.pse);
+      yield { guestFmt: sh.fmt, hwFmt, guestRoot: sh.gfn, guestPdpte: null, hwRoot: sh.smfn, hwPdpte: null };
     }
-    if (mem.ownerOf(target) !== this.domain.id) return `${name(sh)}[${i}] maps mfn ${target}, not the domain's`;
-    const gfn = this.domain.placement.gfnOf(target);
-    const expectGfn = sh.fl ? sh.gfn + i : sh.guestWide ? (ghi & 0xfffff) * 0x100000 + (glo >>> 12) : glo >>> 12;
-    if (gfn !== expectGfn) return `${name(sh)}[${i}] maps gfn ${gfn}, the guest entry says ${expectGfn}`;
-    if ((glo & PTE_P) === 0 || (glo & PTE_A) === 0)
-      return `${name(sh)}[${i}] present while the guest leaf is not present/accessed`;
-    if ((lo & PTE_RW) !== 0) {
-      if ((glo & PTE_RW) === 0 || (glo & PTE_D) === 0)
-        return `${name(sh)}[${i}] writable, guest leaf read-only or clean`;
-      this.p2m.lookup(gfn);
-      if (this.p2m.lastType !== P2M_RAM_RW) return `${name(sh)}[${i}] writable over a read-only p2m type`;
-      if (this.writeProtected(gfn)) return `${name(sh)}[${i}] maps shadowed guest table ${gfn} writable`;
-      if (this.logDirty !== null && this.logDirty[gfn] !== 1)
-        return `${name(sh)}[${i}] writable, gfn ${gfn} not logged dirty`;
-    }
-    if ((lo & 4) !== 0 && (glo & 4) === 0) return `${name(sh)}[${i}] user beyond the guest's rights`;
-    if ((ghi & 0x80000000) !== 0 && (hi & 0x80000000) === 0)
-      return `${name(sh)}[${i}] executable beyond the guest's rights`;
-    return null;
   }
 }

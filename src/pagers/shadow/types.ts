@@ -1,0 +1,64 @@
+/**
+ * The shadow record and the index arithmetic between a shadow and the guest
+ * table it shadows (the role of Xen's shadow/types.h).
+ */
+import { MODE_PAE, type PagingMode, type WalkFormat } from '../../arch/x86/modes.js';
+
+/** A shadow page table. */
+export interface Shadow {
+  readonly key: number | string;
+  readonly smfn: number;
+  /** The guest paging format whose entries it shadows. */
+  readonly fmt: WalkFormat;
+  /** Guest frame shadowed (for fl shadows: first frame of the splintered range). */
+  readonly gfn: number;
+  /** Hardware level of this table. */
+  readonly level: number;
+  /** The guest table has 8-byte entries (false: a 32-bit guest, shadowed in PAE format). */
+  readonly guestWide: boolean;
+  /**
+   * Which part of a 32-bit guest table this PAE-format shadow covers: a
+   * 1024-entry guest PD is four 512-entry shadow PDs (part 0-3, 256 guest
+   * entries each), a 1024-entry guest PT two shadow PTs (part 0-1).
+   */
+  readonly part: number;
+  /** Splintered superpage (no guest table behind it). */
+  readonly fl: boolean;
+  /** fl shadows: the guest superpage entry's halves (rights, caching, key). */
+  readonly flLo: number;
+  readonly flHi: number;
+  refs: number;
+  pinned: boolean;
+  /** Parent entries pointing at it (slots smfn * 1024 + index), so it can be unhooked. */
+  readonly ups: Set<number>;
+}
+
+/** The hardware format of the shadows for a guest format: 32-bit guests run on PAE shadows. */
+export function hardwareMode(fmt: WalkFormat): PagingMode {
+  return fmt.mode.wide ? fmt.mode : MODE_PAE;
+}
+
+/** Index in the guest table of the entry shadow entry `i` of `sh` derives from. */
+export function guestIndex(sh: Shadow, i: number): number {
+  if (sh.guestWide || sh.fl) return i;
+  return sh.level === 2 ? sh.part * 256 + (i >>> 1) : sh.part * 512 + i;
+}
+
+/** Shadow entries of `sh` derived from guest entry `gi` of the table it shadows. */
+export function derivedEntries(sh: Shadow, gi: number): number[] {
+  if (sh.guestWide) return [gi];
+  if (sh.level === 2) return gi >>> 8 === sh.part ? [(gi & 255) << 1, ((gi & 255) << 1) | 1] : [];
+  return gi >>> 9 === sh.part ? [gi & 511] : [];
+}
+
+/** Small integer for a walk format (mode, NXE, PSE): part of the shadow key. */
+export function formatIndex(fmt: WalkFormat): number {
+  const m = fmt.mode.name === '32-bit' ? 0 : fmt.mode.name === 'pae' ? 1 : fmt.mode.name === '4-level' ? 2 : 3;
+  return m * 4 + (fmt.nxe ? 2 : 0) + (fmt.pse ? 1 : 0);
+}
+
+/** A shadow as a reader would name it: level, guest frame, part, format. */
+export function shadowName(sh: Shadow): string {
+  if (sh.fl) return `fl${sh.level}@gfn ${sh.gfn}`;
+  return `l${sh.level}@gfn ${sh.gfn}${sh.part ? ` part ${sh.part}` : ''} (${sh.fmt.mode.name})`;
+}
