@@ -4,6 +4,7 @@
  * and a non-zero status (2 for bad input), never a stack trace.
  */
 import { Command, CommanderError, Option } from 'commander';
+import { ConfigError } from '../hypervisor/pager.js';
 import { UsageError } from './errors.js';
 import { execCommand } from './exec.js';
 import { inspectCommand, translateCommand } from './image.js';
@@ -85,7 +86,7 @@ async function main(): Promise<void> {
       process.exitCode = e.exitCode === 0 ? 0 : 2;
       return;
     }
-    if (e instanceof UsageError) {
+    if (e instanceof UsageError || e instanceof ConfigError) {
       process.stderr.write(`umbra: ${e.message}\n`);
       process.exitCode = 2;
       return;
