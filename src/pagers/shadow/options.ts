@@ -104,7 +104,7 @@ export function parseShadowSpec(spec: string): ShadowSwitches | string {
         break;
       case 'pool':
         if (n !== undefined && (n < 64 || n > MAX_POOL_FRAMES))
-          return `"${part}": the pool is 64 to ${MAX_POOL_FRAMES} frames`;
+          return `"${part}": the pool needs at least 64 frames and at most ${MAX_POOL_FRAMES}`;
         sw.pool = on ? (n ?? 0) : -1;
         break;
       case 'logdirty':
