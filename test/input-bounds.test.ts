@@ -268,7 +268,10 @@ test('shadow:pool=huge and prefetch=huge are refused; the pool is at most 2^26 f
     parseShadowSpec('shadow:pool=99999999999999999999999'),
     '"pool=99999999999999999999999": 99999999999999999999999 is too large',
   );
-  assert.match(String(parseShadowSpec('shadow:pool=67108865')), /the pool needs at least 64 frames and at most 67108864/);
+  assert.match(
+    String(parseShadowSpec('shadow:pool=67108865')),
+    /the pool needs at least 64 frames and at most 67108864/,
+  );
   assert.equal((parseShadowSpec('shadow:pool=67108864') as { pool: number }).pool, 2 ** 26);
   assert.match(String(parseShadowSpec('shadow:prefetch=99999999999999999999999')), /too large/);
   failsWith(
