@@ -5,12 +5,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { UsageError } from '../src/cli/errors.js';
+import { loadCosts } from '../src/cli/input.js';
 import {
   COST_NAMES,
   type CostModel,
   DEFAULT_COSTS,
   exitCauses,
-  loadCosts,
   modelCycles,
   pagerCounters,
   parseCosts,

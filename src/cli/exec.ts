@@ -1,14 +1,14 @@
 /** `umbra exec`: run a scenario. */
-import { readFileSync, writeFileSync } from 'node:fs';
-import { parseScenario, ScenarioError } from '../guest/scenario/parse.js';
+import { writeFileSync } from 'node:fs';
 import { runScenario } from '../guest/scenario/run.js';
 import type { Pager } from '../hypervisor/pager.js';
 import type { LayoutKind } from '../machine/placement.js';
 import { collectStats, formatStats } from '../metrics/stats.js';
 import { NativePager } from '../pagers/native/native.js';
-import { parseShadowSpec } from '../pagers/shadow/options.js';
+import { MAX_POOL_FRAMES, parseShadowSpec } from '../pagers/shadow/options.js';
 import { ShadowPager } from '../pagers/shadow/shadow.js';
 import { UsageError } from './errors.js';
+import { readScenario } from './input.js';
 import { parseIntOption, parseTlb } from './options.js';
 
 export interface ExecOptions {
@@ -34,7 +34,7 @@ export function makePager(name: string, check = false, shadowPool?: string): Pag
     const sw = parseShadowSpec(name);
     if (typeof sw === 'string') throw new UsageError(`--pager: ${sw}`);
     if (shadowPool !== undefined && !/(^|:)[+-]?pool/.test(name)) {
-      sw.pool = parseIntOption('--shadow-pool', shadowPool, 64, 2 ** 30);
+      sw.pool = parseIntOption('--shadow-pool', shadowPool, 64, MAX_POOL_FRAMES);
     }
     return new ShadowPager({ check, name, switches: sw });
   }
@@ -53,24 +53,10 @@ export function parseRanges(values: readonly string[]): Array<[number, number]> 
 }
 
 export function execCommand(file: string, opts: ExecOptions): void {
-  let text: string;
-  try {
-    text = readFileSync(file === '-' ? 0 : file, 'utf8');
-  } catch (e) {
-    throw new UsageError(
-      `${file}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (e as Error).message}`,
-    );
-  }
   const seed = parseIntOption('--seed', opts.seed, 0, 2 ** 32 - 1);
   const tlb = parseTlb(opts.tlb);
   const readOnly = parseRanges(opts.p2mRo ?? []);
-  let scenario: ReturnType<typeof parseScenario>;
-  try {
-    scenario = parseScenario(text, file);
-  } catch (e) {
-    if (e instanceof ScenarioError) throw new UsageError(e.message);
-    throw e;
-  }
+  const scenario = readScenario(file);
   const pager = makePager(opts.pager, opts.check, opts.shadowPool);
   const chunks: Uint8Array[] = [];
   let size = 0;

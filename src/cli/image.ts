@@ -1,5 +1,4 @@
 /** `umbra inspect` and `umbra translate`: real guest images (QEMU dump-guest-memory ELF cores). */
-import { readFileSync } from 'node:fs';
 import { type AccessKind, EFER_LMA, FETCH, READ, WRITE } from '../arch/x86/bits.js';
 import { ImageError } from '../import/errors.js';
 import { type GuestImage, openImage } from '../import/image.js';
@@ -9,7 +8,9 @@ import { qemuInfoMem, qemuInfoTlb } from '../inspect/qemu.js';
 import { buildReport } from '../inspect/report.js';
 import { renderSummary } from '../inspect/summary.js';
 import { parseVa, renderTranslation, translate } from '../inspect/translate.js';
+import { own } from '../util/json.js';
 import { UsageError } from './errors.js';
+import { readSmallFile } from './input.js';
 import { parseIntOption } from './options.js';
 
 export interface ImageOptions {
@@ -49,13 +50,7 @@ async function openView(path: string, opts: ImageOptions): Promise<{ image: Gues
     opts.maxphyaddr === undefined ? undefined : parseIntOption('--maxphyaddr', opts.maxphyaddr, 32, 52);
   let registers: { path: string; text: ReturnType<typeof parseInfoRegisters> } | undefined;
   if (opts.registers !== undefined) {
-    let text: string;
-    try {
-      text = readFileSync(opts.registers, 'utf8');
-    } catch (e) {
-      const code = (e as NodeJS.ErrnoException).code;
-      throw new UsageError(`${opts.registers}: ${code === 'ENOENT' ? 'no such file' : (e as Error).message}`);
-    }
+    const text = readSmallFile(opts.registers, "QEMU 'info registers' text");
     registers = { path: opts.registers, text: parseInfoRegisters(text) };
   }
   let image: GuestImage;
@@ -129,7 +124,7 @@ function inspect(view: VcpuView, opts: InspectOptions): void {
 export async function translateCommand(path: string, va: string, opts: TranslateOptions): Promise<void> {
   const at = parseVa(va);
   if (at === undefined) throw new UsageError(`"${va}" is not a linear address (hex with 0x, or decimal, below 2^64)`);
-  const access = ACCESS[opts.access];
+  const access = own(ACCESS, opts.access);
   if (access === undefined) throw new UsageError(`--access must be r, w or x, got "${opts.access}"`);
   const cpl = parseIntOption('--cpl', opts.cpl, 0, 3);
   if (opts.root !== 'cr3' && opts.root !== 'twin')

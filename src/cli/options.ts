@@ -24,7 +24,12 @@ export function parseTlb(v: string): TlbConfig {
     large: { ...DEFAULT_TLB.large },
     huge: { ...DEFAULT_TLB.huge },
   };
-  const names: Record<string, keyof TlbConfig> = { '4k': 'small', '2m': 'large', '4m': 'large', '1g': 'huge' };
+  const names = new Map<string, keyof TlbConfig>([
+    ['4k', 'small'],
+    ['2m', 'large'],
+    ['4m', 'large'],
+    ['1g', 'huge'],
+  ]);
   for (const part of v.split(',')) {
     const m = /^(4k|2m|4m|1g)=(\d+)x(\d+)$/i.exec(part.trim());
     if (m === null) throw new UsageError(`--tlb: "${part}" is not SIZE=SETSxWAYS (e.g. 4k=64x8)`);
@@ -34,7 +39,7 @@ export function parseTlb(v: string): TlbConfig {
       throw new UsageError(`--tlb: ${part}: sets must be a power of two up to 65536 and ways at most 64`);
     }
     const g: TlbGeometry = { sets, ways };
-    cfg[names[(m[1] as string).toLowerCase()] as keyof TlbConfig] = g;
+    cfg[names.get((m[1] as string).toLowerCase()) as keyof TlbConfig] = g;
   }
   return cfg;
 }

@@ -10,10 +10,11 @@ import {
   type TraceSummary,
   traceToJsonl,
 } from '../guest/trace/index.js';
+import { InputError } from '../import/input.js';
 import { UsageError, userErrors } from './errors.js';
 
 /** The errors a bad input file raises: reported as one line naming the place. */
-const KNOWN = [TraceError, ScenarioError];
+const KNOWN = [TraceError, ScenarioError, InputError];
 
 export function registerTraceCommands(program: Command): void {
   const trace = program.command('trace').description('binary traces of guest operation streams (docs/trace-format.md)');

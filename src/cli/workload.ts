@@ -21,13 +21,14 @@ import { migrate } from '../hypervisor/migrate.js';
 import type { Pager } from '../hypervisor/pager.js';
 import type { LayoutKind } from '../machine/placement.js';
 import { compareRows, renderCsv, renderJson, renderText } from '../metrics/compare.js';
-import { type CostModel, DEFAULT_COSTS, loadCosts, modelCycles } from '../metrics/costs.js';
+import { type CostModel, DEFAULT_COSTS, modelCycles } from '../metrics/costs.js';
 import { plotSvg } from '../metrics/plot.js';
 import { collectStats, formatStats, type Stats } from '../metrics/stats.js';
 import { parseShadowSpec } from '../pagers/shadow/options.js';
 import { ShadowPager } from '../pagers/shadow/shadow.js';
 import { UsageError, userErrors } from './errors.js';
 import { makePager } from './exec.js';
+import { loadCosts } from './input.js';
 import { parseIntOption, parseTlb } from './options.js';
 import { startProgress } from './progress.js';
 
@@ -184,9 +185,10 @@ function specOf(o: GuestOptions): RunSpec {
   if (w === undefined) {
     throw new UsageError(`unknown workload "${o.workload}" (try: ${WORKLOADS.map((x) => x.name).join(', ')})`);
   }
-  const size = Number(o.size);
+  // Decimal only: Number() would also take "0x10", "1e3" and " 2".
+  const size = /^(?:\d+(?:\.\d*)?|\.\d+)$/.test(o.size) ? Number(o.size) : Number.NaN;
   if (!Number.isFinite(size) || size <= 0 || size > 10000)
-    throw new UsageError(`--size ${o.size}: must be a number above 0`);
+    throw new UsageError(`--size ${o.size}: must be a decimal number above 0 and at most 10000 (e.g. 0.25)`);
   const mode = o.mode as KernelMode;
   const limit = layoutFor(mode).directLimit;
   // 32-bit guests keep to low memory: the default shrinks to fit it.
@@ -456,7 +458,8 @@ function replayCommand(
   let r: ReturnType<typeof replayTrace>;
   try {
     // Place guest frames as the live run did (its --layout scatter seed is the workload seed).
-    const seed = Number(userErrors(file, () => openTrace(file), [TraceError]).meta.seed ?? 0) >>> 0;
+    const recorded = userErrors(file, () => openTrace(file), [TraceError]).meta.seed;
+    const seed = typeof recorded === 'number' ? recorded >>> 0 : 0;
     r = replayTrace(file, {
       pager,
       layout: o.layout,
@@ -474,8 +477,8 @@ function replayCommand(
     sink.close();
   }
   const digest = r.port.digest;
-  const meta = r.meta;
-  const guest = (r.trailer.guest ?? {}) as Record<string, number>;
+  const meta = plainMeta(r.meta);
+  const guest = guestCounters(r.trailer.guest);
   const stats: Stats = { ...collectStats(pager, r.port.cpus, r.ops, r.seconds), ...guest };
   process.stdout.write(report(meta, stats, digest, costs));
   timing({ stats, digest, seconds: r.seconds });
@@ -483,6 +486,28 @@ function replayCommand(
   if (typeof r.trailer.digest === 'string' && r.trailer.digest !== digest) {
     throw new UsageError(`replay diverged from the recorded run: digest ${digest} vs recorded ${r.trailer.digest}`);
   }
+}
+
+/**
+ * A trace's metadata as report() may print it: a value that is not a
+ * string, number or boolean (the file is input) is shown as its JSON, so
+ * no object reaches String() or Number() ({"toString":1} would throw).
+ */
+function plainMeta(meta: Record<string, unknown>): Record<string, string | number | boolean> {
+  return Object.fromEntries(
+    Object.entries(meta).map(([k, v]) => [
+      k,
+      typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean' ? v : JSON.stringify(v),
+    ]),
+  );
+}
+
+/** The guest kernel's counters a trailer recorded: numeric "guest.*" entries only (the file is input). */
+function guestCounters(v: unknown): Record<string, number> {
+  if (typeof v !== 'object' || v === null) return {};
+  return Object.fromEntries(
+    Object.entries(v).filter(([k, x]) => k.startsWith('guest.') && typeof x === 'number'),
+  ) as Record<string, number>;
 }
 
 function header(meta: Record<string, unknown>): string {

@@ -20,7 +20,7 @@ const PN_XNUM = 0xffff;
 
 /** More program headers than this is not a core anyone wrote. */
 export const MAX_PHNUM = 1 << 20;
-/** Largest program-header table and largest note segment we accept. */
+/** Largest program-header table, and largest total of note segments (each is read whole), we accept. */
 export const MAX_TABLE_BYTES = 64 << 20;
 /** Guest-physical addresses are at most 52 bits wide (SDM vol. 3A, 4.1.4). */
 const PHYS_LIMIT = 2 ** 52;
@@ -159,6 +159,7 @@ function segments(
 ): ElfLayout {
   const loads: LoadSegment[] = [];
   const notes: NoteSegment[] = [];
+  let noteBytes = 0;
   for (let i = 0; i < phnum; i++) {
     const p = i * phentsize;
     const where = phoff + p;
@@ -176,6 +177,10 @@ function segments(
     }
     if (type === PT_NOTE) {
       if (filesz > MAX_TABLE_BYTES) throw new ImageError(`absurd note segment size ${hex(filesz)}`, where);
+      // Many segments may name the same bytes: the total bounds what is allocated.
+      noteBytes += filesz;
+      if (noteBytes > MAX_TABLE_BYTES)
+        throw new ImageError(`note segments total more than ${MAX_TABLE_BYTES >> 20} MiB`, where);
       if (filesz > 0) notes.push({ offset, size: filesz });
       continue;
     }

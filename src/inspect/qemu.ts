@@ -18,10 +18,9 @@
  * not as Umbra's all-ones, which would look like 512 present entries each.
  */
 import { CR0_PG, CR4_LA57, CR4_PAE, CR4_PSE } from '../arch/x86/bits.js';
-import { ImageError } from '../import/errors.js';
 import { ZERO_FRAME } from '../machine/memory.js';
 import { canonicalHex, hex16 } from './format.js';
-import { MAX_LEAVES, type RamSpace } from './tree.js';
+import { Descent, MAX_LEAVES, type RamSpace } from './tree.js';
 
 /** The registers QEMU's monitor looks at. */
 export interface QemuRegs {
@@ -105,11 +104,12 @@ class Lines {
   constructor(
     private readonly out: (s: string) => void,
     private readonly limit: number,
+    private readonly descent: Descent,
   ) {}
 
   push(s: string): void {
     this.buf.push(s);
-    if (++this.count > this.limit) throw new ImageError(`more than ${this.limit} lines: the page tables loop`);
+    if (++this.count > this.limit) throw this.descent.tooMuch(`more than ${this.limit} lines`);
     if (this.buf.length >= 8192) this.flush();
   }
 
@@ -129,10 +129,11 @@ type EntryFn = (level: number, va: number, lo: number, hi: number, leaf: boolean
 /** How `info mem` accumulates the rights of the entries above a leaf. */
 type AndFn = (level: number, acc: number, lo: number) => number;
 
-function traverse(space: RamSpace, p: QemuPaging, cr3: bigint, visit: EntryFn, and: AndFn): void {
+function traverse(space: RamSpace, p: QemuPaging, cr3: bigint, visit: EntryFn, and: AndFn, descent: Descent): void {
   const cr3Lo = Number(cr3 & 0xffffffffn);
-  const read = (pfn: number): Uint32Array => (space.isRam(pfn) ? space.frameForRead(pfn) : ZERO_FRAME);
-  const descend = (words: Uint32Array, off: number, count: number, level: number, vaBase: number, acc: number) => {
+  const descend = (pfn: number, off: number, count: number, level: number, vaBase: number, acc: number) => {
+    descent.enter(pfn);
+    const words = space.isRam(pfn) ? space.frameForRead(pfn) : ZERO_FRAME;
     const L = p.levels[level] as QemuLevel;
     const span = 2 ** L.shift;
     for (let i = 0; i < count; i++) {
@@ -146,15 +147,16 @@ function traverse(space: RamSpace, p: QemuPaging, cr3: bigint, visit: EntryFn, a
         continue;
       }
       const next = p.wide ? (hi & p.tableHi) * 0x100000 + (lo >>> 12) : lo >>> 12;
-      descend(read(next), 0, p.wide ? 512 : 1024, level - 1, va, and(level, acc, lo));
+      descend(next, 0, p.wide ? 512 : 1024, level - 1, va, and(level, acc, lo));
     }
+    descent.leave();
   };
   if (p.pdpt) {
     const pfn = cr3Lo >>> 12;
-    descend(read(pfn), (cr3Lo & 0xfe0) >>> 2, 4, 3, 0, -1);
+    descend(pfn, (cr3Lo & 0xfe0) >>> 2, 4, 3, 0, -1);
   } else {
     const pfn = p.wide ? Number((cr3 >> 12n) & 0x3fffffffffn) : cr3Lo >>> 12;
-    descend(read(pfn), 0, p.wide ? 512 : 1024, p.top, 0, -1);
+    descend(pfn, 0, p.wide ? 512 : 1024, p.top, 0, -1);
   }
 }
 
@@ -165,7 +167,8 @@ export function qemuInfoTlb(space: RamSpace, r: QemuRegs, out: (s: string) => vo
     return;
   }
   const p = qemuPaging(r);
-  const lines = new Lines(out, limit);
+  const descent = new Descent();
+  const lines = new Lines(out, limit, descent);
   traverse(
     space,
     p,
@@ -178,6 +181,7 @@ export function qemuInfoTlb(space: RamSpace, r: QemuRegs, out: (s: string) => vo
       lines.push(`${canonicalHex(va, p.signBit)}: ${hex16(hi & L.maskHi, e & L.maskLo)} ${flags}\n`);
     },
     (_level, acc) => acc,
+    descent,
   );
   lines.flush();
 }
@@ -189,7 +193,8 @@ export function qemuInfoMem(space: RamSpace, r: QemuRegs, out: (s: string) => vo
     return;
   }
   const p = qemuPaging(r);
-  const lines = new Lines(out, limit);
+  const descent = new Descent();
+  const lines = new Lines(out, limit, descent);
   const c = (x: number): string => canonicalHex(x, p.signBit);
   let start = -1;
   let last = 0;
@@ -202,7 +207,7 @@ export function qemuInfoMem(space: RamSpace, r: QemuRegs, out: (s: string) => vo
     last = prot;
   };
   const and: AndFn = (level, acc, lo) => (p.pdpt && level === 3 ? acc : acc & lo);
-  traverse(space, p, r.cr3, (_level, va, lo, _hi, leaf, acc) => print(va, leaf ? lo & acc & 7 : 0), and);
+  traverse(space, p, r.cr3, (_level, va, lo, _hi, leaf, acc) => print(va, leaf ? lo & acc & 7 : 0), and, descent);
   print(p.end, 0);
   lines.flush();
 }

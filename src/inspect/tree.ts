@@ -52,8 +52,48 @@ export interface TreeVisitor {
   anomaly?(a: Anomaly): void;
 }
 
-/** More leaves than this means looping tables, not an address space (2^24 leaves of 4 KiB = 64 GiB). */
+/** More leaves than this is not an address space to list (2^24 leaves of 4 KiB = 64 GiB). */
 export const MAX_LEAVES = 1 << 24;
+/**
+ * More table visits than this is not an address space either: 64 GiB of
+ * 4 KiB pages takes 2^15 page tables. Bounds the work when shared tables
+ * hold no leaves (every entry not present) yet are reached 512^3 times.
+ */
+export const MAX_TABLE_VISITS = 1 << 20;
+
+/**
+ * The tables on the current descent path and the work done so far, so that
+ * an enumeration that must stop says why: tables that loop (a table reached
+ * again below itself, e.g. a recursive self-map) or tables merely shared by
+ * many entries, which is legal and loop-free but may map too much to list.
+ */
+export class Descent {
+  private readonly path: number[] = [];
+  private visits = 0;
+  /** Frame of the first table found on its own descent path, or -1. */
+  private loopAt = -1;
+
+  constructor(private readonly maxVisits = MAX_TABLE_VISITS) {}
+
+  enter(pfn: number): void {
+    if (++this.visits > this.maxVisits) throw this.tooMuch(`more than ${this.maxVisits} page-table visits`);
+    if (this.loopAt < 0 && this.path.includes(pfn)) this.loopAt = pfn;
+    this.path.push(pfn);
+  }
+
+  leave(): void {
+    this.path.pop();
+  }
+
+  /** The error for a limit passed (`what`: "more than N mappings"), naming the loop when there is one. */
+  tooMuch(what: string): ImageError {
+    return new ImageError(
+      this.loopAt >= 0
+        ? `${what}: the page tables loop (the table at 0x${(this.loopAt * 4096).toString(16)} is reached again below itself)`
+        : `${what}: page tables shared by many entries map too much to list (they do not loop)`,
+    );
+  }
+}
 
 /** PAE PDPTE bit 5: QEMU's TCG walker sets it; the SDM reserves it (README: treat as noise). */
 export const PDPTE_QEMU_A = PTE_A;
@@ -72,7 +112,14 @@ export function leafFrame(fmt: WalkFormat, level: number, lo: number, hi: number
   return lo >>> 12;
 }
 
-export function enumerate(space: RamSpace, fmt: WalkFormat, root: Root, v: TreeVisitor, limit = MAX_LEAVES): void {
+export function enumerate(
+  space: RamSpace,
+  fmt: WalkFormat,
+  root: Root,
+  v: TreeVisitor,
+  limit = MAX_LEAVES,
+  descent = new Descent(),
+): void {
   const mode = fmt.mode;
   const wide = mode.wide;
   const leaf: Leaf = { va: 0, level: 0, shift: 0, lo: 0, hi: 0, perm: 0, pfn: 0 };
@@ -82,6 +129,7 @@ export function enumerate(space: RamSpace, fmt: WalkFormat, root: Root, v: TreeV
     v.anomaly?.({ kind, level, va, lo, hi, bitsLo: bLo, bitsHi: bHi });
 
   const table = (pfn: number, level: number, vaBase: number, acc: number, xd: number): void => {
+    descent.enter(pfn);
     v.table?.(level, pfn);
     const f = space.frameForRead(pfn);
     const span = 2 ** (mode.shift[level] as number);
@@ -92,6 +140,7 @@ export function enumerate(space: RamSpace, fmt: WalkFormat, root: Root, v: TreeV
       const hi = wide ? (f[2 * i + 1] as number) : 0;
       entry(level, lo, hi, vaBase + i * span, acc, xd);
     }
+    descent.leave();
   };
 
   const entry = (level: number, lo: number, hi: number, va: number, acc: number, xd: number): void => {
@@ -106,7 +155,7 @@ export function enumerate(space: RamSpace, fmt: WalkFormat, root: Root, v: TreeV
     acc &= lo;
     xd |= hi;
     if (level === 1 || ps !== 0) {
-      if (++leaves > limit) throw new ImageError(`more than ${limit} mappings: the page tables loop`);
+      if (++leaves > limit) throw descent.tooMuch(`more than ${limit} mappings`);
       const perm = leafPermission(fmt, acc, xd, lo, hi);
       leaf.va = va;
       leaf.level = level;
@@ -135,6 +184,7 @@ export function enumerate(space: RamSpace, fmt: WalkFormat, root: Root, v: TreeV
     return;
   }
   // PAE: the PDPTE registers. They carry no R/W, U/S or XD, so they add no rights.
+  descent.enter(root.pfn);
   v.table?.(3, root.pfn);
   for (let i = 0; i < 4; i++) {
     const lo = root.pdpte[2 * i] as number;

@@ -2,15 +2,14 @@
  * Cost model: modelled CPU cycles for a run, computed from its counters
  * (a `Stats` record) and a unit cost, in cycles, for each kind of event.
  * The defaults and where each comes from are in docs/costs.md; a JSON file
- * (`loadCosts`) overrides any subset of them.
+ * (`parseCosts`; the CLI reads it) overrides any subset of them.
  *
  * The model prices what differs between pagers — translation, VM exits and
  * the hypervisor's work — not the guest's own computation: the guest
  * kernel's fault handlers and the workload's instructions are the same under
  * every pager and are left out.
  */
-import { readFileSync } from 'node:fs';
-import { UsageError } from '../cli/errors.js';
+import { parseJsonObject } from '../util/json.js';
 import type { Stats } from './stats.js';
 
 /** Unit costs, in cycles. Field names are also the keys of a cost file. */
@@ -94,41 +93,40 @@ export const DEFAULT_COSTS: Readonly<CostModel> = Object.freeze({
 
 export const COST_NAMES: readonly (keyof CostModel)[] = Object.keys(DEFAULT_COSTS) as (keyof CostModel)[];
 
-/** Parse a cost file's text: a JSON object overriding any subset of `base`. */
+/** A bad cost file: the message names the file and says what is wrong, on one line. */
+export class CostsError extends Error {}
+
+/**
+ * Largest unit cost accepted, in cycles: the dearest real event (a VM exit
+ * with emulation) is a few thousand; with this bound and counters below
+ * 2^53 every total stays finite.
+ */
+export const MAX_UNIT_COST = 1e6;
+
+/** Parse a cost file's text: a JSON object overriding any subset of `base`. Throws CostsError. */
 export function parseCosts(text: string, file: string, base: Readonly<CostModel> = DEFAULT_COSTS): CostModel {
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch (e) {
-    throw new UsageError(`${file}: not valid JSON (${(e as Error).message.split('\n')[0]})`);
-  }
-  if (json === null || typeof json !== 'object' || Array.isArray(json)) {
-    throw new UsageError(`${file}: a cost file must be a JSON object of cost name -> cycles`);
+  const json = parseJsonObject(text);
+  if (typeof json === 'string') {
+    throw new CostsError(
+      json === 'expected a JSON object'
+        ? `${file}: a cost file must be a JSON object of cost name -> cycles`
+        : `${file}: ${json}`,
+    );
   }
   const costs: CostModel = { ...base };
   for (const [key, value] of Object.entries(json)) {
     if (!Object.hasOwn(DEFAULT_COSTS, key)) {
-      throw new UsageError(`${file}: unknown cost "${key}" (known: ${COST_NAMES.join(', ')})`);
+      throw new CostsError(`${file}: unknown cost "${key}" (known: ${COST_NAMES.join(', ')})`);
     }
     if (typeof value !== 'number' || !Number.isFinite(value)) {
-      throw new UsageError(`${file}: cost "${key}" must be a number of cycles, got ${JSON.stringify(value)}`);
+      throw new CostsError(`${file}: cost "${key}" must be a number of cycles, got ${JSON.stringify(value)}`);
     }
-    if (value < 0) throw new UsageError(`${file}: cost "${key}" must not be negative, got ${value}`);
+    if (value < 0) throw new CostsError(`${file}: cost "${key}" must not be negative, got ${value}`);
+    if (value > MAX_UNIT_COST)
+      throw new CostsError(`${file}: cost "${key}" must be at most ${MAX_UNIT_COST} cycles, got ${value}`);
     costs[key as keyof CostModel] = value;
   }
   return costs;
-}
-
-/** Read a cost file (JSON object overriding any subset of the defaults). */
-export function loadCosts(path: string, base: Readonly<CostModel> = DEFAULT_COSTS): CostModel {
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    throw new UsageError(`${path}: ${code === 'ENOENT' ? 'no such file' : (e as Error).message}`);
-  }
-  return parseCosts(text, path, base);
 }
 
 /**

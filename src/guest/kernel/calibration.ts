@@ -5,6 +5,7 @@
  * Figures that scale with --size are compared per process.
  */
 import type { Stats } from '../../metrics/stats.js';
+import { own } from '../../util/json.js';
 
 interface Reference {
   label: string;
@@ -65,7 +66,7 @@ const REFERENCES: Record<string, Reference[]> = {
 
 /** Lines "figure: model vs real (difference)" for a workload with reference figures. */
 export function calibration(workload: string, s: Stats, size: number): string[] {
-  const refs = REFERENCES[workload];
+  const refs = own(REFERENCES, workload);
   if (refs === undefined) return [];
   const g = (k: string): number => (typeof s[k] === 'number' ? (s[k] as number) : 0);
   const w = Math.max(...refs.map((r) => r.label.length));
@@ -81,5 +82,5 @@ export function calibration(workload: string, s: Stats, size: number): string[] 
 
 /** The reference figures, for docs and tests. */
 export function referenceFigures(workload: string): Array<{ label: string; real: number }> {
-  return (REFERENCES[workload] ?? []).map((r) => ({ label: r.label, real: r.real }));
+  return (own(REFERENCES, workload) ?? []).map((r) => ({ label: r.label, real: r.real }));
 }

@@ -7,6 +7,7 @@
  * field) so that a million-operation scenario stays compact and the runner's
  * loop touches no objects.
  */
+import { own, parseJson } from '../../util/json.js';
 
 export const OP = {
   cpu: 1,
@@ -46,7 +47,16 @@ const KEYS: Record<OpName | 'machine', readonly string[]> = {
 };
 const OPTIONAL = new Set(['machine.maxphyaddr']);
 
-export const CR_INDEX: Record<string, number> = { cr0: 0, cr3: 3, cr4: 4 };
+export const CR_INDEX: Readonly<Record<string, number>> = { cr0: 0, cr3: 3, cr4: 4 };
+
+/**
+ * Most operations a scenario may hold: parsed operations take 23 bytes each
+ * and the whole file is parsed before it runs, so this bounds memory
+ * (~400 MB). Longer streams go through traces, which are never held whole.
+ */
+export const MAX_SCENARIO_OPS = 1 << 24;
+/** Longest scenario line a reader accepts, in bytes (real ones are under 200). */
+export const MAX_LINE_BYTES = 1 << 20;
 
 export interface Machine {
   vcpus: number;
@@ -174,7 +184,13 @@ export function parseScenario(text: string, file: string): Scenario {
  */
 export class ScenarioParser {
   scenario: Scenario | null = null;
-  constructor(readonly file: string) {}
+  /** Operations parsed so far, over every batch. */
+  ops = 0;
+  /** `maxOps`: a streaming reader that keeps only batches may allow more than a whole scenario. */
+  constructor(
+    readonly file: string,
+    readonly maxOps = MAX_SCENARIO_OPS,
+  ) {}
 
   /** After the last line: the scenario, or the empty-scenario error (`lines` = lines seen). */
   finish(lines: number): Scenario {
@@ -191,24 +207,22 @@ export class ScenarioParser {
     };
     const t = raw.trim();
     if (t === '' || t.startsWith('#')) return;
-    let obj: unknown;
-    try {
-      obj = JSON.parse(t);
-    } catch (e) {
-      fail(`not valid JSON (${(e as Error).message})`);
-    }
+    const parsed = parseJson(t);
+    if (typeof parsed === 'string') throw new ScenarioError(file, lineNo, parsed);
+    const obj = parsed.value;
     if (typeof obj !== 'object' || obj === null || Array.isArray(obj)) fail('expected a JSON object');
     const o = obj as Record<string, unknown>;
     const name = o.op;
     if (typeof name !== 'string') fail('missing "op"');
     const opName = name as string;
-    if (!(opName in KEYS)) fail(`unknown op "${opName}"`);
-    const allowed = KEYS[opName as OpName | 'machine'];
+    // Own properties only: "__proto__", "toString" and the like are unknown ops and keys, not Object.prototype's.
+    const allowed = own(KEYS, opName);
+    if (allowed === undefined) throw new ScenarioError(file, lineNo, `unknown op "${opName}"`);
     for (const k of Object.keys(o)) {
       if (k !== 'op' && !allowed.includes(k)) fail(`unknown key "${k}" for op "${opName}"`);
     }
     for (const k of allowed) {
-      if (!(k in o) && !OPTIONAL.has(`${opName}.${k}`)) fail(`missing key "${k}" for op "${opName}"`);
+      if (!Object.hasOwn(o, k) && !OPTIONAL.has(`${opName}.${k}`)) fail(`missing key "${k}" for op "${opName}"`);
     }
     const int = (k: string): U64 => {
       const r = parseU64(o[k]);
@@ -227,12 +241,13 @@ export class ScenarioParser {
       if (memory === 0 || memory % 4096 !== 0 || memory > 2 ** 40) {
         fail('"memory" must be a non-zero multiple of 4096 no larger than 2^40');
       }
-      const maxphyaddr = 'maxphyaddr' in o ? small('maxphyaddr', 32, 52) : 40;
+      const maxphyaddr = Object.hasOwn(o, 'maxphyaddr') ? small('maxphyaddr', 32, 52) : 40;
       this.scenario = new Scenario({ vcpus, memory, maxphyaddr });
       return;
     }
     if (this.scenario === null) fail('the first operation must be "machine"');
     const s = this.scenario as Scenario;
+    if (++this.ops > this.maxOps) fail(`more than ${this.maxOps} operations, the limit for a scenario`);
     const i = s.push(OP[opName as OpName], lineNo);
     const sizeOf = (): number => {
       const v = int('size');
@@ -260,9 +275,9 @@ export class ScenarioParser {
         s.small[i] = small('vcpu', 0, s.machine.vcpus - 1);
         break;
       case 'wrcr': {
-        const reg = o.reg;
-        if (typeof reg !== 'string' || !(reg in CR_INDEX)) fail('"reg" must be "cr0", "cr3" or "cr4"');
-        s.small[i] = CR_INDEX[reg as string] as number;
+        const cr = typeof o.reg === 'string' ? own(CR_INDEX, o.reg) : undefined;
+        if (cr === undefined) throw new ScenarioError(file, lineNo, '"reg" must be "cr0", "cr3" or "cr4"');
+        s.small[i] = cr;
         value(8);
         break;
       }

@@ -10,12 +10,13 @@
  * where they shift no line number, and a conversion back restores them.
  * Both directions stream: neither file is ever held whole in memory.
  */
-import { closeSync, openSync, readSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, openSync, unlinkSync, writeSync } from 'node:fs';
 import { basename } from 'node:path';
-import { StringDecoder } from 'node:string_decoder';
+import { forEachLine } from '../../import/input.js';
+import { parseJsonObject } from '../../util/json.js';
 import { recordOps } from '../port.js';
-import { OP, Scenario, ScenarioError, ScenarioParser } from '../scenario/parse.js';
-import { OP_NAME } from './format.js';
+import { MAX_LINE_BYTES, OP, Scenario, ScenarioError, ScenarioParser } from '../scenario/parse.js';
+import { MAX_OPS, OP_NAME } from './format.js';
 import { openTrace } from './reader.js';
 import { TraceWriter, type TraceWriterOptions } from './writer.js';
 
@@ -125,35 +126,9 @@ export function traceToJsonl(input: string, output: string): number {
   return ops;
 }
 
-/**
- * Call `each(line, lineNo)` for every line of a UTF-8 text file, read in
- * chunks; lines are numbered as parseScenario numbers them (the text after
- * the last newline is a line too, even when empty).
- */
-function forEachLine(path: string, each: (line: string, lineNo: number) => void): number {
-  const fd = openSync(path, 'r');
-  try {
-    const buf = Buffer.alloc(1 << 20);
-    const dec = new StringDecoder('utf8');
-    let carry = '';
-    let lineNo = 0;
-    for (;;) {
-      const n = readSync(fd, buf, 0, buf.length, null);
-      const text = carry + (n === 0 ? dec.end() : dec.write(buf.subarray(0, n)));
-      let start = 0;
-      for (let end = text.indexOf('\n'); end >= 0; end = text.indexOf('\n', start)) {
-        each(text.slice(start, end), ++lineNo);
-        start = end + 1;
-      }
-      carry = text.slice(start);
-      if (n === 0) break;
-    }
-    each(carry, ++lineNo);
-    return lineNo;
-  } finally {
-    closeSync(fd);
-  }
-}
+/** Lines of a scenario file, each at most MAX_LINE_BYTES; held one at a time. */
+const eachLine = (path: string, each: (line: string, lineNo: number) => void): number =>
+  forEachLine(path, { maxLine: MAX_LINE_BYTES, what: 'a scenario' }, each);
 
 export interface JsonlConversion {
   ops: number;
@@ -174,13 +149,13 @@ export function jsonlToTrace(input: string, output: string, opts: TraceWriterOpt
   // First pass: the metadata, which the header needs but the file keeps at its end.
   let meta: Record<string, unknown> = { source: basename(input) };
   let trailer: Record<string, unknown> = {};
-  forEachLine(input, (line, lineNo) => {
+  eachLine(input, (line, lineNo) => {
     if (line.startsWith(META_COMMENT)) meta = commentObject(input, lineNo, line.slice(META_COMMENT.length));
     else if (line.startsWith(TRAILER_COMMENT))
       trailer = commentObject(input, lineNo, line.slice(TRAILER_COMMENT.length));
   });
 
-  const parser = new ScenarioParser(input);
+  const parser = new ScenarioParser(input, MAX_OPS);
   let writer = null as TraceWriter | null;
   let ops = 0;
   let renumbered = false;
@@ -191,7 +166,7 @@ export function jsonlToTrace(input: string, output: string, opts: TraceWriterOpt
     parser.scenario = new Scenario(s.machine, BATCH);
   };
   try {
-    const lines = forEachLine(input, (line, lineNo) => {
+    const lines = eachLine(input, (line, lineNo) => {
       parser.line(line, lineNo);
       const s = parser.scenario;
       if (s === null) return;
@@ -218,13 +193,7 @@ export function jsonlToTrace(input: string, output: string, opts: TraceWriterOpt
 const BATCH = 4096;
 
 function commentObject(file: string, lineNo: number, text: string): Record<string, unknown> {
-  let o: unknown;
-  try {
-    o = JSON.parse(text);
-  } catch (e) {
-    throw new ScenarioError(file, lineNo, `umbra-trace comment: not valid JSON (${(e as Error).message})`);
-  }
-  if (typeof o !== 'object' || o === null || Array.isArray(o))
-    throw new ScenarioError(file, lineNo, 'umbra-trace comment: expected a JSON object');
-  return o as Record<string, unknown>;
+  const o = parseJsonObject(text);
+  if (typeof o === 'string') throw new ScenarioError(file, lineNo, `umbra-trace comment: ${o}`);
+  return o;
 }

@@ -8,6 +8,7 @@
  */
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { inflateRawSync } from 'node:zlib';
+import { parseJsonObject } from '../../util/json.js';
 import type { Machine, Scenario } from '../scenario/parse.js';
 import { decodeBlock } from './codec.js';
 import {
@@ -223,14 +224,14 @@ function* readBlocks(file: TraceFile, start: number, end: number): Generator<Sce
 const NOT_A_TRACE = 'not an Umbra trace (bad magic)';
 
 function jsonObject(b: Uint8Array, fail: (reason: string) => never): Record<string, unknown> {
-  let o: unknown;
+  let text: string;
   try {
-    o = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(b));
+    text = new TextDecoder('utf-8', { fatal: true }).decode(b);
   } catch (e) {
-    return fail(`not valid JSON (${(e as Error).message})`);
+    return fail(`not valid UTF-8 (${(e as Error).message})`);
   }
-  if (typeof o !== 'object' || o === null || Array.isArray(o)) fail('not a JSON object');
-  return o as Record<string, unknown>;
+  const o = parseJsonObject(text);
+  return typeof o === 'string' ? fail(o) : o;
 }
 
 function concat(a: Uint8Array, b: Uint8Array): Uint8Array {

@@ -56,6 +56,8 @@ export interface ShadowSwitches {
 }
 
 export const PREFETCH_DEFAULT = 16;
+/** Largest pool a spec may ask for: 2^26 frames = 256 GiB of shadows, beyond any modelled guest. */
+export const MAX_POOL_FRAMES = 2 ** 26;
 
 export const DEFAULT_SWITCHES: Readonly<ShadowSwitches> = Object.freeze({
   oos: true,
@@ -85,6 +87,7 @@ export function parseShadowSpec(spec: string): ShadowSwitches | string {
     if (value !== undefined && !on) return `"${part}": a switched-off optimization takes no value`;
     if (value !== undefined && name !== 'prefetch' && name !== 'pool') return `"${part}": ${name} takes no value`;
     const n = value === undefined ? undefined : Number(value);
+    if (n !== undefined && !Number.isSafeInteger(n)) return `"${part}": ${value} is too large`;
     switch (name) {
       case 'oos':
         sw.oos = on;
@@ -100,7 +103,8 @@ export function parseShadowSpec(spec: string): ShadowSwitches | string {
         sw.unshadow = on;
         break;
       case 'pool':
-        if (n !== undefined && n < 64) return `"${part}": the pool needs at least 64 frames`;
+        if (n !== undefined && (n < 64 || n > MAX_POOL_FRAMES))
+          return `"${part}": the pool needs at least 64 frames and at most ${MAX_POOL_FRAMES}`;
         sw.pool = on ? (n ?? 0) : -1;
         break;
       case 'logdirty':
