@@ -142,9 +142,16 @@ export function generateHostile(seed: number, o: HostileOptions): string {
     if (g.wide && chance(0.1)) v |= XD;
     return fit(v | reserved(level, false));
   };
-  const childFor = (root: number, table: number): number => {
+  /** Tables by the level they were made for (level L: the roots). */
+  const byLevel: number[][] = Array.from({ length: L + 1 }, (_, l) => (l === L ? rootFrames.slice() : []));
+  const childFor = (root: number, table: number, level: number): number => {
     const k = int(100);
-    if (k < 45 && nextTable < firstData) return nextTable++;
+    const peers = byLevel[level - 1] as number[];
+    if (k < 40 && nextTable < firstData) {
+      peers.push(nextTable);
+      return nextTable++;
+    }
+    if (k < 65 && peers.length > 0) return pick(peers); // one table, several parents (with other rights)
     if (k < 75) return tableFrame(); // shared, possibly at another level
     if (k < 83) return root; // recursive
     if (k < 88) return table; // points at itself
@@ -167,7 +174,7 @@ export function generateHostile(seed: number, o: HostileOptions): string {
       let e = readEntry(gpa);
       if ((e & 1n) === 0n) {
         const asLeaf = l === 1 || (g.large.includes(l) && chance(0.2));
-        e = asLeaf ? leaf(l) : nonLeaf(l, childFor(root, table));
+        e = asLeaf ? leaf(l) : nonLeaf(l, childFor(root, table, l));
         writeEntry(gpa, e);
       }
       if (isLeaf(e, l) || target(e) >= ram) break;
@@ -207,8 +214,35 @@ export function generateHostile(seed: number, o: HostileOptions): string {
       buildPath(root, ix);
     }
   }
-  for (let s = 0; s < o.roots; s++)
+  /**
+   * Alias paths: a second entry beside one on the path of `va`, pointing at
+   * the same table with other rights (user/supervisor, writable/read-only,
+   * XD), and the VA that walks through it to the same leaf.
+   */
+  const alias = (s: number, va: bigint): void => {
+    const ix = [0];
+    for (let l = 1; l <= L; l++) ix.push(Number((va >> BigInt(g.shifts[l] as number)) & BigInt(indexCount(l) - 1)));
+    const path: Array<{ table: number; level: number; e: bigint }> = [];
+    let table = rootFrames[s] as number;
+    for (let l = L; l >= 2 && table < ram; l--) {
+      const e = readEntry(entryGpa(table, l, ix[l] as number));
+      if ((e & 1n) === 0n || isLeaf(e, l)) break;
+      path.push({ table, level: l, e });
+      table = target(e);
+    }
+    if (path.length === 0) return;
+    const { table: parent, level, e } = pick(path);
+    const j = index(level);
+    if ((readEntry(entryGpa(parent, level, j)) & 1n) !== 0n) return;
+    const flip = pae && level === 3 ? 0n : pick([4n, 2n, 6n, g.wide ? XD : 4n]);
+    writeEntry(entryGpa(parent, level, j), fit(e ^ flip));
+    ix[level] = j;
+    vas.push(vaFromIndexes(g, ix));
+  };
+  for (let s = 0; s < o.roots; s++) {
+    for (const va of vas.slice()) if (chance(0.3)) alias(s, va);
     for (let k = 0; k < 8; k++) vas.push(explore(rootFrames[s] as number, pdptOffset[s] as number));
+  }
 
   // ---- paging on, every vCPU ----------------------------------------------
   const wrcr = (reg: string, v: number | bigint): void => emit(`{"op":"wrcr","reg":"${reg}","value":${hx(v)}}`);
@@ -262,7 +296,23 @@ export function generateHostile(seed: number, o: HostileOptions): string {
       else emit('{"op":"flush"}');
     }
   };
+  let lastVa = 0n;
+  /** Another VA reaching the frame `va` reaches now (through other tables, with other rights), or `va`. */
+  const aliasOf = (va: bigint): bigint => {
+    const f = frameOf(va);
+    const others = f < 0 ? [] : vas.filter((x) => x !== va && frameOf(x) === f);
+    return others.length > 0 ? pick(others) : va;
+  };
+  // A small working set, and aliases of it: the same frame reached through other tables and rights.
+  const recent: bigint[] = [];
   const someVa = (): bigint => {
+    const k = int(10);
+    lastVa = k < 3 && recent.length > 0 ? aliasOf(pick(recent)) : k < 6 && recent.length > 0 ? pick(recent) : anyVa();
+    recent.push(lastVa);
+    if (recent.length > 4) recent.shift();
+    return lastVa;
+  };
+  const anyVa = (): bigint => {
     const c = t.cpu;
     if (chance(0.25) && c.mode !== null) {
       const s = rootFrames.indexOf(c.cr3RootPfn);
@@ -295,7 +345,7 @@ export function generateHostile(seed: number, o: HostileOptions): string {
       if (long) flips.push(1n << BigInt(59 + int(4)));
       v = old ^ pick(flips);
     } else {
-      v = isLeaf(old, level) || chance(0.5) ? leaf(level) : nonLeaf(level, childFor(tableFrame(), table));
+      v = isLeaf(old, level) || chance(0.5) ? leaf(level) : nonLeaf(level, childFor(tableFrame(), table, level));
     }
     v = fit(v);
     const alias = chance(0.6) ? vas.filter((va) => frameOf(va) === table) : [];
