@@ -1,7 +1,6 @@
 /** Test helpers: run a scenario text in-process and return its stdout text. */
 import type { TlbConfig } from '../../src/arch/x86/tlb.js';
-import { parseScenario } from '../../src/guest/scenario/parse.js';
-import { runScenario } from '../../src/guest/scenario/run.js';
+import { runScenarioText } from '../../src/guest/scenario/run.js';
 import type { Pager } from '../../src/hypervisor/pager.js';
 import type { LayoutKind } from '../../src/machine/placement.js';
 import { NativePager } from '../../src/pagers/native/native.js';
@@ -15,15 +14,15 @@ export interface RunSpec {
 }
 
 export function runText(text: string, spec: RunSpec = {}): string {
-  const s = parseScenario(text, 'test');
-  const chunks: Uint8Array[] = [];
-  runScenario(s, {
-    pager: spec.pager ?? new NativePager(),
-    readOnly: spec.readOnly,
-    layout: spec.layout ?? 'identity',
-    seed: spec.seed ?? 0,
-    tlb: spec.tlb,
-    out: (c) => chunks.push(c),
-  });
-  return Buffer.concat(chunks).toString('latin1');
+  return runScenarioText(
+    text,
+    {
+      pager: spec.pager ?? new NativePager(),
+      readOnly: spec.readOnly,
+      layout: spec.layout ?? 'identity',
+      seed: spec.seed ?? 0,
+      tlb: spec.tlb,
+    },
+    'test',
+  );
 }

@@ -47,7 +47,7 @@ export function rng(seed: number): () => number {
 }
 
 /** Scenario hex literal; negative numbers are 32-bit words built with bit operators. */
-const hx = (n: bigint | number): string => `"0x${(typeof n === 'number' && n < 0 ? n >>> 0 : n).toString(16)}"`;
+export const hx = (n: bigint | number): string => `"0x${(typeof n === 'number' && n < 0 ? n >>> 0 : n).toString(16)}"`;
 
 interface Entry {
   gfn: number;
@@ -62,7 +62,7 @@ interface Entry {
   globalOk: boolean;
 }
 
-interface Geometry {
+export interface Geometry {
   levels: number; // top level number
   wide: boolean;
   shifts: number[];
@@ -72,7 +72,7 @@ interface Geometry {
   large: number[]; // levels where PS leaves are possible
 }
 
-function geometry(mode: GenMode): Geometry {
+export function geometry(mode: GenMode): Geometry {
   switch (mode) {
     case '32-bit':
     case '32-bit-pse':
@@ -110,6 +110,32 @@ function geometry(mode: GenMode): Geometry {
   }
 }
 
+/** `va` made canonical for the geometry (32-bit VAs are truncated). */
+export function canonicalVa(g: Geometry, va: bigint): bigint {
+  if (g.vaBits === 32) return va & 0xffffffffn;
+  const sign = 1n << BigInt(g.vaBits - 1);
+  const mask = (1n << BigInt(g.vaBits)) - 1n;
+  va &= mask;
+  return va & sign ? va | (((1n << 64n) - 1n) ^ mask) : va;
+}
+
+/** The canonical VA whose walk uses index `indexes[level]` at each level 1..levels. */
+export function vaFromIndexes(g: Geometry, indexes: readonly number[]): bigint {
+  let va = 0n;
+  for (let l = 1; l <= g.levels; l++) va |= BigInt(indexes[l] as number) << BigInt(g.shifts[l] as number);
+  return canonicalVa(g, va);
+}
+
+/**
+ * Address bits of a leaf mapping `frame` at `level`: 32-bit paging holds a
+ * 20-bit frame in a PTE and, in a 4 MiB PDE, PSE-36 bits 20:13 for PA 39:32.
+ */
+export function leafAddress(g: Geometry, frame: number, level: number): bigint {
+  if (g.wide) return BigInt(frame) << 12n;
+  if (level === 1) return BigInt(frame % 0x100000) << 12n;
+  return BigInt(((frame >>> 10) & 0x3ff) * 0x400000 + ((frame / 0x100000) & 0xff) * 0x2000);
+}
+
 export function generateScenario(seed: number, opts: GenOptions): string {
   const r = rng(seed);
   const pick = <T>(xs: readonly T[]): T => xs[Math.floor(r() * xs.length)] as T;
@@ -136,34 +162,14 @@ export function generateScenario(seed: number, opts: GenOptions): string {
   let nextTable = 0x10;
   const allocTable = (): number => nextTable++;
   const dataFrame = (): number => 0x200 + int(ramFrames - 0x200);
-  /**
-   * Address bits of a leaf mapping `frame` at `level`: 32-bit paging holds a
-   * 20-bit frame in a PTE and, in a 4 MiB PDE, PSE-36 bits 20:13 for PA 39:32.
-   */
-  const leafAddr = (frame: number, level: number): bigint => {
-    if (g.wide) return addrBits(frame);
-    if (level === 1) return addrBits(frame % 0x100000);
-    return BigInt(((frame >>> 10) & 0x3ff) * 0x400000 + ((frame / 0x100000) & 0xff) * 0x2000);
-  };
+  const leafAddr = (frame: number, level: number): bigint => leafAddress(g, frame, level);
   const entries = new Map<string, Entry>();
   const key = (gfn: number, index: number): string => `${gfn}:${index}`;
   const writeEntry = (gfn: number, index: number, v: bigint): void => {
     emit(`{"op":"pwrite","gpa":${hx(gfn * 4096 + index * entryBytes)},"size":${entryBytes},"value":${hx(v)}}`);
   };
 
-  const canonical = (va: bigint): bigint => {
-    if (g.vaBits === 32) return va & 0xffffffffn;
-    const sign = 1n << BigInt(g.vaBits - 1);
-    const mask = (1n << BigInt(g.vaBits)) - 1n;
-    va &= mask;
-    return va & sign ? va | (((1n << 64n) - 1n) ^ mask) : va;
-  };
-  const vaOf = (indexes: number[]): bigint => {
-    // indexes[level] for level 1..levels
-    let va = 0n;
-    for (let l = 1; l <= g.levels; l++) va |= BigInt(indexes[l] as number) << BigInt(g.shifts[l] as number);
-    return canonical(va);
-  };
+  const vaOf = (indexes: number[]): bigint => vaFromIndexes(g, indexes);
 
   const rwus = (): bigint => {
     let f = 1n;

@@ -7,7 +7,7 @@
 import type { Cpu } from '../../arch/x86/cpu.js';
 import type { Domain } from '../../hypervisor/domain.js';
 import { GuestPort, type PortOptions } from '../port.js';
-import { OP, type Scenario } from './parse.js';
+import { OP, parseScenario, type Scenario } from './parse.js';
 
 export type RunOptions = PortOptions;
 
@@ -25,6 +25,14 @@ export function runScenario(s: Scenario, opts: RunOptions): RunResult {
   const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
   port.finish();
   return { domain: port.domain, cpus: port.cpus, ops: s.count, seconds };
+}
+
+/** Parse and run a scenario text; returns what `umbra exec` would print (ASCII). */
+export function runScenarioText(text: string, opts: Omit<RunOptions, 'out'>, file = 'scenario'): string {
+  const chunks: Uint8Array[] = [];
+  runScenario(parseScenario(text, file), { ...opts, out: (c) => chunks.push(c.slice()) });
+  const ascii = new TextDecoder();
+  return chunks.map((c) => ascii.decode(c)).join('');
 }
 
 /**

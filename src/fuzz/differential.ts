@@ -1,0 +1,73 @@
+/**
+ * Differential runs: a scenario under `native` (the reference) and under
+ * shadow pager specs, with the isolation checker after every exit; any
+ * difference in the output text, or any thrown error, is a failure.
+ */
+import { GuestPort } from '../guest/port.js';
+import { parseScenario } from '../guest/scenario/parse.js';
+import { runScenarioText } from '../guest/scenario/run.js';
+import type { LayoutKind } from '../machine/placement.js';
+import { NativePager } from '../pagers/native/native.js';
+import { ShadowPager } from '../pagers/shadow/shadow.js';
+import { switchesOf } from './specs.js';
+
+export interface PagerRun {
+  spec: string;
+  layout: LayoutKind;
+  /** Placement seed (scatter). */
+  seed: number;
+}
+
+export interface Failure extends PagerRun {
+  kind: 'mismatch' | 'error';
+  /** One line: the first differing output line, or the error message. */
+  detail: string;
+}
+
+export function runNative(text: string): string {
+  return runScenarioText(text, { pager: new NativePager(), layout: 'identity', seed: 0 });
+}
+
+const shadow = (spec: string): ShadowPager => new ShadowPager({ check: true, name: spec, switches: switchesOf(spec) });
+
+/** The output under one shadow spec; null when the pager refuses the pool at attach as too small for the vCPUs. */
+export function runShadow(text: string, run: PagerRun): string | null {
+  const opts = { layout: run.layout, seed: run.seed };
+  try {
+    new GuestPort(parseScenario(text, 'scenario').machine, { ...opts, pager: shadow(run.spec) });
+  } catch (e) {
+    if (/too small/.test((e as Error).message)) return null;
+    throw e;
+  }
+  return runScenarioText(text, { ...opts, pager: shadow(run.spec) });
+}
+
+/** The failure of one run against the native output, or null. */
+export function compareRun(text: string, native: string, run: PagerRun): Failure | null {
+  let out: string | null;
+  try {
+    out = runShadow(text, run);
+  } catch (e) {
+    return { ...run, kind: 'error', detail: firstLine((e as Error).message) };
+  }
+  if (out === null || out === native) return null;
+  const a = native.split('\n');
+  const b = out.split('\n');
+  let i = 0;
+  while (a[i] === b[i]) i++;
+  return { ...run, kind: 'mismatch', detail: `native ${a[i] ?? '(end)'} but ${b[i] ?? '(end)'}` };
+}
+
+/** The first failing run, or null. */
+export function firstFailure(text: string, runs: readonly PagerRun[], native = runNative(text)): Failure | null {
+  for (const run of runs) {
+    const f = compareRun(text, native, run);
+    if (f !== null) return f;
+  }
+  return null;
+}
+
+function firstLine(s: string): string {
+  const i = s.indexOf('\n');
+  return i < 0 ? s : s.slice(0, i);
+}
