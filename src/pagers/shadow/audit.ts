@@ -22,8 +22,9 @@
  *  - a guest-not-present magic entry: the guest walk ends at a not-present l1
  *    entry; an MMIO magic entry: the guest walk succeeds with accessed flags
  *    set, to the frame the entry holds, which is not RAM, with exactly the
- *    rights, dirty flag and key the fast path will compute from the entry and
- *    the path's upper entries.
+ *    rights and key the fast path will compute from the entry and the path's
+ *    upper entries (and a dirty flag no more than the guest's: one less only
+ *    sends a write to the slow path).
  * An out-of-sync l1's shadow entries follow its snapshot, not its live
  * contents (the guest has not invalidated since), so the guest walk reads the
  * snapshot for such a frame.
@@ -259,9 +260,10 @@ class PathAudit {
     if (held !== gfn) return `${where}: MMIO entry for gfn ${held}, the guest's walk reaches ${gfn}`;
     if (this.v.mfnOf(gfn) >= 0) return `${where}: MMIO entry over RAM gfn ${gfn}`;
     // What the fast path will decide from this entry and the path above it.
+    // A dirty flag the entry lacks only sends writes to the slow path (which sets the guest's).
     const fast = leafPermission(this.cur.guestFmt, acc & lo, xd | hi, lo, hi);
-    const m = PERM_W | PERM_U | PERM_XD | PERM_D | PK_MASK;
-    if ((fast & m) !== (w.perm & m))
+    const m = PERM_W | PERM_U | PERM_XD | PK_MASK;
+    if ((fast & m) !== (w.perm & m) || (fast & ~w.perm & PERM_D) !== 0)
       return `${where}: the fast path grants 0x${(fast & m).toString(16)}, the guest 0x${(w.perm & m).toString(16)}`;
     return null;
   }
