@@ -3,9 +3,8 @@
  * shadow pager specs, with the isolation checker after every exit; any
  * difference in the output text, or any thrown error, is a failure.
  */
-import { GuestPort } from '../guest/port.js';
-import { parseScenario } from '../guest/scenario/parse.js';
 import { runScenarioText } from '../guest/scenario/run.js';
+import { ConfigError } from '../hypervisor/pager.js';
 import type { LayoutKind } from '../machine/placement.js';
 import { NativePager } from '../pagers/native/native.js';
 import { ShadowPager } from '../pagers/shadow/shadow.js';
@@ -32,14 +31,12 @@ const shadow = (spec: string): ShadowPager => new ShadowPager({ check: true, nam
 
 /** The output under one shadow spec; null when the pager refuses the pool at attach as too small for the vCPUs. */
 export function runShadow(text: string, run: PagerRun): string | null {
-  const opts = { layout: run.layout, seed: run.seed };
   try {
-    new GuestPort(parseScenario(text, 'scenario').machine, { ...opts, pager: shadow(run.spec) });
+    return runScenarioText(text, { layout: run.layout, seed: run.seed, pager: shadow(run.spec) });
   } catch (e) {
-    if (/too small/.test((e as Error).message)) return null;
+    if (e instanceof ConfigError) return null; // refused at attach, before the guest ran
     throw e;
   }
-  return runScenarioText(text, { ...opts, pager: shadow(run.spec) });
 }
 
 /** The failure of one run against the native output, or null. */

@@ -5,14 +5,14 @@
  * the pool (off, Xen's default rule, or as small as the vCPU count allows).
  * Log-dirty only tracks writes for migration, so it is left at its default.
  */
-import { parseShadowSpec, type ShadowSwitches } from '../pagers/shadow/options.js';
+import { minPoolFrames, parseShadowSpec, type ShadowSwitches } from '../pagers/shadow/options.js';
 
 export const PREFETCH_WINDOWS = [0, 1, 32, 512] as const;
 export const POOLS = ['off', 'default', 'small'] as const;
 
-/** The smallest pool worth trying for `vcpus` vCPUs (a few frames per vCPU, and the spec's minimum of 64). */
+/** The smallest pool the pager accepts for `vcpus` vCPUs (and a spec's minimum of 64). */
 export function smallPool(vcpus: number): number {
-  return Math.max(64, 8 * vcpus + 16);
+  return Math.max(64, minPoolFrames(vcpus));
 }
 
 /** Every spec, for a guest with `vcpus` vCPUs (96 of them). */

@@ -15,11 +15,18 @@
  *     the target frame is not itself a shadowed guest table. Rights are never
  *     more than guest rights ∩ p2m rights.
  *  3. Every guest frame that has a shadow is mapped read-only in every shadow
- *     (remove-write-access through a reverse map when it becomes shadowed), so
- *     every guest write to a guest table traps; it is emulated and the shadow
- *     entries derived from the written entries are dropped (rebuilt lazily).
- *  4. setEntry() is the only writer of shadow entries: it keeps reference
- *     counts and the reverse map. Unreferenced, unpinned shadows are freed.
+ *     (remove-write-access through the writable reverse map when it becomes
+ *     shadowed), so every guest write to a guest table traps; it is emulated
+ *     and the shadow entries derived from the written entries are dropped
+ *     (rebuilt lazily).
+ *  4. setEntry() is the only writer of shadow entries (write revocation
+ *     included): it keeps reference counts and the writable reverse map.
+ *     Unreferenced, unpinned shadows are freed.
+ *  6. Magic entries (the fast path) hold only what the guest l1 entry says,
+ *     never the rights of the path that made them (magic.ts).
+ *  7. The pool never overflows and never holds less than the roots of every
+ *     vCPU plus one exit's headroom (attach refuses a smaller one).
+ * audit.ts checks these from the outside, path by path, after every exit with --check.
  *  5. Hardware CR0.WP is forced on; the guest's WP=0 (supervisor writes to
  *     read-only pages) is emulated, as are MMIO, ROM writes and writes to
  *     shadowed guest tables.
