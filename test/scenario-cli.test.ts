@@ -133,3 +133,13 @@ test('a scenario from a file works the same as from stdin', () => {
   assert.equal(umbra(['exec', f]).stdout, umbra(['exec', '-'], text).stdout);
   assert.match(umbra(['exec', f]).stdout, /"value":"0xffffffffffffffff"/);
 });
+
+test('exec refuses a shadow pool too small for the vCPUs in one line, exit 2, before running', () => {
+  const text = '{"op":"machine","vcpus":20,"memory":"0x100000"}\n{"op":"read","va":"0x0","size":4,"cpl":0}\n';
+  const r = umbra(['exec', '-', '--pager', 'shadow:pool=64'], text);
+  assert.equal(r.status, 2);
+  assert.equal(r.stdout, '');
+  assert.equal(r.stderr, 'umbra: a shadow pool of 64 frames is too small for 20 vCPUs: at least 176\n');
+  const ok = umbra(['exec', '-', '--pager', 'shadow', '--shadow-pool', '176', '--check'], text);
+  assert.equal(ok.status, 0, ok.stderr);
+});

@@ -91,8 +91,7 @@ export class GuestPort {
     this.cpus = [];
     for (let v = 0; v < machine.vcpus; v++) this.cpus.push(new Cpu(v, guest, machine.maxphyaddr, opts.pager, opts.tlb));
     this.pager = opts.pager;
-    opts.pager.attach?.(this.domain, this.cpus);
-    for (const c of this.cpus) opts.pager.controlChanged(c);
+    opts.pager.attach(this.domain, this.cpus);
     this.cpu = this.cpus[0] as Cpu;
     this.o = opts.out === undefined ? null : new OutputBuffer(opts.out);
     this.d = opts.digest ? new Uint32Array(16384) : null;

@@ -1,17 +1,20 @@
 /**
  * The Pager interface: how a hypervisor virtualizes a domain's memory. A pager
- * gets control only through the CPU's host hooks (control-register changes,
- * page faults, invalidations), exactly as a real hypervisor gets control only
- * on exits and intercepted instructions.
+ * gets control only through typed VM exits (arch/x86/exits.ts: page fault,
+ * CR or EFER write, INVLPG, INVPCID, flush; later EPT/NPT exits), one per
+ * architectural event, exactly as a real hypervisor does.
  */
 import type { Cpu, CpuHost } from '../arch/x86/cpu.js';
 import type { Domain } from './domain.js';
 
 export interface Pager extends CpuHost {
   readonly name: string;
-  /** Take charge of a domain and its vCPUs (before any control change). */
-  attach?(domain: Domain, cpus: Cpu[]): void;
-  /** A device or loader wrote guest-physical memory directly (pwrite). */
+  /**
+   * Take charge of a domain and its vCPUs: set up what each vCPU's MMU walks
+   * for its current control state. Not an exit (it happens before the guest runs).
+   */
+  attach(domain: Domain, cpus: readonly Cpu[]): void;
+  /** A device or loader wrote guest-physical memory directly (pwrite): not an exit, no vCPU stopped. */
   physicalWrite?(gfn: number, offset: number, size: number): void;
   /** Counters for --stats (name -> value). */
   stats(): Record<string, number>;

@@ -7,6 +7,7 @@
 import { PERM_XD } from '../arch/x86/access.js';
 import { CR0_PG, CR4_LA57, CR4_PAE, EFER_LMA, EFER_LME, EFER_NXE } from '../arch/x86/bits.js';
 import { Cpu, type CpuHost, type DataSpace } from '../arch/x86/cpu.js';
+import { EXIT_PAGE_FAULT } from '../arch/x86/exits.js';
 import { formatFor, type PagingMode, type WalkFormat } from '../arch/x86/modes.js';
 import { NO_TLB } from '../arch/x86/tlb.js';
 import { type CpuState, EM_X86_64 } from '../import/elf.js';
@@ -55,8 +56,7 @@ function dataSpace(image: GuestImage): DataSpace {
 
 /** Nothing runs on this CPU model: it only derives mode, format and rights-check bits from the registers. */
 const idleHost: CpuHost = {
-  controlChanged: () => {},
-  pageFault: (_cpu, _vaHi, _vaLo, _access, _cpl, error) => error, // deliver the fault (never called)
+  exit: (cpu, reason) => (reason === EXIT_PAGE_FAULT ? cpu.exitInfo.error : 0), // deliver a fault (never called)
 };
 
 export function vcpuView(image: GuestImage, index: number, opts: ViewOptions = {}): VcpuView {

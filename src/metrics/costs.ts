@@ -45,9 +45,9 @@ export interface CostModel {
   fast_fault: number;
   /** Fetching, decoding and performing one guest instruction in the hypervisor's emulator. */
   emulate_insn: number;
-  /** Handler work for a control-register write exit (CR3 switch: find and pin the shadow root). */
+  /** Handler work for a control-register (or EFER) write exit (CR3 switch: find and pin the shadow root). */
   cr_write_handler: number;
-  /** Handler work for an INVLPG exit. */
+  /** Handler work for an INVLPG (or INVPCID, or flush) exit. */
   invlpg_handler: number;
   /** Handler work when a device or loader writes a shadowed guest frame. */
   physical_write_handler: number;
@@ -201,9 +201,12 @@ export function modelCycles(stats: Stats, costs: Readonly<CostModel> = DEFAULT_C
   const fast = c('fastpath.not_present');
   add('handler.fault_injected', (c('fault.injected') - fast) * costs.fault_inject);
   add('handler.fast_fault', fast * costs.fast_fault);
-  add('handler.cr_write', c('exit.cr_write') * costs.cr_write_handler);
-  add('handler.invlpg', c('exit.invlpg') * costs.invlpg_handler);
-  add('handler.physical_write', c('exit.physical_write') * costs.physical_write_handler);
+  // A WRMSR EFER exit is handled like a CR write (the paging mode may change); INVPCID and
+  // flush exits like INVLPG (the shadows stay; out-of-sync l1s are resynced).
+  add('handler.cr_write', (c('exit.cr_write') + c('exit.msr_write')) * costs.cr_write_handler);
+  add('handler.invlpg', (c('exit.invlpg') + c('exit.invpcid') + c('exit.flush')) * costs.invlpg_handler);
+  // A device write is no vCPU exit: only the hypervisor's work to keep the shadows coherent.
+  add('handler.physical_write', c('physical_writes') * costs.physical_write_handler);
   add('emulation.pt_write', c('emulate.pt_write') * costs.emulate_insn);
   add('emulation.other', OTHER_EMULATION.reduce((a, k) => a + c(k), 0) * costs.emulate_insn);
   add(

@@ -83,7 +83,7 @@ export function makeMachine(opts: MachineOptions = {}): Machine {
   const d = new Domain({ ramBytes: opts.ramBytes ?? 0x1000000, layout: 'identity', seed: 0 });
   const pager = new NativePager();
   const cpu = new Cpu(0, d.guest, opts.maxPhys ?? 40, pager, opts.tlb ?? DEFAULT_TLB);
-  pager.controlChanged(cpu);
+  pager.attach(d, [cpu]);
   return { d, cpu, pager };
 }
 

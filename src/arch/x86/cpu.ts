@@ -51,6 +51,17 @@ import {
   WRITE,
 } from './bits.js';
 import {
+  EXIT_CR_WRITE,
+  EXIT_FLUSH,
+  EXIT_INVLPG,
+  EXIT_INVPCID,
+  EXIT_MSR_WRITE,
+  EXIT_PAGE_FAULT,
+  type ExitInfo,
+  type ExitReason,
+  newExitInfo,
+} from './exits.js';
+import {
   bitRange,
   formatFor,
   MODE_32,
@@ -87,19 +98,17 @@ export interface MmuContext {
 export const HOST_RETRY = -1; // the host fixed the tables: translate again
 export const HOST_DONE = -2; // the host performed the access itself (emulation)
 
-/** The hypervisor side of a vCPU: told of control changes, consulted on faults. */
+/** The host side of a vCPU (a pager): it gets control only on exits. */
 export interface CpuHost {
-  /** Guest control state changed (CR0/CR3/CR4/EFER or PDPTE registers). */
-  controlChanged(cpu: Cpu): void;
   /**
-   * The hardware raised #PF (error code `error`) at `va` for `access`.
-   * Return HOST_RETRY after fixing the hardware's tables, HOST_DONE after
-   * performing the access itself (see Cpu.pending*), or the error code of the
-   * #PF to deliver to the guest.
+   * A VM exit for `reason` (exits.ts); what the host needs is in
+   * cpu.exitInfo and the guest's registers. For EXIT_PAGE_FAULT return
+   * HOST_RETRY after fixing the hardware's tables, HOST_DONE after performing
+   * the access itself (see Cpu.pending*), or the error code of the #PF to
+   * deliver to the guest; for the other reasons the host has followed the
+   * guest's change, and returns 0.
    */
-  pageFault(cpu: Cpu, vaHi: number, vaLo: number, access: AccessKind, cpl: number, error: number): number;
-  /** The guest invalidated: INVLPG (va), INVPCID, CR3 write or flush. */
-  invalidated?(cpu: Cpu): void;
+  exit(cpu: Cpu, reason: ExitReason): number;
 }
 
 /** Outcome of an operation, besides the value: none, #PF or #GP. */
@@ -161,6 +170,9 @@ export class Cpu {
     invlpg: 0,
     invpcid: 0,
   };
+
+  /** The exit in progress, as the host reads it (a VMCS's exit qualification). */
+  readonly exitInfo: ExitInfo = newExitInfo();
 
   /** The access in progress (for a host that emulates it): size and value to write. */
   pendingSize = 0;
@@ -232,9 +244,9 @@ export class Cpu {
     this.tlb.resetL0();
   }
 
-  private changed(): void {
+  private changed(reason: ExitReason = EXIT_CR_WRITE): void {
     this.recompute();
-    this.host.controlChanged(this);
+    this.host.exit(this, reason);
   }
 
   private gp(): number {
@@ -345,8 +357,7 @@ export class Cpu {
     this.cr3Lo = vLo;
     this.recompute();
     if (!noFlush) this.tlb.flushContext(this.pcid, false);
-    this.host.controlChanged(this);
-    this.host.invalidated?.(this);
+    this.host.exit(this, EXIT_CR_WRITE);
     return this.ok();
   }
 
@@ -354,7 +365,7 @@ export class Cpu {
     if (hi !== 0 || (lo & ~EFER_WRITABLE) !== 0) return this.gp();
     if ((this.cr0 & CR0_PG) !== 0 && ((lo ^ this.efer) & EFER_LME) !== 0) return this.gp();
     this.efer = ((lo & ~EFER_LMA) | (this.efer & EFER_LMA)) >>> 0;
-    this.changed();
+    this.changed(EXIT_MSR_WRITE);
     return this.ok();
   }
 
@@ -382,7 +393,9 @@ export class Cpu {
     this.counters.invlpg++;
     const hi = this.lma ? vaHi : 0;
     if (this.canonical(hi)) this.tlb.flushVa(hi, vaLo >>> 0, this.pcid, true);
-    this.host.invalidated?.(this);
+    this.exitInfo.vaHi = hi;
+    this.exitInfo.vaLo = vaLo >>> 0;
+    this.host.exit(this, EXIT_INVLPG);
     return this.ok();
   }
 
@@ -398,13 +411,18 @@ export class Cpu {
     } else {
       this.tlb.flushContext(-1, type === 2);
     }
-    this.host.invalidated?.(this);
+    const x = this.exitInfo;
+    x.invpcidType = type;
+    x.pcid = pcid;
+    x.vaHi = vaHi;
+    x.vaLo = vaLo >>> 0;
+    this.host.exit(this, EXIT_INVPCID);
     return this.ok();
   }
 
   flushAll(): number {
     this.tlb.flushContext(-1, true);
-    this.host.invalidated?.(this);
+    this.host.exit(this, EXIT_FLUSH);
     return this.ok();
   }
 
@@ -473,7 +491,13 @@ export class Cpu {
       }
       // A page fault invalidates the TLB entries for the faulting address.
       tlb.flushVa(vaHi, vaLo, this.pcid, true);
-      const h = this.host.pageFault(this, vaHi, vaLo, access, cpl, error);
+      const x = this.exitInfo;
+      x.vaHi = vaHi;
+      x.vaLo = vaLo >>> 0;
+      x.access = access;
+      x.cpl = cpl;
+      x.error = error;
+      const h = this.host.exit(this, EXIT_PAGE_FAULT);
       if (h === HOST_RETRY) continue;
       if (h === HOST_DONE) return TRANSLATE_DONE;
       this.counters.pageFaults++;

@@ -80,7 +80,7 @@ export class CoherenceTracker {
     const host = new NativePager();
     for (let v = 0; v < machine.vcpus; v++) {
       const c = new Cpu(v, this.memory, machine.maxphyaddr, host);
-      host.controlChanged(c);
+      host.load(c);
       this.cpus.push(c);
     }
     this.mayCache = this.cpus.map(() => false);

@@ -44,6 +44,7 @@
 import { CTL_WP, checkAccess, faultError, PERM_D } from '../../arch/x86/access.js';
 import { type AccessKind, FETCH, PF_RSVD, PTE_A, PTE_D, PTE_P, PTE_PS, PTE_RW, WRITE } from '../../arch/x86/bits.js';
 import { type Cpu, HOST_DONE, HOST_RETRY, readValue, writeValue } from '../../arch/x86/cpu.js';
+import { EXIT_CR_WRITE, EXIT_MSR_WRITE, EXIT_NAMES, EXIT_PAGE_FAULT, type ExitReason } from '../../arch/x86/exits.js';
 import { formatFor, type WalkFormat } from '../../arch/x86/modes.js';
 import { leafFrame, leafPermission, type PhysicalSpace, vaIndex, WALK_OK, Walker } from '../../arch/x86/walker.js';
 import type { Domain } from '../../hypervisor/domain.js';
@@ -61,6 +62,9 @@ const NONLEAF_COPY_LO = 0x1e; // RW, US, PWT, PCD
 const HI_COPY = 0x80000000 | (0xf << 27);
 
 const NOT_PRESENT: readonly [number, number] = [0, 0];
+/** Counter of each exit reason. */
+const EXIT_KEYS = EXIT_NAMES.map((n) => `exit.${n}`);
+
 /** fastFault(): not a fast-path fault, take the slow path. */
 const NOT_FAST = -100;
 
@@ -172,8 +176,11 @@ export class ShadowPager implements Pager {
     exits: 0,
     'exit.page_fault': 0,
     'exit.cr_write': 0,
+    'exit.msr_write': 0,
     'exit.invlpg': 0,
-    'exit.physical_write': 0,
+    'exit.invpcid': 0,
+    'exit.flush': 0,
+    physical_writes: 0,
     'fault.fixed': 0,
     'fault.injected': 0,
     'emulate.pt_write': 0,
@@ -241,6 +248,7 @@ export class ShadowPager implements Pager {
       this.poolFrames = this.defaultPool();
     }
     if (this.sw.pool >= 0) this.counters['pool.frames'] = this.poolFrames;
+    for (const c of cpus) this.load(c);
   }
 
   /** Xen's rule applied to the guest memory populated so far (a sparse guest is not charged for its holes). */
@@ -252,13 +260,31 @@ export class ShadowPager implements Pager {
     return { ...this.counters, p2m_table_frames: this.p2m.tableFrames, p2m_entries: this.p2m.populated };
   }
 
+  // ---- exits ----------------------------------------------------------------
+
+  exit(cpu: Cpu, reason: ExitReason): number {
+    this.counters.exits++;
+    const key = EXIT_KEYS[reason];
+    this.counters[key] = (this.counters[key] ?? 0) + 1;
+    if (reason === EXIT_PAGE_FAULT) {
+      const r = this.pageFault(cpu);
+      this.maybeCheck();
+      return r;
+    }
+    // Every other exit is a point where the guest must expect its TLB to be
+    // flushed (MOV to CR0/CR3/CR4 and EFER writes change what the tables mean
+    // or which are in use; INVLPG, INVPCID and flush invalidate): out-of-sync
+    // l1s come back in sync here.
+    this.resyncAll('guest_flush');
+    if (reason === EXIT_CR_WRITE || reason === EXIT_MSR_WRITE) this.load(cpu);
+    this.maybeCheck();
+    return 0;
+  }
+
   // ---- control state -----------------------------------------------------
 
-  controlChanged(cpu: Cpu): void {
-    this.counters.exits++;
-    this.counters['exit.cr_write']++;
-    // A CR3, CR4 or CR0 write is a point where the guest must expect its TLB to be flushed.
-    this.resyncAll('guest_flush');
+  /** Point the vCPU's MMU at the shadows (or the P2M) for its current control state. */
+  private load(cpu: Cpu): void {
     const fmt = cpu.format;
     const m = cpu.mmu;
     m.space = this.hwSpace;
@@ -292,7 +318,6 @@ export class ShadowPager implements Pager {
       }
     }
     cpu.tlb.flushContext(-1, true);
-    this.maybeCheck();
   }
 
   /**
@@ -331,23 +356,11 @@ export class ShadowPager implements Pager {
     return st.regs;
   }
 
-  invalidated(): void {
-    // Shadows of in-sync tables are kept in step by write protection, so a
-    // guest invalidation needs only the hardware TLB flush the CPU already did;
-    // out-of-sync tables are brought back in sync here, where the guest says it
-    // relies on its changes (any INVLPG, INVPCID, flush or CR3 write resyncs
-    // every out-of-sync page: there are at most OOS_PER_VCPU per vCPU).
-    this.counters.exits++;
-    this.counters['exit.invlpg']++;
-    this.resyncAll('guest_flush');
-  }
-
   /** A device or loader wrote guest memory (pwrite): keep shadows of that frame coherent. */
   physicalWrite(gfn: number, offset = 0, size = 4096): void {
     this.markDirty(gfn);
     if (!this.byGfn.has(gfn)) return;
-    this.counters.exits++;
-    this.counters['exit.physical_write']++;
+    this.counters.physical_writes++;
     // A device does not invalidate TLBs: an out-of-sync page is resynced at once.
     if (this.oos.has(gfn)) this.resync(gfn, 'physical_write');
     else this.revalidate(gfn, offset, size);
@@ -355,16 +368,14 @@ export class ShadowPager implements Pager {
 
   // ---- page faults -------------------------------------------------------
 
-  pageFault(cpu: Cpu, vaHi: number, vaLo: number, access: AccessKind, cpl: number, error: number): number {
-    this.counters.exits++;
-    this.counters['exit.page_fault']++;
+  private pageFault(cpu: Cpu): number {
+    const { vaHi, vaLo, cpl, error } = cpu.exitInfo;
+    const access = cpu.exitInfo.access as AccessKind;
     if ((error & PF_RSVD) !== 0 && this.sw.fastpath) {
       const fast = this.fastFault(cpu, vaLo, access, cpl);
       if (fast !== NOT_FAST) return fast;
     }
-    const r = this.handleFault(cpu, vaHi, vaLo, access, cpl);
-    this.maybeCheck();
-    return r;
+    return this.handleFault(cpu, vaHi, vaLo, access, cpl);
   }
 
   /**
