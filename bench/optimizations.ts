@@ -9,12 +9,9 @@
  */
 import { runWorkload } from '../src/guest/kernel/run.js';
 import { WORKLOADS } from '../src/guest/kernel/workloads.js';
-import type { Pager } from '../src/hypervisor/pager.js';
 import { DEFAULT_COSTS, modelCycles } from '../src/metrics/costs.js';
 import { collectStats, type Stats } from '../src/metrics/stats.js';
-import { NativePager } from '../src/pagers/native/native.js';
-import { parseShadowSpec } from '../src/pagers/shadow/options.js';
-import { ShadowPager } from '../src/pagers/shadow/shadow.js';
+import { createPager } from '../src/pagers/registry.js';
 
 const size = Number(process.argv[2] ?? 0.25);
 const VARIANTS = [
@@ -27,17 +24,10 @@ const VARIANTS = [
   'shadow:-oos:-prefetch:-fastpath:-unshadow:-pool',
 ];
 
-function pagerFor(spec: string): Pager {
-  if (spec === 'native') return new NativePager();
-  const sw = parseShadowSpec(spec);
-  if (typeof sw === 'string') throw new Error(sw);
-  return new ShadowPager({ name: spec, switches: sw });
-}
-
 function run(name: string, spec: string): { stats: Stats; digest: string } {
   const w = WORKLOADS.find((x) => x.name === name);
   if (w === undefined) throw new Error(name);
-  const pager = pagerFor(spec);
+  const pager = createPager(spec);
   const r = runWorkload({
     workload: w,
     params: { size, seed: 1, vcpus: w.defaults.vcpus, memory: w.defaults.memory, thp: false },

@@ -10,10 +10,10 @@ import { dirname, join, resolve } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { compareRun, runNative } from '../src/fuzz/differential.js';
-import { allSpecs } from '../src/fuzz/specs.js';
 import { staleAccess } from '../src/guest/scenario/coherence.js';
 import { parseScenario } from '../src/guest/scenario/parse.js';
 import type { LayoutKind } from '../src/machine/placement.js';
+import { allVariants } from '../src/pagers/registry.js';
 
 // tsc does not copy .jsonl files: read them from the source tree.
 const DIR = resolve(dirname(fileURLToPath(import.meta.url)), '../../test/regressions');
@@ -33,7 +33,7 @@ for (const file of files) {
     const seed = Number(/layout scatter seed (\d+)/.exec(text)?.[1] ?? 1);
     const native = runNative(text);
     const failures: string[] = [];
-    for (const spec of allSpecs(machine.vcpus)) {
+    for (const spec of allVariants(machine.vcpus)) {
       for (const layout of ['identity', 'scatter'] as LayoutKind[]) {
         const f = compareRun(text, native, { spec, layout, seed });
         if (f !== null) failures.push(`${spec} ${layout}: ${f.kind}: ${f.detail}`);

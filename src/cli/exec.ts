@@ -4,9 +4,8 @@ import { runScenario } from '../guest/scenario/run.js';
 import type { Pager } from '../hypervisor/pager.js';
 import type { LayoutKind } from '../machine/placement.js';
 import { collectStats, formatStats } from '../metrics/stats.js';
-import { NativePager } from '../pagers/native/native.js';
-import { MAX_POOL_FRAMES, parseShadowSpec } from '../pagers/shadow/options.js';
-import { ShadowPager } from '../pagers/shadow/shadow.js';
+import { createPager, PagerSpecError } from '../pagers/registry.js';
+import { MAX_POOL_FRAMES } from '../pagers/shadow/options.js';
 import { UsageError } from './errors.js';
 import { readScenario } from './input.js';
 import { parseIntOption, parseTlb } from './options.js';
@@ -29,16 +28,13 @@ export interface ExecOptions {
  * of every shadow pager unless its spec does.
  */
 export function makePager(name: string, check = false, shadowPool?: string): Pager {
-  if (name === 'native') return new NativePager();
-  if (name === 'shadow' || name.startsWith('shadow:')) {
-    const sw = parseShadowSpec(name);
-    if (typeof sw === 'string') throw new UsageError(`--pager: ${sw}`);
-    if (shadowPool !== undefined && !/(^|:)[+-]?pool/.test(name)) {
-      sw.pool = parseIntOption('--shadow-pool', shadowPool, 64, MAX_POOL_FRAMES);
-    }
-    return new ShadowPager({ check, name, switches: sw });
+  const pool = shadowPool === undefined ? undefined : parseIntOption('--shadow-pool', shadowPool, 64, MAX_POOL_FRAMES);
+  try {
+    return createPager(name, { check, shadowPool: pool });
+  } catch (e) {
+    if (e instanceof PagerSpecError) throw new UsageError(`--pager: ${e.message}`);
+    throw e;
   }
-  throw new UsageError(`unknown pager "${name}" (native, shadow, or shadow:-NAME/+NAME switches)`);
 }
 
 /** `--p2m-ro GFN[-GFN]` values (hex with 0x, or decimal) as inclusive ranges. */

@@ -7,8 +7,7 @@ import { runScenarioText } from '../guest/scenario/run.js';
 import { ConfigError } from '../hypervisor/pager.js';
 import type { LayoutKind } from '../machine/placement.js';
 import { NativePager } from '../pagers/native/native.js';
-import { ShadowPager } from '../pagers/shadow/shadow.js';
-import { switchesOf } from './specs.js';
+import { createPager } from '../pagers/registry.js';
 
 export interface PagerRun {
   spec: string;
@@ -27,12 +26,10 @@ export function runNative(text: string): string {
   return runScenarioText(text, { pager: new NativePager(), layout: 'identity', seed: 0 });
 }
 
-const shadow = (spec: string): ShadowPager => new ShadowPager({ check: true, name: spec, switches: switchesOf(spec) });
-
 /** The output under one shadow spec; null when the pager refuses the pool at attach as too small for the vCPUs. */
 export function runShadow(text: string, run: PagerRun): string | null {
   try {
-    return runScenarioText(text, { layout: run.layout, seed: run.seed, pager: shadow(run.spec) });
+    return runScenarioText(text, { layout: run.layout, seed: run.seed, pager: createPager(run.spec, { check: true }) });
   } catch (e) {
     if (e instanceof ConfigError) return null; // refused at attach, before the guest ran
     throw e;

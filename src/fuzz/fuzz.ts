@@ -10,18 +10,18 @@
 import fc from 'fast-check';
 import { GEN_MODES } from '../guest/scenario/generate.js';
 import { generateHostile, type HostileOptions } from '../guest/scenario/hostile.js';
+import { allVariants } from '../pagers/registry.js';
 import { compareRun, type Failure, firstFailure, type PagerRun, runNative } from './differential.js';
 import { minimiseLines } from './minimise.js';
-import { allSpecs } from './specs.js';
 
 export interface FuzzCase extends HostileOptions {
   seed: number;
-  /** Pager runs: an index into allSpecs(vcpus), and the layout. */
+  /** Pager runs: an index into allVariants(vcpus), and the layout. */
   runs: Array<{ spec: number; scatter: boolean }>;
 }
 
 export const RUNS_PER_CASE = 6;
-const SPEC_COUNT = allSpecs(1).length;
+const SPEC_COUNT = allVariants(1).length;
 const MIB = 0x100000;
 
 export const fuzzCase: fc.Arbitrary<FuzzCase> = fc.record({
@@ -48,7 +48,7 @@ export function scenarioOf(c: FuzzCase): string {
 }
 
 export function runsOf(c: FuzzCase): PagerRun[] {
-  const specs = allSpecs(c.vcpus);
+  const specs = allVariants(c.vcpus);
   return c.runs.map((r) => ({
     spec: specs[r.spec] as string,
     layout: r.scatter ? 'scatter' : 'identity',

@@ -1,0 +1,111 @@
+/**
+ * The pager registry: every pager Umbra has, by the name a pager spec starts
+ * with, and how to build one from its spec. The CLI, the benches, the fuzzer
+ * and the tests all build pagers here, so a new pager (nested paging, agile
+ * paging) registers once and is at once runnable everywhere and covered by
+ * every test that loops over `PAGERS` and their `variants`.
+ *
+ * A spec is the pager's name, optionally with switches: `native`, `shadow`,
+ * `shadow:-oos:prefetch=32:pool=512`. It is also the pager's name in the
+ * statistics.
+ */
+import type { Pager } from '../hypervisor/pager.js';
+import { ConfigError } from '../hypervisor/pager.js';
+import { NativePager } from './native/native.js';
+import { minPoolFrames, OPTIMIZATIONS, parseShadowSpec } from './shadow/options.js';
+import { ShadowPager } from './shadow/shadow.js';
+
+/** How a front end wants its pagers built. */
+export interface PagerOptions {
+  /** Run the pager's isolation checker after every exit. */
+  check?: boolean;
+  /** Shadow pool size in frames for a shadow spec that does not set one itself (--shadow-pool). */
+  shadowPool?: number;
+}
+
+export interface PagerKind {
+  readonly name: string;
+  readonly description: string;
+  /** Switches a spec may name (empty: none). */
+  readonly switches: readonly { name: string; description: string }[];
+  /** Build a pager from a spec of this kind; a bad spec throws PagerSpecError. */
+  create(spec: string, opts: PagerOptions): Pager;
+  /**
+   * The specs a test or the fuzzer should run for a guest with `vcpus`
+   * vCPUs: every combination of the switches that change what the pager
+   * does (values chosen to reach each mechanism's edge cases).
+   */
+  variants(vcpus: number): string[];
+}
+
+/** A pager spec that names no pager or has a bad switch: the message says which and why. */
+export class PagerSpecError extends ConfigError {}
+
+const native: PagerKind = {
+  name: 'native',
+  description: 'no virtualization: the hardware walks the guest tables (the reference)',
+  switches: [],
+  create(spec) {
+    if (spec !== 'native') throw new PagerSpecError(`"${spec}": native takes no switches`);
+    return new NativePager();
+  },
+  variants: () => ['native'],
+};
+
+/** Prefetch windows the variants try: off, one entry, Xen's 32, a whole table. */
+const PREFETCH_WINDOWS = [0, 1, 32, 512] as const;
+
+const shadow: PagerKind = {
+  name: 'shadow',
+  description: "Xen's shadow paging over a P2M (translated mode), with its optimizations as switches",
+  switches: OPTIMIZATIONS,
+  create(spec, opts) {
+    const sw = parseShadowSpec(spec);
+    if (typeof sw === 'string') throw new PagerSpecError(sw);
+    if (opts.shadowPool !== undefined && !/(^|:)[+-]?pool/.test(spec)) sw.pool = opts.shadowPool;
+    return new ShadowPager({ check: opts.check, name: spec, switches: sw });
+  },
+  variants(vcpus) {
+    const specs: string[] = [];
+    const small = Math.max(64, minPoolFrames(vcpus));
+    for (const oos of [true, false])
+      for (const prefetch of PREFETCH_WINDOWS)
+        for (const fastpath of [true, false])
+          for (const unshadow of [true, false])
+            for (const pool of ['-pool', '+pool', `pool=${small}`]) {
+              const parts = [
+                `${oos ? '+' : '-'}oos`,
+                prefetch === 0 ? '-prefetch' : `prefetch=${prefetch}`,
+                `${fastpath ? '+' : '-'}fastpath`,
+                `${unshadow ? '+' : '-'}unshadow`,
+                pool,
+              ];
+              specs.push(`shadow:${parts.join(':')}`);
+            }
+    return specs;
+  },
+};
+
+/** Every registered pager, the reference first. */
+export const PAGERS: readonly PagerKind[] = [native, shadow];
+
+export function pagerKind(spec: string): PagerKind | undefined {
+  const name = spec.split(':')[0];
+  return PAGERS.find((k) => k.name === name);
+}
+
+/** Build a pager from its spec (throws PagerSpecError naming the known pagers). */
+export function createPager(spec: string, opts: PagerOptions = {}): Pager {
+  const kind = pagerKind(spec);
+  if (kind === undefined) {
+    throw new PagerSpecError(
+      `unknown pager "${spec}" (known: ${PAGERS.map((k) => k.name).join(', ')}; e.g. shadow:-oos:prefetch=8)`,
+    );
+  }
+  return kind.create(spec, opts);
+}
+
+/** Every variant of every non-reference pager for a guest with `vcpus` vCPUs. */
+export function allVariants(vcpus: number): string[] {
+  return PAGERS.filter((k) => k !== native).flatMap((k) => k.variants(vcpus));
+}
