@@ -10,11 +10,14 @@
 import { runWorkload } from '../src/guest/kernel/run.js';
 import { WORKLOADS } from '../src/guest/kernel/workloads.js';
 import type { Pager } from '../src/hypervisor/pager.js';
+import { useNodeSha256 } from '../src/io/sha256.js';
 import { DEFAULT_COSTS, modelCycles } from '../src/metrics/costs.js';
 import { collectStats, type Stats } from '../src/metrics/stats.js';
 import { NativePager } from '../src/pagers/native/native.js';
 import { parseShadowSpec } from '../src/pagers/shadow/options.js';
 import { ShadowPager } from '../src/pagers/shadow/shadow.js';
+
+useNodeSha256();
 
 const size = Number(process.argv[2] ?? 0.25);
 const VARIANTS = [

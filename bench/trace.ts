@@ -22,7 +22,10 @@ import { jsonlToTrace, traceToJsonl } from '../src/guest/trace/jsonl.js';
 import { openTrace } from '../src/guest/trace/reader.js';
 import { replayTrace } from '../src/guest/trace/replay.js';
 import { TraceWriter } from '../src/guest/trace/writer.js';
+import { useNodeSha256 } from '../src/io/sha256.js';
 import { NativePager } from '../src/pagers/native/native.js';
+
+useNodeSha256();
 
 const ROUNDS = Number(process.env.UMBRA_BENCH_ROUNDS ?? 3);
 

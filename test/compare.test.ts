@@ -1,4 +1,5 @@
 /** The comparison table: rows, baseline, and the text, JSON and CSV renderings, cell by cell. */
+import './support/node.js';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync } from 'node:fs';

@@ -3,6 +3,7 @@
  * do not fill their frames, frames spilled to disk, and every kind of broken
  * image (one clear error, exit status 2). The cores are built here.
  */
+import './support/node.js';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';

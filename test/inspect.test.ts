@@ -5,6 +5,7 @@
  * KPTI twins, and translations checked against QEMU's own lines. The bundled
  * fixture always runs; the whole corpus when ../shared/corpus/realguests exists.
  */
+import './support/node.js';
 import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';

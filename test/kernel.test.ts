@@ -4,6 +4,7 @@
  * copy-on-write and protection semantics through the Kernel API,
  * determinism, and record/replay.
  */
+import './support/node.js';
 import assert from 'node:assert/strict';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';

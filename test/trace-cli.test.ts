@@ -1,4 +1,5 @@
 /** End-to-end tests of `umbra trace convert` and `umbra trace info`. */
+import './support/node.js';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';

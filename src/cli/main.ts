@@ -5,11 +5,14 @@
  */
 import { Command, CommanderError, Option } from 'commander';
 import { ConfigError } from '../hypervisor/pager.js';
+import { useNodeSha256 } from '../io/sha256.js';
 import { UsageError } from './errors.js';
 import { execCommand } from './exec.js';
 import { inspectCommand, translateCommand } from './image.js';
 import { registerTraceCommands } from './trace.js';
 import { registerWorkloadCommands } from './workload.js';
+
+useNodeSha256(); // native hashing: the memory hash of big guests is on the hot path
 
 const program = new Command();
 program
