@@ -9,9 +9,8 @@ import { CR0_PG, CR4_LA57, CR4_PAE, EFER_LMA, EFER_LME, EFER_NXE } from '../arch
 import { Cpu, type CpuHost, type DataSpace } from '../arch/x86/cpu.js';
 import { formatFor, type PagingMode, type WalkFormat } from '../arch/x86/modes.js';
 import { NO_TLB } from '../arch/x86/tlb.js';
-import { type CpuState, EM_X86_64 } from '../import/elf.js';
-import type { GuestImage } from '../import/image.js';
-import { eferFrom, type RegisterText } from '../import/registers.js';
+import { type CpuState, EM_X86_64, type GuestImage } from './image.js';
+import { eferFrom, type RegisterText } from './registers.js';
 import { enumerate, PDPTE_QEMU_A, type Root, tableFrame } from './tree.js';
 
 export interface ViewOptions {
