@@ -14,11 +14,11 @@ import { KERNEL_MODES, type KernelMode, layoutFor } from '../guest/kernel/layout
 import { runWorkload, startWorkload, type WorkloadRunOptions } from '../guest/kernel/run.js';
 import { WORKLOADS, type Workload, type WorkloadParams, workload } from '../guest/kernel/workloads.js';
 import { TraceError } from '../guest/trace/format.js';
-import { openTrace } from '../guest/trace/reader.js';
 import { replayTrace } from '../guest/trace/replay.js';
 import { TraceWriter } from '../guest/trace/writer.js';
 import { type MigratingGuest, migrate } from '../hypervisor/migrate.js';
 import type { Pager } from '../hypervisor/pager.js';
+import { openTrace, traceFileOutput } from '../io/trace.js';
 import type { LayoutKind } from '../machine/placement.js';
 import { compareRows, renderCsv, renderJson, renderText } from '../metrics/compare.js';
 import { type CostModel, DEFAULT_COSTS, modelCycles } from '../metrics/costs.js';
@@ -288,7 +288,7 @@ function measure(
           record,
           () =>
             new TraceWriter(
-              record,
+              traceFileOutput(record),
               { vcpus: spec.params.vcpus, memory: spec.params.memory, maxphyaddr: layoutFor(spec.mode).maxphyaddr },
               metaOf(spec),
             ),
@@ -462,13 +462,14 @@ function replayCommand(
   const costs = costsOf(o);
   const pager = makePager(o.pager, o.check, o.shadowPool);
   const sink = userErrors(o.output ?? '', () => fileSink(o.output));
-  const progress = startProgress(`replay on ${o.pager}`, userErrors(file, () => openTrace(file), [TraceError]).ops);
+  const trace = userErrors(file, () => openTrace(file), [TraceError]);
+  const progress = startProgress(`replay on ${o.pager}`, trace.ops);
   let r: ReturnType<typeof replayTrace>;
   try {
     // Place guest frames as the live run did (its --layout scatter seed is the workload seed).
-    const recorded = userErrors(file, () => openTrace(file), [TraceError]).meta.seed;
+    const recorded = trace.meta.seed;
     const seed = typeof recorded === 'number' ? recorded >>> 0 : 0;
-    r = replayTrace(file, {
+    r = replayTrace(trace, {
       pager,
       layout: o.layout,
       seed,
