@@ -12,6 +12,9 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { type Found, fuzz } from '../src/fuzz/fuzz.js';
+import { useNodeSha256 } from '../src/io/sha256.js';
+
+useNodeSha256();
 
 const { values } = parseArgs({
   options: {

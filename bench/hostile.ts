@@ -20,7 +20,10 @@ import { fileURLToPath } from 'node:url';
 import { makePager } from '../src/cli/exec.js';
 import { parseScenario } from '../src/guest/scenario/parse.js';
 import { runScenario } from '../src/guest/scenario/run.js';
+import { useNodeSha256 } from '../src/io/sha256.js';
 import { emptyL1s, oosResync, sparseHuge, splinterTeardown, vcpuPool } from './hostile-cases.js';
+
+useNodeSha256();
 
 interface Case {
   name: string;

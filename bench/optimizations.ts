@@ -9,9 +9,12 @@
  */
 import { runWorkload } from '../src/guest/kernel/run.js';
 import { WORKLOADS } from '../src/guest/kernel/workloads.js';
+import { useNodeSha256 } from '../src/io/sha256.js';
 import { DEFAULT_COSTS, modelCycles } from '../src/metrics/costs.js';
 import { collectStats, type Stats } from '../src/metrics/stats.js';
 import { createPager } from '../src/pagers/registry.js';
+
+useNodeSha256();
 
 const size = Number(process.argv[2] ?? 0.25);
 const VARIANTS = [

@@ -27,8 +27,11 @@ import { runScenario } from '../src/guest/scenario/run.js';
 import { Domain } from '../src/hypervisor/domain.js';
 import { openImage } from '../src/import/image.js';
 import { unxzFile } from '../src/import/xz.js';
+import { useNodeSha256 } from '../src/io/sha256.js';
 import { NativePager } from '../src/pagers/native/native.js';
 import { ShadowPager } from '../src/pagers/shadow/shadow.js';
+
+useNodeSha256();
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 const ROUNDS = Number(process.env.UMBRA_BENCH_ROUNDS ?? 5);

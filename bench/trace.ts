@@ -18,11 +18,14 @@ import { parseScenario, type Scenario } from '../src/guest/scenario/parse.js';
 import { runScenario } from '../src/guest/scenario/run.js';
 import { BlockEncoder } from '../src/guest/trace/codec.js';
 import { BLOCK_OPS, BLOCK_RAW_FLUSH } from '../src/guest/trace/format.js';
-import { jsonlToTrace, traceToJsonl } from '../src/guest/trace/jsonl.js';
-import { openTrace } from '../src/guest/trace/reader.js';
 import { replayTrace } from '../src/guest/trace/replay.js';
 import { TraceWriter } from '../src/guest/trace/writer.js';
+import { useNodeSha256 } from '../src/io/sha256.js';
+import { openTrace, traceFileOutput } from '../src/io/trace.js';
+import { jsonlToTrace, traceToJsonl } from '../src/io/trace-jsonl.js';
 import { NativePager } from '../src/pagers/native/native.js';
+
+useNodeSha256();
 
 const ROUNDS = Number(process.env.UMBRA_BENCH_ROUNDS ?? 3);
 
@@ -39,7 +42,12 @@ function seconds(fn: () => void, rounds = ROUNDS): number {
 }
 
 function writeAll(s: Scenario, path: string, level?: number): TraceWriter {
-  const w = new TraceWriter(path, s.machine, { workload: 'generated', mode: '4-level', seed: 1 }, { level });
+  const w = new TraceWriter(
+    traceFileOutput(path),
+    s.machine,
+    { workload: 'generated', mode: '4-level', seed: 1 },
+    { level },
+  );
   recordOps(w, s);
   w.close({ ops: s.count });
   return w;
@@ -132,8 +140,10 @@ console.log(`convert trace → JSONL ${M(n, tj)}, JSONL → trace ${M(n, jt)}`);
 const opts = { pager: new NativePager(), layout: 'identity' as const, seed: 0, out: () => {} };
 const exec = seconds(() => runScenario(parseScenario(text, 'g'), { ...opts, pager: new NativePager() }));
 const run = seconds(() => runScenario(s, { ...opts, pager: new NativePager() }));
-const replay = seconds(() => replayTrace(trace, { ...opts, pager: new NativePager() }));
-const replayNoVerify = seconds(() => replayTrace(trace, { ...opts, pager: new NativePager(), verify: false }));
+const replay = seconds(() => replayTrace(openTrace(trace), { ...opts, pager: new NativePager() }));
+const replayNoVerify = seconds(() =>
+  replayTrace(openTrace(trace), { ...opts, pager: new NativePager(), verify: false }),
+);
 console.log(
   `native: run parsed ${M(n, run)}, exec (parse + run) ${M(n, exec)}, replay ${M(n, replay)}, replay without verify ${M(n, replayNoVerify)}`,
 );

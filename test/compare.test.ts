@@ -1,4 +1,5 @@
 /** The comparison table: rows, baseline, and the text, JSON and CSV renderings, cell by cell. */
+import './support/node.js';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync } from 'node:fs';
@@ -6,8 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { UsageError } from '../src/cli/errors.js';
-import { compareRows, formatCell, renderCsv, renderJson, renderText } from '../src/metrics/compare.js';
+import { CompareError, compareRows, formatCell, renderCsv, renderJson, renderText } from '../src/metrics/compare.js';
 import { DEFAULT_COSTS, modelCycles } from '../src/metrics/costs.js';
 import type { Stats } from '../src/metrics/stats.js';
 import { NATIVE, SHADOW } from './support/stats.js';
@@ -119,7 +119,7 @@ test('baseline: native by default, else the first run, or the one named', () => 
   assert.deepEqual(named.pagers, ['shadow', 'native']);
   const t = cells(renderText(named));
   assert.deepEqual(t.get('overhead vs shadow'), ['0.0 %', '-90.7 %']);
-  assert.throws(() => compareRows([NATIVE], DEFAULT_COSTS, { baseline: 'shadow' }), UsageError);
+  assert.throws(() => compareRows([NATIVE], DEFAULT_COSTS, { baseline: 'shadow' }), CompareError);
   assert.throws(() => compareRows([]), /nothing to compare/);
 });
 

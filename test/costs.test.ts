@@ -1,4 +1,5 @@
 /** The cost model: unit costs, cost files, and the arithmetic of modelled cycles. */
+import './support/node.js';
 import assert from 'node:assert/strict';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';

@@ -3,6 +3,7 @@
  * exactly their .expected output (each expectation was worked out by hand from
  * the SDM; see the comments in the scenario), under every placement and TLB.
  */
+import './support/node.js';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';

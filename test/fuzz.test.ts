@@ -3,6 +3,7 @@
  * hostile well-behaved scenarios, each under native and six shadow pager
  * specs and layouts with the isolation checker on, must all agree.
  */
+import './support/node.js';
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { fuzz } from '../src/fuzz/fuzz.js';

@@ -3,6 +3,7 @@
  * do not fill their frames, frames spilled to disk, and every kind of broken
  * image (one clear error, exit status 2). The cores are built here.
  */
+import './support/node.js';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -11,9 +12,9 @@ import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import type { WalkFormat } from '../src/arch/x86/modes.js';
-import { ImageError } from '../src/import/errors.js';
 import { openImage } from '../src/import/image.js';
 import { vcpuView } from '../src/inspect/context.js';
+import { ImageError } from '../src/inspect/image.js';
 import { qemuInfoMem, qemuInfoTlb } from '../src/inspect/qemu.js';
 import { buildReport } from '../src/inspect/report.js';
 import { parseVa, translate } from '../src/inspect/translate.js';

@@ -4,6 +4,7 @@
  * line on stderr and exit status 2 (or, for legal input, in a normal run),
  * quickly: a child that hangs is killed by the timeout and fails the test.
  */
+import './support/node.js';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { closeSync, mkdtempSync, openSync, rmSync, writeFileSync } from 'node:fs';

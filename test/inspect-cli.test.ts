@@ -1,4 +1,5 @@
 /** End-to-end tests of `umbra inspect` and `umbra translate` on the bundled fixture. */
+import './support/node.js';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';

@@ -5,6 +5,7 @@
  * KPTI twins, and translations checked against QEMU's own lines. The bundled
  * fixture always runs; the whole corpus when ../shared/corpus/realguests exists.
  */
+import './support/node.js';
 import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -13,12 +14,13 @@ import { after, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { EFER_LMA } from '../src/arch/x86/bits.js';
 import { WALK_OK, Walker } from '../src/arch/x86/walker.js';
-import { type GuestImage, openImage } from '../src/import/image.js';
-import { parseInfoRegisters } from '../src/import/registers.js';
+import { openImage } from '../src/import/image.js';
 import { unxzFile } from '../src/import/xz.js';
 import { type VcpuView, vcpuView } from '../src/inspect/context.js';
 import { canonicalHex } from '../src/inspect/format.js';
+import type { GuestImage } from '../src/inspect/image.js';
 import { qemuInfoMem, qemuInfoTlb } from '../src/inspect/qemu.js';
+import { parseInfoRegisters } from '../src/inspect/registers.js';
 import { buildReport } from '../src/inspect/report.js';
 import { translate } from '../src/inspect/translate.js';
 import { enumerate, type Root } from '../src/inspect/tree.js';

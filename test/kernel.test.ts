@@ -4,6 +4,7 @@
  * copy-on-write and protection semantics through the Kernel API,
  * determinism, and record/replay.
  */
+import './support/node.js';
 import assert from 'node:assert/strict';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -30,6 +31,7 @@ import { GuestPort } from '../src/guest/port.js';
 import { replayTrace } from '../src/guest/trace/replay.js';
 import { TraceWriter } from '../src/guest/trace/writer.js';
 import type { Pager } from '../src/hypervisor/pager.js';
+import { openTrace, traceFileOutput } from '../src/io/trace.js';
 import type { LayoutKind } from '../src/machine/placement.js';
 import { NativePager } from '../src/pagers/native/native.js';
 import { ShadowPager } from '../src/pagers/shadow/shadow.js';
@@ -603,7 +605,7 @@ for (const [live, replay] of [
     const mode: KernelMode = '4-level';
     const path = join(dir, `rec-${live}.umt`);
     const writer = new TraceWriter(
-      path,
+      traceFileOutput(path),
       { vcpus: 2, memory: 256 * MiB, maxphyaddr: layoutFor(mode).maxphyaddr },
       {
         workload: c.workload,
@@ -616,7 +618,7 @@ for (const [live, replay] of [
     writer.close({ digest: r.digest, ops: r.ops });
     assert.equal(writer.ops, r.ops, 'every operation recorded');
     const replayOut: Uint8Array[] = [];
-    const rr = replayTrace(path, {
+    const rr = replayTrace(openTrace(path), {
       pager: pager(replay),
       layout: 'scatter',
       seed: 9,

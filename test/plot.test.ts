@@ -1,4 +1,5 @@
 /** The SVG chart: its data, and a rendering that is well-formed and names what it shows. */
+import './support/node.js';
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { partGroup, plotData, plotSpec, plotSvg } from '../src/metrics/plot.js';

@@ -4,6 +4,7 @@
  * every shadow pager spec, in identity and scattered placement, with the
  * isolation checker on, is the native output.
  */
+import './support/node.js';
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';

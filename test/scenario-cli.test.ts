@@ -1,4 +1,5 @@
 /** End-to-end tests of `umbra exec`: validation errors, stdin, statistics. */
+import './support/node.js';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';

@@ -9,6 +9,7 @@ import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { migratingGuest } from '../src/cli/workload.js';
 import { runWorkload, startWorkload } from '../src/guest/kernel/run.js';
 import { workload } from '../src/guest/kernel/workloads.js';
 import { migrate } from '../src/hypervisor/migrate.js';
@@ -149,10 +150,10 @@ test('pre-copy migration with log-dirty: rounds shrink, the copy equals the sour
     layout: 'scatter',
   });
   const r = migrate({
-    port,
-    kernel,
-    pager,
-    logDirty: true,
+    domain: port.domain,
+    cpus: port.cpus,
+    guest: migratingGuest({ port, kernel }),
+    logDirty: pager.logDirty,
     warmupOps: 200_000,
     opsPerPage: 66,
     maxRounds: 30,

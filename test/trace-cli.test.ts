@@ -1,4 +1,5 @@
 /** End-to-end tests of `umbra trace convert` and `umbra trace info`. */
+import './support/node.js';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
@@ -8,6 +9,7 @@ import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { generateScenario } from '../src/guest/scenario/generate.js';
 import { replayTrace } from '../src/guest/trace/index.js';
+import { openTrace } from '../src/io/trace.js';
 import { ShadowPager } from '../src/pagers/shadow/shadow.js';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
@@ -38,7 +40,12 @@ test('convert both ways: exec of the converted scenario prints what exec of the 
   assert.equal(original.status, 0);
   assert.equal(converted.stdout, original.stdout);
   const chunks: Uint8Array[] = [];
-  replayTrace(at('gen.umt'), { pager: new ShadowPager(), layout: 'identity', seed: 0, out: (c) => chunks.push(c) });
+  replayTrace(openTrace(at('gen.umt')), {
+    pager: new ShadowPager(),
+    layout: 'identity',
+    seed: 0,
+    out: (c) => chunks.push(c),
+  });
   assert.equal(Buffer.concat(chunks).toString('latin1'), converted.stdout);
   // And back again: the same trace, byte for byte.
   assert.equal(umbra(['trace', 'convert', at('back.jsonl'), at('again.umt')]).status, 0);

@@ -18,16 +18,10 @@ import { GEN_MODES, generateScenario, rng } from '../src/guest/scenario/generate
 import { type Machine, OP, parseScenario, type Scenario } from '../src/guest/scenario/parse.js';
 import { runOps } from '../src/guest/scenario/run.js';
 import { crc32 } from '../src/guest/trace/format.js';
-import {
-  jsonlToTrace,
-  openTrace,
-  replayTrace,
-  summarizeTrace,
-  TraceError,
-  TraceWriter,
-  traceToJsonl,
-} from '../src/guest/trace/index.js';
+import { replayTrace, summarizeTrace, TraceError, TraceWriter } from '../src/guest/trace/index.js';
 import type { Pager } from '../src/hypervisor/pager.js';
+import { openTrace, traceFileOutput } from '../src/io/trace.js';
+import { jsonlToTrace, traceToJsonl } from '../src/io/trace-jsonl.js';
 import { NativePager } from '../src/pagers/native/native.js';
 import { ShadowPager } from '../src/pagers/shadow/shadow.js';
 import { runText } from './support/run.js';
@@ -46,7 +40,7 @@ function record(s: Scenario, path: string, blockOps?: number): string {
     seed: 0,
     out: (c) => chunks.push(c),
   });
-  const w = new TraceWriter(path, s.machine, { workload: 'generated', ops: s.count }, { blockOps });
+  const w = new TraceWriter(traceFileOutput(path), s.machine, { workload: 'generated', ops: s.count }, { blockOps });
   port.recorder = w;
   runOps(port, s);
   port.finish();
@@ -56,7 +50,7 @@ function record(s: Scenario, path: string, blockOps?: number): string {
 
 function replay(path: string, pager: Pager = new NativePager(), layout: 'identity' | 'scatter' = 'identity'): string {
   const chunks: Uint8Array[] = [];
-  replayTrace(path, { pager, layout, seed: 3, out: (c) => chunks.push(c) });
+  replayTrace(openTrace(path), { pager, layout, seed: 3, out: (c) => chunks.push(c) });
   return Buffer.concat(chunks).toString('latin1');
 }
 
@@ -106,7 +100,7 @@ test('replay counts lines itself (autoLine), reports progress and returns metada
   const path = tmp('umt');
   record(s, path, 100);
   const progress: Array<[number, number]> = [];
-  const r = replayTrace(path, {
+  const r = replayTrace(openTrace(path), {
     pager: new NativePager(),
     layout: 'identity',
     seed: 0,
@@ -176,7 +170,7 @@ test('info counts operations by kind, vCPU and privilege', () => {
   writeFileSync(src, text);
   const t = tmp('umt');
   jsonlToTrace(src, t, { blockOps: 2 });
-  const s = summarizeTrace(t);
+  const s = summarizeTrace(openTrace(t));
   assert.equal(s.ops, 5);
   assert.equal(s.blocks, 3);
   assert.deepEqual(s.byKind, { cpu: 1, read: 1, write: 1, fetch: 1, flush: 1 });
@@ -246,7 +240,7 @@ test('encoding then decoding any valid operation stream is the identity', () => 
       fc.dictionary(fc.string(), fc.jsonValue()),
       ([vcpus, ops, blockOps, memory, maxphyaddr], meta) => {
         const machine = { vcpus, memory, maxphyaddr };
-        const w = new TraceWriter(path, machine, meta, { blockOps });
+        const w = new TraceWriter(traceFileOutput(path), machine, meta, { blockOps });
         for (const o of ops) w.op(...o);
         w.close({ ops: ops.length, meta });
         const t = openTrace(path);
@@ -264,7 +258,7 @@ test('encoding then decoding any valid operation stream is the identity', () => 
 
 test('the writer refuses operations the format cannot hold', () => {
   const path = tmp('umt');
-  const w = new TraceWriter(path, { vcpus: 2, memory: 0x10000, maxphyaddr: 40 }, {});
+  const w = new TraceWriter(traceFileOutput(path), { vcpus: 2, memory: 0x10000, maxphyaddr: 40 }, {});
   const bad: Array<[Op, string]> = [
     [[OP.read, 3, 0, 0, 0, 0, 0], '"size" must be 1, 2, 4 or 8'],
     [[OP.read, 4, 4, 0, 0, 0, 0], '"cpl" must be between 0 and 3'],
@@ -484,7 +478,7 @@ test('hostile trace: not a trace at all', () => {
 function sampleTrace(): Buffer {
   const s = parseScenario(generateScenario(11, { mode: '4-level', ops: 60, vcpus: 2 }), 'gen');
   const path = tmp('umt');
-  const w = new TraceWriter(path, s.machine, { workload: 'sample' }, { blockOps: 40 });
+  const w = new TraceWriter(traceFileOutput(path), s.machine, { workload: 'sample' }, { blockOps: 40 });
   recordOps(w, s);
   w.close({ done: true });
   return readFileSync(path);

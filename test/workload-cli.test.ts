@@ -1,4 +1,5 @@
 /** End-to-end tests of `umbra workloads`, `run`, `replay` and `compare`, and of recorded traces through `trace` and `exec`. */
+import './support/node.js';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';

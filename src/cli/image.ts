@@ -1,10 +1,10 @@
 /** `umbra inspect` and `umbra translate`: real guest images (QEMU dump-guest-memory ELF cores). */
 import { type AccessKind, EFER_LMA, FETCH, READ, WRITE } from '../arch/x86/bits.js';
-import { ImageError } from '../import/errors.js';
-import { type GuestImage, openImage } from '../import/image.js';
-import { parseInfoRegisters, RegistersError } from '../import/registers.js';
+import { openImage } from '../import/image.js';
 import { type VcpuView, vcpuView } from '../inspect/context.js';
+import { type GuestImage, ImageError } from '../inspect/image.js';
 import { qemuInfoMem, qemuInfoTlb } from '../inspect/qemu.js';
+import { parseInfoRegisters, RegistersError } from '../inspect/registers.js';
 import { buildReport } from '../inspect/report.js';
 import { renderSummary } from '../inspect/summary.js';
 import { parseVa, renderTranslation, translate } from '../inspect/translate.js';

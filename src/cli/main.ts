@@ -5,11 +5,15 @@
  */
 import { Command, CommanderError, Option } from 'commander';
 import { ConfigError } from '../hypervisor/pager.js';
+import { useNodeSha256 } from '../io/sha256.js';
+import { CompareError } from '../metrics/compare.js';
 import { UsageError } from './errors.js';
 import { execCommand } from './exec.js';
 import { inspectCommand, translateCommand } from './image.js';
 import { registerTraceCommands } from './trace.js';
 import { registerWorkloadCommands } from './workload.js';
+
+useNodeSha256(); // native hashing: the memory hash of big guests is on the hot path
 
 const program = new Command();
 program
@@ -86,7 +90,7 @@ async function main(): Promise<void> {
       process.exitCode = e.exitCode === 0 ? 0 : 2;
       return;
     }
-    if (e instanceof UsageError || e instanceof ConfigError) {
+    if (e instanceof UsageError || e instanceof ConfigError || e instanceof CompareError) {
       process.stderr.write(`umbra: ${e.message}\n`);
       process.exitCode = 2;
       return;

@@ -2,15 +2,10 @@
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { ScenarioError } from '../guest/scenario/parse.js';
-import {
-  isTrace,
-  jsonlToTrace,
-  summarizeTrace,
-  TraceError,
-  type TraceSummary,
-  traceToJsonl,
-} from '../guest/trace/index.js';
+import { summarizeTrace, TraceError, type TraceSummary } from '../guest/trace/index.js';
 import { InputError } from '../import/input.js';
+import { isTrace, openTrace } from '../io/trace.js';
+import { jsonlToTrace, traceToJsonl } from '../io/trace-jsonl.js';
 import { UsageError, userErrors } from './errors.js';
 
 /** The errors a bad input file raises: reported as one line naming the place. */
@@ -54,7 +49,7 @@ export function convertCommand(input: string, output: string): void {
 }
 
 export function infoCommand(file: string, opts: { json?: boolean }): void {
-  const s = userErrors(file, () => summarizeTrace(file), KNOWN);
+  const s = userErrors(file, () => summarizeTrace(openTrace(file)), KNOWN);
   process.stdout.write(opts.json ? `${JSON.stringify(summaryJson(s), null, 2)}\n` : formatSummary(s));
 }
 

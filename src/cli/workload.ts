@@ -14,18 +14,17 @@ import { KERNEL_MODES, type KernelMode, layoutFor } from '../guest/kernel/layout
 import { runWorkload, startWorkload, type WorkloadRunOptions } from '../guest/kernel/run.js';
 import { WORKLOADS, type Workload, type WorkloadParams, workload } from '../guest/kernel/workloads.js';
 import { TraceError } from '../guest/trace/format.js';
-import { openTrace } from '../guest/trace/reader.js';
 import { replayTrace } from '../guest/trace/replay.js';
 import { TraceWriter } from '../guest/trace/writer.js';
-import { migrate } from '../hypervisor/migrate.js';
+import { type MigratingGuest, migrate } from '../hypervisor/migrate.js';
 import type { Pager } from '../hypervisor/pager.js';
+import { openTrace, traceFileOutput } from '../io/trace.js';
 import type { LayoutKind } from '../machine/placement.js';
 import { compareRows, renderCsv, renderJson, renderText } from '../metrics/compare.js';
 import { type CostModel, DEFAULT_COSTS, modelCycles } from '../metrics/costs.js';
 import { plotSvg } from '../metrics/plot.js';
 import { collectStats, formatStats, type Stats } from '../metrics/stats.js';
 import { parseShadowSpec } from '../pagers/shadow/options.js';
-import { ShadowPager } from '../pagers/shadow/shadow.js';
 import { UsageError, userErrors } from './errors.js';
 import { makePager } from './exec.js';
 import { loadCosts } from './input.js';
@@ -289,7 +288,7 @@ function measure(
           record,
           () =>
             new TraceWriter(
-              record,
+              traceFileOutput(record),
               { vcpus: spec.params.vcpus, memory: spec.params.memory, maxphyaddr: layoutFor(spec.mode).maxphyaddr },
               metaOf(spec),
             ),
@@ -390,20 +389,29 @@ export function opsPerPage(vcpus: number, mbit: number): number {
   return Math.max(1, Math.round((vcpus * 1e6) / pagesPerSecond));
 }
 
+/** The kernel running on `port`, as migration drives it. */
+export function migratingGuest({ port, kernel }: ReturnType<typeof startWorkload>): MigratingGuest {
+  return {
+    get ops() {
+      return port.ops;
+    },
+    runUntil: (ops) => kernel.run(undefined, ops),
+  };
+}
+
 function migrateCommand(o: MigrateCommandOptions): void {
   const spec = specOf(o);
   const pager = makePager(o.pager, o.check, o.shadowPool);
-  if (!(pager instanceof ShadowPager))
-    throw new UsageError('--pager: migration tracks dirty pages with the shadow pager');
+  if (pager.logDirty === undefined) throw new UsageError('--pager: migration tracks dirty pages with the shadow pager');
   const sw = parseShadowSpec(o.pager);
   const mbit = parseIntOption('--bandwidth', o.bandwidth, 1, 1e6);
   const per = opsPerPage(spec.params.vcpus, mbit);
   const { port, kernel } = startWorkload(machineOf(spec, o, pager));
   const r = migrate({
-    port,
-    kernel,
-    pager,
-    logDirty: typeof sw !== 'string' && sw.logdirty,
+    domain: port.domain,
+    cpus: port.cpus,
+    guest: migratingGuest({ port, kernel }),
+    logDirty: typeof sw !== 'string' && sw.logdirty ? pager.logDirty : null,
     warmupOps: parseIntOption('--warmup', o.warmup, 0, 2 ** 40),
     opsPerPage: per,
     maxRounds: parseIntOption('--max-rounds', o.maxRounds, 1, 1000),
@@ -454,13 +462,14 @@ function replayCommand(
   const costs = costsOf(o);
   const pager = makePager(o.pager, o.check, o.shadowPool);
   const sink = userErrors(o.output ?? '', () => fileSink(o.output));
-  const progress = startProgress(`replay on ${o.pager}`, userErrors(file, () => openTrace(file), [TraceError]).ops);
+  const trace = userErrors(file, () => openTrace(file), [TraceError]);
+  const progress = startProgress(`replay on ${o.pager}`, trace.ops);
   let r: ReturnType<typeof replayTrace>;
   try {
     // Place guest frames as the live run did (its --layout scatter seed is the workload seed).
-    const recorded = userErrors(file, () => openTrace(file), [TraceError]).meta.seed;
+    const recorded = trace.meta.seed;
     const seed = typeof recorded === 'number' ? recorded >>> 0 : 0;
-    r = replayTrace(file, {
+    r = replayTrace(trace, {
       pager,
       layout: o.layout,
       seed,

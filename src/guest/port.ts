@@ -8,12 +8,12 @@
  * a recorded workload converted to a scenario prints exactly what the live
  * run digested.
  */
-import { createHash, type Hash } from 'node:crypto';
 import { Cpu, FAULT_GP, FAULT_PF, readValue, writeValue } from '../arch/x86/cpu.js';
 import type { TlbConfig } from '../arch/x86/tlb.js';
 import { Domain } from '../hypervisor/domain.js';
 import type { Pager } from '../hypervisor/pager.js';
 import type { LayoutKind } from '../machine/placement.js';
+import { createSha256, type Sha256 } from '../util/sha256.js';
 import { ascii, OutputBuffer } from './scenario/output.js';
 import { type Machine, OP, type Scenario } from './scenario/parse.js';
 
@@ -78,7 +78,7 @@ export class GuestPort {
   /** Digest: words of the outcome stream, hashed a buffer at a time. */
   private readonly d: Uint32Array | null;
   private dn = 0;
-  private readonly hash: Hash | null;
+  private readonly hash: Sha256 | null;
   private readonly value = { valueLo: 0, valueHi: 0 };
 
   constructor(
@@ -95,7 +95,7 @@ export class GuestPort {
     this.cpu = this.cpus[0] as Cpu;
     this.o = opts.out === undefined ? null : new OutputBuffer(opts.out);
     this.d = opts.digest ? new Uint32Array(16384) : null;
-    this.hash = opts.digest ? createHash('sha256') : null;
+    this.hash = opts.digest ? createSha256() : null;
   }
 
   /**
@@ -125,7 +125,7 @@ export class GuestPort {
   }
 
   private digFlush(): void {
-    (this.hash as Hash).update(new Uint8Array((this.d as Uint32Array).buffer, 0, this.dn * 4));
+    (this.hash as Sha256).update(new Uint8Array((this.d as Uint32Array).buffer, 0, this.dn * 4));
     this.dn = 0;
   }
 
@@ -289,7 +289,7 @@ export class GuestPort {
     if (this.hash !== null) {
       this.digFlush();
       this.hash.update(line);
-      this.digest = this.hash.digest('hex');
+      this.digest = this.hash.hex();
     }
   }
 

@@ -7,10 +7,10 @@
  * ones, writes are discarded (scenario spec, semantics 3). Read-only ranges
  * (ROM) read normally and discard writes.
  */
-import { createHash } from 'node:crypto';
 import type { DataSpace } from '../arch/x86/cpu.js';
 import { MachineMemory, ONES_FRAME } from '../machine/memory.js';
 import { type LayoutKind, machineFramesFor, Placement } from '../machine/placement.js';
+import { createSha256 } from '../util/sha256.js';
 
 export const GUEST_DOMAIN_ID = 1;
 
@@ -104,13 +104,14 @@ export class Domain {
  */
 export function imageSha256(frames: ReadonlyArray<readonly [number, Uint32Array]>): string {
   const nonZero = frames.filter(([, f]) => f.some((w) => w !== 0)).sort((a, b) => a[0] - b[0]);
-  const h = createHash('sha256');
-  const key = Buffer.alloc(8);
+  const h = createSha256();
+  const key = new Uint8Array(8);
+  const keyView = new DataView(key.buffer);
   for (const [gfn, f] of nonZero) {
-    key.writeUInt32LE(gfn % 0x100000000, 0);
-    key.writeUInt32LE(Math.floor(gfn / 0x100000000), 4);
+    keyView.setUint32(0, gfn % 0x100000000, true);
+    keyView.setUint32(4, Math.floor(gfn / 0x100000000), true);
     h.update(key);
     h.update(new Uint8Array(f.buffer, f.byteOffset, 4096));
   }
-  return h.digest('hex');
+  return h.hex();
 }

@@ -10,17 +10,24 @@
  * Time is counted in guest operations: while one page crosses the link the
  * guest runs `opsPerPage` operations (see MigrateOptions).
  */
-import type { Kernel } from '../guest/kernel/kernel.js';
-import type { GuestPort } from '../guest/port.js';
-import type { ShadowPager } from '../pagers/shadow/shadow.js';
-import { imageSha256 } from './domain.js';
+import type { Cpu } from '../arch/x86/cpu.js';
+import { type Domain, imageSha256 } from './domain.js';
+import type { LogDirty } from './pager.js';
+
+/** The running guest as migration sees it (the hypervisor knows no workload, only that it runs). */
+export interface MigratingGuest {
+  /** Guest operations run so far. */
+  readonly ops: number;
+  /** Run until `ops` operations have run in all; true once the workload has finished. */
+  runUntil(ops: number): boolean;
+}
 
 export interface MigrateOptions {
-  port: GuestPort;
-  kernel: Kernel;
-  pager: ShadowPager;
-  /** Use the log-dirty bitmap (pre-copy); false: stop-and-copy of everything. */
-  logDirty: boolean;
+  domain: Domain;
+  cpus: readonly Cpu[];
+  guest: MigratingGuest;
+  /** The pager's log-dirty mode (pre-copy); null: stop-and-copy of everything. */
+  logDirty: LogDirty | null;
   /** Guest operations run before migration starts. */
   warmupOps: number;
   /** Guest operations per page sent (link speed relative to the guest). */
@@ -55,35 +62,34 @@ export interface MigrateResult {
 }
 
 export function migrate(o: MigrateOptions): MigrateResult {
-  const { port, kernel, pager } = o;
-  const guest = port.domain.guest;
-  const ramFrames = port.domain.placement.ramFrames;
+  const { domain, guest, logDirty } = o;
+  const ramFrames = domain.placement.ramFrames;
   const dest = new Map<number, Uint32Array>();
   const send = (gfn: number): void => {
-    dest.set(gfn, guest.frameForRead(gfn).slice());
+    dest.set(gfn, domain.guest.frameForRead(gfn).slice());
   };
-  let finished = kernel.run(undefined, port.ops + o.warmupOps);
+  let finished = guest.runUntil(guest.ops + o.warmupOps);
   const rounds: MigrateRound[] = [];
   let total = 0;
   let stopReason: MigrateResult['stopReason'] = 'no-log-dirty';
   /** Let the guest run while `pages` pages cross the link. */
   const runWhileSending = (pages: number): number => {
-    const before = port.ops;
-    if (!finished) finished = kernel.run(undefined, port.ops + pages * o.opsPerPage);
-    return port.ops - before;
+    const before = guest.ops;
+    if (!finished) finished = guest.runUntil(guest.ops + pages * o.opsPerPage);
+    return guest.ops - before;
   };
-  if (o.logDirty) {
-    for (const c of port.cpus) {
+  if (logDirty !== null) {
+    for (const c of o.cpus) {
       if (c.format === null) throw new Error('log-dirty migration needs every vCPU to run with paging on');
     }
-    pager.logDirtyEnable();
+    logDirty.enable();
     // Round 0: everything the guest has ever touched (untouched frames are zero on both sides).
-    let batch = residentFrames(port);
+    let batch = residentFrames(domain);
     for (let round = 0; ; round++) {
       for (const gfn of batch) send(gfn);
       total += batch.length;
       rounds.push({ round, pagesSent: batch.length, guestOps: runWhileSending(batch.length) });
-      batch = pager.logDirtyClean();
+      batch = logDirty.clean();
       if (finished && batch.length === 0) {
         stopReason = 'guest-finished';
         break;
@@ -104,17 +110,17 @@ export function migrate(o: MigrateOptions): MigrateResult {
     // Stop-and-copy: the guest is paused; what it dirtied since the last round goes now.
     for (const gfn of batch) send(gfn);
     total += batch.length;
-    pager.logDirtyDisable();
+    logDirty.disable();
     const pausePages = batch.length;
-    return result(port, dest, rounds, pausePages, total, stopReason, finished);
+    return result(domain, dest, rounds, pausePages, total, stopReason, finished);
   }
-  const all = residentFrames(port);
+  const all = residentFrames(domain);
   for (const gfn of all) send(gfn);
-  return result(port, dest, rounds, all.length, all.length, stopReason, finished);
+  return result(domain, dest, rounds, all.length, all.length, stopReason, finished);
 }
 
 function result(
-  port: GuestPort,
+  domain: Domain,
   dest: Map<number, Uint32Array>,
   rounds: MigrateRound[],
   pausePages: number,
@@ -122,7 +128,7 @@ function result(
   stopReason: MigrateResult['stopReason'],
   guestFinished: boolean,
 ): MigrateResult {
-  const sourceSha256 = port.domain.memorySha256();
+  const sourceSha256 = domain.memorySha256();
   const destinationSha256 = imageSha256([...dest]);
   return {
     rounds,
@@ -137,9 +143,8 @@ function result(
 }
 
 /** Guest frames that exist in machine memory (ever written), ascending. */
-function residentFrames(port: GuestPort): number[] {
+function residentFrames(d: Domain): number[] {
   const out: number[] = [];
-  const d = port.domain;
   for (const mfn of d.mem.materializedMfns()) {
     const gfn = d.placement.gfnOf(mfn);
     if (gfn >= 0) out.push(gfn);

@@ -8,10 +8,8 @@
  * size is checked against limits, and against the file size when it is known,
  * before anything is allocated.
  */
-import { ImageError } from './errors.js';
+import { type CpuState, EM_386, EM_X86_64, ImageError, type LoadSegment } from '../inspect/image.js';
 
-export const EM_386 = 3;
-export const EM_X86_64 = 62;
 const ET_CORE = 4;
 const PT_LOAD = 1;
 const PT_NOTE = 4;
@@ -31,15 +29,6 @@ const QEMU_NOTE_MIN = 432;
 const QEMU_RIP = 8 + 16 * 8;
 const QEMU_RFLAGS = QEMU_RIP + 8;
 const QEMU_SS_FLAGS = 152 + 5 * 24 + 8;
-
-export interface LoadSegment {
-  /** Program header index (for messages). */
-  readonly index: number;
-  readonly paddr: number;
-  readonly memsz: number;
-  readonly filesz: number;
-  readonly offset: number;
-}
 
 export interface NoteSegment {
   readonly offset: number;
@@ -63,19 +52,6 @@ export interface ElfNote {
   readonly desc: Buffer;
   /** File offset of the note header. */
   readonly offset: number;
-}
-
-/** vCPU state from one QEMU note. */
-export interface CpuState {
-  readonly index: number;
-  readonly cr0: bigint;
-  readonly cr2: bigint;
-  readonly cr3: bigint;
-  readonly cr4: bigint;
-  readonly rip: bigint;
-  readonly rflags: bigint;
-  /** SS.DPL, which is how QEMU tracks CPL. */
-  readonly cpl: number;
 }
 
 const hex = (n: number | bigint): string => `0x${n.toString(16)}`;

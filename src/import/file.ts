@@ -4,8 +4,8 @@
  * through a small cache, so memory use does not grow with the image.
  */
 import { closeSync, readSync } from 'node:fs';
-import { type ElfLayout, type ElfNote, type LoadSegment, parseLayout, parseNotes } from './elf.js';
-import { ImageError } from './errors.js';
+import { ImageError, type LoadSegment } from '../inspect/image.js';
+import { type ElfLayout, type ElfNote, parseLayout, parseNotes } from './elf.js';
 import { FRAME_BYTES, FrameCache, newFrame } from './frames.js';
 import type { Backing } from './memory.js';
 

@@ -4,8 +4,8 @@
  * PhysicalSpace plus the vCPUs' control registers from the QEMU notes.
  */
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
-import { type CpuState, type LoadSegment, qemuCpuStates } from './elf.js';
-import { ImageError } from './errors.js';
+import { type GuestImage, ImageError } from '../inspect/image.js';
+import { qemuCpuStates } from './elf.js';
 import { type Loaded, loadPlain } from './file.js';
 import { DEFAULT_MEMORY_BUDGET } from './frames.js';
 import { GuestMemory } from './memory.js';
@@ -14,19 +14,6 @@ import { loadXz, XZ_MAGIC } from './xz.js';
 export interface OpenOptions {
   /** Bytes of non-zero frames a compressed image may keep in memory before spilling to a temporary file. */
   readonly memoryBudget?: number;
-}
-
-export interface GuestImage {
-  readonly path: string;
-  readonly compressed: boolean;
-  readonly elfClass: 32 | 64;
-  readonly machine: number;
-  /** Uncompressed ELF bytes read. */
-  readonly bytes: number;
-  readonly loads: readonly LoadSegment[];
-  readonly cpus: readonly CpuState[];
-  readonly memory: GuestMemory;
-  close(): void;
 }
 
 /** Open and import `path`; errors about the file are ImageErrors. */

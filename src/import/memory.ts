@@ -5,9 +5,8 @@
  * come from a Backing: the file itself, read on demand, or the frames kept
  * from a decompressed stream.
  */
-import type { PhysicalSpace } from '../arch/x86/walker.js';
+import type { ImageMemory, LoadSegment } from '../inspect/image.js';
 import { ONES_FRAME, ZERO_FRAME } from '../machine/memory.js';
-import type { LoadSegment } from './elf.js';
 import { FRAME_BYTES, FrameCache, newFrame } from './frames.js';
 
 export interface Backing {
@@ -20,7 +19,7 @@ export interface Backing {
 
 const MEMO_SLOTS = 4096;
 
-export class GuestMemory implements PhysicalSpace {
+export class GuestMemory implements ImageMemory {
   private readonly memoPfn = new Float64Array(MEMO_SLOTS).fill(-1);
   private readonly memoFrame: Uint32Array[] = new Array(MEMO_SLOTS).fill(ZERO_FRAME);
   /** Frames that straddle a segment boundary, assembled once. */

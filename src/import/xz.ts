@@ -17,9 +17,9 @@
  */
 import { readFileSync, readSync } from 'node:fs';
 import lzma from 'lzma-native';
+import { ImageError, type LoadSegment } from '../inspect/image.js';
 import { ZERO_FRAME } from '../machine/memory.js';
-import { type ElfLayout, type LoadSegment, parseLayout, parseNotes } from './elf.js';
-import { ImageError } from './errors.js';
+import { type ElfLayout, parseLayout, parseNotes } from './elf.js';
 import type { Loaded } from './file.js';
 import { FRAME_BYTES, FrameStore } from './frames.js';
 import type { Backing } from './memory.js';

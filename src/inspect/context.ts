@@ -10,9 +10,8 @@ import { Cpu, type CpuHost, type DataSpace } from '../arch/x86/cpu.js';
 import { EXIT_PAGE_FAULT } from '../arch/x86/exits.js';
 import { formatFor, type PagingMode, type WalkFormat } from '../arch/x86/modes.js';
 import { NO_TLB } from '../arch/x86/tlb.js';
-import { type CpuState, EM_X86_64 } from '../import/elf.js';
-import type { GuestImage } from '../import/image.js';
-import { eferFrom, type RegisterText } from '../import/registers.js';
+import { type CpuState, EM_X86_64, type GuestImage } from './image.js';
+import { eferFrom, type RegisterText } from './registers.js';
 import { enumerate, PDPTE_QEMU_A, type Root, tableFrame } from './tree.js';
 
 export interface ViewOptions {

@@ -1,7 +1,7 @@
 import { PTE_A } from '../arch/x86/bits.js';
 import type { WalkFormat } from '../arch/x86/modes.js';
 import { leafPermission, type PhysicalSpace } from '../arch/x86/walker.js';
-import { ImageError } from '../import/errors.js';
+import { ImageError } from './image.js';
 
 /** Physical memory that knows where RAM is. */
 export interface RamSpace extends PhysicalSpace {

@@ -3,7 +3,6 @@
  * pagers: one column per run (the baseline first, normally native), one row
  * per figure, rendered as aligned text, JSON or CSV.
  */
-import { UsageError } from '../cli/errors.js';
 import { type CostModel, DEFAULT_COSTS, exitCauses, modelCycles, pagerCounters } from './costs.js';
 import type { Stats } from './stats.js';
 
@@ -88,17 +87,20 @@ export function compareRows(
   return { pagers, baseline: pagers[0] as string, rows };
 }
 
+/** The runs given cannot be compared as asked (the user's input): front ends report it as one line, exit status 2. */
+export class CompareError extends Error {}
+
 /**
  * The runs in column order: the baseline (`baseline`, else "native" when a
  * native run is given, else the first run) first, the others in their order.
  */
 export function orderRuns(runs: readonly Stats[], baseline?: string): Stats[] {
-  if (runs.length === 0) throw new UsageError('nothing to compare: no runs given');
+  if (runs.length === 0) throw new CompareError('nothing to compare: no runs given');
   const wanted = baseline ?? (runs.some((r) => r.pager === 'native') ? 'native' : undefined);
   let b = 0;
   if (wanted !== undefined) {
     b = runs.findIndex((r) => r.pager === wanted);
-    if (b < 0) throw new UsageError(`baseline pager "${wanted}" is not among the runs`);
+    if (b < 0) throw new CompareError(`baseline pager "${wanted}" is not among the runs`);
   }
   return [runs[b] as Stats, ...runs.filter((_, i) => i !== b)];
 }

@@ -1,4 +1,5 @@
 /** Test helpers: run a scenario text in-process and return its stdout text. */
+import './node.js';
 import type { TlbConfig } from '../../src/arch/x86/tlb.js';
 import { runScenarioText } from '../../src/guest/scenario/run.js';
 import type { Pager } from '../../src/hypervisor/pager.js';

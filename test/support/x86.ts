@@ -7,6 +7,7 @@
  *
  * No top-level side effects: `node --test dist/test/` loads this file too.
  */
+import './node.js';
 import { Cpu } from '../../src/arch/x86/cpu.js';
 import { DEFAULT_TLB, NO_TLB, type TlbConfig } from '../../src/arch/x86/tlb.js';
 import { Domain } from '../../src/hypervisor/domain.js';

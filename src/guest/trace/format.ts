@@ -35,6 +35,44 @@ export const BLOCK_OPS = 65536;
 export const BLOCK_RAW_FLUSH = MAX_BLOCK_RAW - 32;
 
 /** A bad or unreadable trace: one line, `FILE: offset N: reason` or `FILE: block B op K: reason`. */
+/**
+ * The bytes of a trace, read by offset. The format logic here only computes
+ * offsets and checks bytes; where they come from (a file through node:fs in
+ * src/io/trace.ts, a Blob in a browser) is the front end's business.
+ */
+export interface ByteSource {
+  readonly size: number;
+  /** Read up to `dst.length` bytes at `offset` into `dst`; returns how many were read. */
+  read(dst: Uint8Array, offset: number): number;
+  close(): void;
+}
+
+export interface ByteSink {
+  write(bytes: Uint8Array): void;
+  close(): void;
+}
+
+/** A trace to read: opened once for its header and trailer, then once per pass over the blocks (bounded memory). */
+export interface TraceInput {
+  /** Names the trace in messages. */
+  readonly path: string;
+  open(): ByteSource;
+  /**
+   * Raw DEFLATE (RFC 1951) decompression of one block: the bytes, or null
+   * when they would exceed `limit` (a deflate bomb stops there); throws on
+   * corrupt data.
+   */
+  inflate(z: Uint8Array, limit: number): Uint8Array | null;
+}
+
+/** Where a trace is written: opened when the writer starts, after its arguments are checked. */
+export interface TraceOutput {
+  readonly path: string;
+  open(): ByteSink;
+  /** Raw DEFLATE compression at zlib `level` (the writer's choice decides the bytes written). */
+  deflate(raw: Uint8Array, level: number): Uint8Array;
+}
+
 export class TraceError extends Error {
   constructor(
     readonly file: string,

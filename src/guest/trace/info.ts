@@ -2,7 +2,7 @@
 import type { Machine } from '../scenario/parse.js';
 import { OP } from '../scenario/parse.js';
 import { OP_NAME } from './format.js';
-import { openTrace } from './reader.js';
+import type { TraceFile } from './reader.js';
 
 export interface TraceSummary {
   file: string;
@@ -23,8 +23,7 @@ export interface TraceSummary {
   trailer: Record<string, unknown>;
 }
 
-export function summarizeTrace(path: string): TraceSummary {
-  const t = openTrace(path);
+export function summarizeTrace(t: TraceFile): TraceSummary {
   const kinds = new Array<number>(16).fill(0);
   const byVcpu = new Array<number>(t.machine.vcpus).fill(0);
   const byCpl = [0, 0, 0, 0];
@@ -48,7 +47,7 @@ export function summarizeTrace(path: string): TraceSummary {
     if (n > 0) byKind[OP_NAME[op] as string] = n;
   });
   return {
-    file: path,
+    file: t.path,
     version: t.version,
     machine: t.machine,
     meta: t.meta,

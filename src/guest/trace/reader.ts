@@ -1,18 +1,17 @@
 /**
- * Reading a trace. openTrace reads the header from the front and the trailer
+ * Reading a trace. readTrace reads the header from the front and the trailer
  * from the back (so a truncated file fails at once, and the operation count is
  * known before the first block); blocks() then streams the blocks one at a
  * time, each checked (limits, CRC-32, operand rules) before it is returned.
  * Every problem is a TraceError; memory is bounded by the format's limits
  * whatever the file declares.
  */
-import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
-import { inflateRawSync } from 'node:zlib';
 import { parseJsonObject } from '../../util/json.js';
 import type { Machine, Scenario } from '../scenario/parse.js';
 import { decodeBlock } from './codec.js';
 import {
   BLOCK_HEADER,
+  type ByteSource,
   crc32,
   DEFLATE_RAW,
   END_MAGIC,
@@ -29,6 +28,7 @@ import {
   TAG_TRAILER,
   TRAILER_FIXED,
   TraceError,
+  type TraceInput,
   VERSION,
 } from './format.js';
 
@@ -44,7 +44,7 @@ export interface TraceFile {
   version: number;
   machine: Machine;
   meta: Record<string, unknown>;
-  /** Read eagerly from the end of the file by openTrace. */
+  /** Read eagerly from the end of the file by readTrace. */
   trailer: Record<string, unknown>;
   /** Operations and blocks, as the trailer record declares them (blocks() checks both). */
   ops: number;
@@ -59,35 +59,30 @@ export interface TraceFile {
   stats: TraceStats;
 }
 
-/** Does the file start with the trace magic? (Anything else is taken for a scenario.) */
-export function isTrace(path: string): boolean {
-  const fd = openSync(path, 'r');
+/** Do these first bytes of a file start with the trace magic? (Anything else is taken for a scenario.) */
+export function isTraceStart(lead: Uint8Array): boolean {
+  return lead.length >= MAGIC.length && MAGIC.every((x, i) => x === lead[i]);
+}
+
+/** Read the header and trailer of `input`; its blocks stream on demand. */
+export function readTrace(input: TraceInput): TraceFile {
+  const src = input.open();
   try {
-    const b = new Uint8Array(MAGIC.length);
-    const n = readSync(fd, b, 0, b.length, 0);
-    return n === b.length && b.every((x, i) => x === MAGIC[i]);
+    return open(input, src);
   } finally {
-    closeSync(fd);
+    src.close();
   }
 }
 
-export function openTrace(path: string): TraceFile {
-  const fd = openSync(path, 'r');
-  try {
-    return open(path, fd);
-  } finally {
-    closeSync(fd);
-  }
-}
-
-function open(path: string, fd: number): TraceFile {
-  const size = fstatSync(fd).size;
+function open(input: TraceInput, src: ByteSource): TraceFile {
+  const { path } = input;
+  const size = src.size;
   const at = (offset: number, reason: string): never => {
     throw new TraceError(path, `offset ${offset}`, reason);
   };
   const read = (offset: number, length: number): Uint8Array => {
     const b = new Uint8Array(length);
-    if (offset + length > size || readSync(fd, b, 0, length, offset) !== length)
+    if (offset + length > size || src.read(b, offset) !== length)
       at(offset, `the file ends early (${size} bytes): truncated`);
     return b;
   };
@@ -151,16 +146,21 @@ function open(path: string, fd: number): TraceFile {
     blockCount,
     fileBytes: size,
     stats: { blocks: 0, rawBytes: 0, compressedBytes: 0 },
-    blocks: () => readBlocks(file, headerEnd, trailerAt),
+    blocks: () => readBlocks(file, input, headerEnd, trailerAt),
   };
   return file;
 }
 
-function* readBlocks(file: TraceFile, start: number, end: number): Generator<Scenario, void, undefined> {
+function* readBlocks(
+  file: TraceFile,
+  input: TraceInput,
+  start: number,
+  end: number,
+): Generator<Scenario, void, undefined> {
   const { path, machine } = file;
   const stats: TraceStats = { blocks: 0, rawBytes: 0, compressedBytes: 0 };
   file.stats = stats;
-  const fd = openSync(path, 'r');
+  const src = input.open();
   try {
     const head = new Uint8Array(BLOCK_HEADER);
     let pos = start;
@@ -170,8 +170,7 @@ function* readBlocks(file: TraceFile, start: number, end: number): Generator<Sce
       const at = (offset: number, reason: string): never => {
         throw new TraceError(path, `offset ${offset}`, `block ${b}: ${reason}`);
       };
-      if (end - pos < BLOCK_HEADER || readSync(fd, head, 0, BLOCK_HEADER, pos) !== BLOCK_HEADER)
-        at(pos, 'block header cut short');
+      if (end - pos < BLOCK_HEADER || src.read(head, pos) !== BLOCK_HEADER) at(pos, 'block header cut short');
       const hv = view(head);
       if (head[0] !== TAG_BLOCK) at(pos, `expected a block record (tag 0x42), found 0x${hex2(head[0] as number)}`);
       const count = hv.getUint32(5, true);
@@ -181,23 +180,20 @@ function* readBlocks(file: TraceFile, start: number, end: number): Generator<Sce
       if (zLength > MAX_BLOCK_COMPRESSED || zLength > end - pos - BLOCK_HEADER)
         at(pos + 13, `compressed length ${zLength} runs past the blocks (or the limit ${MAX_BLOCK_COMPRESSED})`);
       const r = new Uint8Array(BLOCK_HEADER + zLength);
-      if (readSync(fd, r, 0, r.length, pos) !== r.length) at(pos, 'truncated');
+      if (src.read(r, pos) !== r.length) at(pos, 'truncated');
       if (crc32(r, 5) !== hv.getUint32(1, true)) at(pos + 1, 'checksum mismatch');
       if (count === 0 || count > MAX_BLOCK_OPS) at(pos + 5, `${count} operations: must be 1 to ${MAX_BLOCK_OPS}`);
       if (rawLength < count || rawLength > MAX_BLOCK_RAW)
         at(pos + 9, `raw length ${rawLength} is impossible for ${count} operations (limit ${MAX_BLOCK_RAW})`);
       if (done + count > file.ops) at(pos + 5, `more operations than the trailer declares (${file.ops})`);
-      let raw: Uint8Array;
+      let raw: Uint8Array | null;
       try {
         // The declared length bounds inflation: a deflate bomb stops there.
-        raw = inflateRawSync(r.subarray(BLOCK_HEADER), { maxOutputLength: rawLength });
+        raw = input.inflate(r.subarray(BLOCK_HEADER), rawLength);
       } catch (e) {
-        const big = (e as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE';
-        return at(
-          pos + BLOCK_HEADER,
-          big ? `inflates beyond its declared ${rawLength} bytes` : `corrupt compressed data (${(e as Error).message})`,
-        );
+        return at(pos + BLOCK_HEADER, `corrupt compressed data (${(e as Error).message})`);
       }
+      if (raw === null) return at(pos + BLOCK_HEADER, `inflates beyond its declared ${rawLength} bytes`);
       if (raw.length !== rawLength) at(pos + 9, `inflates to ${raw.length} bytes, not the declared ${rawLength}`);
       const first = done;
       const batch = decodeBlock(raw, count, machine, first + 2, (k, reason) => {
@@ -217,7 +213,7 @@ function* readBlocks(file: TraceFile, start: number, end: number): Generator<Sce
         `the trailer declares ${file.blockCount} blocks of ${file.ops} operations, the file holds ${stats.blocks} of ${done}`,
       );
   } finally {
-    closeSync(fd);
+    src.close();
   }
 }
 

@@ -5,7 +5,7 @@
  */
 import { GuestPort, type PortOptions } from '../port.js';
 import { runOps } from '../scenario/run.js';
-import { openTrace } from './reader.js';
+import type { TraceFile } from './reader.js';
 
 export interface ReplayOptions extends PortOptions {
   /** Called after each block. */
@@ -27,20 +27,19 @@ export interface ReplayResult {
   seconds: number;
 }
 
-/** Replay the trace at `path`; throws TraceError on a bad trace. */
-export function replayTrace(path: string, opts: ReplayOptions): ReplayResult {
-  const trace = openTrace(path);
+/** Replay `trace`; throws TraceError on a bad trace. */
+export function replayTrace(trace: TraceFile, opts: ReplayOptions): ReplayResult {
   if (opts.verify ?? true) for (const _ of trace.blocks());
   const port = new GuestPort(trace.machine, opts);
   port.autoLine = true;
-  const t0 = process.hrtime.bigint();
+  const t0 = performance.now(); // a global in Node and browsers alike
   let done = 0;
   for (const batch of trace.blocks()) {
     runOps(port, batch);
     done += batch.count;
     opts.onProgress?.(done, trace.ops);
   }
-  const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+  const seconds = (performance.now() - t0) / 1e3;
   port.finish();
   return { port, meta: trace.meta, trailer: trace.trailer, ops: done, seconds };
 }

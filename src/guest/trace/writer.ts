@@ -1,11 +1,9 @@
 /**
  * TraceWriter: records a guest operation stream (as a GuestPort's recorder,
- * or fed from a scenario) into a trace file. Blocks are compressed and written
+ * or fed from a scenario) into a trace (a TraceOutput: a file in Node). Blocks are compressed and written
  * as they fill, so memory stays bounded however long the run; close() writes
  * the trailer and the end marker, without which a reader refuses the file.
  */
-import { closeSync, openSync, writeSync } from 'node:fs';
-import { deflateRawSync } from 'node:zlib';
 import type { OpRecorder } from '../port.js';
 import type { Machine } from '../scenario/parse.js';
 import { BlockEncoder } from './codec.js';
@@ -13,6 +11,7 @@ import {
   BLOCK_HEADER,
   BLOCK_OPS,
   BLOCK_RAW_FLUSH,
+  type ByteSink,
   crc32,
   DEFLATE_RAW,
   END_MAGIC,
@@ -28,6 +27,7 @@ import {
   TAG_TRAILER,
   TRAILER_FIXED,
   TraceError,
+  type TraceOutput,
   VERSION,
 } from './format.js';
 
@@ -44,17 +44,20 @@ export class TraceWriter implements OpRecorder {
   blocks = 0;
   /** Bytes written so far. */
   bytes = 0;
-  private fd: number | null;
+  readonly path: string;
+  private sink: ByteSink | null;
   private readonly enc: BlockEncoder;
   private readonly blockOps: number;
   private readonly level: number;
 
   constructor(
-    readonly path: string,
+    private readonly output: TraceOutput,
     readonly machine: Machine,
     meta: Record<string, unknown>,
     opts: TraceWriterOptions = {},
   ) {
+    const path = output.path;
+    this.path = path;
     const bad = machineProblem(machine);
     if (bad !== null) throw new TraceError(path, 'machine', bad);
     this.blockOps = opts.blockOps ?? BLOCK_OPS;
@@ -73,7 +76,7 @@ export class TraceWriter implements OpRecorder {
     dv.setUint32(28, json.length, true);
     h.set(json, HEADER_FIXED);
     dv.setUint32(HEADER_FIXED + json.length, crc32(h, 0, HEADER_FIXED + json.length), true);
-    this.fd = openSync(path, 'w');
+    this.sink = output.open();
     this.write(h);
   }
 
@@ -83,7 +86,7 @@ export class TraceWriter implements OpRecorder {
     if (bad !== null) throw new TraceError(this.path, `op ${this.ops + 1}`, bad);
     if (this.ops === MAX_OPS)
       throw new TraceError(this.path, `op ${this.ops + 1}`, 'more operations than a trace holds');
-    if (this.fd === null) throw new Error(`${this.path}: trace already closed`);
+    if (this.sink === null) throw new Error(`${this.path}: trace already closed`);
     const e = this.enc;
     e.op(op, small, cpl, aHi, aLo, vHi, vLo);
     this.ops++;
@@ -92,7 +95,7 @@ export class TraceWriter implements OpRecorder {
 
   /** Write the last block, the trailer (a run summary: caller's counters) and the end marker. */
   close(trailer: Record<string, unknown>): void {
-    if (this.fd === null) throw new Error(`${this.path}: trace already closed`);
+    if (this.sink === null) throw new Error(`${this.path}: trace already closed`);
     this.flushBlock();
     const json = jsonBytes(this.path, 'trailer', trailer);
     const t = new Uint8Array(TRAILER_FIXED + json.length + 4 + FOOTER);
@@ -107,21 +110,21 @@ export class TraceWriter implements OpRecorder {
     dv.setBigUint64(end + 4, BigInt(this.bytes), true);
     t.set(END_MAGIC, end + 12);
     this.write(t);
-    closeSync(this.fd);
-    this.fd = null;
+    this.sink.close();
+    this.sink = null;
   }
 
   /** Give up: close the file without a trailer (a reader will call it truncated). */
   abort(): void {
-    if (this.fd !== null) closeSync(this.fd);
-    this.fd = null;
+    if (this.sink !== null) this.sink.close();
+    this.sink = null;
   }
 
   private flushBlock(): void {
     const e = this.enc;
     if (e.count === 0) return;
     const raw = e.buf.subarray(0, e.n);
-    const z = deflateRawSync(raw, { level: this.level });
+    const z = this.output.deflate(raw, this.level);
     const r = new Uint8Array(BLOCK_HEADER + z.length);
     const dv = view(r);
     r[0] = TAG_BLOCK;
@@ -137,9 +140,8 @@ export class TraceWriter implements OpRecorder {
   }
 
   private write(b: Uint8Array): void {
-    if (this.fd === null) throw new Error(`${this.path}: trace already closed`);
-    let done = 0;
-    while (done < b.length) done += writeSync(this.fd, b, done, b.length - done);
+    if (this.sink === null) throw new Error(`${this.path}: trace already closed`);
+    this.sink.write(b);
     this.bytes += b.length;
   }
 }
@@ -151,7 +153,7 @@ function view(b: Uint8Array): DataView {
 function jsonBytes(path: string, what: string, o: Record<string, unknown>): Uint8Array {
   if (typeof o !== 'object' || o === null || Array.isArray(o))
     throw new TraceError(path, what, `the ${what} must be a JSON object`);
-  const b = Buffer.from(JSON.stringify(o), 'utf8');
+  const b = new TextEncoder().encode(JSON.stringify(o));
   if (b.length > MAX_JSON) throw new TraceError(path, what, `the ${what} exceeds ${MAX_JSON} bytes as JSON`);
   return b;
 }

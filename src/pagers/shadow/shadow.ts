@@ -48,7 +48,7 @@ import { EXIT_CR_WRITE, EXIT_MSR_WRITE, EXIT_NAMES, EXIT_PAGE_FAULT, type ExitRe
 import { formatFor, type WalkFormat } from '../../arch/x86/modes.js';
 import { leafFrame, leafPermission, type PhysicalSpace, vaIndex, WALK_OK, Walker } from '../../arch/x86/walker.js';
 import type { Domain } from '../../hypervisor/domain.js';
-import { ConfigError, type Pager } from '../../hypervisor/pager.js';
+import { ConfigError, type LogDirty, type Pager } from '../../hypervisor/pager.js';
 import { OWNER_HYPERVISOR, ZERO_FRAME } from '../../machine/memory.js';
 import { MachineSpace, P2M_RAM_RO, P2M_RAM_RW, P2m, P2mSpace } from '../../p2m/p2m.js';
 import { type AuditRoot, type AuditView, auditPaths } from './audit.js';
@@ -165,8 +165,14 @@ export class ShadowPager implements Pager {
   private poolDefault = false;
   private readonly pinnedLru = new Map<Shadow, true>();
   /** Log-dirty mode: one byte per guest frame, 1 = written since the log was last cleaned (null: off). */
-  private logDirty: Uint8Array | null = null;
+  private dirtyBitmap: Uint8Array | null = null;
   private dirtyList: number[] = [];
+  /** The Pager interface's log-dirty capability (what migration uses). */
+  readonly logDirty: LogDirty = {
+    enable: () => this.logDirtyEnable(),
+    clean: () => this.logDirtyClean(),
+    disable: () => this.logDirtyDisable(),
+  };
   private lastFaultOp = -1;
   private lastFaultHi = 0;
   private lastFaultLo = -1;
@@ -430,7 +436,7 @@ export class ShadowPager implements Pager {
       return error;
     }
     w.commit(access === WRITE); // the guest's A and D flags, exactly as native hardware sets them
-    if (this.logDirty !== null) {
+    if (this.dirtyBitmap !== null) {
       // Setting A/D flags writes the guest's tables: those frames are dirty too.
       for (let k = 0; k < w.pathLen; k++) this.markDirty(w.pathTable[k] as number);
     }
@@ -682,7 +688,7 @@ export class ShadowPager implements Pager {
    * none is a shadowed guest table (whose writes must trap).
    */
   private canMapLarge(base: number, span: number): boolean {
-    if (this.logDirty !== null) return false; // writes are tracked per 4 KiB page
+    if (this.dirtyBitmap !== null) return false; // writes are tracked per 4 KiB page
     const placement = this.domain.placement;
     if (placement.kind !== 'identity' || base + span > placement.ramFrames) return false;
     if (this.domain.guest.anyReadOnly(base, base + span - 1)) return false;
@@ -735,7 +741,7 @@ export class ShadowPager implements Pager {
       (lo & PTE_D) !== 0 &&
       type === P2M_RAM_RW &&
       !this.writeProtected(gfn) &&
-      (this.logDirty === null || this.logDirty[gfn] === 1)
+      (this.dirtyBitmap === null || this.dirtyBitmap[gfn] === 1)
     )
       l |= PTE_RW | PTE_D;
     return this.setEntry(
@@ -953,14 +959,14 @@ export class ShadowPager implements Pager {
    */
   logDirtyEnable(): void {
     if (!this.sw.logdirty) throw new Error(`${this.name}: log-dirty mode is switched off`);
-    this.logDirty = new Uint8Array(this.domain.placement.ramFrames);
+    this.dirtyBitmap = new Uint8Array(this.domain.placement.ramFrames);
     this.dirtyList = [];
     this.blowTables();
   }
 
   /** The frames written since the last call (ascending), which become write-protected again. */
   logDirtyClean(): number[] {
-    const d = this.logDirty;
+    const d = this.dirtyBitmap;
     if (d === null) return [];
     this.counters['logdirty.cleans']++;
     const list = this.dirtyList.sort((a, b) => a - b);
@@ -975,12 +981,12 @@ export class ShadowPager implements Pager {
   }
 
   logDirtyDisable(): void {
-    this.logDirty = null;
+    this.dirtyBitmap = null;
     this.dirtyList = [];
   }
 
   private markDirty(gfn: number): void {
-    const d = this.logDirty;
+    const d = this.dirtyBitmap;
     if (d === null || gfn >= d.length || d[gfn] === 1) return;
     d[gfn] = 1;
     this.dirtyList.push(gfn);
@@ -1257,11 +1263,11 @@ export class ShadowPager implements Pager {
       isRamRw: (gfn) => p2m.lookup(gfn) >= 0 && p2m.lastType === P2M_RAM_RW,
       writableOk: (gfn) => {
         if (this.writeProtected(gfn)) return `writable over shadowed guest table ${gfn}`;
-        if (this.logDirty !== null && this.logDirty[gfn] !== 1) return `writable, gfn ${gfn} not logged dirty`;
+        if (this.dirtyBitmap !== null && this.dirtyBitmap[gfn] !== 1) return `writable, gfn ${gfn} not logged dirty`;
         return null;
       },
       superpageOk: (first, count) => {
-        if (this.logDirty !== null) return 'a shadow superpage in log-dirty mode';
+        if (this.dirtyBitmap !== null) return 'a shadow superpage in log-dirty mode';
         if (!this.canMapLarge(first, count)) return `a shadow superpage over gfns ${first}+${count} it may not cover`;
         return null;
       },

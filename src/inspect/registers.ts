@@ -3,7 +3,7 @@
  * does not record. Also CR0/CR3/CR4 and CPL, to check that the text belongs
  * to the vCPU and moment of the image.
  */
-import type { CpuState } from './elf.js';
+import type { CpuState } from './image.js';
 
 /** The registers text does not fit the image (the message names the file). */
 export class RegistersError extends Error {}
