@@ -9,7 +9,7 @@
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { inflateRawSync } from 'node:zlib';
 import { parseJsonObject } from '../../util/json.js';
-import type { Machine, Scenario } from '../scenario/parse.js';
+import type { Machine, Scenario } from '../ops.js';
 import { decodeBlock } from './codec.js';
 import {
   BLOCK_HEADER,

@@ -6,8 +6,8 @@
  */
 import { closeSync, openSync, writeSync } from 'node:fs';
 import { deflateRawSync } from 'node:zlib';
+import type { Machine } from '../ops.js';
 import type { OpRecorder } from '../port.js';
-import type { Machine } from '../scenario/parse.js';
 import { BlockEncoder } from './codec.js';
 import {
   BLOCK_HEADER,
