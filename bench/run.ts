@@ -21,7 +21,7 @@ import { formatFor, MODE_LONG4 } from '../src/arch/x86/modes.js';
 import { WALK_OK, Walker } from '../src/arch/x86/walker.js';
 import { runWorkload } from '../src/guest/kernel/run.js';
 import { workload } from '../src/guest/kernel/workloads.js';
-import { rng } from '../src/guest/scenario/generate.js';
+import { rng } from '../src/guest/rng.js';
 import { parseScenario } from '../src/guest/scenario/parse.js';
 import { runScenario } from '../src/guest/scenario/run.js';
 import { Domain } from '../src/hypervisor/domain.js';

@@ -217,7 +217,10 @@ test('bad input: one line on stderr, status 2', () => {
   failsWith(umbra(['run', '--workload', 'forkexec', '--size', '-1']), '--size -1');
   failsWith(umbra(['run', '--workload', 'forkexec', '--memory', '3G', '--mode', '32-bit']), '--memory');
   failsWith(umbra(['run', '--workload', 'forkexec', '--memory', '12345']), '--memory 12345');
-  failsWith(umbra(['run', '--workload', 'forkexec', '--size', '0.01', '--pager', 'foo']), '--pager: unknown pager "foo"');
+  failsWith(
+    umbra(['run', '--workload', 'forkexec', '--size', '0.01', '--pager', 'foo']),
+    '--pager: unknown pager "foo"',
+  );
   failsWith(umbra(['compare', '--workload', 'mmapchurn', '--pagers', 'native,foo']), '--pager: unknown pager "foo"');
   writeFileSync(at('not-a-trace.umt'), '{"op":"machine","vcpus":1,"memory":"0x100000"}\n');
   failsWith(umbra(['replay', at('not-a-trace.umt')]), /not an Umbra trace/);

@@ -14,8 +14,8 @@ import { Domain } from '../hypervisor/domain.js';
 import type { Pager } from '../hypervisor/pager.js';
 import type { LayoutKind } from '../machine/placement.js';
 import { createSha256, type Sha256 } from '../util/sha256.js';
+import { type Machine, OP, type Scenario } from './ops.js';
 import { ascii, OutputBuffer } from './scenario/output.js';
-import { type Machine, OP, type Scenario } from './scenario/parse.js';
 
 /** Receives every operation in the operands of the scenario structure of arrays. */
 export interface OpRecorder {

@@ -7,7 +7,7 @@
  * shared/corpus/realworkloads/README.md where it measured them (cc1, as, ls).
  */
 
-import { rng } from '../scenario/generate.js';
+import { rng } from '../rng.js';
 import { ACCESS_FETCH, ACCESS_READ, ACCESS_WRITE, type Kernel, type Task, type Yield } from './kernel.js';
 import { PROT_R, PROT_W, PROT_X } from './mm.js';
 
@@ -258,7 +258,7 @@ export function program(name: string): Program {
 /** Accesses between two voluntary yields of a task (its time slice, in operations). */
 export const SLICE = 256;
 
-/** A small seedable generator (mulberry32), one per task so scheduling does not change choices. */
+/** The guest's random source (src/guest/rng.ts), one per task so scheduling does not change choices. */
 export const taskRng = rng;
 
 /** A running process's view: its task, random source and access budget within the slice. */

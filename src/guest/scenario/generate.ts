@@ -21,6 +21,8 @@
  * are observed).
  */
 
+import { rng } from '../rng.js';
+
 export type GenMode = '32-bit' | '32-bit-pse' | 'pae' | '4-level' | '5-level';
 export const GEN_MODES: readonly GenMode[] = ['32-bit', '32-bit-pse', 'pae', '4-level', '5-level'];
 
@@ -32,18 +34,6 @@ export interface GenOptions {
   spaces?: number;
   /** Allow read-only guest-physical ranges? (reported, for pagers that support them) */
   memoryBytes?: number;
-}
-
-/** mulberry32: small, fast, seedable. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 /** Scenario hex literal; negative numbers are 32-bit words built with bit operators. */

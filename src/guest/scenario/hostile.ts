@@ -18,8 +18,9 @@
  * otherwise, so out-of-sync tables and cached shadows get exercised.
  */
 import { WALK_OK, Walker } from '../../arch/x86/walker.js';
+import { rng } from '../rng.js';
 import { CoherenceTracker } from './coherence.js';
-import { type GenMode, geometry, hx, leafAddress, rng, vaFromIndexes } from './generate.js';
+import { type GenMode, geometry, hx, leafAddress, vaFromIndexes } from './generate.js';
 import { type Scenario, ScenarioParser } from './parse.js';
 
 export interface HostileOptions {

@@ -3,29 +3,14 @@
  * validation. The whole file is validated before anything runs; the first
  * problem is reported as `FILE:LINE: reason`.
  *
- * Parsed operations are kept as a structure of arrays (one typed array per
- * field) so that a million-operation scenario stays compact and the runner's
- * loop touches no objects.
+ * Parsed operations go into a batch (`Scenario`, src/guest/ops.ts: one
+ * typed array per operand); the operation set and batch type are re-exported
+ * here for the parser's callers.
  */
 import { own, parseJson } from '../../util/json.js';
+import { type Machine, OP, type OpName, Scenario } from '../ops.js';
 
-export const OP = {
-  cpu: 1,
-  wrcr: 2,
-  wrmsr: 3,
-  wrpkru: 4,
-  setac: 5,
-  read: 6,
-  write: 7,
-  fetch: 8,
-  pread: 9,
-  pwrite: 10,
-  invlpg: 11,
-  invpcid: 12,
-  flush: 13,
-  dump: 14,
-} as const;
-export type OpName = keyof typeof OP;
+export { type Machine, OP, type OpName, Scenario };
 
 /** Allowed keys per op (besides "op"); all are required. */
 const KEYS: Record<OpName | 'machine', readonly string[]> = {
@@ -58,12 +43,6 @@ export const MAX_SCENARIO_OPS = 1 << 24;
 /** Longest scenario line a reader accepts, in bytes (real ones are under 200). */
 export const MAX_LINE_BYTES = 1 << 20;
 
-export interface Machine {
-  vcpus: number;
-  memory: number;
-  maxphyaddr: number;
-}
-
 export class ScenarioError extends Error {
   constructor(
     readonly file: string,
@@ -71,62 +50,6 @@ export class ScenarioError extends Error {
     readonly reason: string,
   ) {
     super(`${file}:${line}: ${reason}`);
-  }
-}
-
-/** A parsed scenario: the machine and its operations as parallel arrays. */
-export class Scenario {
-  count = 0;
-  op: Uint8Array;
-  line: Uint32Array;
-  /** Small operand: vcpu, register index, size, type, setac value. */
-  small: Uint8Array;
-  cpl: Uint8Array;
-  /** Address (va or gpa) halves. */
-  aHi: Uint32Array;
-  aLo: Uint32Array;
-  /** Value halves (written value, CR value, pkru); for dump: length; for invpcid: pcid (clamped). */
-  vHi: Uint32Array;
-  vLo: Uint32Array;
-
-  constructor(
-    readonly machine: Machine,
-    capacity = 1024,
-  ) {
-    this.op = new Uint8Array(capacity);
-    this.line = new Uint32Array(capacity);
-    this.small = new Uint8Array(capacity);
-    this.cpl = new Uint8Array(capacity);
-    this.aHi = new Uint32Array(capacity);
-    this.aLo = new Uint32Array(capacity);
-    this.vHi = new Uint32Array(capacity);
-    this.vLo = new Uint32Array(capacity);
-  }
-
-  /** Append one operation; returns its index. */
-  push(op: number, line: number): number {
-    if (this.count === this.op.length) this.grow();
-    const i = this.count++;
-    this.op[i] = op;
-    this.line[i] = line;
-    return i;
-  }
-
-  private grow(): void {
-    const n = this.op.length * 2;
-    const g = <T extends Uint8Array | Uint32Array>(a: T, C: new (n: number) => T): T => {
-      const b = new C(n);
-      b.set(a);
-      return b;
-    };
-    this.op = g(this.op, Uint8Array);
-    this.line = g(this.line, Uint32Array);
-    this.small = g(this.small, Uint8Array);
-    this.cpl = g(this.cpl, Uint8Array);
-    this.aHi = g(this.aHi, Uint32Array);
-    this.aLo = g(this.aLo, Uint32Array);
-    this.vHi = g(this.vHi, Uint32Array);
-    this.vLo = g(this.vLo, Uint32Array);
   }
 }
 

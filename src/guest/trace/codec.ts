@@ -9,7 +9,7 @@
  * 64-bit quantities travel as two uint32 halves, as everywhere in the model:
  * no BigInt on the hot path.
  */
-import { type Machine, OP, Scenario } from '../scenario/parse.js';
+import { type Machine, OP, Scenario } from '../ops.js';
 import { opProblem } from './format.js';
 
 /** Bytes an operation can take at most: op byte + vCPU or 10-byte address + 10-byte value. */

@@ -3,7 +3,7 @@
  * share, the error every reader failure becomes, CRC-32, and the operand rules
  * (the scenario format's, applied to the structure-of-arrays operands).
  */
-import { type Machine, OP } from '../scenario/parse.js';
+import { type Machine, OP } from '../ops.js';
 
 /** "\x89UMBTRC\n": the high byte keeps it from ever being read as text (a scenario starts with `{`, `#` or blank). */
 export const MAGIC = Uint8Array.of(0x89, 0x55, 0x4d, 0x42, 0x54, 0x52, 0x43, 0x0a);

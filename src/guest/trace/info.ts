@@ -1,6 +1,5 @@
 /** What a trace holds: one pass over its blocks, counting (for `umbra trace info`). */
-import type { Machine } from '../scenario/parse.js';
-import { OP } from '../scenario/parse.js';
+import { type Machine, OP } from '../ops.js';
 import { OP_NAME } from './format.js';
 import type { TraceFile } from './reader.js';
 

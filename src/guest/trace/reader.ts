@@ -7,7 +7,7 @@
  * whatever the file declares.
  */
 import { parseJsonObject } from '../../util/json.js';
-import type { Machine, Scenario } from '../scenario/parse.js';
+import type { Machine, Scenario } from '../ops.js';
 import { decodeBlock } from './codec.js';
 import {
   BLOCK_HEADER,

@@ -4,8 +4,8 @@
  * as they fill, so memory stays bounded however long the run; close() writes
  * the trailer and the end marker, without which a reader refuses the file.
  */
+import type { Machine } from '../ops.js';
 import type { OpRecorder } from '../port.js';
-import type { Machine } from '../scenario/parse.js';
 import { BlockEncoder } from './codec.js';
 import {
   BLOCK_HEADER,

@@ -1,0 +1,113 @@
+/**
+ * The guest kernel's shared structures: its options, tasks, per-vCPU state
+ * and the one `KernelState` every part of the kernel is handed explicitly —
+ * what Linux keeps in globals and per-CPU variables (init_mm, the run
+ * queues, cpu_tlbstate, the zero page, the page cache index).
+ *
+ * Rules: this module holds data and constants, no behaviour that touches the
+ * port; every other kernel module may import it, it imports none of them
+ * (only the host-side bookkeeping in mm.ts, frames.ts, layout.ts).
+ */
+
+import type { GuestPort } from '../port.js';
+import { KernelCounters } from './counters.js';
+import { FrameAllocator } from './frames.js';
+import { type KernelLayout, type KernelMode, layoutFor, spanOf } from './layout.js';
+import type { Mm } from './mm.js';
+
+export interface KernelOptions {
+  mode: KernelMode;
+  /** Tag address spaces with PCIDs (long modes only), like Linux on CPUs with PCID. */
+  pcid: boolean;
+  /** Transparent huge pages for large anonymous areas. */
+  thp: boolean;
+  /** Check every user read against the value the process last wrote (tests). */
+  verify: boolean;
+}
+
+export const ACCESS_READ = 0;
+export const ACCESS_WRITE = 1;
+export const ACCESS_FETCH = 2;
+export type Access = 0 | 1 | 2;
+
+/** Kernel entry points (offsets into kernel text) whose fetch marks each kernel entry. */
+export const ENTRY_PAGE_FAULT = 0x1000;
+export const ENTRY_SYSCALL = 0x2000;
+export const ENTRY_IPI = 0x3000;
+export const ENTRY_SCHEDULE = 0x4000;
+
+/** Linux's TLB_NR_DYN_ASIDS: PCIDs per CPU handed out to recently run address spaces. */
+export const DYN_PCIDS = 6;
+/** User data is modelled at cache-line granularity: one 8-byte word per 64-byte line. */
+export const LINES_PER_PAGE = 64;
+
+export type TaskBody = Generator<Yield, void, void>;
+/** What a task's body yields: end of its time slice, or a wait for a child's exit. */
+export type Yield = undefined | { wait: Task };
+
+export class Task {
+  state: 'runnable' | 'blocked' | 'dead' = 'runnable';
+  body: TaskBody | null = null;
+  waitingFor: Task | null = null;
+  killed = false;
+  constructor(
+    readonly pid: number,
+    public mm: Mm,
+    readonly vcpu: number,
+    public name: string,
+  ) {}
+}
+
+export interface VcpuState {
+  current: Task | null;
+  loadedMm: Mm;
+  pcidMm: Array<Mm | null>;
+  pcidGen: number[];
+  nextPcid: number;
+  queue: Task[];
+}
+
+export class KernelState {
+  readonly layout: KernelLayout;
+  readonly frames: FrameAllocator;
+  readonly counters = new KernelCounters();
+  readonly vcpus: VcpuState[] = [];
+  /** init_mm: the kernel's own tables (set up by boot.ts's startKernel). */
+  initMm!: Mm;
+  /** Entries per table, per level. */
+  readonly entries: number[];
+  /** Bytes mapped by one entry, per level. */
+  readonly spans: number[];
+  pagingOn = false;
+  zeroPage = 0;
+  /** Page cache: (file, page) key -> frame. */
+  readonly pageCache = new Map<number, number>();
+  nextPid = 1;
+  readonly tasks = new Set<Task>();
+  /** Frames in use once boot finished (tables, zero page): never freed. */
+  bootFrames = 0;
+  /** Kernel top-level entries [index, hi, lo] copied into every process's top table. */
+  readonly kernelTop: Array<[number, number, number]> = [];
+
+  constructor(
+    readonly port: GuestPort,
+    readonly opts: KernelOptions,
+  ) {
+    this.layout = layoutFor(opts.mode);
+    const l = this.layout;
+    const ram = port.machine.memory;
+    if (ram < 64 * 2 ** 20) throw new RangeError('the guest kernel needs at least 64 MiB of RAM');
+    if (ram > l.directLimit) {
+      throw new RangeError(`${opts.mode} guests model low memory only: at most ${l.directLimit / 2 ** 20} MiB of RAM`);
+    }
+    this.entries = l.indexBits.map((b) => 2 ** b);
+    this.spans = l.indexBits.map((_, level) => spanOf(l, level));
+    // Firmware and the kernel image: the first 32 MiB.
+    this.frames = new FrameAllocator(ram / 4096, (l.textGpa + 16 * 2 ** 20) / 4096);
+    this.frames.reserve(0, (l.textGpa + 16 * 2 ** 20) / 4096 - 1);
+  }
+
+  get usePcid(): boolean {
+    return this.opts.pcid && this.layout.long;
+  }
+}
