@@ -9,7 +9,6 @@
 import { writeFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { Option } from 'commander';
-import { calibration } from '../guest/kernel/calibration.js';
 import { KERNEL_MODES, type KernelMode, layoutFor } from '../guest/kernel/layout.js';
 import { runWorkload, startWorkload, type WorkloadRunOptions } from '../guest/kernel/run.js';
 import { WORKLOADS, type Workload, type WorkloadParams, workload } from '../guest/kernel/workloads.js';
@@ -20,6 +19,7 @@ import { type MigratingGuest, migrate } from '../hypervisor/migrate.js';
 import type { Pager } from '../hypervisor/pager.js';
 import { openTrace, traceFileOutput } from '../io/trace.js';
 import type { LayoutKind } from '../machine/placement.js';
+import { calibration } from '../metrics/calibration.js';
 import { compareRows, renderCsv, renderJson, renderText } from '../metrics/compare.js';
 import { type CostModel, DEFAULT_COSTS, modelCycles } from '../metrics/costs.js';
 import { plotSvg } from '../metrics/plot.js';

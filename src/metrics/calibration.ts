@@ -4,8 +4,9 @@
  * (shared/corpus/realworkloads/README.md, Linux 6.18, 2 vCPUs, PCID on).
  * Figures that scale with --size are compared per process.
  */
-import type { Stats } from '../../metrics/stats.js';
-import { own } from '../../util/json.js';
+
+import { own } from '../util/json.js';
+import type { Stats } from './stats.js';
 
 interface Reference {
   label: string;
