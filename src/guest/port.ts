@@ -8,12 +8,11 @@
  * a recorded workload converted to a scenario prints exactly what the live
  * run digested.
  */
-import { Cpu, FAULT_GP, FAULT_PF, readValue, writeValue } from '../arch/x86/cpu.js';
-import type { TlbConfig } from '../arch/x86/tlb.js';
-import { Domain } from '../hypervisor/domain.js';
+import { type Cpu, FAULT_GP, FAULT_PF, readValue, writeValue } from '../arch/x86/cpu.js';
+import type { Domain } from '../hypervisor/domain.js';
 import type { Pager } from '../hypervisor/pager.js';
-import type { LayoutKind } from '../machine/placement.js';
 import { createSha256, type Sha256 } from '../util/sha256.js';
+import { type HostConfig, Vm } from '../vm/vm.js';
 import { type Machine, OP, type Scenario } from './ops.js';
 import { ascii, OutputBuffer } from './scenario/output.js';
 
@@ -38,13 +37,8 @@ export function recordOps(rec: OpRecorder, s: Scenario): void {
   }
 }
 
-export interface PortOptions {
+export interface PortOptions extends HostConfig {
   pager: Pager;
-  layout: LayoutKind;
-  seed: number;
-  tlb?: TlbConfig;
-  /** Guest frame ranges (inclusive) that are read-only, like ROM, under every pager. */
-  readOnly?: ReadonlyArray<readonly [number, number]>;
   /** Receives the output (ASCII JSON Lines, the scenario format) in chunks. */
   out?: (chunk: Uint8Array) => void;
   /** Keep a digest of the guest-visible outcome (see GuestPort.digest). */
@@ -59,6 +53,8 @@ const D_GP = 3;
 const D_DUMP = 4;
 
 export class GuestPort {
+  /** The machine behind the port (src/vm/). */
+  readonly vm: Vm;
   readonly domain: Domain;
   readonly cpus: Cpu[];
   readonly pager: Pager;
@@ -85,13 +81,10 @@ export class GuestPort {
     readonly machine: Machine,
     opts: PortOptions,
   ) {
-    this.domain = new Domain({ ramBytes: machine.memory, layout: opts.layout, seed: opts.seed });
-    const guest = this.domain.guest;
-    for (const [first, last] of opts.readOnly ?? []) guest.addReadOnly(first, last);
-    this.cpus = [];
-    for (let v = 0; v < machine.vcpus; v++) this.cpus.push(new Cpu(v, guest, machine.maxphyaddr, opts.pager, opts.tlb));
+    this.vm = new Vm(machine, opts.pager, opts);
+    this.domain = this.vm.domain;
+    this.cpus = this.vm.cpus;
     this.pager = opts.pager;
-    opts.pager.attach(this.domain, this.cpus);
     this.cpu = this.cpus[0] as Cpu;
     this.o = opts.out === undefined ? null : new OutputBuffer(opts.out);
     this.d = opts.digest ? new Uint32Array(16384) : null;

@@ -37,3 +37,19 @@ export interface LogDirty {
  * line with exit status 2, not as an internal error.
  */
 export class ConfigError extends Error {}
+
+/**
+ * A counter a pager declares, so reports, the cost model and `umbra
+ * counters` can treat every pager's figures alike without knowing its names.
+ */
+export interface CounterDecl {
+  /** Key in stats(), e.g. "exit.page_fault", "oos.resyncs". */
+  readonly name: string;
+  /** What one count means, for `umbra counters` and docs. */
+  readonly description: string;
+  /**
+   * exit: a VM exit (counted once under "exits" too); count: events; gauge:
+   * a level or size, not a count of events (peak frames, pool size).
+   */
+  readonly kind: 'exit' | 'count' | 'gauge';
+}
