@@ -9,7 +9,7 @@ import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { CompareError, compareRows, formatCell, renderCsv, renderJson, renderText } from '../src/metrics/compare.js';
 import { DEFAULT_COSTS, modelCycles } from '../src/metrics/costs.js';
-import type { Stats } from '../src/metrics/stats.js';
+import { flatStats, type Stats, type StatsDocument } from '../src/metrics/stats.js';
 import { NATIVE, SHADOW } from './support/stats.js';
 
 /** Label -> cells of the rendered text table. */
@@ -169,7 +169,7 @@ test('real runs through the CLI: the table reports the counters the runs produce
       { encoding: 'utf8' },
     );
     assert.equal(r.status, 0, r.stderr);
-    return JSON.parse(readFileSync(out, 'utf8')) as Stats;
+    return flatStats(JSON.parse(readFileSync(out, 'utf8')) as StatsDocument);
   });
   const [native, shadow] = runs as [Stats, Stats];
   const c = compareRows(runs);

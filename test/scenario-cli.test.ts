@@ -107,10 +107,21 @@ test('--stats goes to stderr and --stats-json to a file, never to stdout', () =>
   assert.equal(r.stdout, plain.stdout);
   assert.match(r.stderr, /tlb_hits/);
   const s = JSON.parse(readFileSync(json, 'utf8'));
-  assert.equal(s.pager, 'native');
-  assert.equal(s.page_faults, 3);
-  assert.equal(s.gp_faults, 1);
-  assert.ok(s.walks > 0 && s.memory_refs_per_walk >= 2 && s.memory_refs_per_walk <= 4);
+  assert.deepEqual(s.pager, { name: 'native', spec: 'native', counters: {} });
+  assert.equal(s.run.scenario, file);
+  assert.equal(s.run.layout, 'identity');
+  assert.match(s.digest, /^[0-9a-f]{64}$/);
+  assert.equal(s.cpu.page_faults, 3);
+  assert.equal(s.cpu.gp_faults, 1);
+  assert.ok(s.cpu.walks > 0 && s.cpu.memory_refs_per_walk >= 2 && s.cpu.memory_refs_per_walk <= 4);
+  // The same figure has the same key whatever the pager spec.
+  const sh = umbra(['exec', file, '--pager', 'shadow:-oos', '--stats-json', json]);
+  assert.equal(sh.status, 0);
+  const t = JSON.parse(readFileSync(json, 'utf8'));
+  assert.equal(t.pager.spec, 'shadow:-oos');
+  assert.equal(t.pager.name, 'shadow');
+  assert.ok(t.pager.counters['exit.page_fault'] > 0);
+  assert.equal(t.digest, s.digest, 'the guest saw the same under both pagers');
 });
 
 test('bad options and missing files end in one line with status 2', () => {

@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import type { StatsDocument } from '../src/metrics/stats.js';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 const cli = join(root, 'dist/src/cli/main.js');
@@ -88,10 +89,13 @@ test('run records a trace; replay under either pager prints the same output and 
   assert.match(lines.get('processes') ?? '', /^processes {2}61 created, 0 threads, 61 execs, 0 killed;/);
   assert.ok(lines.has('exits') && lines.has('shadow'), 'shadow-only lines');
   assert.doesNotMatch(runStdout, /M\/s|\d+\.\d+ s\b/, 'no timings on stdout');
-  const stats = JSON.parse(readFileSync(at('run-stats.json'), 'utf8')) as Record<string, number | string>;
-  assert.equal(stats.pager, 'shadow');
-  assert.equal(stats['guest.processes'], 61);
-  assert.equal(stats['guest.kills'], 0);
+  const stats = JSON.parse(readFileSync(at('run-stats.json'), 'utf8')) as StatsDocument;
+  assert.equal(stats.pager.spec, 'shadow');
+  assert.equal(stats.run.workload, 'forkexec');
+  assert.equal(stats.run.size, 0.01);
+  assert.equal(`sha256 ${stats.digest}`, (lines.get('digest') ?? '').split(/\s+/).slice(1, 3).join(' '));
+  assert.equal(stats.guest.processes, 61);
+  assert.equal(stats.guest.kills, 0);
   const output = readFileSync(O);
   assert.ok(output.length > 0);
   assert.match(output.subarray(0, 16).toString('latin1'), /^\{"i":2,/);
@@ -105,8 +109,9 @@ test('run records a trace; replay under either pager prints the same output and 
     assert.equal(nativeLines.get(k), lines.get(k), k);
   }
   assert.ok(!nativeLines.has('exits'));
-  const rstats = JSON.parse(readFileSync(at('rs.json'), 'utf8')) as Record<string, number | string>;
-  for (const [k, v] of Object.entries(stats)) if (k.startsWith('guest.')) assert.equal(rstats[k], v, k);
+  const rstats = JSON.parse(readFileSync(at('rs.json'), 'utf8')) as StatsDocument;
+  assert.deepEqual(rstats.guest, stats.guest);
+  assert.equal(rstats.digest, stats.digest);
 
   // Replay under shadow: exactly what the run printed.
   assert.equal(ok(umbra(['replay', T, '--pager', 'shadow'])), runStdout);
@@ -163,6 +168,8 @@ function parseCsv(text: string): string[][] {
 }
 
 interface JsonComparison {
+  run: Record<string, unknown>;
+  digest: string;
   baseline: string;
   pagers: string[];
   rows: Array<{ key: string; label: string; kind: string; values: Record<string, number | null> }>;
@@ -175,6 +182,11 @@ test('compare: JSON, CSV and an SVG plot; the guest did the same under both page
   ) as JsonComparison;
   assert.deepEqual(j.pagers, ['native', 'shadow']);
   assert.equal(j.baseline, 'native');
+  assert.deepEqual(
+    [j.run.workload, j.run.size, j.run.seed, j.run.layout, j.run.mode],
+    ['mmapchurn', 0.01, 1, 'identity', '4-level'],
+  );
+  assert.match(j.digest, /^[0-9a-f]{64}$/);
   const keys = j.rows.map((r) => r.key);
   assert.equal(new Set(keys).size, keys.length, 'unique keys');
   const row = (k: string) => {

@@ -3,7 +3,7 @@ import { writeFileSync } from 'node:fs';
 import { runScenario } from '../guest/scenario/run.js';
 import type { Pager } from '../hypervisor/pager.js';
 import type { LayoutKind } from '../machine/placement.js';
-import { collectStats, formatStats } from '../metrics/stats.js';
+import { collectStats, formatStats, statsDocument } from '../metrics/stats.js';
 import { createPager, PagerSpecError } from '../pagers/registry.js';
 import { MAX_POOL_FRAMES } from '../pagers/shadow/options.js';
 import { UsageError } from './errors.js';
@@ -67,7 +67,15 @@ export function execCommand(file: string, opts: ExecOptions): void {
   };
   let r: ReturnType<typeof runScenario>;
   try {
-    r = runScenario(scenario, { pager, layout: opts.layout, seed, tlb, out, readOnly });
+    r = runScenario(scenario, {
+      pager,
+      layout: opts.layout,
+      seed,
+      tlb,
+      out,
+      readOnly,
+      digest: opts.statsJson !== undefined,
+    });
   } catch (e) {
     if (e instanceof RangeError && /machine memory/.test(e.message)) throw new UsageError(`${file}: ${e.message}`);
     throw e;
@@ -76,6 +84,16 @@ export function execCommand(file: string, opts: ExecOptions): void {
   if (opts.stats || opts.statsJson) {
     const stats = collectStats(pager, r.cpus, r.ops, r.seconds);
     if (opts.stats) process.stderr.write(formatStats(stats));
-    if (opts.statsJson) writeFileSync(opts.statsJson, `${JSON.stringify(stats, null, 2)}\n`);
+    if (opts.statsJson) {
+      const run = {
+        scenario: file,
+        machine: scenario.machine,
+        layout: opts.layout,
+        seed,
+        tlb: opts.tlb,
+        p2mRo: readOnly,
+      };
+      writeFileSync(opts.statsJson, `${JSON.stringify(statsDocument(stats, run, r.digest), null, 2)}\n`);
+    }
   }
 }

@@ -23,7 +23,7 @@ import { calibration } from '../metrics/calibration.js';
 import { compareRows, renderCsv, renderJson, renderText } from '../metrics/compare.js';
 import { type CostModel, DEFAULT_COSTS, modelCycles } from '../metrics/costs.js';
 import { plotSvg } from '../metrics/plot.js';
-import { collectStats, formatStats, type Stats } from '../metrics/stats.js';
+import { collectStats, formatStats, type Stats, statsDocument } from '../metrics/stats.js';
 import { parseShadowSpec } from '../pagers/shadow/options.js';
 import { UsageError, userErrors } from './errors.js';
 import { makePager } from './exec.js';
@@ -321,7 +321,7 @@ function runCommand(o: RunOptions): void {
   const m = measure(spec, o, o.pager, { record: o.record, output: o.output });
   process.stdout.write(report(metaOf(spec), m.stats, m.digest, costs));
   timing(m);
-  writeStats(m.stats, o);
+  writeStats(m.stats, { ...metaOf(spec), pager: o.pager, layout: o.layout }, m.digest, o);
 }
 
 function timing(m: Measured): void {
@@ -331,9 +331,14 @@ function timing(m: Measured): void {
   );
 }
 
-function writeStats(s: Stats, o: { stats?: boolean; statsJson?: string }): void {
+function writeStats(
+  s: Stats,
+  run: Record<string, unknown>,
+  digest: string,
+  o: { stats?: boolean; statsJson?: string },
+): void {
   if (o.stats) process.stderr.write(formatStats(s));
-  if (o.statsJson) writeFileSync(o.statsJson, `${JSON.stringify(s, null, 2)}\n`);
+  if (o.statsJson) writeFileSync(o.statsJson, `${JSON.stringify(statsDocument(s, run, digest), null, 2)}\n`);
 }
 
 async function compareCommand(o: CompareOptions): Promise<void> {
@@ -358,7 +363,7 @@ async function compareCommand(o: CompareOptions): Promise<void> {
   }
   const stats = runs.map((r) => r.stats);
   const c = compareRows(stats, costs);
-  if (o.json) process.stdout.write(renderJson(c));
+  if (o.json) process.stdout.write(renderJson(c, { ...metaOf(spec), layout: o.layout }, first.digest));
   else if (o.csv) process.stdout.write(renderCsv(c));
   else {
     process.stdout.write(
@@ -421,7 +426,17 @@ function migrateCommand(o: MigrateCommandOptions): void {
   const ms = (pages: number): string => (((pages * 4096 * 8) / (mbit * 1e6)) * 1000).toFixed(2);
   if (o.json) {
     process.stdout.write(
-      `${JSON.stringify({ ...metaOf(spec), pager: pager.name, bandwidthMbit: mbit, opsPerPage: per, ...r, downtimeMs: Number(ms(r.pausePages)), stats: pager.stats() }, null, 2)}\n`,
+      `${JSON.stringify(
+        {
+          run: { ...metaOf(spec), pager: pager.name, layout: o.layout },
+          // The guest's memory at the switch-over, which the destination must hold.
+          digest: r.sourceSha256,
+          pager: { name: pager.name.split(':')[0], spec: pager.name, counters: pager.stats() },
+          migration: { bandwidthMbit: mbit, opsPerPage: per, ...r, downtimeMs: Number(ms(r.pausePages)) },
+        },
+        null,
+        2,
+      )}\n`,
     );
   } else {
     const lines = [header(metaOf(spec)), `pager      ${pager.name}`];
@@ -491,7 +506,7 @@ function replayCommand(
   const stats: Stats = { ...collectStats(pager, r.port.cpus, r.ops, r.seconds), ...guest };
   process.stdout.write(report(meta, stats, digest, costs));
   timing({ stats, digest, seconds: r.seconds });
-  writeStats(stats, o);
+  writeStats(stats, { ...meta, trace: file, pager: o.pager, layout: o.layout }, digest, o);
   if (typeof r.trailer.digest === 'string' && r.trailer.digest !== digest) {
     throw new UsageError(`replay diverged from the recorded run: digest ${digest} vs recorded ${r.trailer.digest}`);
   }

@@ -122,15 +122,20 @@ export function renderText(c: Comparison): string {
     .concat('\n');
 }
 
-/** JSON: raw numbers, one object per row with its values keyed by column name. */
-export function renderJson(c: Comparison): string {
+/**
+ * JSON: the run compared (workload, size, seed, layout, …) and the digest of
+ * what the guest observed (the same under every pager, or there would be no
+ * comparison), then raw numbers, one object per row with its values keyed by
+ * column name.
+ */
+export function renderJson(c: Comparison, run: Record<string, unknown> = {}, digest: string | null = null): string {
   const rows = c.rows.map((r) => ({
     key: r.key,
     label: r.label,
     kind: r.kind,
     values: Object.fromEntries(c.pagers.map((p, i) => [p, r.values[i] ?? null])),
   }));
-  return `${JSON.stringify({ baseline: c.baseline, pagers: c.pagers, rows }, null, 2)}\n`;
+  return `${JSON.stringify({ run, digest, baseline: c.baseline, pagers: c.pagers, rows }, null, 2)}\n`;
 }
 
 /** CSV (RFC 4180 quoting, LF line ends): key, label, then one raw-number column per pager; empty where a figure does not apply. */

@@ -3,9 +3,38 @@
  * flat name -> number record (for --stats-json) and as aligned text (--stats).
  */
 import type { Cpu } from '../arch/x86/cpu.js';
-import type { Pager } from '../hypervisor/pager.js';
+import type { CounterDecl, Pager } from '../hypervisor/pager.js';
 
 export type Stats = Record<string, number | string>;
+
+/** The counters every run has, whatever its pager (the `cpu` part of a stats document), for `umbra counters`. */
+export const CPU_COUNTERS: readonly CounterDecl[] = [
+  {
+    name: 'ops',
+    kind: 'count',
+    description: 'guest operations run (every line of a scenario, every operation of a workload)',
+  },
+  { name: 'reads', kind: 'count', description: 'guest data reads' },
+  { name: 'writes', kind: 'count', description: 'guest data writes' },
+  { name: 'fetches', kind: 'count', description: 'guest instruction fetches' },
+  { name: 'page_faults', kind: 'count', description: '#PF delivered to the guest (the same under every pager)' },
+  { name: 'gp_faults', kind: 'count', description: '#GP delivered to the guest' },
+  { name: 'cr3_writes', kind: 'count', description: 'MOV to CR3 executed by the guest' },
+  { name: 'invlpg', kind: 'count', description: 'INVLPG executed by the guest' },
+  { name: 'invpcid', kind: 'count', description: 'INVPCID executed by the guest' },
+  { name: 'tlb_hits', kind: 'count', description: 'translations found in the TLB' },
+  { name: 'tlb_misses', kind: 'count', description: 'translations that needed a hardware walk' },
+  { name: 'tlb_hit_rate', kind: 'gauge', description: 'tlb_hits / (tlb_hits + tlb_misses)' },
+  { name: 'tlb_fills', kind: 'count', description: 'TLB entries filled after a walk' },
+  { name: 'tlb_flushes', kind: 'count', description: 'TLB flush operations (by address or by context)' },
+  {
+    name: 'walks',
+    kind: 'count',
+    description: 'hardware page walks (of whatever the MMU walks: guest tables, shadows, P2M)',
+  },
+  { name: 'walk_entry_reads', kind: 'count', description: 'memory references made by hardware walks' },
+  { name: 'memory_refs_per_walk', kind: 'gauge', description: 'walk_entry_reads / walks' },
+];
 
 export function collectStats(pager: Pager, cpus: Cpu[], ops: number, seconds: number): Stats {
   const s: Stats = {
@@ -48,4 +77,50 @@ export function formatStats(s: Stats): string {
   return `${Object.entries(s)
     .map(([k, v]) => `${k.padEnd(w)}  ${typeof v === 'number' ? v.toLocaleString('en-US') : v}`)
     .join('\n')}\n`;
+}
+
+/**
+ * Statistics as a document with fixed key names, the form every JSON output
+ * uses (--stats-json, compare --json, migrate --json): the run that was
+ * measured, the digest of what the guest observed, the CPU's counters, the
+ * pager's own counters under `pager.counters` (so one figure has the same
+ * key whatever the pager spec), the guest kernel's under `guest`, and the
+ * wall-clock timing apart (it is the only part that varies between equal runs).
+ */
+export interface StatsDocument {
+  run: Record<string, unknown>;
+  digest: string | null;
+  cpu: Record<string, number>;
+  pager: { name: string; spec: string; counters: Record<string, number> };
+  guest: Record<string, number>;
+  timing: { seconds: number; ops_per_second: number };
+}
+
+const TIMING = new Set(['seconds', 'ops_per_second']);
+
+export function statsDocument(s: Stats, run: Record<string, unknown>, digest: string | null): StatsDocument {
+  const spec = String(s.pager);
+  const doc: StatsDocument = {
+    run,
+    digest,
+    cpu: {},
+    pager: { name: spec.split(':')[0] as string, spec, counters: {} },
+    guest: {},
+    timing: { seconds: Number(s.seconds ?? 0), ops_per_second: Number(s.ops_per_second ?? 0) },
+  };
+  for (const [k, v] of Object.entries(s)) {
+    if (typeof v !== 'number' || TIMING.has(k)) continue;
+    if (k.startsWith(`${spec}.`)) doc.pager.counters[k.slice(spec.length + 1)] = v;
+    else if (k.startsWith('guest.')) doc.guest[k.slice('guest.'.length)] = v;
+    else doc.cpu[k] = v;
+  }
+  return doc;
+}
+
+/** The flat record of a document (what the cost model and comparison tables read). */
+export function flatStats(d: StatsDocument): Stats {
+  const s: Stats = { pager: d.pager.spec, ...d.cpu, ...d.timing };
+  for (const [k, v] of Object.entries(d.pager.counters)) s[`${d.pager.spec}.${k}`] = v;
+  for (const [k, v] of Object.entries(d.guest)) s[`guest.${k}`] = v;
+  return s;
 }

@@ -16,6 +16,8 @@ export interface RunResult {
   cpus: Cpu[];
   ops: number;
   seconds: number;
+  /** The digest of what the guest observed (GuestPort.digest), when asked for with `digest`. */
+  digest: string;
 }
 
 export function runScenario(s: Scenario, opts: RunOptions): RunResult {
@@ -24,7 +26,7 @@ export function runScenario(s: Scenario, opts: RunOptions): RunResult {
   runOps(port, s);
   const seconds = (performance.now() - t0) / 1e3;
   port.finish();
-  return { domain: port.domain, cpus: port.cpus, ops: s.count, seconds };
+  return { domain: port.domain, cpus: port.cpus, ops: s.count, seconds, digest: port.digest };
 }
 
 /** Parse and run a scenario text; returns what `umbra exec` would print (ASCII). */
