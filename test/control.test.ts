@@ -295,7 +295,7 @@ function rig(o: { pge?: boolean; pcide?: boolean; smap?: boolean } = {}): Rig {
     },
   };
 }
-const a = VAL[PAGE_A];
+const a = VAL[PAGE_A] as number;
 const b = VAL[PAGE_B];
 const c = VAL[PAGE_C];
 

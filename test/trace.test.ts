@@ -191,13 +191,15 @@ const size = fc.constantFrom(1, 2, 4, 8);
 const cpl = fc.integer({ min: 0, max: 3 });
 /** An address whose access of `sz` bytes stays inside one page. */
 const inPage = (sz: number) =>
-  fc.tuple(u32, u32, fc.integer({ min: 0, max: 4096 - sz })).map(([hi, lo, off]) => [hi, ((lo & ~0xfff) | off) >>> 0]);
+  fc
+    .tuple(u32, u32, fc.integer({ min: 0, max: 4096 - sz }))
+    .map(([hi, lo, off]): [number, number] => [hi, ((lo & ~0xfff) | off) >>> 0]);
 const fitting = (sz: number) =>
   sz === 8
     ? u64
     : sz === 4
-      ? u32.map((lo) => [0, lo])
-      : fc.integer({ min: 0, max: 2 ** (8 * sz) - 1 }).map((lo) => [0, lo]);
+      ? u32.map((lo): [number, number] => [0, lo])
+      : fc.integer({ min: 0, max: 2 ** (8 * sz) - 1 }).map((lo): [number, number] => [0, lo]);
 type Op = [number, number, number, number, number, number, number];
 const opArb = (vcpus: number): fc.Arbitrary<Op> =>
   fc.oneof(

@@ -123,7 +123,7 @@ export class Tlb {
       this.l0Epoch[i] === this.epoch &&
       this.l0Lo[i] === vpnLo &&
       this.l0Hi[i] === vpnHi &&
-      (this.l0Allow[i] & allow) !== 0
+      ((this.l0Allow[i] as number) & allow) !== 0
     ) {
       this.hits++;
       return this.l0Pfn[i] as number;

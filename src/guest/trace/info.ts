@@ -31,13 +31,16 @@ export function summarizeTrace(t: TraceFile): TraceSummary {
   for (const s of t.blocks()) {
     for (let i = 0; i < s.count; i++) {
       const op = s.op[i] as number;
-      kinds[op]++;
+      kinds[op] = (kinds[op] as number) + 1;
       if (op === OP.cpu) {
         vcpu = s.small[i] as number;
         continue;
       }
-      byVcpu[vcpu]++;
-      if (op === OP.read || op === OP.write || op === OP.fetch) byCpl[s.cpl[i] as number]++;
+      byVcpu[vcpu] = (byVcpu[vcpu] as number) + 1;
+      if (op === OP.read || op === OP.write || op === OP.fetch) {
+        const c = s.cpl[i] as number;
+        byCpl[c] = (byCpl[c] as number) + 1;
+      }
     }
     ops += s.count;
   }
