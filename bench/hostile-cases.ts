@@ -6,14 +6,8 @@
  * entry it may have cached), so its output must not depend on the pager.
  */
 
-const hex = (v: bigint | number): string => `"0x${v.toString(16)}"`;
+import { A, D, hx, P, PS, RW, US } from '../test/support/entries.js';
 
-const P = 1n;
-const RW = 2n;
-const US = 4n;
-const A = 0x20n;
-const D = 0x40n;
-const PS = 0x80n;
 /** Present, writable, user, accessed: A is set up front so walks write no flags into the tables. */
 const TABLE = P | RW | US | A;
 const PAGE = TABLE | D;
@@ -33,7 +27,7 @@ class Guest {
     vcpus = 1,
     maxphyaddr = 40,
   ) {
-    this.lines = [`{"op":"machine","vcpus":${vcpus},"memory":${hex(memory)},"maxphyaddr":${maxphyaddr}}`];
+    this.lines = [`{"op":"machine","vcpus":${vcpus},"memory":${hx(memory)},"maxphyaddr":${maxphyaddr}}`];
   }
 
   op(line: string): void {
@@ -45,7 +39,7 @@ class Guest {
   }
 
   pwrite(gpa: number, value: bigint, size = 8): void {
-    this.op(`{"op":"pwrite","gpa":${hex(gpa)},"size":${size},"value":${hex(value)}}`);
+    this.op(`{"op":"pwrite","gpa":${hx(gpa)},"size":${size},"value":${hx(value)}}`);
   }
 
   /** Entry `index` of table `gfn` (8-byte entries unless `size` says 4). */
@@ -54,15 +48,15 @@ class Guest {
   }
 
   read(va: number, cpl = 0): void {
-    this.op(`{"op":"read","va":${hex(va)},"size":8,"cpl":${cpl}}`);
+    this.op(`{"op":"read","va":${hx(va)},"size":8,"cpl":${cpl}}`);
   }
 
   write(va: number, value: bigint): void {
-    this.op(`{"op":"write","va":${hex(va)},"size":8,"value":${hex(value)},"cpl":0}`);
+    this.op(`{"op":"write","va":${hx(va)},"size":8,"value":${hx(value)},"cpl":0}`);
   }
 
   invlpg(va: number): void {
-    this.op(`{"op":"invlpg","va":${hex(va)}}`);
+    this.op(`{"op":"invlpg","va":${hx(va)}}`);
   }
 
   /** The table below entry `index` of `gfn`, made (and linked) on first use. */
@@ -93,7 +87,7 @@ class Guest {
     if (vcpu > 0) this.op(`{"op":"cpu","vcpu":${vcpu}}`);
     this.op('{"op":"wrcr","reg":"cr4","value":"0x20"}');
     this.op('{"op":"wrmsr","msr":"efer","value":"0x900"}');
-    this.op(`{"op":"wrcr","reg":"cr3","value":${hex(root * 4096)}}`);
+    this.op(`{"op":"wrcr","reg":"cr3","value":${hx(root * 4096)}}`);
     this.op('{"op":"wrcr","reg":"cr0","value":"0x80010011"}');
   }
 
@@ -212,7 +206,7 @@ export function vcpuPool(mode: '32-bit' | '4-level', vcpus: number, rounds: numb
     const pdpt = g.child(r0, 0);
     for (const r of roots.slice(1)) g.entry(r, 0, pte(pdpt, TABLE));
   }
-  const cr3 = (r: number): string => `{"op":"wrcr","reg":"cr3","value":${hex(r * 4096)}}`;
+  const cr3 = (r: number): string => `{"op":"wrcr","reg":"cr3","value":${hx(r * 4096)}}`;
   roots.forEach((r, v) => {
     if (mode === '4-level') g.boot4(r, v);
     else {

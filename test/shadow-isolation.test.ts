@@ -21,19 +21,11 @@ import { ConfigError } from '../src/hypervisor/pager.js';
 import { allVariants, createPager } from '../src/pagers/registry.js';
 import { minPoolFrames } from '../src/pagers/shadow/options.js';
 import { ShadowPager } from '../src/pagers/shadow/shadow.js';
+import { A, D, hx, P, PS, RW, US, XD } from './support/entries.js';
 import { runText } from './support/run.js';
 
 type Mode = '32-bit' | 'pae' | '4-level' | '5-level';
 const MODES: readonly Mode[] = ['32-bit', 'pae', '4-level', '5-level'];
-
-const hx = (n: bigint | number): string => `"0x${n.toString(16)}"`;
-const P = 1n;
-const RW = 2n;
-const US = 4n;
-const A = 0x20n;
-const D = 0x40n;
-const PS = 0x80n;
-const XD = 1n << 63n;
 
 /** Table frames: the top at gfn 1, then one table per level down to the page directory; the PT at gfn 10. */
 const PT = 10;
