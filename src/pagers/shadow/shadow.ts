@@ -48,10 +48,11 @@ import { EXIT_CR_WRITE, EXIT_MSR_WRITE, EXIT_NAMES, EXIT_PAGE_FAULT, type ExitRe
 import { formatFor, type WalkFormat } from '../../arch/x86/modes.js';
 import { leafFrame, leafPermission, type PhysicalSpace, vaIndex, WALK_OK, Walker } from '../../arch/x86/walker.js';
 import type { Domain } from '../../hypervisor/domain.js';
-import { ConfigError, type LogDirty, type Pager } from '../../hypervisor/pager.js';
+import { ConfigError, type CounterDecl, type LogDirty, type Pager } from '../../hypervisor/pager.js';
 import { OWNER_HYPERVISOR, ZERO_FRAME } from '../../machine/memory.js';
 import { MachineSpace, P2M_RAM_RO, P2M_RAM_RW, P2m, P2mSpace } from '../../p2m/p2m.js';
 import { type AuditRoot, type AuditView, auditPaths } from './audit.js';
+import { newCounters, type ResyncCause, SHADOW_COUNTERS, type ShadowCounters } from './counters.js';
 import { GNP, HOST_MAXPHYADDR, isMagic, isMmioMagic, MAGIC_GFN_LIMIT, mmioMagic, mmioMagicGfn } from './magic.js';
 import { DEFAULT_SWITCHES, defaultPoolFrames, minPoolFrames, PREALLOC_FRAMES, type ShadowSwitches } from './options.js';
 import { derivedEntries, formatIndex, guestIndex, hardwareMode, type Shadow, shadowName } from './types.js';
@@ -127,7 +128,11 @@ interface OosPage {
   snapshot: Uint32Array;
 }
 
+export { SHADOW_COUNTERS } from './counters.js';
+
 export class ShadowPager implements Pager {
+  /** Every counter stats() reports, with what it means. */
+  static readonly counters: readonly CounterDecl[] = SHADOW_COUNTERS;
   readonly name: string;
   private readonly sw: ShadowSwitches;
   private domain!: Domain;
@@ -178,53 +183,7 @@ export class ShadowPager implements Pager {
   private lastFaultLo = -1;
   private lastFaultAccess = -1;
   private repeats = 0;
-  private readonly counters: Record<string, number> = {
-    exits: 0,
-    'exit.page_fault': 0,
-    'exit.cr_write': 0,
-    'exit.msr_write': 0,
-    'exit.invlpg': 0,
-    'exit.invpcid': 0,
-    'exit.flush': 0,
-    physical_writes: 0,
-    'fault.fixed': 0,
-    'fault.injected': 0,
-    'emulate.pt_write': 0,
-    'emulate.mmio': 0,
-    'emulate.rom_write_discarded': 0,
-    'emulate.wp0_write': 0,
-    'emulate.loop_guard': 0,
-    superpages_mapped: 0,
-    superpages_splintered: 0,
-    shadows_made: 0,
-    shadow_cache_hits: 0,
-    shadows_freed: 0,
-    shadow_frames: 0,
-    peak_shadow_frames: 0,
-    write_access_removals: 0,
-    rmap_entries_searched: 0,
-    entries_revalidated: 0,
-    tlb_shootdowns: 0,
-    'oos.unsynced': 0,
-    'oos.resyncs': 0,
-    'oos.resync.guest_flush': 0,
-    'oos.resync.evicted': 0,
-    'oos.resync.promoted': 0,
-    'oos.resync.physical_write': 0,
-    'oos.entries_compared': 0,
-    'oos.entries_changed': 0,
-    'oos.peak_pages': 0,
-    'fastpath.not_present': 0,
-    'fastpath.mmio': 0,
-    'prefetch.entries': 0,
-    'unshadow.frames': 0,
-    'unshadow.shadows': 0,
-    'pool.frames': 0,
-    'pool.evictions': 0,
-    'pool.blowouts': 0,
-    'logdirty.pages_dirtied': 0,
-    'logdirty.cleans': 0,
-  };
+  private readonly counters: ShadowCounters = newCounters();
 
   constructor(private readonly opts: ShadowOptions = {}) {
     this.name = opts.name ?? 'shadow';
@@ -270,8 +229,10 @@ export class ShadowPager implements Pager {
 
   exit(cpu: Cpu, reason: ExitReason): number {
     this.counters.exits++;
-    const key = EXIT_KEYS[reason];
-    this.counters[key] = (this.counters[key] ?? 0) + 1;
+    // Exit reasons this pager never sees (EPT's) get a counter on first use.
+    const c = this.counters as Record<string, number>;
+    const key = EXIT_KEYS[reason] as string;
+    c[key] = (c[key] ?? 0) + 1;
     if (reason === EXIT_PAGE_FAULT) {
       const r = this.pageFault(cpu);
       this.maybeCheck();
@@ -1121,7 +1082,7 @@ export class ShadowPager implements Pager {
     if (this.oos.size > this.counters['oos.peak_pages']) this.counters['oos.peak_pages'] = this.oos.size;
   }
 
-  private resyncAll(cause: string): void {
+  private resyncAll(cause: ResyncCause): void {
     if (this.oos.size === 0) return;
     for (const gfn of [...this.oos.keys()]) this.resync(gfn, cause);
   }
@@ -1131,7 +1092,7 @@ export class ShadowPager implements Pager {
    * recompute the shadow entries of the guest entries that changed (only
    * those), and write-protect it again in every shadow that maps it.
    */
-  private resync(gfn: number, cause: string): void {
+  private resync(gfn: number, cause: ResyncCause): void {
     const page = this.oos.get(gfn);
     if (page === undefined) return;
     this.forgetOos(gfn);
