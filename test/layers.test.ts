@@ -115,6 +115,38 @@ test('layers: src/ imports only downwards, and the core imports no Node built-in
   );
 });
 
+/** The shadow pager's parts, lowest first (the header of src/pagers/shadow/shadow.ts). */
+const SHADOW_PARTS = [
+  'options',
+  'magic',
+  'types',
+  'counters',
+  'state',
+  'set',
+  'oos',
+  'cache',
+  'logdirty',
+  'propagate',
+  'audit',
+  'shadow',
+];
+
+test("layers: the shadow pager's parts import only parts below them (no cycles)", () => {
+  const files = sources(join(root, 'src/pagers/shadow'));
+  const name = (path: string): string => posix.basename(path, '.ts');
+  assert.deepEqual(files.map((f) => name(f.path)).sort(), [...SHADOW_PARTS].sort(), 'a part missing from the order');
+  const upwards: string[] = [];
+  for (const f of files) {
+    const rank = SHADOW_PARTS.indexOf(name(f.path));
+    for (const imp of ts.preProcessFile(f.text, true, true).importedFiles) {
+      if (!imp.fileName.startsWith('./')) continue;
+      if (SHADOW_PARTS.indexOf(name(imp.fileName.replace(/\.js$/, ''))) >= rank)
+        upwards.push(`${f.path} imports ${imp.fileName}`);
+    }
+  }
+  assert.deepEqual(upwards, []);
+});
+
 test('layers: the checker flags what it should, with file and line, and nothing else', () => {
   const files: SourceFile[] = [
     {

@@ -182,10 +182,14 @@ test('the checker sees a magic entry with a truncated frame or path-dependent ri
   const pager = new ShadowPager({ switches: { oos: false, prefetch: 0 } });
   runText(sharedTableMmio('4-level', false), { pager });
   // Reach into the pager as an attacker's bug would: rewrite the magic entry of the shared l1.
-  const inner = pager as unknown as {
-    byGfn: Map<number, Array<{ smfn: number; level: number }>>;
-    domain: { mem: { write(mfn: number): Uint32Array } };
-  };
+  const inner = (
+    pager as unknown as {
+      st: {
+        byGfn: Map<number, Array<{ smfn: number; level: number }>>;
+        domain: { mem: { write(mfn: number): Uint32Array } };
+      };
+    }
+  ).st;
   const l1 = (inner.byGfn.get(PT) ?? []).find((sh) => sh.level === 1);
   assert.ok(l1 !== undefined, 'the shared page table is shadowed');
   const f = inner.domain.mem.write(l1.smfn);

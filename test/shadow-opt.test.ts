@@ -6,6 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
@@ -15,7 +16,7 @@ import { workload } from '../src/guest/kernel/workloads.js';
 import { migrate } from '../src/hypervisor/migrate.js';
 import { NativePager } from '../src/pagers/native/native.js';
 import { DEFAULT_SWITCHES, defaultPoolFrames, parseShadowSpec } from '../src/pagers/shadow/options.js';
-import { ShadowPager } from '../src/pagers/shadow/shadow.js';
+import { SHADOW_COUNTERS, ShadowPager } from '../src/pagers/shadow/shadow.js';
 import { runText } from './support/run.js';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
@@ -130,6 +131,22 @@ test('a small pool evicts least recently used roots and never overflows', () => 
   const unbounded = counters('ctxswitch', 0.01, 'shadow:-pool');
   assert.equal(unbounded['pool.evictions'], 0);
   assert.ok(unbounded.peak_shadow_frames > 64);
+});
+
+test('every counter stats() reports is declared, with a description, and every declared one is reported', () => {
+  const names = SHADOW_COUNTERS.map((c) => c.name);
+  assert.equal(new Set(names).size, names.length, 'a counter declared twice');
+  for (const c of ShadowPager.counters) {
+    assert.ok(c.description.length > 10, `${c.name} has no description`);
+    assert.equal(c.kind === 'exit', c.name.startsWith('exit.'), `${c.name} is of kind ${c.kind}`);
+  }
+  // A small pool with out-of-sync l1s: blowouts resync them, and oos.resync.blowout appears (on first use).
+  const p = shadow('shadow:pool=64', false);
+  run('compile', 0.05, p);
+  assert.deepEqual(Object.keys(p.stats()).sort(), [...names].sort());
+  const q = shadow('shadow', false);
+  runText(readFileSync(join(root, 'examples/shadow-cache-cr3.jsonl'), 'utf8'), { pager: q });
+  assert.deepEqual(Object.keys(q.stats()).sort(), names.filter((n) => n !== 'oos.resync.blowout').sort());
 });
 
 test('every optimization off at once is still transparent', () => {

@@ -1,8 +1,16 @@
 /**
- * The shadow record and the index arithmetic between a shadow and the guest
- * table it shadows (the role of Xen's shadow/types.h).
+ * The shadow record, the index arithmetic between a shadow and the guest
+ * table it shadows, and which guest entry bits shadow entries copy (the role
+ * of Xen's shadow/types.h).
  */
 import { MODE_PAE, type PagingMode, type WalkFormat } from '../../arch/x86/modes.js';
+
+/** Bits of a guest leaf copied into a shadow leaf: RW, US, PWT, PCD, G (+ XD and PK in the high half). */
+export const LEAF_COPY_LO = 0x11e;
+/** Bits of a guest non-leaf entry copied into a shadow non-leaf entry: RW, US, PWT, PCD (+ XD). */
+export const NONLEAF_COPY_LO = 0x1e;
+/** High-half bits a shadow leaf copies: XD and the protection key. */
+export const HI_COPY = 0x80000000 | (0xf << 27);
 
 /** A shadow page table. */
 export interface Shadow {

@@ -1,0 +1,181 @@
+/**
+ * Out-of-sync l1s and their snapshots (Xen's SHOPT_OUT_OF_SYNC, the oos
+ * half of shadow/common.c and multi.c; KVM's unsync shadow pages): a
+ * shadowed guest l1 the guest writes may be let out of sync — writable in
+ * place, no more emulation — until the guest's next TLB flush, when it is
+ * compared with the snapshot taken when it went out of sync and only the
+ * changed entries are recomputed.
+ *
+ * Rules this module keeps (the isolation checker tests them; it reads an
+ * out-of-sync frame as its snapshot):
+ *  - only l1s go out of sync: the hardware walks through higher-level shadows,
+ *    so their guest tables stay write-protected (canUnsync); a frame about
+ *    to be shadowed above l1 is resynced first (cache.ts);
+ *  - a frame is write-protected (rule 3 of propagate.ts) unless it is out of
+ *    sync (writeProtected); at resync it is write-protected again, in the P2M
+ *    and through the writable reverse map;
+ *  - an out-of-sync l1's shadow entries follow its snapshot: a shadow entry
+ *    made from a live entry updates the snapshot too (followSnapshot), or a
+ *    later change back to the snapshot's old value would go unseen;
+ *  - at most OOS_PER_VCPU pages per vCPU, direct-mapped by guest frame; each
+ *    resync compares at most 512 entries per shadow of the page.
+ */
+import type { Cpu } from '../../arch/x86/cpu.js';
+import { leafFrame } from '../../arch/x86/walker.js';
+import type { ResyncCause } from './counters.js';
+import { NOT_PRESENT, type ShadowSet } from './set.js';
+import type { ShadowState } from './state.js';
+import { derivedEntries, type Shadow } from './types.js';
+
+/**
+ * Out-of-sync pages per vCPU, direct-mapped by guest frame: Xen's
+ * SHADOW_OOS_PAGES is 3. A small set bounds the cost of each resync-all
+ * (every guest TLB flush diffs at most this many pages per vCPU) and of the
+ * snapshots; a collision evicts the older page by resyncing it.
+ */
+export const OOS_PER_VCPU = 3;
+
+/** A guest l1 the guest may write directly, and the snapshot taken when it went out of sync. */
+interface OosPage {
+  gfn: number;
+  vcpu: number;
+  slot: number;
+  snapshot: Uint32Array;
+}
+
+/** What resync needs from propagation above it: recomputing a shadow l1 entry (propagate.ts). */
+export interface LeafSetter {
+  setLeaf(sh: Shadow, index: number, gfn: number, lo: number, hi: number): boolean;
+}
+
+export class OutOfSync {
+  /** Out-of-sync guest l1s by frame, and each vCPU's slots. */
+  private readonly pages = new Map<number, OosPage>();
+  private readonly slots: Array<Array<OosPage | null>>;
+  private leaves: LeafSetter | null = null;
+
+  constructor(
+    private readonly st: ShadowState,
+    private readonly set: ShadowSet,
+  ) {
+    this.slots = st.cpus.map(() => new Array<OosPage | null>(OOS_PER_VCPU).fill(null));
+  }
+
+  /** Connect propagation, which recomputes changed entries at resync (once, at attach). */
+  bind(leaves: LeafSetter): void {
+    this.leaves = leaves;
+  }
+
+  /** Pages out of sync now (each holds a snapshot frame of the pool). */
+  get size(): number {
+    return this.pages.size;
+  }
+
+  has(gfn: number): boolean {
+    return this.pages.has(gfn);
+  }
+
+  /** The snapshot of out-of-sync `gfn` (what its shadow entries follow), or undefined. */
+  snapshot(gfn: number): Uint32Array | undefined {
+    return this.pages.get(gfn)?.snapshot;
+  }
+
+  /** Must guest writes to `gfn` trap? (A shadowed table, unless it is out of sync.) */
+  writeProtected(gfn: number): boolean {
+    return this.st.byGfn.has(gfn) && !this.pages.has(gfn);
+  }
+
+  /**
+   * May `gfn` go out of sync? Only when the option is on and every shadow of
+   * it is an l1: the hardware walks through higher-level shadows, so their
+   * guest tables must stay write-protected; an l1's shadow entries are only
+   * translations the guest must invalidate before relying on a change.
+   */
+  canUnsync(gfn: number): boolean {
+    if (!this.st.sw.oos) return false;
+    const list = this.st.byGfn.get(gfn);
+    if (list === undefined) return false;
+    for (const sh of list) if (sh.level !== 1) return false;
+    return true;
+  }
+
+  /** Take a snapshot of `gfn` and let the guest write it directly (its mappings may become writable). */
+  unsync(cpu: Cpu, gfn: number): void {
+    const st = this.st;
+    const slots = this.slots[cpu.index] as Array<OosPage | null>;
+    const slot = gfn % OOS_PER_VCPU;
+    const old = slots[slot];
+    if (old != null) this.resync(old.gfn, 'evicted');
+    const page: OosPage = { gfn, vcpu: cpu.index, slot, snapshot: st.guestSpace.frameForRead(gfn).slice() };
+    slots[slot] = page;
+    this.pages.set(gfn, page);
+    st.p2m.protect(gfn, false);
+    st.counters['oos.unsynced']++;
+    if (this.pages.size > st.counters['oos.peak_pages']) st.counters['oos.peak_pages'] = this.pages.size;
+  }
+
+  resyncAll(cause: ResyncCause): void {
+    if (this.pages.size === 0) return;
+    for (const gfn of [...this.pages.keys()]) this.resync(gfn, cause);
+  }
+
+  /**
+   * Bring out-of-sync `gfn` back in sync: compare it with its snapshot,
+   * recompute the shadow entries of the guest entries that changed (only
+   * those), and write-protect it again in every shadow that maps it.
+   */
+  resync(gfn: number, cause: ResyncCause): void {
+    const page = this.pages.get(gfn);
+    if (page === undefined) return;
+    const st = this.st;
+    const c = st.counters;
+    const leaves = this.leaves as LeafSetter;
+    this.forget(gfn);
+    c['oos.resyncs']++;
+    c[`oos.resync.${cause}`] = (c[`oos.resync.${cause}`] ?? 0) + 1;
+    const live = st.guestSpace.frameForRead(gfn);
+    const snap = page.snapshot;
+    let flush = false;
+    for (const sh of [...(st.byGfn.get(gfn) ?? [])]) {
+      const first = sh.guestWide ? 0 : sh.part * 512;
+      for (let gi = first; gi < first + 512; gi++) {
+        c['oos.entries_compared']++;
+        const lo = sh.guestWide ? (live[2 * gi] as number) : (live[gi] as number);
+        const hi = sh.guestWide ? (live[2 * gi + 1] as number) : 0;
+        if (sh.guestWide ? lo === snap[2 * gi] && hi === snap[2 * gi + 1] : lo === snap[gi]) continue;
+        c['oos.entries_changed']++;
+        // An entry with reserved bits set faults in the guest's walk: its shadow stays not present.
+        const bad = (lo & (sh.fmt.rsvdLo[2] as number)) !== 0 || (hi & (sh.fmt.rsvdHi[2] as number)) !== 0;
+        const target = leafFrame(lo, hi, sh.guestWide, false, 12);
+        for (const i of derivedEntries(sh, gi)) {
+          if (bad ? this.set.setEntry(sh, i, NOT_PRESENT, null) : leaves.setLeaf(sh, i, target, lo, hi)) flush = true;
+        }
+      }
+    }
+    st.p2m.protect(gfn, true);
+    if (this.set.revokeWrite(gfn)) flush = true;
+    if (flush) this.set.shootdown();
+  }
+
+  /** Forget that `gfn` is out of sync (its snapshot goes). */
+  forget(gfn: number): void {
+    const page = this.pages.get(gfn);
+    if (page === undefined) return;
+    this.pages.delete(gfn);
+    (this.slots[page.vcpu] as Array<OosPage | null>)[page.slot] = null;
+  }
+
+  /**
+   * A shadow entry of out-of-sync l1 `gfn` now follows its guest entry `gi`
+   * = (lo, hi): so must the snapshot, or a later change back to the
+   * snapshot's old value would go unseen at resync (Xen does the same).
+   */
+  followSnapshot(gfn: number, gi: number, wide: boolean, lo: number, hi: number): void {
+    const page = this.pages.get(gfn);
+    if (page === undefined) return;
+    if (wide) {
+      page.snapshot[2 * gi] = lo;
+      page.snapshot[2 * gi + 1] = hi;
+    } else page.snapshot[gi] = lo;
+  }
+}

@@ -1,0 +1,297 @@
+/**
+ * Propagation: shadow entries computed from guest entries (Xen's
+ * shadow/multi.c, sh_propagate and friends; KVM's FNAME(fetch)). Builds the
+ * shadow path of a faulting address from the guest walk that just
+ * succeeded, one format-independent algorithm for every guest mode, and
+ * drops derived entries when a guest table is written.
+ *
+ * Rules this module keeps (the isolation checker tests them):
+ *  2. A present shadow entry exists only for a guest entry that is present,
+ *     has no reserved bits and has its accessed flag set; a leaf is writable
+ *     only if the guest leaf is writable and dirty, the p2m type is ram_rw,
+ *     the target frame is not itself a shadowed guest table and (in
+ *     log-dirty mode) it is logged dirty. Rights are never more than guest
+ *     rights ∩ p2m rights.
+ *  3. Every guest frame that has a shadow is mapped read-only in every shadow
+ *     (the cache revokes write access when it becomes shadowed), so every
+ *     guest write to a guest table traps; it is emulated and the shadow
+ *     entries derived from the written entries are dropped (revalidate;
+ *     rebuilt lazily).
+ *  6. Magic entries (the fast path) hold only what the guest l1 entry says,
+ *     never the rights of the path that made them (magic.ts).
+ *  - A guest superpage becomes a shadow superpage only when the P2M maps its
+ *    range contiguously and uniformly and no frame in it is a shadowed guest
+ *    table (canMapLarge); otherwise it is splintered into fl1 (and, for
+ *    1 GiB, fl2) shadows of 4 KiB entries. 32-bit guests run on PAE-format
+ *    shadows (Xen's "2-on-3"): a guest page directory is four shadow PDs
+ *    (two shadow entries per 4 MiB guest entry), a guest page table two
+ *    shadow PTs.
+ */
+import { PTE_A, PTE_D, PTE_P, PTE_PS, PTE_RW } from '../../arch/x86/bits.js';
+import type { WalkFormat } from '../../arch/x86/modes.js';
+import { leafFrame, vaIndex } from '../../arch/x86/walker.js';
+import { ZERO_FRAME } from '../../machine/memory.js';
+import { P2M_RAM_RW } from '../../p2m/p2m.js';
+import type { ShadowCache } from './cache.js';
+import type { DirtyLog } from './logdirty.js';
+import { GNP, MAGIC_GFN_LIMIT, mmioMagic } from './magic.js';
+import type { LeafSetter, OutOfSync } from './oos.js';
+import { NOT_PRESENT, type ShadowSet } from './set.js';
+import type { ShadowState } from './state.js';
+import {
+  derivedEntries,
+  guestIndex,
+  HI_COPY,
+  hardwareMode,
+  LEAF_COPY_LO,
+  NONLEAF_COPY_LO,
+  type Shadow,
+} from './types.js';
+
+export class Propagator implements LeafSetter {
+  constructor(
+    private readonly st: ShadowState,
+    private readonly set: ShadowSet,
+    private readonly oos: OutOfSync,
+    private readonly cache: ShadowCache,
+    private readonly dirty: DirtyLog,
+  ) {
+    oos.bind(this);
+  }
+
+  /**
+   * Build the shadow path for `va` from the last guest walk (guest A/D
+   * already committed). Returns the l1 shadow when the walk ended at a
+   * not-present l1 entry (for markNotPresent), else null.
+   */
+  fix(fmt: WalkFormat, vaHi: number, vaLo: number): Shadow | null {
+    const st = this.st;
+    const cache = this.cache;
+    const guestWide = fmt.mode.wide;
+    const hw = hardwareMode(fmt);
+    // For a 32-bit guest, which 2 MiB half of a 4 MiB guest PDE's range the VA is in.
+    const half = (vaLo >>> 21) & 1;
+    let sh: Shadow | null = null;
+    const w = st.walker;
+    for (let k = 0; k < w.pathLen; k++) {
+      const level = w.pathLevel[k] as number;
+      const table = w.pathTable[k] as number;
+      const index = w.pathIndex[k] as number;
+      // Where this guest entry lands in the shadows: the same index, or for a
+      // 32-bit guest a quarter of its PD (two shadow entries per guest PDE) or a half of its PT.
+      const part = guestWide ? 0 : level === 2 ? index >>> 8 : index >>> 9;
+      const sIndex = guestWide ? index : level === 2 ? ((index & 255) << 1) | half : index & 511;
+      if (sh === null) sh = cache.get(fmt, level, table, part);
+      // The guest entry as it is now in memory (after the A/D commit), where the walk read it.
+      const g = w.pathFrame[k] as Uint32Array;
+      const word = w.pathWord[k] as number;
+      const lo = g[word] as number;
+      const hi = guestWide ? (g[word + 1] as number) : 0;
+      const large = level > 1 && ((lo >>> 7) & 1 & (fmt.largeMask >>> level)) !== 0;
+      if (level === 1) {
+        this.setLeaf(sh, sIndex, leafFrame(lo, hi, guestWide, false, 12), lo, hi);
+        if (st.sw.prefetch > 0) this.prefetch(sh, sIndex, g);
+        this.oos.followSnapshot(table, index, guestWide, lo, hi);
+        return null;
+      }
+      if (!large) {
+        const child = cache.get(fmt, level - 1, leafFrame(lo, hi, guestWide, false, 12), guestWide ? 0 : half);
+        this.set.setEntry(sh, sIndex, this.nonLeaf(child.smfn, lo, hi), child);
+        sh = child;
+        continue;
+      }
+      // A guest superpage; a 32-bit guest's 4 MiB page is two 2 MiB halves here.
+      const hwShift = hw.shift[level] as number;
+      const base = leafFrame(lo, hi, guestWide, true, fmt.leafShift[level] as number) + (guestWide ? 0 : half * 512);
+      if (this.canMapLarge(base, 2 ** (hwShift - 12))) {
+        // The P2M maps the whole range contiguously and uniformly: one shadow superpage.
+        st.counters.superpages_mapped++;
+        this.set.setEntry(sh, sIndex, this.largeLeaf(base, lo, hi), null);
+        return null;
+      }
+      // Otherwise splinter it into fl shadows of 4 KiB entries.
+      st.counters.superpages_splintered++;
+      let flLevel = level - 1;
+      let parent = sh;
+      let parentIndex = sIndex;
+      let first = base;
+      for (;;) {
+        const child = cache.getFl(fmt, flLevel, first, lo, hi);
+        this.set.setEntry(parent, parentIndex, this.nonLeaf(child.smfn, lo, hi), child);
+        const shift = hw.shift[flLevel] as number;
+        const idx = ((vaLo >>> shift) | (vaHi << (32 - shift))) & (hw.indexMask[flLevel] as number);
+        if (flLevel === 1) {
+          this.setLeaf(child, idx, first + idx, lo, hi);
+          if (st.sw.prefetch > 0) this.prefetchFl(child, idx, first, lo, hi);
+          return null;
+        }
+        parent = child;
+        parentIndex = idx;
+        first += idx * 2 ** (shift - 12);
+        flLevel--;
+      }
+    }
+    // The walk ended above l1 (a not-present l1 entry): the last shadow made is that l1's.
+    return sh;
+  }
+
+  /**
+   * The fast path's other half: after a guest walk that ended at a not-present
+   * l1 entry, build the shadow path down to that l1 and put a guest-not-present
+   * magic entry there, so the next fault on it is classified without a walk.
+   * Only if every entry above already has its accessed flag set: a faulting
+   * walk sets none, and a shadow entry needs it. Not for a guest l1 that was
+   * never written: every entry of it is not present, a walk of it costs
+   * nothing, and a shadow of it would cost a frame the guest does not spend.
+   */
+  markNotPresent(fmt: WalkFormat, vaHi: number, vaLo: number): void {
+    const st = this.st;
+    const w = st.walker;
+    const n = w.pathLen;
+    if (n !== fmt.mode.topLevel - 1 && !(fmt.mode.pdpteRegisters && n === 1)) return;
+    let lo = 0;
+    for (let k = 0; k < n; k++) {
+      lo = (w.pathFrame[k] as Uint32Array)[w.pathWord[k] as number] as number;
+      if ((lo & PTE_A) === 0 || ((lo >>> 7) & 1 & (fmt.largeMask >>> (w.pathLevel[k] as number))) !== 0) return;
+    }
+    const hi = fmt.mode.wide ? ((w.pathFrame[n - 1] as Uint32Array)[(w.pathWord[n - 1] as number) + 1] as number) : 0;
+    if (st.guestSpace.frameForRead(leafFrame(lo, hi, fmt.mode.wide, false, 12)) === ZERO_FRAME) return;
+    const l1 = this.fix(fmt, vaHi, vaLo);
+    if (l1 === null) return;
+    const gi = vaIndex(vaHi, vaLo, 12, fmt.mode.wide ? 511 : 1023);
+    this.set.setEntry(l1, fmt.mode.wide ? gi : gi & 511, GNP, null);
+    if (this.oos.has(l1.gfn)) {
+      const g = st.guestSpace.frameForRead(l1.gfn);
+      const wide = fmt.mode.wide;
+      this.oos.followSnapshot(l1.gfn, gi, wide, g[wide ? 2 * gi : gi] as number, wide ? (g[2 * gi + 1] as number) : 0);
+    }
+  }
+
+  /**
+   * Prefetch: after fixing entry `from` of l1 shadow `sh`, propagate the
+   * following guest entries of the same table (up to the window) whose
+   * shadow entries are empty — present, accessed ones as mappings, not-present
+   * ones as magic entries with the fast path. Entries with the accessed flag
+   * clear stay empty: the hardware would set it, so the first access must trap.
+   */
+  private prefetch(sh: Shadow, from: number, g: Uint32Array): void {
+    const st = this.st;
+    const f = st.domain.mem.read(sh.smfn);
+    const rsvdLo = sh.fmt.rsvdLo[2] as number;
+    const rsvdHi = sh.fmt.rsvdHi[2] as number;
+    for (let i = from + 1, end = Math.min(512, from + 1 + st.sw.prefetch); i < end; i++) {
+      if (((f[2 * i] as number) & PTE_P) !== 0) continue;
+      const gi = guestIndex(sh, i);
+      const lo = sh.guestWide ? (g[2 * gi] as number) : (g[gi] as number);
+      const hi = sh.guestWide ? (g[2 * gi + 1] as number) : 0;
+      if ((lo & PTE_P) !== 0 && ((lo & PTE_A) === 0 || (lo & rsvdLo) !== 0 || (hi & rsvdHi) !== 0)) continue;
+      this.setLeaf(sh, i, leafFrame(lo, hi, sh.guestWide, false, 12), lo, hi);
+      if (((f[2 * i] as number) & PTE_P) === 0) continue;
+      st.counters['prefetch.entries']++;
+      this.oos.followSnapshot(sh.gfn, gi, sh.guestWide, lo, hi);
+    }
+  }
+
+  /** Prefetch in a splintered superpage: the following 4 KiB pieces of the same guest superpage. */
+  private prefetchFl(sh: Shadow, from: number, first: number, lo: number, hi: number): void {
+    const st = this.st;
+    const f = st.domain.mem.read(sh.smfn);
+    for (let i = from + 1, end = Math.min(512, from + 1 + st.sw.prefetch); i < end; i++) {
+      if (((f[2 * i] as number) & PTE_P) !== 0) continue;
+      this.setLeaf(sh, i, first + i, lo, hi);
+      if (((f[2 * i] as number) & PTE_P) !== 0) st.counters['prefetch.entries']++;
+    }
+  }
+
+  /**
+   * May guest frames [base, base+span) be one shadow superpage? Only when the
+   * P2M maps them contiguously (identity placement), all RAM of one type, and
+   * none is a shadowed guest table (whose writes must trap).
+   */
+  canMapLarge(base: number, span: number): boolean {
+    if (this.dirty.on) return false; // writes are tracked per 4 KiB page
+    const domain = this.st.domain;
+    const placement = domain.placement;
+    if (placement.kind !== 'identity' || base + span > placement.ramFrames) return false;
+    if (domain.guest.anyReadOnly(base, base + span - 1)) return false;
+    for (let r = base >>> 9, end = (base + span - 1) >>> 9; r <= end; r++) {
+      if (this.cache.hasShadowedTable(r)) return false;
+    }
+    return true;
+  }
+
+  /** Shadow superpage entry for guest superpage (lo, hi) at guest frame `base` (identity: mfn = gfn). */
+  private largeLeaf(base: number, lo: number, hi: number): [number, number] {
+    let flags = (lo & (LEAF_COPY_LO | 0x1000) & ~PTE_RW) | PTE_P | PTE_A | PTE_PS;
+    if ((lo & PTE_RW) !== 0 && (lo & PTE_D) !== 0) flags |= PTE_RW | PTE_D;
+    return [
+      ((base % 0x100000) * 4096 + (flags & 0xfff) + (lo & 0x1000)) >>> 0,
+      Math.floor(base / 0x100000) | (hi & HI_COPY),
+    ];
+  }
+
+  /** Shadow non-leaf entry pointing at shadow frame `smfn`, with guest entry (lo, hi)'s rights. */
+  private nonLeaf(smfn: number, lo: number, hi: number): [number, number] {
+    const l = ((smfn % 0x100000) * 4096 + PTE_P + PTE_A + (lo & NONLEAF_COPY_LO)) >>> 0;
+    return [l, Math.floor(smfn / 0x100000) | (hi & 0x80000000)];
+  }
+
+  /**
+   * Shadow leaf for guest leaf (lo, hi) mapping guest frame `gfn` (for an fl
+   * shadow, (lo, hi) is the guest superpage entry); not present when nothing
+   * may be cached.
+   */
+  setLeaf(sh: Shadow, index: number, gfn: number, lo: number, hi: number): boolean {
+    const st = this.st;
+    const set = this.set;
+    if ((lo & PTE_P) === 0) return set.setEntry(sh, index, st.sw.fastpath && !sh.fl ? GNP : NOT_PRESENT, null);
+    const p2m = st.p2m;
+    const mfn = p2m.lookup(gfn);
+    const type = p2m.lastType;
+    if ((lo & PTE_A) === 0) return set.setEntry(sh, index, NOT_PRESENT, null);
+    if (mfn < 0) {
+      // MMIO: with the fast path, a magic entry holding the gfn and the leaf's own rights.
+      const magic = st.sw.fastpath && gfn < MAGIC_GFN_LIMIT;
+      return set.setEntry(sh, index, magic ? mmioMagic(gfn, lo, sh.guestWide ? hi : 0) : NOT_PRESENT, null);
+    }
+    let l = (lo & LEAF_COPY_LO & ~PTE_RW) | PTE_P | PTE_A;
+    if (
+      (lo & PTE_RW) !== 0 &&
+      (lo & PTE_D) !== 0 &&
+      type === P2M_RAM_RW &&
+      !this.oos.writeProtected(gfn) &&
+      this.dirty.writableOk(gfn)
+    )
+      l |= PTE_RW | PTE_D;
+    return set.setEntry(
+      sh,
+      index,
+      [((mfn % 0x100000) * 4096 + l) >>> 0, Math.floor(mfn / 0x100000) | (hi & HI_COPY)],
+      null,
+    );
+  }
+
+  /** Guest frame `gfn` (a shadowed table) changed at [offset, offset+size): drop derived shadow entries. */
+  revalidate(gfn: number, offset: number, size: number): void {
+    const st = this.st;
+    const list = st.byGfn.get(gfn);
+    if (list === undefined) return;
+    let dropped = false;
+    for (const sh of [...list]) {
+      const entryBytes = sh.guestWide ? 8 : 4;
+      for (
+        let gi = Math.floor(offset / entryBytes), last = Math.floor((offset + size - 1) / entryBytes);
+        gi <= last;
+        gi++
+      ) {
+        for (const i of derivedEntries(sh, gi)) {
+          st.counters.entries_revalidated++;
+          if (this.set.setEntry(sh, i, NOT_PRESENT, null)) dropped = true;
+        }
+      }
+    }
+    // Only a shadow entry that was present can be cached in a TLB: filling an
+    // empty slot (the common case, a guest mapping a new page) needs no flush.
+    if (dropped) this.set.shootdown();
+  }
+}

@@ -1,0 +1,185 @@
+/**
+ * The one writer of shadow entries (Xen's shadow/set.c): setEntry() stores
+ * every shadow entry there is, and keeps what depends on entries — the
+ * children's reference counts and up-pointers, the writable reverse map and
+ * the shadow superpages' regions. Write revocation and the TLB shootdown
+ * live here too, since they exist to keep those records honest.
+ *
+ * Rules this module keeps (the isolation checker tests them):
+ *  4. setEntry() is the only writer of shadow entries (write revocation
+ *     included): a child's reference count is the number of present shadow
+ *     entries pointing at it (plus its pin and PAE PDPTE registers, kept by
+ *     the cache), and a replaced entry's reference is dropped at once, so an
+ *     unreferenced, unpinned shadow is freed (cache.ts).
+ *  - The writable reverse map holds exactly the present, writable, non-magic
+ *    shadow l1 entries, by the guest frame they map; magic entries map
+ *    nothing and appear in no record.
+ *  - Only a replaced present (non-magic) entry can be held by a TLB: that is
+ *    what setEntry() reports, and what callers flush for (shootdown()).
+ */
+import { PTE_D, PTE_P, PTE_PS, PTE_RW } from '../../arch/x86/bits.js';
+import { isMagic } from './magic.js';
+import type { ShadowState } from './state.js';
+import type { Shadow } from './types.js';
+
+export const NOT_PRESENT: readonly [number, number] = [0, 0];
+
+/**
+ * Writable reverse map: guest frame -> the shadow leaf slots (smfn * 1024 +
+ * index) that map it *writable*. Revoking write access (a frame becomes a
+ * shadowed table, an out-of-sync l1 is resynced, the dirty log is cleaned)
+ * visits only these, and empties the set, so each writable mapping is paid
+ * for once however many read-only mappings a frame has. Most frames have one
+ * writable mapping: it is stored as a number; shared frames get a Set.
+ */
+export class WritableMap {
+  private readonly map = new Map<number, number | Set<number>>();
+  add(gfn: number, slot: number): void {
+    const v = this.map.get(gfn);
+    if (v === undefined) this.map.set(gfn, slot);
+    else if (typeof v === 'number') {
+      if (v !== slot) this.map.set(gfn, new Set([v, slot]));
+    } else v.add(slot);
+  }
+  remove(gfn: number, slot: number): void {
+    const v = this.map.get(gfn);
+    if (v === slot) this.map.delete(gfn);
+    else if (typeof v === 'object') {
+      v.delete(slot);
+      if (v.size === 0) this.map.delete(gfn);
+    }
+  }
+  /** Remove and return every slot mapping `gfn` writable. */
+  take(gfn: number): number[] {
+    const v = this.map.get(gfn);
+    if (v === undefined) return [];
+    this.map.delete(gfn);
+    return typeof v === 'number' ? [v] : [...v];
+  }
+}
+
+/** What the writer needs from the cache above it: dropping the reference a replaced entry held (cache.ts). */
+export interface ShadowReleaser {
+  release(sh: Shadow): void;
+}
+
+export class ShadowSet {
+  /** Guest frame -> shadow leaf slots (smfn * 1024 + index) mapping it writable. */
+  private readonly writable = new WritableMap();
+  /** 2 MiB guest region (gfn >> 9) -> shadow superpage entries (slots) covering it. */
+  private readonly superSlots = new Map<number, Set<number>>();
+  private releaser: ShadowReleaser | null = null;
+
+  constructor(private readonly st: ShadowState) {}
+
+  /** Connect the cache, which frees what the writer stops referring to (once, at attach). */
+  bind(releaser: ShadowReleaser): void {
+    this.releaser = releaser;
+  }
+
+  /**
+   * The one writer of shadow entries: stores (lo, hi) at `index` of `sh`,
+   * dropping the reference / reverse-map record of the old entry and making
+   * the new one's. True if a present (non-magic) entry was replaced, which a
+   * TLB may hold.
+   */
+  setEntry(sh: Shadow, index: number, [lo, hi]: readonly [number, number], child: Shadow | null): boolean {
+    const st = this.st;
+    const f = st.domain.mem.write(sh.smfn);
+    const w = 2 * index;
+    const oldLo = f[w] as number;
+    const oldHi = f[w + 1] as number;
+    lo >>>= 0;
+    hi >>>= 0;
+    if (oldLo === lo && oldHi === hi) return false;
+    f[w] = lo;
+    f[w + 1] = hi;
+    // Magic entries (fast path) map nothing: no reverse map, and no TLB can hold them.
+    const oldReal = (oldLo & PTE_P) !== 0 && !isMagic(oldLo, oldHi);
+    if (oldReal) {
+      const oldMfn = (oldHi & 0xfffff) * 0x100000 + (oldLo >>> 12);
+      if (sh.level > 1 && (oldLo & PTE_PS) !== 0) {
+        this.superTrack(sh, index, oldLo, oldHi, false);
+      } else if (sh.level > 1) {
+        const c = st.byMfn.get(oldMfn);
+        if (c !== undefined) {
+          c.ups.delete(sh.smfn * 1024 + index);
+          (this.releaser as ShadowReleaser).release(c);
+        }
+      } else if ((oldLo & PTE_RW) !== 0) {
+        this.writable.remove(st.domain.placement.gfnOf(oldMfn), sh.smfn * 1024 + index);
+      }
+    }
+    if ((lo & PTE_P) !== 0 && !isMagic(lo, hi)) {
+      if (child !== null) {
+        child.refs++;
+        child.ups.add(sh.smfn * 1024 + index);
+      } else if (sh.level > 1 && (lo & PTE_PS) !== 0) this.superTrack(sh, index, lo, hi, true);
+      else if (sh.level === 1 && (lo & PTE_RW) !== 0) {
+        const g = st.domain.placement.gfnOf((hi & 0xfffff) * 0x100000 + (lo >>> 12));
+        this.writable.add(g, sh.smfn * 1024 + index);
+      }
+    }
+    return oldReal;
+  }
+
+  /** Guest frames covered by a shadow superpage entry at `level` (first frame, count). */
+  private superRange(sh: Shadow, lo: number, hi: number): [number, number] {
+    const span = sh.level === 3 ? 1 << 18 : 512;
+    const mfn = (hi & 0xfffff) * 0x100000 + ((lo >>> 12) & ~(span - 1));
+    return [this.st.domain.placement.gfnOf(mfn), span];
+  }
+
+  /** Record (or forget) which 2 MiB regions a shadow superpage entry covers. */
+  private superTrack(sh: Shadow, index: number, lo: number, hi: number, add: boolean): void {
+    const [first, span] = this.superRange(sh, lo, hi);
+    const slot = sh.smfn * 1024 + index;
+    for (let r = first >>> 9, end = (first + span - 1) >>> 9; r <= end; r++) {
+      let set = this.superSlots.get(r);
+      if (add) {
+        if (set === undefined) {
+          set = new Set();
+          this.superSlots.set(r, set);
+        }
+        set.add(slot);
+      } else if (set !== undefined) {
+        set.delete(slot);
+        if (set.size === 0) this.superSlots.delete(r);
+      }
+    }
+  }
+
+  /**
+   * A frame in 2 MiB guest region `region` became a shadowed guest table:
+   * drop every shadow superpage over it (it is rebuilt splintered) and flush.
+   */
+  dropSuperpages(region: number): void {
+    const supers = this.superSlots.get(region);
+    if (supers === undefined) return;
+    for (const slot of [...supers]) {
+      const sh = this.st.byMfn.get(Math.floor(slot / 1024)) as Shadow;
+      this.setEntry(sh, slot % 1024, NOT_PRESENT, null);
+    }
+    this.shootdown();
+  }
+
+  /** Clear the write permission of every shadow leaf mapping `gfn` (through the writer); true if any had it. */
+  revokeWrite(gfn: number): boolean {
+    const st = this.st;
+    const slots = this.writable.take(gfn);
+    for (const slot of slots) {
+      st.counters.rmap_entries_searched++;
+      const sh = st.byMfn.get(Math.floor(slot / 1024)) as Shadow;
+      const i = slot % 1024;
+      const f = st.domain.mem.read(sh.smfn);
+      this.setEntry(sh, i, [(f[2 * i] as number) & ~(PTE_RW | PTE_D), f[2 * i + 1] as number], null);
+    }
+    return slots.length > 0;
+  }
+
+  /** Flush every vCPU's hardware TLB (a real hypervisor sends IPIs). */
+  shootdown(): void {
+    this.st.counters.tlb_shootdowns++;
+    for (const c of this.st.cpus) c.tlb.flushContext(-1, true);
+  }
+}

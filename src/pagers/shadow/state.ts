@@ -1,0 +1,45 @@
+/**
+ * What every part of the shadow pager shares (the role of Xen's
+ * shadow/private.h): the domain and its P2M, the two views of memory, the
+ * vCPUs, the switches, the counters, the guest walker, and the two indexes
+ * of the shadows by machine frame and by guest frame. The parts above
+ * (set.ts, oos.ts, cache.ts, logdirty.ts, propagate.ts, shadow.ts) each hold
+ * this object; none holds another's private state.
+ *
+ * Rules kept here:
+ *  - byMfn and byGfn are written only by the cache (cache.ts: make, free);
+ *    every other part only reads them;
+ *  - the walker is the guest walker of the fault in progress: the fault path
+ *    (shadow.ts) walks, propagation (propagate.ts) builds from its last walk.
+ */
+import type { Cpu } from '../../arch/x86/cpu.js';
+import { Walker } from '../../arch/x86/walker.js';
+import type { Domain } from '../../hypervisor/domain.js';
+import { MachineSpace, P2m, P2mSpace } from '../../p2m/p2m.js';
+import type { ShadowCounters } from './counters.js';
+import type { ShadowSwitches } from './options.js';
+import type { Shadow } from './types.js';
+
+export class ShadowState {
+  readonly p2m: P2m;
+  /** Guest-physical memory through the P2M (what the guest's tables and emulation read and write). */
+  readonly guestSpace: P2mSpace;
+  /** Machine memory (what the hardware walks: shadows, or the P2M with guest paging off). */
+  readonly hwSpace: MachineSpace;
+  readonly walker = new Walker();
+  /** Shadow frame -> its shadow. */
+  readonly byMfn = new Map<number, Shadow>();
+  /** Guest frame -> its (non-fl) shadows. */
+  readonly byGfn = new Map<number, Shadow[]>();
+
+  constructor(
+    readonly domain: Domain,
+    readonly cpus: Cpu[],
+    readonly sw: ShadowSwitches,
+    readonly counters: ShadowCounters,
+  ) {
+    this.p2m = new P2m(domain.mem, domain.placement, (gfn) => domain.guest.isReadOnly(gfn));
+    this.guestSpace = new P2mSpace(this.p2m);
+    this.hwSpace = new MachineSpace(domain.mem);
+  }
+}
