@@ -155,3 +155,28 @@ test('exec refuses a shadow pool too small for the vCPUs in one line, exit 2, be
   const ok = umbra(['exec', '-', '--pager', 'shadow', '--shadow-pool', '176', '--check'], text);
   assert.equal(ok.status, 0, ok.stderr);
 });
+
+test('umbra counters lists exactly the counters runs report, under every pager', () => {
+  const decls = JSON.parse(umbra(['counters', '--json']).stdout) as Array<{
+    group: string;
+    counters: Array<{ name: string }>;
+  }>;
+  const names = (g: string): string[] => (decls.find((d) => d.group === g)?.counters ?? []).map((c) => c.name).sort();
+  const dir = mkdtempSync(join(tmpdir(), 'umbra-'));
+  const json = join(dir, 'c.json');
+  for (const pager of ['native', 'shadow']) {
+    const r = umbra(['exec', join(root, 'examples/shadow-cache-cr3.jsonl'), '--pager', pager, '--stats-json', json]);
+    assert.equal(r.status, 0, r.stderr);
+    const doc = JSON.parse(readFileSync(json, 'utf8'));
+    assert.deepEqual(Object.keys(doc.cpu).sort(), names('cpu'), 'cpu counters');
+    // Declared but not yet reported: only what appears on first use (a blowout's resync cause).
+    const reported = Object.keys(doc.pager.counters).sort();
+    assert.deepEqual(
+      reported,
+      names(pager).filter((n) => reported.includes(n) || n !== 'oos.resync.blowout'),
+    );
+  }
+  const bad = umbra(['counters', '--pager', 'nope']);
+  assert.equal(bad.status, 2);
+  assert.match(bad.stderr, /^umbra: --pager: unknown pager "nope"/);
+});

@@ -15,6 +15,7 @@ import { runWorkload, startWorkload } from '../src/guest/kernel/run.js';
 import { workload } from '../src/guest/kernel/workloads.js';
 import { migrate } from '../src/hypervisor/migrate.js';
 import { NativePager } from '../src/pagers/native/native.js';
+import type { ShadowStats } from '../src/pagers/shadow/counters.js';
 import { DEFAULT_SWITCHES, defaultPoolFrames, parseShadowSpec } from '../src/pagers/shadow/options.js';
 import { SHADOW_COUNTERS, ShadowPager } from '../src/pagers/shadow/shadow.js';
 import { runText } from './support/run.js';
@@ -43,7 +44,7 @@ function run(name: string, size: number, pager: NativePager | ShadowPager) {
 }
 
 /** Run a workload natively and under `spec` (checked): same outcome; the shadow pager's counters. */
-function counters(name: string, size: number, spec: string): Record<string, number> {
+function counters(name: string, size: number, spec: string): ShadowStats {
   const p = shadow(spec);
   assert.equal(run(name, size, p).digest, run(name, size, new NativePager()).digest, `${name} under ${spec}`);
   return p.stats();

@@ -7,6 +7,7 @@ import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import type { ShadowStats } from '../src/pagers/shadow/counters.js';
 import { ShadowPager } from '../src/pagers/shadow/shadow.js';
 import { runText } from './support/run.js';
 
@@ -30,7 +31,7 @@ const scenario = (lines: string[], memory = 0x100000): string =>
   `${[`{"op":"machine","vcpus":1,"memory":"0x${memory.toString(16)}"}`, ...lines].join('\n')}\n`;
 
 /** Run under both pagers (shadow with the isolation checker) and require identical output. */
-function same(text: string, readOnly: Array<[number, number]> = []): { out: string; stats: Record<string, number> } {
+function same(text: string, readOnly: Array<[number, number]> = []): { out: string; stats: ShadowStats } {
   const pager = new ShadowPager({ check: true });
   const out = runText(text, { pager, readOnly });
   assert.equal(out, runText(text, { readOnly }));

@@ -7,6 +7,7 @@ import { Command, CommanderError, Option } from 'commander';
 import { ConfigError } from '../hypervisor/pager.js';
 import { useNodeSha256 } from '../io/sha256.js';
 import { CompareError } from '../metrics/compare.js';
+import { countersCommand } from './counters.js';
 import { UsageError } from './errors.js';
 import { execCommand } from './exec.js';
 import { inspectCommand, translateCommand } from './image.js';
@@ -78,6 +79,13 @@ program
   .option('--maxphyaddr <n>', 'physical-address width of the guest CPU')
   .option('--root <which>', 'walk from CR3 (cr3) or the KPTI twin table (twin)', 'cr3')
   .action(translateCommand);
+
+program
+  .command('counters')
+  .description("list every counter a run reports and what it means (the CPU's and each pager's)")
+  .option('--pager <spec>', "only this pager's counters (native, shadow, …)")
+  .option('--json', 'as JSON')
+  .action(countersCommand);
 
 registerTraceCommands(program);
 registerWorkloadCommands(program);

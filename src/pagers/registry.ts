@@ -9,8 +9,7 @@
  * `shadow:-oos:prefetch=32:pool=512`. It is also the pager's name in the
  * statistics.
  */
-import type { Pager } from '../hypervisor/pager.js';
-import { ConfigError } from '../hypervisor/pager.js';
+import { ConfigError, type CounterDecl, type Pager } from '../hypervisor/pager.js';
 import { NativePager } from './native/native.js';
 import { minPoolFrames, OPTIMIZATIONS, parseShadowSpec } from './shadow/options.js';
 import { ShadowPager } from './shadow/shadow.js';
@@ -28,6 +27,8 @@ export interface PagerKind {
   readonly description: string;
   /** Switches a spec may name (empty: none). */
   readonly switches: readonly { name: string; description: string }[];
+  /** Every counter its stats() reports, with what it means (`umbra counters`). */
+  readonly counters: readonly CounterDecl[];
   /** Build a pager from a spec of this kind; a bad spec throws PagerSpecError. */
   create(spec: string, opts: PagerOptions): Pager;
   /**
@@ -45,6 +46,7 @@ const native: PagerKind = {
   name: 'native',
   description: 'no virtualization: the hardware walks the guest tables (the reference)',
   switches: [],
+  counters: [],
   create(spec) {
     if (spec !== 'native') throw new PagerSpecError(`"${spec}": native takes no switches`);
     return new NativePager();
@@ -59,6 +61,7 @@ const shadow: PagerKind = {
   name: 'shadow',
   description: "Xen's shadow paging over a P2M (translated mode), with its optimizations as switches",
   switches: OPTIMIZATIONS,
+  counters: ShadowPager.counters,
   create(spec, opts) {
     const sw = parseShadowSpec(spec);
     if (typeof sw === 'string') throw new PagerSpecError(sw);

@@ -188,6 +188,9 @@ export type ShadowCounters = Record<Exclude<DeclaredName, NotInRecord>, number> 
   'oos.resync.blowout'?: number;
 };
 
+/** What stats() reports: the record and the P2M's two gauges, every name typed (a typo does not compile). */
+export type ShadowStats = ShadowCounters & { p2m_table_frames: number; p2m_entries: number };
+
 /** A zeroed record, in the order stats() reports it. */
 export function newCounters(): ShadowCounters {
   return {

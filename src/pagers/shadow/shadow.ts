@@ -44,7 +44,7 @@ import type { CounterDecl, LogDirty, Pager } from '../../hypervisor/pager.js';
 import { P2M_RAM_RO, P2M_RAM_RW } from '../../p2m/p2m.js';
 import { type AuditRoot, type AuditView, auditPaths } from './audit.js';
 import { ShadowCache } from './cache.js';
-import { newCounters, SHADOW_COUNTERS, type ShadowCounters } from './counters.js';
+import { newCounters, SHADOW_COUNTERS, type ShadowCounters, type ShadowStats } from './counters.js';
 import { DirtyLog } from './logdirty.js';
 import { HOST_MAXPHYADDR, isMagic, isMmioMagic, mmioMagicGfn } from './magic.js';
 import { OutOfSync } from './oos.js';
@@ -121,7 +121,7 @@ export class ShadowPager implements Pager {
     for (const c of cpus) this.load(c);
   }
 
-  stats(): Record<string, number> {
+  stats(): ShadowStats {
     const p2m = this.st.p2m;
     return { ...this.counters, p2m_table_frames: p2m.tableFrames, p2m_entries: p2m.populated };
   }
