@@ -36,7 +36,16 @@
 import { CTL_WP, checkAccess, faultError, PERM_D } from '../../arch/x86/access.js';
 import { type AccessKind, FETCH, PF_RSVD, WRITE } from '../../arch/x86/bits.js';
 import { type Cpu, HOST_DONE, HOST_RETRY, readValue, writeValue } from '../../arch/x86/cpu.js';
-import { EXIT_CR_WRITE, EXIT_MSR_WRITE, EXIT_NAMES, EXIT_PAGE_FAULT, type ExitReason } from '../../arch/x86/exits.js';
+import {
+  EXIT_CR_WRITE,
+  EXIT_FLUSH,
+  EXIT_INVLPG,
+  EXIT_INVPCID,
+  EXIT_MSR_WRITE,
+  EXIT_NAMES,
+  EXIT_PAGE_FAULT,
+  type ExitReason,
+} from '../../arch/x86/exits.js';
 import { formatFor } from '../../arch/x86/modes.js';
 import { leafPermission, type PhysicalSpace, WALK_OK } from '../../arch/x86/walker.js';
 import type { Domain } from '../../hypervisor/domain.js';
@@ -55,9 +64,6 @@ import { ShadowState } from './state.js';
 import { hardwareMode } from './types.js';
 
 export { SHADOW_COUNTERS } from './counters.js';
-
-/** Counter of each exit reason. */
-const EXIT_KEYS = EXIT_NAMES.map((n) => `exit.${n}`);
 
 /** fastFault(): not a fast-path fault, take the slow path. */
 const NOT_FAST = -100;
@@ -129,15 +135,33 @@ export class ShadowPager implements Pager {
   // ---- exits ----------------------------------------------------------------
 
   exit(cpu: Cpu, reason: ExitReason): number {
-    this.counters.exits++;
-    // Exit reasons this pager never sees (EPT's) get a counter on first use.
-    const c = this.counters as Record<string, number>;
-    const key = EXIT_KEYS[reason] as string;
-    c[key] = (c[key] ?? 0) + 1;
-    if (reason === EXIT_PAGE_FAULT) {
-      const r = this.pageFault(cpu);
-      this.maybeCheck();
-      return r;
+    const c = this.counters;
+    c.exits++;
+    switch (reason) {
+      case EXIT_PAGE_FAULT: {
+        c['exit.page_fault']++;
+        const r = this.pageFault(cpu);
+        this.maybeCheck();
+        return r;
+      }
+      case EXIT_CR_WRITE:
+        c['exit.cr_write']++;
+        break;
+      case EXIT_MSR_WRITE:
+        c['exit.msr_write']++;
+        break;
+      case EXIT_INVLPG:
+        c['exit.invlpg']++;
+        break;
+      case EXIT_INVPCID:
+        c['exit.invpcid']++;
+        break;
+      case EXIT_FLUSH:
+        c['exit.flush']++;
+        break;
+      default:
+        // EPT/NPT exits come only from hardware the shadow pager does not set up.
+        throw new Error(`shadow pager: an ${EXIT_NAMES[reason]} exit, which shadow paging never causes`);
     }
     // Every other exit is a point where the guest must expect its TLB to be
     // flushed (MOV to CR0/CR3/CR4 and EFER writes change what the tables mean
