@@ -72,13 +72,11 @@ import {
   type WalkFormat,
 } from './modes.js';
 import { DEFAULT_TLB, Tlb, type TlbConfig } from './tlb.js';
-import { type PhysicalSpace, WALK_OK, Walker } from './walker.js';
+import { type DataSpace, type PhysicalSpace, WALK_OK, Walker } from './walker.js';
+
+export type { DataSpace };
 
 /** Physical memory as the CPU's data accesses see it. */
-export interface DataSpace extends PhysicalSpace {
-  /** Frame for a data write, or null when the write is discarded (unbacked, ROM). */
-  frameForWrite(pfn: number): Uint32Array | null;
-}
 
 /** What the hardware walks: set by the host (pager) whenever it changes. */
 export interface MmuContext {
@@ -480,7 +478,7 @@ export class Cpu {
         w.perm = perm;
         error = checkAccess(perm, access, cpl, (this.ctl & mmu.ctlAnd) | mmu.ctlOr, this.pkru);
         if (error === 0) {
-          w.commit(access === WRITE);
+          w.commit(access === WRITE, mmu.space);
           tlb.fill(vaHi, vaLo, this.pcid, w.pageShift, w.leafPfn, w.perm);
           const pfn = w.leafPfn + (vpnLo & ((1 << (w.pageShift - 12)) - 1));
           tlb.l0Record(vpnLo, vpnHi, pfn, allow, w.pageShift);

@@ -29,6 +29,12 @@ export interface PhysicalSpace {
   frameForRead(pfn: number): Uint32Array;
 }
 
+/** Where paging structures are read from and their accessed/dirty flags written to. */
+export interface DataSpace extends PhysicalSpace {
+  /** Frame for a write, or null when the write is discarded (unbacked, ROM). */
+  frameForWrite(pfn: number): Uint32Array | null;
+}
+
 /** One step of a traced walk (for `umbra translate`). */
 export interface WalkStep {
   level: number;
@@ -197,20 +203,29 @@ export class Walker {
    * Set the accessed flag in every entry the last successful walk used and,
    * for a write, the dirty flag in the leaf. Entries already flagged are not
    * written (so shared read-only frames, zeros or all-ones, are never touched).
+   * The flags are written through `space`, which may refuse: an entry in a
+   * ROM frame keeps its flags (scenario spec, semantics 5) while the
+   * translation still succeeds.
    */
-  commit(write: boolean): void {
+  commit(write: boolean, space: DataSpace): void {
     const n = this.pathLen;
     for (let i = 0; i < n; i++) {
       const f = this.pathFrame[i] as Uint32Array;
       const w = this.pathWord[i] as number;
       const e = f[w] as number;
-      if ((e & PTE_A) === 0) f[w] = e | PTE_A;
+      if ((e & PTE_A) === 0) {
+        const wf = space.frameForWrite(this.pathTable[i] as number);
+        if (wf !== null) wf[w] = e | PTE_A;
+      }
     }
     if (write) {
       const f = this.pathFrame[n - 1] as Uint32Array;
       const w = this.pathWord[n - 1] as number;
       const e = f[w] as number;
-      if ((e & PTE_D) === 0) f[w] = e | PTE_D;
+      if ((e & PTE_D) === 0) {
+        const wf = space.frameForWrite(this.pathTable[n - 1] as number);
+        if (wf !== null) wf[w] = (wf[w] as number) | PTE_D;
+      }
       this.perm |= PERM_D;
     }
   }

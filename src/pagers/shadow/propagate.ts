@@ -31,7 +31,7 @@ import { PTE_A, PTE_D, PTE_P, PTE_PS, PTE_RW } from '../../arch/x86/bits.js';
 import type { WalkFormat } from '../../arch/x86/modes.js';
 import { leafFrame, vaIndex } from '../../arch/x86/walker.js';
 import { ZERO_FRAME } from '../../machine/memory.js';
-import { P2M_RAM_RW } from '../../p2m/p2m.js';
+import { P2M_MMIO, P2M_RAM_RW } from '../../p2m/p2m.js';
 import type { ShadowCache } from './cache.js';
 import type { DirtyLog } from './logdirty.js';
 import { GNP, MAGIC_GFN_LIMIT, mmioMagic } from './magic.js';
@@ -85,9 +85,16 @@ export class Propagator implements LeafSetter {
       // The guest entry as it is now in memory (after the A/D commit), where the walk read it.
       const g = w.pathFrame[k] as Uint32Array;
       const word = w.pathWord[k] as number;
-      const lo = g[word] as number;
+      let lo = g[word] as number;
       const hi = guestWide ? (g[word + 1] as number) : 0;
       const large = level > 1 && ((lo >>> 7) & 1 & (fmt.largeMask >>> level)) !== 0;
+      // An entry in a ROM table keeps its flags clear whatever the hardware does
+      // (scenario spec, semantics 5): a shadow entry need not wait for them.
+      if (
+        ((lo & PTE_A) === 0 || ((level === 1 || large) && (lo & (PTE_D | PTE_RW)) === PTE_RW)) &&
+        this.flagsFixed(table)
+      )
+        lo |= PTE_A | PTE_D;
       if (level === 1) {
         this.setLeaf(sh, sIndex, leafFrame(lo, hi, guestWide, false, 12), lo, hi);
         if (st.sw.prefetch > 0) this.prefetch(sh, sIndex, g);
@@ -203,6 +210,12 @@ export class Propagator implements LeafSetter {
     }
   }
 
+  /** Does guest table frame `gfn` discard writes (ROM), so that its entries' accessed and dirty flags never change? */
+  private flagsFixed(gfn: number): boolean {
+    const p2m = this.st.p2m;
+    return p2m.lookup(gfn) >= 0 && p2m.lastType !== P2M_RAM_RW;
+  }
+
   /**
    * May guest frames [base, base+span) be one shadow superpage? Only when the
    * P2M maps them contiguously (identity placement), all RAM of one type, and
@@ -213,7 +226,7 @@ export class Propagator implements LeafSetter {
     const domain = this.st.domain;
     const placement = domain.placement;
     if (placement.kind !== 'identity' || base + span > placement.ramFrames) return false;
-    if (domain.guest.anyReadOnly(base, base + span - 1)) return false;
+    if (domain.guest.physmap.anyNotRam(base, span)) return false;
     for (let r = base >>> 9, end = (base + span - 1) >>> 9; r <= end; r++) {
       if (this.cache.hasShadowedTable(r)) return false;
     }
@@ -251,7 +264,10 @@ export class Propagator implements LeafSetter {
     if ((lo & PTE_A) === 0) return set.setEntry(sh, index, NOT_PRESENT, null);
     if (mfn < 0) {
       // MMIO: with the fast path, a magic entry holding the gfn and the leaf's own rights.
-      const magic = st.sw.fastpath && gfn < MAGIC_GFN_LIMIT;
+      // A frame taken away (p2m invalid) gets none, as in Xen (only p2m_mmio_dm
+      // is cached in the shadows, _sh_propagate in shadow/multi.c), so nothing
+      // stale is left when it comes back.
+      const magic = st.sw.fastpath && type === P2M_MMIO && gfn < MAGIC_GFN_LIMIT;
       return set.setEntry(sh, index, magic ? mmioMagic(gfn, lo, sh.guestWide ? hi : 0) : NOT_PRESENT, null);
     }
     let l = (lo & LEAF_COPY_LO & ~PTE_RW) | PTE_P | PTE_A;
