@@ -438,11 +438,19 @@ export function generateScenario(seed: number, opts: GenOptions): string {
       : 0x200 + Math.floor(rp() * (ramFrames - 0x200));
     const count = Math.min(1 + Math.floor(rp() * (rp() < 0.8 ? 2 : 600)), ramFrames - first);
     const t = rp();
-    const type = t < 0.4 ? 'ram' : t < (tables ? 0.85 : 0.7) ? 'rom' : 'none';
+    // A 32-bit table taken away reads as all-ones entries: present, global 4 MiB
+    // pages, which a TLB may keep across CR3 switches into spaces that map
+    // those VAs otherwise — output would depend on TLB capacity (and MMIO is
+    // never cached). Wide entries of all ones have reserved bits and fault.
+    const none = tables && !g.wide ? 1 : tables ? 0.85 : 0.7;
+    const type = t < 0.4 ? 'ram' : t < none ? 'rom' : 'none';
     emit(`{"op":"p2m","gfn":${first},"count":${count},"type":"${type}"}`);
     for (let v = 0; v < vcpus; v++) {
       emit(`{"op":"cpu","vcpu":${v}}`);
       emit(`{"op":"flush"}`);
+      // As after a PDPTE edit: reload the PDPTE registers now, or a later CR4
+      // write would pick up a changed PDPT behind the TLB's back.
+      if (g.levels === 3) emit(`{"op":"wrcr","reg":"cr3","value":${hx(cr3For(current[v] as number, 0))}}`);
     }
     emit(`{"op":"cpu","vcpu":${cur}}`);
   };
