@@ -138,7 +138,7 @@ export class ShadowCache implements ShadowReleaser {
     const inUse = new Set(this.st.cpus.map((cpu) => cpu.mmu.rootPfn));
     for (const sh of [...this.pinnedLru.keys()]) {
       if (this.poolUsed() + need <= this.poolFrames) return;
-      if (inUse.has(sh.smfn)) continue;
+      if (inUse.has(sh.smfn) || this.inPdpte(sh)) continue;
       c['pool.evictions']++;
       this.pinnedLru.delete(sh);
       sh.pinned = false;
@@ -164,13 +164,24 @@ export class ShadowCache implements ShadowReleaser {
   /** The top-level shadow of guest root `gfn`, pinned and made the most recently loaded. */
   pinRoot(fmt: WalkFormat, gfn: number): Shadow {
     const top = this.get(fmt, fmt.mode.topLevel, gfn);
-    if (!top.pinned) {
-      top.pinned = true;
-      top.refs++;
-    }
-    this.pinnedLru.delete(top);
-    this.pinnedLru.set(top, true);
+    this.pin(top);
     return top;
+  }
+
+  /**
+   * Pin a top-level shadow (Xen's sh_pin, from sh_set_toplevel_shadow at
+   * every CR3 load): it outlives the CR3 that loaded it, so switching back
+   * finds it. Top level means what Xen's sh_type_is_pinnable says: the l4
+   * (and here l5) of a long-mode guest, the l2s a PAE guest's PDPTEs name,
+   * and the l2 of a 32-bit guest (four quarter shadows here, 2-on-3).
+   */
+  private pin(sh: Shadow): void {
+    if (!sh.pinned) {
+      sh.pinned = true;
+      sh.refs++;
+    }
+    this.pinnedLru.delete(sh);
+    this.pinnedLru.set(sh, true);
   }
 
   /** Pinned top-level shadows, least recently loaded first. */
@@ -205,6 +216,7 @@ export class ShadowCache implements ShadowReleaser {
       } else {
         sh = this.get(fmt, 2, cpu.cr3RootPfn, i);
       }
+      this.pin(sh);
       sh.refs++;
       st.refs.push(sh);
       st.regs[2 * i] = ((sh.smfn % 0x100000) * 4096 + PTE_P) >>> 0;

@@ -34,7 +34,7 @@
  *    (emulate.loop_guard), so the fault path always terminates.
  */
 import { CTL_WP, checkAccess, faultError, PERM_D } from '../../arch/x86/access.js';
-import { type AccessKind, FETCH, PF_RSVD, WRITE } from '../../arch/x86/bits.js';
+import { type AccessKind, FETCH, PF_RSVD, PTE_P, WRITE } from '../../arch/x86/bits.js';
 import { type Cpu, HOST_DONE, HOST_RETRY, readValue, writeValue } from '../../arch/x86/cpu.js';
 import {
   EXIT_CR_WRITE,
@@ -497,7 +497,23 @@ export class ShadowPager implements Pager {
     for (const sh of this.cache.pinned()) {
       if (current.has(sh.smfn)) continue;
       const hwFmt = formatFor(hardwareMode(sh.fmt), HOST_MAXPHYADDR, true, sh.fmt.pse);
-      yield { guestFmt: sh.fmt, hwFmt, guestRoot: sh.gfn, guestPdpte: null, hwRoot: sh.smfn, hwPdpte: null };
+      if (sh.level === sh.fmt.mode.topLevel) {
+        yield { guestFmt: sh.fmt, hwFmt, guestRoot: sh.gfn, guestPdpte: null, hwRoot: sh.smfn, hwPdpte: null };
+        continue;
+      }
+      // A pinned l2 of a PAE or 32-bit guest: checked as if a PDPTE register
+      // named it (slot 0 for PAE, its own quarter for a 32-bit PD).
+      const slot = sh.fmt.mode.pdpteRegisters ? 0 : sh.part;
+      const hwPdpte = new Uint32Array(8);
+      hwPdpte[2 * slot] = ((sh.smfn % 0x100000) * 4096 + PTE_P) >>> 0;
+      hwPdpte[2 * slot + 1] = Math.floor(sh.smfn / 0x100000);
+      let guestPdpte: Uint32Array | null = null;
+      if (sh.fmt.mode.pdpteRegisters) {
+        guestPdpte = new Uint32Array(8);
+        guestPdpte[0] = ((sh.gfn % 0x100000) * 4096 + PTE_P) >>> 0;
+        guestPdpte[1] = Math.floor(sh.gfn / 0x100000);
+      }
+      yield { guestFmt: sh.fmt, hwFmt, guestRoot: sh.gfn, guestPdpte, hwRoot: 0, hwPdpte };
     }
   }
 }
