@@ -186,12 +186,16 @@ export class Propagator implements LeafSetter {
     const f = st.domain.mem.read(sh.smfn);
     const rsvdLo = sh.fmt.rsvdLo[2] as number;
     const rsvdHi = sh.fmt.rsvdHi[2] as number;
-    for (let i = from + 1, end = Math.min(512, from + 1 + st.sw.prefetch); i < end; i++) {
-      if (((f[2 * i] as number) & PTE_P) !== 0) continue;
+    // Xen's sh_prefetch: up to the distance, stopping at an entry that is
+    // already shadowed (magic ones too) or whose first use would fault again
+    // anyway to set an accessed or dirty flag.
+    for (let i = from + 1, end = Math.min(512, from + st.sw.prefetch); i < end; i++) {
+      if ((f[2 * i] as number) !== 0 || (f[2 * i + 1] as number) !== 0) break;
       const gi = guestIndex(sh, i);
       const lo = sh.guestWide ? (g[2 * gi] as number) : (g[gi] as number);
       const hi = sh.guestWide ? (g[2 * gi + 1] as number) : 0;
-      if ((lo & PTE_P) !== 0 && ((lo & PTE_A) === 0 || (lo & rsvdLo) !== 0 || (hi & rsvdHi) !== 0)) continue;
+      if ((lo & PTE_P) !== 0 && ((lo & PTE_A) === 0 || (lo & (PTE_RW | PTE_D)) === PTE_RW)) break;
+      if ((lo & PTE_P) !== 0 && ((lo & rsvdLo) !== 0 || (hi & rsvdHi) !== 0)) continue;
       this.setLeaf(sh, i, leafFrame(lo, hi, sh.guestWide, false, 12), lo, hi);
       if (((f[2 * i] as number) & PTE_P) === 0) continue;
       st.counters['prefetch.entries']++;
@@ -203,8 +207,8 @@ export class Propagator implements LeafSetter {
   private prefetchFl(sh: Shadow, from: number, first: number, lo: number, hi: number): void {
     const st = this.st;
     const f = st.domain.mem.read(sh.smfn);
-    for (let i = from + 1, end = Math.min(512, from + 1 + st.sw.prefetch); i < end; i++) {
-      if (((f[2 * i] as number) & PTE_P) !== 0) continue;
+    for (let i = from + 1, end = Math.min(512, from + st.sw.prefetch); i < end; i++) {
+      if ((f[2 * i] as number) !== 0 || (f[2 * i + 1] as number) !== 0) break;
       this.setLeaf(sh, i, first + i, lo, hi);
       if (((f[2 * i] as number) & PTE_P) !== 0) st.counters['prefetch.entries']++;
     }
@@ -257,7 +261,12 @@ export class Propagator implements LeafSetter {
   setLeaf(sh: Shadow, index: number, gfn: number, lo: number, hi: number): boolean {
     const st = this.st;
     const set = this.set;
-    if ((lo & PTE_P) === 0) return set.setEntry(sh, index, st.sw.fastpath && !sh.fl ? GNP : NOT_PRESENT, null);
+    if ((lo & PTE_P) === 0) {
+      // Xen makes guest-not-present magic entries only when built without
+      // out-of-sync l1s (_sh_propagate, shadow/multi.c); gnp makes them anyway.
+      const gnp = st.sw.fastpath && !sh.fl && (!st.sw.oos || st.sw.gnp);
+      return set.setEntry(sh, index, gnp ? GNP : NOT_PRESENT, null);
+    }
     const p2m = st.p2m;
     const mfn = p2m.lookup(gfn);
     const type = p2m.lastType;

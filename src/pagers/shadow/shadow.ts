@@ -301,7 +301,8 @@ export class ShadowPager implements Pager {
     const r = w.walk(st.guestSpace, fmt, cpu.cr3RootPfn, fmt.mode.pdpteRegisters ? cpu.pdpte : null, vaHi, vaLo);
     if (r !== WALK_OK) {
       this.counters['fault.injected']++;
-      if (r === 0 && w.level === 1 && this.sw.fastpath) this.prop.markNotPresent(fmt, vaHi, vaLo);
+      // Umbra's, not Xen's (switch gnp): remember the guest's not-present l1 entry as a magic entry.
+      if (r === 0 && w.level === 1 && this.sw.fastpath && this.sw.gnp) this.prop.markNotPresent(fmt, vaHi, vaLo);
       return faultError(r, access, cpl, cpu.ctl);
     }
     const error = checkAccess(w.perm, access, cpl, cpu.ctl, cpu.pkru);
@@ -497,7 +498,7 @@ export class ShadowPager implements Pager {
     for (const sh of this.cache.pinned()) {
       if (current.has(sh.smfn)) continue;
       const hwFmt = formatFor(hardwareMode(sh.fmt), HOST_MAXPHYADDR, true, sh.fmt.pse);
-      if (sh.level === sh.fmt.mode.topLevel) {
+      if (sh.level === hardwareMode(sh.fmt).topLevel) {
         yield { guestFmt: sh.fmt, hwFmt, guestRoot: sh.gfn, guestPdpte: null, hwRoot: sh.smfn, hwPdpte: null };
         continue;
       }
