@@ -4,8 +4,8 @@
  *
  * Rules this module keeps:
  *  - every key stats() reports is declared in SHADOW_COUNTERS, and every
- *    declared name is reported (a test runs a guest that makes the one
- *    counter created on first use, oos.resync.blowout, appear);
+ *    declared name is reported from the start, 0 until it happens (a test
+ *    holds every registered pager to this);
  *  - the record is one object literal (V8 keeps it in fast mode: the fault
  *    path increments it), in the order stats() reports it.
  */
@@ -184,8 +184,7 @@ export const SHADOW_COUNTERS = [
   {
     name: 'oos.resync.blowout',
     kind: 'count',
-    description:
-      'resyncs because the shadow tables were blown (pool pressure, log-dirty enable); reported once it happened',
+    description: 'resyncs because the shadow tables were blown (pool pressure, log-dirty enable)',
   },
   { name: 'p2m_table_frames', kind: 'gauge', description: 'frames holding the P2M table (itself a page table)' },
   { name: 'p2m_entries', kind: 'gauge', description: 'P2M entries populated (guest frames given a machine frame)' },
@@ -196,17 +195,11 @@ type DeclaredName = (typeof SHADOW_COUNTERS)[number]['name'];
 /** Why an out-of-sync l1 came back in sync (the counter oos.resync.CAUSE). */
 export type ResyncCause = 'guest_flush' | 'evicted' | 'promoted' | 'physical_write' | 'blowout';
 
-/** Counters stats() adds from the P2M, and the one the record gets on first use. */
-type NotInRecord = 'p2m_table_frames' | 'p2m_entries' | 'oos.resync.blowout';
+/** Counters stats() adds from the P2M. */
+type NotInRecord = 'p2m_table_frames' | 'p2m_entries';
 
-/**
- * The record the pager counts into: every declared counter but those above,
- * plus oos.resync.blowout once a blowout resynced a page (kept so: the
- * key's presence and position in stats() are part of every recorded output).
- */
-export type ShadowCounters = Record<Exclude<DeclaredName, NotInRecord>, number> & {
-  'oos.resync.blowout'?: number;
-};
+/** The record the pager counts into: every declared counter but those above. */
+export type ShadowCounters = Record<Exclude<DeclaredName, NotInRecord>, number>;
 
 /** What stats() reports: the record and the P2M's two gauges, every name typed (a typo does not compile). */
 export type ShadowStats = ShadowCounters & { p2m_table_frames: number; p2m_entries: number };
@@ -263,5 +256,6 @@ export function newCounters(): ShadowCounters {
     'p2m.unshadowed': 0,
     'p2m.l1_searched': 0,
     'p2m.mappings_removed': 0,
+    'oos.resync.blowout': 0,
   };
 }
