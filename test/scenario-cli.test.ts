@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { PAGERS } from '../src/pagers/registry.js';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 const cli = join(root, 'dist/src/cli/main.js');
@@ -164,7 +165,7 @@ test('umbra counters lists exactly the counters runs report, under every pager',
   const names = (g: string): string[] => (decls.find((d) => d.group === g)?.counters ?? []).map((c) => c.name).sort();
   const dir = mkdtempSync(join(tmpdir(), 'umbra-'));
   const json = join(dir, 'c.json');
-  for (const pager of ['native', 'shadow']) {
+  for (const pager of PAGERS.map((k) => k.name)) {
     const r = umbra(['exec', join(root, 'examples/shadow-cache-cr3.jsonl'), '--pager', pager, '--stats-json', json]);
     assert.equal(r.status, 0, r.stderr);
     const doc = JSON.parse(readFileSync(json, 'utf8'));
