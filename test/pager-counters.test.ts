@@ -45,10 +45,15 @@ test('every variant of every registered pager reports exactly its declared count
   }
 });
 
-test('every declared price names a unit of the cost model', () => {
+test('every declared price names a unit of the cost model; a part is of one category', () => {
   for (const kind of PAGERS) {
+    const category = new Map<string, string>();
     for (const c of kind.counters) {
-      for (const ch of c.cost ?? []) assert.ok(Object.hasOwn(DEFAULT_COSTS, ch.unit), `${c.name}: ${ch.unit}`);
+      for (const ch of c.cost ?? []) {
+        assert.ok(Object.hasOwn(DEFAULT_COSTS, ch.unit), `${c.name}: ${ch.unit}`);
+        assert.equal(category.get(ch.part) ?? ch.category, ch.category, `${kind.name}: part ${ch.part}`);
+        category.set(ch.part, ch.category);
+      }
     }
   }
 });
