@@ -129,12 +129,12 @@ test('exit causes: the union over runs, in first-seen order; a run without a cau
     ops: 1,
     'shadow:-oos.exits': 3,
     'shadow:-oos.exit.page_fault': 1,
-    'shadow:-oos.exit.resync': 2,
+    'shadow:-oos.exit.flush': 2,
   };
   const t = cells(renderText(compareRows([NATIVE, SHADOW, oos])));
   assert.deepEqual(t.get('VM exits'), ['-', '40', '3']);
   assert.deepEqual(t.get('exits: page_fault'), ['-', '30', '1']);
-  assert.deepEqual(t.get('exits: resync'), ['-', '-', '2']);
+  assert.deepEqual(t.get('exits: flush'), ['-', '-', '2']);
   assert.deepEqual(t.get('guest operations'), ['1,000', '1,000', '1']);
   assert.deepEqual(t.get('guest.processes'), ['3', '3', '-']);
 });

@@ -1,8 +1,16 @@
 /**
  * The guest kernel model (src/guest/kernel): transparency of every workload
- * under native and shadow paging, the kernel's own invariants after a run,
- * copy-on-write and protection semantics through the Kernel API,
- * determinism, and record/replay.
+ * under every registered pager (src/pagers/registry.ts), the kernel's own
+ * invariants after a run, copy-on-write and protection semantics through
+ * the Kernel API, determinism, and record/replay between every pager and
+ * native.
+ *
+ * A workload per variant is too slow for every switch combination, so the
+ * workload digests are checked under each pager's fixed sample
+ * (`PagerKind.sample`: its default, each switch flipped once from its
+ * default, all off, all on at edge values); with the isolation checker
+ * after every exit, under each pager's default spec. A new pager or switch
+ * registered with its sample is tested here without a line changed.
  */
 import './support/node.js';
 import assert from 'node:assert/strict';
@@ -34,7 +42,7 @@ import type { Pager } from '../src/hypervisor/pager.js';
 import { openTrace, traceFileOutput } from '../src/io/trace.js';
 import type { LayoutKind } from '../src/machine/placement.js';
 import { NativePager } from '../src/pagers/native/native.js';
-import { ShadowPager } from '../src/pagers/shadow/shadow.js';
+import { createPager, defaultSpecs, sampleVariants } from '../src/pagers/registry.js';
 
 const MiB = 2 ** 20;
 const dir = mkdtempSync(join(tmpdir(), 'umbra-kernel-'));
@@ -108,15 +116,20 @@ function assertClean(r: WorkloadRun, mode: KernelMode, kills = 0): Record<string
   return s;
 }
 
-/** Run a case under native and shadow; the guest must see the same thing (and its kernel must stay clean). */
-function transparent(c: Case, check: boolean): { native: WorkloadRun; shadow: WorkloadRun } {
+/**
+ * Run a case natively and under each pager spec given; the guest must see the same thing (and its kernel
+ * must stay clean and do the same under each).
+ */
+function transparent(c: Case, specs: readonly string[], check = false): WorkloadRun {
   const native = run(c, new NativePager());
-  const shadow = run(c, new ShadowPager({ check }));
-  assert.equal(shadow.digest, native.digest, 'guest-visible output is the same under native and shadow');
-  assert.equal(shadow.ops, native.ops);
-  assert.deepEqual(shadow.kernel.stats(), native.kernel.stats(), 'the kernel did the same under both pagers');
   assertClean(native, c.mode ?? '4-level');
-  return { native, shadow };
+  for (const spec of specs) {
+    const r = run(c, createPager(spec, { check }));
+    assert.equal(r.digest, native.digest, `guest-visible output is the same under native and ${spec}`);
+    assert.equal(r.ops, native.ops, spec);
+    assert.deepEqual(r.kernel.stats(), native.kernel.stats(), `the kernel did the same under native and ${spec}`);
+  }
+  return native;
 }
 
 const label = (c: Case): string =>
@@ -143,7 +156,8 @@ test('boot tables: derived from a fresh boot, per mode', () => {
   }
 });
 
-// Every workload at its smallest, 4-level, shadow with the isolation checker after every exit.
+// Every workload at its smallest, 4-level: under every pager's default spec with the isolation checker after
+// every exit, and under every pager's sample of variants without it.
 const CHECKED: Case[] = [
   { workload: 'compile', size: 0.001 },
   { workload: 'forkexec', size: 0.001 },
@@ -155,12 +169,16 @@ const CHECKED: Case[] = [
 assert.deepEqual(CHECKED.map((c) => c.workload).sort(), WORKLOADS.map((w) => w.name).sort(), 'every workload');
 
 for (const c of CHECKED) {
-  test(`transparent under the checked shadow pager: ${label(c)}`, () => {
-    transparent(c, true);
+  test(`transparent under every checked pager: ${label(c)}`, () => {
+    transparent(c, defaultSpecs(), true);
+  });
+  test(`transparent under every pager's sample of variants: ${label(c)}`, () => {
+    transparent(c, sampleVariants(c.vcpus ?? 2));
   });
 }
 
-// Other modes and knobs: shadow without the checker (it runs in the cases above).
+// Other modes and knobs, without the checker (it runs in the cases above): under every pager's default
+// spec and one variant of the sample, a different one for each case in turn.
 const MATRIX: Case[] = [
   { workload: 'forkexec', size: 0.003, mode: '5-level' },
   { workload: 'server', size: 0.002, mode: '5-level', thp: true },
@@ -176,9 +194,16 @@ const MATRIX: Case[] = [
   { workload: 'mmapchurn', size: 0.003, layout: 'scatter', seed: 5 },
 ];
 
-for (const c of MATRIX) {
-  test(`transparent: ${label(c)}`, () => {
-    transparent(c, false);
+/** Each pager's default spec and the `i`-th variant of the samples (round robin). */
+function specsFor(c: Case, i: number): string[] {
+  const sample = sampleVariants(c.vcpus ?? 2).filter((s) => !defaultSpecs().includes(s));
+  return [...defaultSpecs(), ...(sample.length === 0 ? [] : [sample[i % sample.length] as string])];
+}
+
+for (const [i, c] of MATRIX.entries()) {
+  const specs = specsFor(c, i);
+  test(`transparent: ${label(c)} (${specs.join(', ')})`, () => {
+    transparent(c, specs);
   });
 }
 
@@ -189,7 +214,7 @@ for (const name of ['forkexec', 'server', 'bigmem']) {
     for (const tlb of ['off', 'tiny']) {
       const cc = { ...c, tlb: parseTlb(tlb) };
       assert.equal(run(cc, new NativePager()).digest, base, `native, TLB ${tlb}`);
-      assert.equal(run(cc, new ShadowPager()).digest, base, `shadow, TLB ${tlb}`);
+      for (const spec of defaultSpecs()) assert.equal(run(cc, createPager(spec)).digest, base, `${spec}, TLB ${tlb}`);
     }
   });
 }
@@ -197,12 +222,12 @@ for (const name of ['forkexec', 'server', 'bigmem']) {
 // 32-bit guests reuse freed data frames: clear_page must clear whole 8-byte words there too.
 test('transparent and verified in 32-bit: forkexec, ctxswitch, mmapchurn, compile', () => {
   for (const name of ['forkexec', 'ctxswitch', 'mmapchurn', 'compile']) {
-    transparent({ workload: name, size: 0.001, mode: '32-bit' }, false);
+    transparent({ workload: name, size: 0.001, mode: '32-bit' }, defaultSpecs());
   }
 });
 
 test('32-bit guest: THP asked for is not used (2-level paging has 4 MiB pages, Linux no THP)', () => {
-  transparent({ workload: 'server', size: 0.001, mode: '32-bit', thp: true }, false);
+  transparent({ workload: 'server', size: 0.001, mode: '32-bit', thp: true }, defaultSpecs());
   const r = run({ workload: 'server', size: 0.001, mode: '32-bit', thp: true }, new NativePager());
   assert.equal(r.kernel.stats()['guest.page_faults.huge'], 0);
 });
@@ -577,33 +602,37 @@ test('a fresh anonymous page reads as zero in 32-bit mode', () => {
 
 // ---- 4. determinism ----
 
-test('same seed, same run; another seed, another run', () => {
-  for (const name of ['forkexec', 'mmapchurn']) {
-    const c: Case = { workload: name, size: 0.003, seed: 11, layout: 'scatter' };
-    const a = run(c, new ShadowPager());
-    const b = run(c, new ShadowPager());
-    assert.equal(b.digest, a.digest, name);
-    assert.equal(b.ops, a.ops, name);
-    assert.deepEqual(b.kernel.stats(), a.kernel.stats(), name);
-    assert.deepEqual(
-      b.port.cpus.map((cpu) => [cpu.cr3Hi, cpu.cr3Lo]),
-      a.port.cpus.map((cpu) => [cpu.cr3Hi, cpu.cr3Lo]),
-    );
-    const other = run({ ...c, seed: 12 }, new ShadowPager());
-    assert.notEqual(other.digest, a.digest, `${name}: the seed matters`);
+test('same seed, same run; another seed, another run (under every pager)', () => {
+  for (const spec of ['native', ...defaultSpecs()]) {
+    for (const name of ['forkexec', 'mmapchurn']) {
+      const c: Case = { workload: name, size: 0.003, seed: 11, layout: 'scatter' };
+      const a = run(c, createPager(spec));
+      const b = run(c, createPager(spec));
+      assert.equal(b.digest, a.digest, `${spec}: ${name}`);
+      assert.equal(b.ops, a.ops, `${spec}: ${name}`);
+      assert.deepEqual(b.kernel.stats(), a.kernel.stats(), `${spec}: ${name}`);
+      assert.deepEqual(
+        b.port.cpus.map((cpu) => [cpu.cr3Hi, cpu.cr3Lo]),
+        a.port.cpus.map((cpu) => [cpu.cr3Hi, cpu.cr3Lo]),
+      );
+      const other = run({ ...c, seed: 12 }, createPager(spec));
+      assert.notEqual(other.digest, a.digest, `${spec}: ${name}: the seed matters`);
+    }
   }
 });
 
 // ---- 5. record and replay ----
 
-for (const [live, replay] of [
-  ['native', 'shadow'],
-  ['shadow', 'native'],
-] as const) {
+for (const [live, replay] of defaultSpecs().flatMap(
+  (spec): Array<[string, string]> => [
+    ['native', spec],
+    [spec, 'native'],
+  ],
+)) {
   test(`a run recorded under ${live} replays under ${replay} to the same output bytes`, () => {
     const c: Case = { workload: 'forkexec', size: 0.002, layout: 'scatter', seed: 9, vcpus: 2 };
     const mode: KernelMode = '4-level';
-    const path = join(dir, `rec-${live}.umt`);
+    const path = join(dir, `rec-${live}-${replay}.umt`);
     const writer = new TraceWriter(
       traceFileOutput(path),
       { vcpus: 2, memory: 256 * MiB, maxphyaddr: layoutFor(mode).maxphyaddr },
@@ -613,7 +642,7 @@ for (const [live, replay] of [
       },
     );
     const liveOut: Uint8Array[] = [];
-    const pager = (name: string): Pager => (name === 'native' ? new NativePager() : new ShadowPager());
+    const pager = (spec: string): Pager => createPager(spec);
     const r = run(c, pager(live), { out: (b) => liveOut.push(Buffer.from(b)), recorder: writer });
     writer.close({ digest: r.digest, ops: r.ops });
     assert.equal(writer.ops, r.ops, 'every operation recorded');

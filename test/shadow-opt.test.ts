@@ -6,7 +6,6 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
@@ -134,20 +133,17 @@ test('a small pool evicts least recently used roots and never overflows', () => 
   assert.ok(unbounded.peak_shadow_frames > 64);
 });
 
-test('every counter stats() reports is declared, with a description, and every declared one is reported', () => {
-  const names = SHADOW_COUNTERS.map((c) => c.name);
-  assert.equal(new Set(names).size, names.length, 'a counter declared twice');
-  for (const c of ShadowPager.counters) {
-    assert.ok(c.description.length > 10, `${c.name} has no description`);
-    assert.equal(c.kind === 'exit', c.name.startsWith('exit.'), `${c.name} is of kind ${c.kind}`);
-  }
-  // A small pool with out-of-sync l1s: blowouts resync them, and oos.resync.blowout appears (on first use).
+test('oos.resync.blowout counts the resyncs a blowout causes (reported from the start: test/pager-counters.test.ts)', () => {
+  // A small pool with out-of-sync l1s: blowouts resync them.
   const p = shadow('shadow:pool=64', false);
   run('compile', 0.05, p);
-  assert.deepEqual(Object.keys(p.stats()).sort(), [...names].sort());
-  const q = shadow('shadow', false);
-  runText(readFileSync(join(root, 'examples/shadow-cache-cr3.jsonl'), 'utf8'), { pager: q });
-  assert.deepEqual(Object.keys(q.stats()).sort(), names.filter((n) => n !== 'oos.resync.blowout').sort());
+  const s = p.stats();
+  assert.ok(s['pool.blowouts'] > 0 && s['oos.resync.blowout'] > 0, JSON.stringify(s));
+  assert.deepEqual(
+    Object.keys(s),
+    SHADOW_COUNTERS.map((c) => c.name),
+    'stats() in declared order',
+  );
 });
 
 test('every optimization off at once is still transparent', () => {

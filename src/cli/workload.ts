@@ -23,7 +23,7 @@ import { calibration } from '../metrics/calibration.js';
 import { compareRows, renderCsv, renderJson, renderText } from '../metrics/compare.js';
 import { type CostModel, DEFAULT_COSTS, modelCycles } from '../metrics/costs.js';
 import { plotSvg } from '../metrics/plot.js';
-import { collectStats, formatStats, type Stats, statsDocument } from '../metrics/stats.js';
+import { collectStats, formatStats, pagerSummary, type Stats, statsDocument } from '../metrics/stats.js';
 import { parseShadowSpec } from '../pagers/shadow/options.js';
 import { UsageError, userErrors } from './errors.js';
 import { makePager } from './exec.js';
@@ -568,15 +568,7 @@ function report(meta: Record<string, unknown>, s: Stats, digest: string, costs: 
   lines.push(
     `TLB        hit rate ${pct(g('tlb_hits'), g('tlb_hits') + g('tlb_misses'))}, ${n(g('walks'))} walks, ${g('memory_refs_per_walk')} memory references per walk; ${n(g('guest.shootdown_ipis'))} shootdown IPIs`,
   );
-  const exits = Object.keys(s).filter((k) => k.startsWith(`${s.pager}.exit.`));
-  if (exits.length > 0) {
-    lines.push(
-      `exits      ${n(g(`${s.pager}.exits`))} (${exits.map((k) => `${k.slice(String(s.pager).length + 6)} ${n(s[k])}`).join(', ')})`,
-    );
-    lines.push(
-      `shadow     ${n(g(`${s.pager}.emulate.pt_write`))} emulated page-table writes, ${n(g(`${s.pager}.peak_shadow_frames`))} shadow frames at peak`,
-    );
-  }
+  for (const [heading, text] of pagerSummary(s)) lines.push(`${heading.padEnd(10)} ${text}`);
   const cyc = modelCycles(s, costs);
   lines.push(`cycles     ${n(Math.round(cyc.total))} modelled (docs/costs.md)`);
   const cal = calibration(String(meta.workload), s, Number(meta.size));

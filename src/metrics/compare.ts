@@ -3,7 +3,17 @@
  * pagers: one column per run (the baseline first, normally native), one row
  * per figure, rendered as aligned text, JSON or CSV.
  */
-import { type CostModel, DEFAULT_COSTS, exitCauses, modelCycles, pagerCounters } from './costs.js';
+import {
+  type CostModel,
+  type CounterDecls,
+  DEFAULT_COSTS,
+  declaredCounters,
+  exitCause,
+  exitCounters,
+  modelCycles,
+  pagerCounters,
+  runCounters,
+} from './costs.js';
 import type { Stats } from './stats.js';
 
 /** How a row's values read: counts and cycles are plain numbers, `ratio` is 0..1, `percent` is already ×100. */
@@ -29,6 +39,8 @@ export interface Comparison {
 export interface CompareOptions {
   /** Pager name of the baseline run; default "native" when a native run is given, else the first run. */
   baseline?: string;
+  /** What each run's pager counts, by its spec (default: the registry's declarations). */
+  counters?: CounterDecls;
 }
 
 /** Build the comparison rows. The baseline run moves to column 0; the others keep their order. */
@@ -40,25 +52,47 @@ export function compareRows(
   const ordered = orderRuns(runs, opts.baseline);
   const pagers = columnNames(ordered);
   const counters = ordered.map(pagerCounters);
-  const cycles = ordered.map((r) => modelCycles(r, costs));
+  const decls = ordered.map((r) => runCounters(r, opts.counters ?? declaredCounters));
+  const cycles = ordered.map((r, i) => modelCycles(r, costs, decls[i]));
   const rows: CompareRow[] = [];
   const row = (key: string, label: string, kind: RowKind, values: Array<number | null>): void => {
     rows.push({ key, label, kind, values });
   };
   const stat = (k: string): Array<number | null> =>
     ordered.map((r) => (typeof r[k] === 'number' ? (r[k] as number) : null));
-  const pager = (k: string): Array<number | null> => counters.map((c) => c[k] ?? null);
 
   row('ops', 'guest operations', 'count', stat('ops'));
   row('tlb_hit_rate', 'TLB hit rate', 'ratio', stat('tlb_hit_rate'));
   row('walks', 'page walks', 'count', stat('walks'));
   row('memory_refs_per_walk', 'memory refs per walk', 'decimal', stat('memory_refs_per_walk'));
-  row('exits', 'VM exits', 'count', pager('exits'));
-  for (const cause of union(ordered.map(exitCauses))) {
-    row(`exits.${cause}`, `exits: ${cause}`, 'count', pager(`exit.${cause}`));
+  // The pagers' rows, as their counters declare them: the union over the runs, first seen first;
+  // each run's cell is its own counter declared with that row.
+  const byRow = (key: string): Array<number | null> =>
+    ordered.map((_, i) => {
+      const d = decls[i]?.find((x) => x.report?.row?.key === key);
+      return d === undefined ? null : (counters[i]?.[d.name] ?? null);
+    });
+  const shown = new Set<string>();
+  for (const d of decls.flat()) {
+    const r = d.report?.row;
+    if (r === undefined || shown.has(r.key)) continue;
+    shown.add(r.key);
+    row(r.key, r.label, 'count', byRow(r.key));
+    if (d.totalOf !== 'exit') continue;
+    // After the total of exits, the exits by cause: every cause a run reports.
+    const exits = ordered.map((run, i) => new Map(exitCounters(run, decls[i]).map((e) => [exitCause(e), e.name])));
+    for (const cause of union(exits.map((m) => [...m.keys()]))) {
+      row(
+        `exits.${cause}`,
+        `exits: ${cause}`,
+        'count',
+        exits.map((m, i) => {
+          const name = m.get(cause);
+          return name === undefined ? null : (counters[i]?.[name] ?? null);
+        }),
+      );
+    }
   }
-  row('emulated_pt_writes', 'emulated page-table writes', 'count', pager('emulate.pt_write'));
-  row('peak_shadow_frames', 'shadow frames (peak)', 'count', pager('peak_shadow_frames'));
   row('page_faults', 'guest page faults', 'count', stat('page_faults'));
   row(
     'cycles',

@@ -9,11 +9,23 @@
  * kernel's fault handlers and the workload's instructions are the same under
  * every pager and are left out.
  */
+import {
+  COST_CATEGORIES,
+  type CostCategory,
+  type CounterDecl,
+  PAGER_COST_UNITS,
+  type PagerCostUnit,
+} from '../hypervisor/pager.js';
+import { pagerKind } from '../pagers/registry.js';
 import { parseJsonObject } from '../util/json.js';
 import type { Stats } from './stats.js';
 
-/** Unit costs, in cycles. Field names are also the keys of a cost file. */
-export interface CostModel {
+/**
+ * Unit costs, in cycles. Field names are also the keys of a cost file. The
+ * pager's work is priced with the units its counters declare
+ * (PAGER_COST_UNITS; a unit that is not a field here does not compile).
+ */
+export interface CostModel extends Record<PagerCostUnit, number> {
   /**
    * The guest's own work that one modelled user access of a workload stands
    * for (the guest kernel model scales a program's memory references down
@@ -144,11 +156,42 @@ export function pagerCounters(stats: Stats): Record<string, number> {
   return out;
 }
 
-/** VM exit causes a run reports ("exit.<cause>" pager counters), in their order. */
-export function exitCauses(stats: Stats): string[] {
-  return Object.keys(pagerCounters(stats))
-    .filter((k) => k.startsWith('exit.'))
-    .map((k) => k.slice('exit.'.length));
+/**
+ * What a pager spec's pager declares it counts (pagers/registry.ts), with how
+ * each counter is priced and reported; none for a pager Umbra does not know.
+ */
+export function declaredCounters(spec: unknown): readonly CounterDecl[] {
+  return typeof spec === 'string' ? (pagerKind(spec)?.counters ?? []) : [];
+}
+
+/**
+ * The declarations a run's counters are read with: by default its pager's
+ * (from the registry, by the run's pager spec); a front end or a test may
+ * pass others (a pager not registered).
+ */
+export type CounterDecls = (spec: string) => readonly CounterDecl[];
+
+export function runCounters(stats: Stats, decls: CounterDecls = declaredCounters): readonly CounterDecl[] {
+  return typeof stats.pager === 'string' ? decls(stats.pager) : [];
+}
+
+/** The cause of an exit counter (kind "exit", named "exit.<cause>"). */
+export function exitCause(c: CounterDecl): string {
+  return c.name.startsWith('exit.') ? c.name.slice('exit.'.length) : c.name;
+}
+
+/**
+ * The declared exit counters a run reports, in the run's order: the VM exit
+ * causes ("exit.<cause>" pager counters of kind exit).
+ */
+export function exitCounters(stats: Stats, counters: readonly CounterDecl[] = runCounters(stats)): CounterDecl[] {
+  const byName = new Map(counters.filter((c) => c.kind === 'exit').map((c) => [c.name, c]));
+  return Object.keys(pagerCounters(stats)).flatMap((k) => byName.get(k) ?? []);
+}
+
+/** VM exit causes a run reports, in their order. */
+export function exitCauses(stats: Stats, counters: readonly CounterDecl[] = runCounters(stats)): string[] {
+  return exitCounters(stats, counters).map(exitCause);
 }
 
 export interface ModelledCycles {
@@ -157,20 +200,57 @@ export interface ModelledCycles {
   parts: Record<string, number>;
 }
 
-/** Instruction-emulation outcomes of a page-fault exit other than page-table writes. */
-const OTHER_EMULATION = ['emulate.mmio', 'emulate.rom_write_discarded', 'emulate.wp0_write', 'emulate.loop_guard'];
+/** A part of a pager's modelled cycles: its category and the counters priced in it, per unit. */
+interface PagerPart {
+  part: string;
+  category: CostCategory;
+  charges: Array<{ counter: string; unit: PagerCostUnit; weight: number }>;
+}
 
 /**
- * Modelled cycles of a run. Parts:
- * tlb_hit_ops, tlb_miss_ops, walks, guest_control (CR3 writes, INVLPG,
- * INVPCID), guest_faults (exception delivery), exit.<cause> (VM exit round
- * trips; exit.other for exits counted in the total but under no cause),
- * handler.<what> (hypervisor work per exit outcome), emulation.pt_write,
- * emulation.other, shadow_upkeep, shootdowns (the hypervisor's) and
- * guest_shootdowns (the guest kernel's shootdown IPIs, when a workload
- * reports them as guest.shootdown_ipis).
+ * A pager's cost parts from its declarations, in the order the model lists
+ * them: by category (COST_CATEGORIES), then by the order of their first unit
+ * in PAGER_COST_UNITS, then as declared.
  */
-export function modelCycles(stats: Stats, costs: Readonly<CostModel> = DEFAULT_COSTS): ModelledCycles {
+export function pagerParts(counters: readonly CounterDecl[]): PagerPart[] {
+  const charges = counters.flatMap((c, i) =>
+    (c.cost ?? []).map((ch) => ({ ...ch, counter: c.name, i, weight: ch.weight ?? 1 })),
+  );
+  charges.sort(
+    (a, b) =>
+      COST_CATEGORIES.indexOf(a.category) - COST_CATEGORIES.indexOf(b.category) ||
+      PAGER_COST_UNITS.indexOf(a.unit) - PAGER_COST_UNITS.indexOf(b.unit) ||
+      a.i - b.i,
+  );
+  const parts = new Map<string, PagerPart>();
+  for (const ch of charges) {
+    let p = parts.get(ch.part);
+    if (p === undefined) {
+      p = { part: ch.part, category: ch.category, charges: [] };
+      parts.set(ch.part, p);
+    }
+    p.charges.push({ counter: ch.counter, unit: ch.unit, weight: ch.weight });
+  }
+  return [...parts.values()];
+}
+
+/**
+ * Modelled cycles of a run. Parts: tlb_hit_ops, tlb_miss_ops, walks,
+ * guest_control (CR3 writes, INVLPG, INVPCID), guest_faults (exception
+ * delivery); then the pager's, from what its counters declare
+ * (`CounterDecl`): exit.<cause> (one VM exit round trip per exit counted;
+ * exit.other for exits counted in the total but under no cause), then the
+ * parts its counters are priced in (for shadow: handler.<what>,
+ * emulation.pt_write, emulation.other, shadow_upkeep, shootdowns); last
+ * guest_shootdowns (the guest kernel's shootdown IPIs, when a workload
+ * reports them as guest.shootdown_ipis). `counters` are the run's pager's
+ * declarations (by default the registry's for `stats.pager`).
+ */
+export function modelCycles(
+  stats: Stats,
+  costs: Readonly<CostModel> = DEFAULT_COSTS,
+  counters: readonly CounterDecl[] = runCounters(stats),
+): ModelledCycles {
   const n = (k: string): number => {
     const v = stats[k];
     return typeof v === 'number' ? v : 0;
@@ -189,35 +269,27 @@ export function modelCycles(stats: Stats, costs: Readonly<CostModel> = DEFAULT_C
   add('guest_control', n('cr3_writes') * costs.cr3_write + n('invlpg') * costs.invlpg + n('invpcid') * costs.invpcid);
   add('guest_faults', (n('page_faults') + n('gp_faults')) * costs.fault_delivery);
 
+  // The pager's: each exit is a round trip, whatever its handler costs on top.
   let byCause = 0;
-  for (const cause of exitCauses(stats)) {
-    byCause += c(`exit.${cause}`);
-    add(`exit.${cause}`, c(`exit.${cause}`) * costs.vm_exit);
+  for (const e of exitCounters(stats, counters)) {
+    byCause += c(e.name);
+    add(`exit.${exitCause(e)}`, c(e.name) * costs.vm_exit);
   }
-  add('exit.other', Math.max(0, c('exits') - byCause) * costs.vm_exit);
+  for (const total of counters.filter((d) => d.totalOf === 'exit')) {
+    add('exit.other', Math.max(0, c(total.name) - byCause) * costs.vm_exit);
+  }
+  for (const part of pagerParts(counters)) {
+    // Counts summed per unit, the units in their order, so each product is taken once.
+    const perUnit = new Map<PagerCostUnit, number>();
+    for (const ch of part.charges) perUnit.set(ch.unit, (perUnit.get(ch.unit) ?? 0) + ch.weight * c(ch.counter));
+    let cycles = 0;
+    for (const [unit, count] of [...perUnit].sort(
+      (a, b) => PAGER_COST_UNITS.indexOf(a[0]) - PAGER_COST_UNITS.indexOf(b[0]),
+    ))
+      cycles += count * costs[unit];
+    add(part.part, cycles);
+  }
 
-  add('handler.fault_fixed', c('fault.fixed') * costs.shadow_fault_fix);
-  // Faults the fast path reflected from a magic entry skip the guest walk.
-  const fast = c('fastpath.not_present');
-  add('handler.fault_injected', (c('fault.injected') - fast) * costs.fault_inject);
-  add('handler.fast_fault', fast * costs.fast_fault);
-  // A WRMSR EFER exit is handled like a CR write (the paging mode may change); INVPCID and
-  // flush exits like INVLPG (the shadows stay; out-of-sync l1s are resynced).
-  add('handler.cr_write', (c('exit.cr_write') + c('exit.msr_write')) * costs.cr_write_handler);
-  add('handler.invlpg', (c('exit.invlpg') + c('exit.invpcid') + c('exit.flush')) * costs.invlpg_handler);
-  // A device write is no vCPU exit: only the hypervisor's work to keep the shadows coherent.
-  add('handler.physical_write', c('physical_writes') * costs.physical_write_handler);
-  add('emulation.pt_write', c('emulate.pt_write') * costs.emulate_insn);
-  add('emulation.other', OTHER_EMULATION.reduce((a, k) => a + c(k), 0) * costs.emulate_insn);
-  add(
-    'shadow_upkeep',
-    c('shadows_made') * costs.shadow_make +
-      c('shadows_freed') * costs.shadow_free +
-      c('entries_revalidated') * costs.entry_revalidate +
-      c('write_access_removals') * costs.write_access_removal +
-      c('rmap_entries_searched') * costs.rmap_entry,
-  );
-  add('shootdowns', c('tlb_shootdowns') * costs.shootdown);
   // The guest kernel counts one IPI per remote vCPU flushed; "guest.shootdowns" is the older, coarser name.
   const guestIpis =
     typeof stats['guest.shootdown_ipis'] === 'number' ? n('guest.shootdown_ipis') : n('guest.shootdowns');

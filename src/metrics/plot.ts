@@ -4,25 +4,55 @@
  * in Node (no canvas: Vega's headless view renders SVG directly). Vega is
  * loaded on first use, so commands that never plot do not pay for it.
  */
+
+import { COST_CATEGORIES, type CostCategory, type CounterDecl } from '../hypervisor/pager.js';
 import { columnNames, formatCell, orderRuns } from './compare.js';
-import { type CostModel, DEFAULT_COSTS, exitCauses, modelCycles, pagerCounters } from './costs.js';
+import {
+  type CostModel,
+  type CounterDecls,
+  DEFAULT_COSTS,
+  declaredCounters,
+  exitCause,
+  exitCounters,
+  modelCycles,
+  pagerCounters,
+  pagerParts,
+  runCounters,
+} from './costs.js';
 import type { Stats } from './stats.js';
 
-/** Groups of cost-model parts, in stacking order (bottom first). */
-const GROUPS: Array<[test: (part: string) => boolean, name: string]> = [
-  [(p) => p === 'tlb_hit_ops', 'TLB-hit operations'],
-  [(p) => p === 'tlb_miss_ops' || p === 'walks', 'TLB misses and page walks'],
-  [(p) => p === 'guest_control', 'guest CR3 writes, INVLPG'],
-  [(p) => p === 'guest_faults', 'guest exception delivery'],
-  [(p) => p.startsWith('exit.'), 'VM exit round trips'],
-  [(p) => p.startsWith('handler.'), 'exit handlers'],
-  [(p) => p.startsWith('emulation.'), 'instruction emulation'],
-  [(p) => p === 'shadow_upkeep', 'shadow table upkeep'],
-  [(p) => p === 'shootdowns' || p === 'guest_shootdowns', 'TLB shootdowns'],
+/** What a pager's parts of each cost category are drawn as. */
+const CATEGORY_GROUPS: Record<CostCategory, string> = {
+  exit: 'VM exit round trips',
+  handler: 'exit handlers',
+  emulation: 'instruction emulation',
+  upkeep: 'shadow table upkeep',
+  shootdown: 'TLB shootdowns',
+};
+
+/** Groups of the parts the model prices for every run (the CPU's and the guest's), bottom first. */
+const FIXED_GROUPS: ReadonlyArray<[group: string, parts: readonly string[]]> = [
+  ['TLB-hit operations', ['tlb_hit_ops']],
+  ['TLB misses and page walks', ['tlb_miss_ops', 'walks']],
+  ['guest CR3 writes, INVLPG', ['guest_control']],
+  ['guest exception delivery', ['guest_faults']],
 ];
 
-export function partGroup(part: string): string {
-  return GROUPS.find(([test]) => test(part))?.[1] ?? 'other';
+/** Groups in stacking order (bottom first): the CPU's and the guest's, then the pager's by category. */
+const GROUP_ORDER = [...FIXED_GROUPS.map(([g]) => g), ...COST_CATEGORIES.map((c) => CATEGORY_GROUPS[c]), 'other'];
+
+/**
+ * The group a part of modelled cycles is drawn in: a pager's parts by the
+ * category its counters declare (`counters`), exit round trips (exit.*) as such.
+ */
+export function partGroup(part: string, counters: readonly CounterDecl[] = []): string {
+  const fixed = FIXED_GROUPS.find(([, parts]) => parts.includes(part));
+  if (fixed !== undefined) return fixed[0];
+  // The model's own names: VM exit round trips by cause, and the guest kernel's shootdown IPIs.
+  if (part.startsWith('exit.')) return CATEGORY_GROUPS.exit;
+  if (part === 'guest_shootdowns') return CATEGORY_GROUPS.shootdown;
+  const mine = pagerParts(counters).find((p) => p.part === part);
+  return mine === undefined ? 'other' : CATEGORY_GROUPS[mine.category];
 }
 
 export interface PlotData {
@@ -45,19 +75,20 @@ export function plotData(
   const pagers = columnNames(ordered);
   const cycles: PlotData['cycles'] = [];
   const exits: PlotData['exits'] = [];
-  const names = GROUPS.map(([, name]) => name).concat('other');
+  const names = GROUP_ORDER;
   for (const [i, run] of ordered.entries()) {
     const pager = pagers[i] as string;
+    const decls = runCounters(run, opts.counters ?? declaredCounters);
     const byGroup = new Map<string, number>();
-    for (const [part, c] of Object.entries(modelCycles(run, costs).parts)) {
-      const g = partGroup(part);
+    for (const [part, c] of Object.entries(modelCycles(run, costs, decls).parts)) {
+      const g = partGroup(part, decls);
       byGroup.set(g, (byGroup.get(g) ?? 0) + c);
     }
     for (const [group, c] of byGroup) cycles.push({ pager, group, cycles: c, order: names.indexOf(group) });
     const counters = pagerCounters(run);
-    for (const cause of exitCauses(run)) {
-      const n = counters[`exit.${cause}`] ?? 0;
-      if (n > 0) exits.push({ pager, cause, exits: n });
+    for (const e of exitCounters(run, decls)) {
+      const n = counters[e.name] ?? 0;
+      if (n > 0) exits.push({ pager, cause: exitCause(e), exits: n });
     }
   }
   const groups = names.filter((g) => cycles.some((c) => c.group === g));
@@ -141,6 +172,8 @@ export interface PlotOptions {
   /** Baseline pager, as in `compareRows`. */
   baseline?: string;
   title?: string;
+  /** What each run's pager counts, as in `compareRows`. */
+  counters?: CounterDecls;
 }
 
 /** Render the chart of these runs as an SVG document. */

@@ -4,6 +4,7 @@
  */
 import type { Cpu } from '../arch/x86/cpu.js';
 import type { CounterDecl, Pager } from '../hypervisor/pager.js';
+import { exitCause, exitCounters, pagerCounters, runCounters } from './costs.js';
 
 export type Stats = Record<string, number | string>;
 
@@ -66,6 +67,31 @@ export function collectStats(pager: Pager, cpus: Cpu[], ops: number, seconds: nu
   s.memory_refs_per_walk = walks === 0 ? 0 : round(refs / walks);
   for (const [k, v] of Object.entries(pager.stats())) s[`${pager.name}.${k}`] = v;
   return s;
+}
+
+/**
+ * The pager's lines of a run's summary (`umbra run`), as its counters
+ * declare them (`report.summary`): [heading, text] per line, in the order
+ * their first figure is declared; a line appears when the run reports one
+ * of its counters. A total of exits reads "N (cause n, cause n, …)".
+ */
+export function pagerSummary(s: Stats, counters: readonly CounterDecl[] = runCounters(s)): Array<[string, string]> {
+  const values = pagerCounters(s);
+  const n = (v: number): string => v.toLocaleString('en-US');
+  const lines = new Map<string, string[]>();
+  for (const d of counters) {
+    const where = d.report?.summary;
+    const v = values[d.name];
+    if (where === undefined || v === undefined) continue;
+    const figure =
+      d.totalOf === 'exit'
+        ? `${n(v)} (${exitCounters(s, counters)
+            .map((e) => `${exitCause(e)} ${n(values[e.name] ?? 0)}`)
+            .join(', ')})`
+        : `${n(v)} ${where.text ?? ''}`.trimEnd();
+    lines.set(where.line, [...(lines.get(where.line) ?? []), figure]);
+  }
+  return [...lines].map(([heading, figures]) => [heading, figures.join(', ')]);
 }
 
 function round(x: number): number {

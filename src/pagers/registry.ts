@@ -37,6 +37,13 @@ export interface PagerKind {
    * does (values chosen to reach each mechanism's edge cases).
    */
   variants(vcpus: number): string[];
+  /**
+   * A fixed sample of the variants for tests that cannot afford them all (a
+   * guest kernel workload per spec): the pager's default spec first, then
+   * each switch the variants combine flipped once from its default, every
+   * switch off, and every switch on at its edge values.
+   */
+  sample(vcpus: number): string[];
 }
 
 /** A pager spec that names no pager or has a bad switch: the message says which and why. */
@@ -52,12 +59,16 @@ const native: PagerKind = {
     return new NativePager();
   },
   variants: () => ['native'],
+  sample: () => ['native'],
 };
 
 /** Prefetch distances the variants try: off, one entry after the fault, Xen's 32, a whole table. */
 const PREFETCH_WINDOWS = [0, 2, 32, 512] as const;
 /** Magic entries: Xen's fast path (MMIO), with Umbra's guest-not-present entries, or none. */
 const MAGIC = ['+fastpath:-gnp', '+fastpath:+gnp', '-fastpath:-gnp'] as const;
+
+/** The smallest pool the variants try: evictions and blowouts on every guest. */
+const smallPool = (vcpus: number): number => Math.max(64, minPoolFrames(vcpus));
 
 const shadow: PagerKind = {
   name: 'shadow',
@@ -72,7 +83,7 @@ const shadow: PagerKind = {
   },
   variants(vcpus) {
     const specs: string[] = [];
-    const small = Math.max(64, minPoolFrames(vcpus));
+    const small = smallPool(vcpus);
     for (const oos of [true, false])
       for (const prefetch of PREFETCH_WINDOWS)
         for (const magic of MAGIC)
@@ -88,6 +99,15 @@ const shadow: PagerKind = {
               specs.push(`shadow:${parts.join(':')}`);
             }
     return specs;
+  },
+  sample(vcpus) {
+    const off = ['-oos', '-prefetch', '-fastpath', '-unshadow', '-pool'];
+    return [
+      'shadow',
+      ...off.map((o) => `shadow:${o}`),
+      `shadow:${off.join(':')}`,
+      `shadow:+oos:prefetch=512:+fastpath:+unshadow:pool=${smallPool(vcpus)}`, // a whole table; the smallest pool
+    ];
   },
 };
 
@@ -113,4 +133,14 @@ export function createPager(spec: string, opts: PagerOptions = {}): Pager {
 /** Every variant of every non-reference pager for a guest with `vcpus` vCPUs. */
 export function allVariants(vcpus: number): string[] {
   return PAGERS.filter((k) => k !== native).flatMap((k) => k.variants(vcpus));
+}
+
+/** The sample of every non-reference pager's variants (`PagerKind.sample`), each pager's default spec first. */
+export function sampleVariants(vcpus: number): string[] {
+  return PAGERS.filter((k) => k !== native).flatMap((k) => k.sample(vcpus));
+}
+
+/** The default spec of every non-reference pager (its name). */
+export function defaultSpecs(): string[] {
+  return PAGERS.filter((k) => k !== native).map((k) => k.name);
 }

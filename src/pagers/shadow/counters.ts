@@ -4,56 +4,110 @@
  *
  * Rules this module keeps:
  *  - every key stats() reports is declared in SHADOW_COUNTERS, and every
- *    declared name is reported (a test runs a guest that makes the one
- *    counter created on first use, oos.resync.blowout, appear);
+ *    declared name is reported from the start, 0 until it happens (a test
+ *    holds every registered pager to this);
  *  - the record is one object literal (V8 keeps it in fast mode: the fault
- *    path increments it), in the order stats() reports it.
+ *    path increments it), in the order stats() reports it;
+ *  - a declaration says how the cost model prices the counter (`cost`) and
+ *    where reports show it (`report`): metrics/ and cli/ know no name here.
  */
-import type { CounterDecl } from '../../hypervisor/pager.js';
+import type { CostCharge, CounterDecl, PagerCostUnit } from '../../hypervisor/pager.js';
+
+/** Handler work per count, in the cost-model part handler.PART. */
+const handler = (unit: PagerCostUnit, part: string): CostCharge => ({
+  unit,
+  part: `handler.${part}`,
+  category: 'handler',
+});
+/** One instruction emulated per count, in the part emulation.PART. */
+const emulation = (part: string): CostCharge => ({
+  unit: 'emulate_insn',
+  part: `emulation.${part}`,
+  category: 'emulation',
+});
+/** Upkeep of the shadow tables, per count. */
+const upkeep = (unit: PagerCostUnit): CostCharge => ({ unit, part: 'shadow_upkeep', category: 'upkeep' });
 
 export const SHADOW_COUNTERS = [
-  { name: 'exits', kind: 'count', description: 'VM exits the pager handled, of every reason' },
+  {
+    name: 'exits',
+    kind: 'count',
+    description: 'VM exits the pager handled, of every reason',
+    totalOf: 'exit',
+    report: { row: { key: 'exits', label: 'VM exits' }, summary: { line: 'exits' } },
+  },
   { name: 'exit.page_fault', kind: 'exit', description: 'exits on a page fault in the shadows (shadow faults)' },
-  { name: 'exit.cr_write', kind: 'exit', description: 'exits on a MOV to CR0, CR3 or CR4' },
-  { name: 'exit.msr_write', kind: 'exit', description: 'exits on a write to EFER' },
-  { name: 'exit.invlpg', kind: 'exit', description: 'exits on INVLPG' },
-  { name: 'exit.invpcid', kind: 'exit', description: 'exits on INVPCID' },
-  { name: 'exit.flush', kind: 'exit', description: 'exits on any other guest TLB flush' },
+  {
+    name: 'exit.cr_write',
+    kind: 'exit',
+    description: 'exits on a MOV to CR0, CR3 or CR4',
+    cost: [handler('cr_write_handler', 'cr_write')],
+  },
+  {
+    name: 'exit.msr_write',
+    kind: 'exit',
+    description: 'exits on a write to EFER',
+    cost: [handler('cr_write_handler', 'cr_write')],
+  },
+  { name: 'exit.invlpg', kind: 'exit', description: 'exits on INVLPG', cost: [handler('invlpg_handler', 'invlpg')] },
+  { name: 'exit.invpcid', kind: 'exit', description: 'exits on INVPCID', cost: [handler('invlpg_handler', 'invlpg')] },
+  {
+    name: 'exit.flush',
+    kind: 'exit',
+    description: 'exits on any other guest TLB flush',
+    cost: [handler('invlpg_handler', 'invlpg')],
+  },
   {
     name: 'physical_writes',
     kind: 'count',
     description: 'device or loader writes (pwrite) to a guest frame that has shadows',
+    cost: [handler('physical_write_handler', 'physical_write')],
   },
   {
     name: 'fault.fixed',
     kind: 'count',
     description: 'shadow faults fixed by building shadow (or P2M) entries; the access is retried',
+    cost: [handler('shadow_fault_fix', 'fault_fixed')],
   },
   {
     name: 'fault.injected',
     kind: 'count',
     description: "page faults delivered to the guest: its own walk or rights refuse the access (fast path's included)",
+    cost: [handler('fault_inject', 'fault_injected')],
   },
   {
     name: 'emulate.pt_write',
     kind: 'count',
     description: 'guest writes to a write-protected (shadowed) guest page table, emulated',
+    cost: [emulation('pt_write')],
+    report: {
+      row: { key: 'emulated_pt_writes', label: 'emulated page-table writes' },
+      summary: { line: 'shadow', text: 'emulated page-table writes' },
+    },
   },
   {
     name: 'emulate.mmio',
     kind: 'count',
     description: 'accesses to guest frames with no RAM behind them, emulated (reads all ones, writes discarded)',
+    cost: [emulation('other')],
   },
-  { name: 'emulate.rom_write_discarded', kind: 'count', description: 'guest writes to ram_ro frames, discarded' },
+  {
+    name: 'emulate.rom_write_discarded',
+    kind: 'count',
+    description: 'guest writes to ram_ro frames, discarded',
+    cost: [emulation('other')],
+  },
   {
     name: 'emulate.wp0_write',
     kind: 'count',
     description: 'supervisor writes allowed only by the guest running with CR0.WP=0, emulated',
+    cost: [emulation('other')],
   },
   {
     name: 'emulate.loop_guard',
     kind: 'count',
     description: 'faults repeated without progress, emulated instead of fixed again (a missing case: stays 0)',
+    cost: [emulation('other')],
   },
   { name: 'superpages_mapped', kind: 'count', description: 'guest superpages mapped by one shadow superpage entry' },
   {
@@ -61,34 +115,56 @@ export const SHADOW_COUNTERS = [
     kind: 'count',
     description: 'guest superpages splintered into fl shadows of 4 KiB entries',
   },
-  { name: 'shadows_made', kind: 'count', description: 'shadow tables made (each takes a hypervisor frame)' },
+  {
+    name: 'shadows_made',
+    kind: 'count',
+    description: 'shadow tables made (each takes a hypervisor frame)',
+    cost: [upkeep('shadow_make')],
+  },
   {
     name: 'shadow_cache_hits',
     kind: 'count',
     description: 'shadow hash lookups that found an existing shadow (CR3 loads, path builds)',
   },
-  { name: 'shadows_freed', kind: 'count', description: 'shadow tables freed (unreferenced and unpinned)' },
+  {
+    name: 'shadows_freed',
+    kind: 'count',
+    description: 'shadow tables freed (unreferenced and unpinned)',
+    cost: [upkeep('shadow_free')],
+  },
   { name: 'shadow_frames', kind: 'gauge', description: 'shadow tables in existence now' },
-  { name: 'peak_shadow_frames', kind: 'gauge', description: 'most shadow tables in existence at once' },
+  {
+    name: 'peak_shadow_frames',
+    kind: 'gauge',
+    description: 'most shadow tables in existence at once',
+    report: {
+      row: { key: 'peak_shadow_frames', label: 'shadow frames (peak)' },
+      summary: { line: 'shadow', text: 'shadow frames at peak' },
+    },
+  },
   {
     name: 'write_access_removals',
     kind: 'count',
     description: 'guest frames that became shadowed tables while mapped writable: those mappings revoked',
+    cost: [upkeep('write_access_removal')],
   },
   {
     name: 'rmap_entries_searched',
     kind: 'count',
     description: 'writable reverse-map slots visited to revoke write access',
+    cost: [upkeep('rmap_entry')],
   },
   {
     name: 'entries_revalidated',
     kind: 'count',
     description: 'shadow entries dropped because the guest entry they derive from was written',
+    cost: [upkeep('entry_revalidate')],
   },
   {
     name: 'tlb_shootdowns',
     kind: 'count',
     description: "flushes of every vCPU's TLB after a shadow entry a TLB may hold changed",
+    cost: [{ unit: 'shootdown', part: 'shootdowns', category: 'shootdown' }],
   },
   { name: 'oos.unsynced', kind: 'count', description: 'guest l1s let out of sync (snapshot taken, written directly)' },
   { name: 'oos.resyncs', kind: 'count', description: 'out-of-sync l1s brought back in sync, for any cause' },
@@ -126,7 +202,8 @@ export const SHADOW_COUNTERS = [
   {
     name: 'fastpath.not_present',
     kind: 'count',
-    description: 'faults on a guest-not-present magic entry, delivered to the guest without a walk',
+    description: 'faults on a guest-not-present magic entry, delivered to the guest without a walk', // Among fault.injected, and priced without the guest walk instead.
+    cost: [{ ...handler('fault_inject', 'fault_injected'), weight: -1 }, handler('fast_fault', 'fast_fault')],
   },
   {
     name: 'fastpath.mmio',
@@ -184,8 +261,7 @@ export const SHADOW_COUNTERS = [
   {
     name: 'oos.resync.blowout',
     kind: 'count',
-    description:
-      'resyncs because the shadow tables were blown (pool pressure, log-dirty enable); reported once it happened',
+    description: 'resyncs because the shadow tables were blown (pool pressure, log-dirty enable)',
   },
   { name: 'p2m_table_frames', kind: 'gauge', description: 'frames holding the P2M table (itself a page table)' },
   { name: 'p2m_entries', kind: 'gauge', description: 'P2M entries populated (guest frames given a machine frame)' },
@@ -196,17 +272,11 @@ type DeclaredName = (typeof SHADOW_COUNTERS)[number]['name'];
 /** Why an out-of-sync l1 came back in sync (the counter oos.resync.CAUSE). */
 export type ResyncCause = 'guest_flush' | 'evicted' | 'promoted' | 'physical_write' | 'blowout';
 
-/** Counters stats() adds from the P2M, and the one the record gets on first use. */
-type NotInRecord = 'p2m_table_frames' | 'p2m_entries' | 'oos.resync.blowout';
+/** Counters stats() adds from the P2M. */
+type NotInRecord = 'p2m_table_frames' | 'p2m_entries';
 
-/**
- * The record the pager counts into: every declared counter but those above,
- * plus oos.resync.blowout once a blowout resynced a page (kept so: the
- * key's presence and position in stats() are part of every recorded output).
- */
-export type ShadowCounters = Record<Exclude<DeclaredName, NotInRecord>, number> & {
-  'oos.resync.blowout'?: number;
-};
+/** The record the pager counts into: every declared counter but those above. */
+export type ShadowCounters = Record<Exclude<DeclaredName, NotInRecord>, number>;
 
 /** What stats() reports: the record and the P2M's two gauges, every name typed (a typo does not compile). */
 export type ShadowStats = ShadowCounters & { p2m_table_frames: number; p2m_entries: number };
@@ -263,5 +333,6 @@ export function newCounters(): ShadowCounters {
     'p2m.unshadowed': 0,
     'p2m.l1_searched': 0,
     'p2m.mappings_removed': 0,
+    'oos.resync.blowout': 0,
   };
 }

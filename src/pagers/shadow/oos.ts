@@ -133,7 +133,7 @@ export class OutOfSync {
     const leaves = this.leaves as LeafSetter;
     this.forget(gfn);
     c['oos.resyncs']++;
-    c[`oos.resync.${cause}`] = (c[`oos.resync.${cause}`] ?? 0) + 1;
+    c[`oos.resync.${cause}`]++;
     const live = st.guestSpace.frameForRead(gfn);
     const snap = page.snapshot;
     let flush = false;
