@@ -34,6 +34,7 @@ test("shadow's sample: the defaults, each switch the variants combine flipped on
     oos: x.oos,
     prefetch: x.prefetch > 0,
     fastpath: x.fastpath,
+    gnp: x.gnp,
     unshadow: x.unshadow,
     pool: x.pool >= 0,
   });
@@ -48,6 +49,6 @@ test("shadow's sample: the defaults, each switch the variants combine flipped on
     if (Object.values(o).every((v) => !v)) allOff = true;
     if (Object.values(o).every((v) => v) && x.prefetch === 512 && x.pool > 0) allOn = true;
   }
-  assert.deepEqual([...flips].sort(), ['fastpath', 'oos', 'pool', 'prefetch', 'unshadow']);
+  assert.deepEqual([...flips].sort(), ['fastpath', 'gnp', 'oos', 'pool', 'prefetch', 'unshadow']);
   assert.ok(allOff && allOn);
 });

@@ -101,12 +101,13 @@ const shadow: PagerKind = {
     return specs;
   },
   sample(vcpus) {
-    const off = ['-oos', '-prefetch', '-fastpath', '-unshadow', '-pool'];
+    // Each switch flipped once from its default (gnp is off by default).
+    const flips = ['-oos', '-prefetch', '-fastpath', '+gnp', '-unshadow', '-pool'];
     return [
       'shadow',
-      ...off.map((o) => `shadow:${o}`),
-      `shadow:${off.join(':')}`,
-      `shadow:+oos:prefetch=512:+fastpath:+unshadow:pool=${smallPool(vcpus)}`, // a whole table; the smallest pool
+      ...flips.map((o) => `shadow:${o}`),
+      'shadow:-oos:-prefetch:-fastpath:-gnp:-unshadow:-pool',
+      `shadow:+oos:prefetch=512:+fastpath:+gnp:+unshadow:pool=${smallPool(vcpus)}`, // a whole table; the smallest pool
     ];
   },
 };
