@@ -167,7 +167,7 @@ test('pre-copy migration with log-dirty: rounds shrink, the copy equals the sour
     domain: port.domain,
     cpus: port.cpus,
     guest: migratingGuest({ port, kernel }),
-    logDirty: pager.logDirty,
+    logDirty: port.domain.logDirty,
     warmupOps: 200_000,
     opsPerPage: 66,
     maxRounds: 30,
@@ -195,6 +195,17 @@ test('umbra migrate and compare take pager specs; bad specs are one-line errors'
   );
   assert.equal(stop.status, 0, stop.stderr);
   assert.match(stop.stdout, /stop-and-copy/);
+  // Bare metal cannot track dirty pages: the domain's log-dirty mode has no pager half.
+  const native = spawnSync(
+    process.execPath,
+    [cli, 'migrate', '--workload', 'ctxswitch', '--size', '0.01', '--pager', 'native'],
+    { encoding: 'utf8' },
+  );
+  assert.equal(native.status, 2);
+  assert.equal(
+    native.stderr,
+    'umbra: --pager native: this pager cannot track dirty pages; migration needs log-dirty mode\n',
+  );
   const cmp = spawnSync(
     process.execPath,
     [cli, 'compare', '--workload', 'ctxswitch', '--size', '0.01', '--pagers', 'shadow,shadow:-oos', '--json'],

@@ -24,7 +24,6 @@ import { compareRows, renderCsv, renderJson, renderText } from '../metrics/compa
 import { type CostModel, DEFAULT_COSTS, modelCycles } from '../metrics/costs.js';
 import { plotSvg } from '../metrics/plot.js';
 import { collectStats, formatStats, pagerSummary, type Stats, statsDocument } from '../metrics/stats.js';
-import { parseShadowSpec } from '../pagers/shadow/options.js';
 import { UsageError, userErrors } from './errors.js';
 import { makePager } from './exec.js';
 import { loadCosts } from './input.js';
@@ -407,16 +406,19 @@ export function migratingGuest({ port, kernel }: ReturnType<typeof startWorkload
 function migrateCommand(o: MigrateCommandOptions): void {
   const spec = specOf(o);
   const pager = makePager(o.pager, o.check, o.shadowPool);
-  if (pager.logDirty === undefined) throw new UsageError('--pager: migration tracks dirty pages with the shadow pager');
-  const sw = parseShadowSpec(o.pager);
   const mbit = parseIntOption('--bandwidth', o.bandwidth, 1, 1e6);
   const per = opsPerPage(spec.params.vcpus, mbit);
   const { port, kernel } = startWorkload(machineOf(spec, o, pager));
+  // The domain's log-dirty mode works if the pager registered its half at attach.
+  const logDirty = port.domain.logDirty;
+  const switchedOff = /(^|:)-logdirty(:|$)/.test(o.pager);
+  if (!logDirty.supported && !switchedOff)
+    throw new UsageError(`--pager ${o.pager}: this pager cannot track dirty pages; migration needs log-dirty mode`);
   const r = migrate({
     domain: port.domain,
     cpus: port.cpus,
     guest: migratingGuest({ port, kernel }),
-    logDirty: typeof sw !== 'string' && sw.logdirty ? pager.logDirty : null,
+    logDirty: logDirty.supported ? logDirty : null,
     warmupOps: parseIntOption('--warmup', o.warmup, 0, 2 ** 40),
     opsPerPage: per,
     maxRounds: parseIntOption('--max-rounds', o.maxRounds, 1, 1000),

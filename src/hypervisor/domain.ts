@@ -11,6 +11,7 @@ import type { DataSpace } from '../arch/x86/cpu.js';
 import { MachineMemory, ONES_FRAME } from '../machine/memory.js';
 import { type LayoutKind, machineFramesFor, Placement } from '../machine/placement.js';
 import { createSha256 } from '../util/sha256.js';
+import { LogDirty } from './logdirty.js';
 import { PHYS_NONE, PHYS_RAM, Physmap, type PhysType } from './physmap.js';
 
 export const GUEST_DOMAIN_ID = 1;
@@ -61,6 +62,8 @@ export class Domain {
   readonly placement: Placement;
   readonly guest: GuestPhysicalSpace;
   readonly id = GUEST_DOMAIN_ID;
+  /** Log-dirty mode for live migration: the log is the domain's, its pager makes writes show (logdirty.ts). */
+  readonly logDirty: LogDirty;
 
   constructor(opts: DomainOptions) {
     const ramFrames = Math.floor(opts.ramBytes / 4096);
@@ -70,6 +73,7 @@ export class Domain {
     this.mem.addOwnerSource(this.placement);
     this.mem.setFreeFrameSource(() => this.placement.nextFreeFrame());
     this.guest = new GuestPhysicalSpace(this.mem, this.placement);
+    this.logDirty = new LogDirty(ramFrames);
   }
 
   /** Guest RAM frames that hold data (were written): what a sparse guest has populated. */

@@ -12,7 +12,7 @@
  */
 import type { Cpu } from '../arch/x86/cpu.js';
 import { type Domain, imageSha256 } from './domain.js';
-import type { LogDirty } from './pager.js';
+import type { LogDirty } from './logdirty.js';
 
 /** The running guest as migration sees it (the hypervisor knows no workload, only that it runs). */
 export interface MigratingGuest {
@@ -26,7 +26,7 @@ export interface MigrateOptions {
   domain: Domain;
   cpus: readonly Cpu[];
   guest: MigratingGuest;
-  /** The pager's log-dirty mode (pre-copy); null: stop-and-copy of everything. */
+  /** The domain's log-dirty mode (pre-copy); null: stop-and-copy of everything. */
   logDirty: LogDirty | null;
   /** Guest operations run before migration starts. */
   warmupOps: number;

@@ -25,17 +25,6 @@ export interface Pager extends CpuHost {
   physmapChanged?(first: number, count: number): void;
   /** Counters for --stats (name -> value). */
   stats(): Record<string, number>;
-  /** Dirty-page tracking for live migration, if the pager can do it. */
-  readonly logDirty?: LogDirty;
-}
-
-/** Log-dirty mode (Xen's): which guest frames were written since the last look. */
-export interface LogDirty {
-  /** Start tracking writes to guest RAM. */
-  enable(): void;
-  /** The frames written since the last call, ascending; tracking goes on from empty. */
-  clean(): number[];
-  disable(): void;
 }
 
 /**

@@ -49,7 +49,7 @@ import {
 import { formatFor } from '../../arch/x86/modes.js';
 import { leafPermission, type PhysicalSpace, WALK_OK } from '../../arch/x86/walker.js';
 import type { Domain } from '../../hypervisor/domain.js';
-import type { CounterDecl, LogDirty, Pager } from '../../hypervisor/pager.js';
+import type { CounterDecl, Pager } from '../../hypervisor/pager.js';
 import { P2M_MMIO, P2M_RAM_RO, P2M_RAM_RW } from '../../p2m/p2m.js';
 import { type AuditRoot, type AuditView, auditPaths } from './audit.js';
 import { ShadowCache } from './cache.js';
@@ -98,15 +98,6 @@ export class ShadowPager implements Pager {
   private lastFaultLo = -1;
   private lastFaultAccess = -1;
   private repeats = 0;
-  /** The Pager interface's log-dirty capability (what migration uses). */
-  readonly logDirty: LogDirty = {
-    enable: () => {
-      if (!this.sw.logdirty) throw new Error(`${this.name}: log-dirty mode is switched off`);
-      this.dirty.enable();
-    },
-    clean: () => this.dirty.clean(),
-    disable: () => this.dirty.disable(),
-  };
 
   constructor(private readonly opts: ShadowOptions = {}) {
     this.name = opts.name ?? 'shadow';
