@@ -2,20 +2,21 @@
  * The guest port: the only door between a guest driver (a scenario, the
  * guest kernel model, a trace being replayed) and the machine. Each method is
  * one guest operation of the scenario format (shared/spec/scenario-format.md);
- * it runs on the current vCPU, writes the line the spec defines for it to the
- * output, and hands the operation to a recorder if one listens. Whatever
- * drives the port, the output for the same operations is the same bytes, so
- * a recorded workload converted to a scenario prints exactly what the live
- * run digested.
+ * it runs on the current vCPU and reports the outcome to its observers
+ * (observe.ts): the output lines the spec defines (scenario/lines.ts) and the
+ * digest of what the guest saw, each if asked for; a recorder, if one
+ * listens, receives the operation itself. Whatever drives the port, the
+ * output for the same operations is the same bytes, so a recorded workload
+ * converted to a scenario prints exactly what the live run digested.
  */
 import { type Cpu, FAULT_GP, FAULT_PF, readValue, writeValue } from '../arch/x86/cpu.js';
 import type { Domain } from '../hypervisor/domain.js';
 import type { Pager } from '../hypervisor/pager.js';
 import type { PhysType } from '../hypervisor/physmap.js';
-import { createSha256, type Sha256 } from '../util/sha256.js';
 import { type HostConfig, Vm } from '../vm/vm.js';
+import { OutcomeDigest } from './observe.js';
 import { type Machine, OP, type Scenario } from './ops.js';
-import { ascii, OutputBuffer } from './scenario/output.js';
+import { ScenarioLines } from './scenario/lines.js';
 
 /** Receives every operation in the operands of the scenario structure of arrays. */
 export interface OpRecorder {
@@ -46,13 +47,6 @@ export interface PortOptions extends HostConfig {
   digest?: boolean;
 }
 
-/** Digest record tags: one per operation that the scenario format prints a line for. */
-const D_OK = 0;
-const D_VALUE = 1;
-const D_PF = 2;
-const D_GP = 3;
-const D_DUMP = 4;
-
 export class GuestPort {
   /** The machine behind the port (src/vm/). */
   readonly vm: Vm;
@@ -71,11 +65,9 @@ export class GuestPort {
   /** Operations run through the port. */
   ops = 0;
   recorder: OpRecorder | null = null;
-  private readonly o: OutputBuffer | null;
-  /** Digest: words of the outcome stream, hashed a buffer at a time. */
-  private readonly d: Uint32Array | null;
-  private dn = 0;
-  private readonly hash: Sha256 | null;
+  /** The observers (observe.ts): the output lines and the digest, each optional, called in that order. */
+  private readonly out: ScenarioLines | null;
+  private readonly outcome: OutcomeDigest | null;
   private readonly value = { valueLo: 0, valueHi: 0 };
 
   constructor(
@@ -87,40 +79,13 @@ export class GuestPort {
     this.cpus = this.vm.cpus;
     this.pager = opts.pager;
     this.cpu = this.cpus[0] as Cpu;
-    this.o = opts.out === undefined ? null : new OutputBuffer(opts.out);
-    this.d = opts.digest ? new Uint32Array(16384) : null;
-    this.hash = opts.digest ? createSha256() : null;
+    this.out = opts.out === undefined ? null : new ScenarioLines(opts.out);
+    this.outcome = opts.digest ? new OutcomeDigest() : null;
   }
 
-  /**
-   * The digest of what the guest observed: SHA-256 over, for each operation
-   * that the scenario format prints a line for, in order, little-endian
-   * 32-bit words — [0] for a completed write, [1, lo, hi] for a value read,
-   * [2, error, cr2 lo, cr2 hi] for #PF, [3] for #GP, [4, length] then the
-   * bytes for a dump — followed by the final line of the scenario output.
-   * It carries the same information as the output (whose line numbers follow
-   * from the operation stream) at a fraction of the cost of printing it.
-   * Available after finish().
-   */
-  digest = '';
-
-  private dig(a: number): void {
-    const d = this.d as Uint32Array;
-    if (this.dn + 4 > d.length) this.digFlush();
-    d[this.dn++] = a;
-  }
-
-  private dig3(a: number, b: number, c: number): void {
-    const d = this.d as Uint32Array;
-    if (this.dn + 4 > d.length) this.digFlush();
-    d[this.dn++] = a;
-    d[this.dn++] = b;
-    d[this.dn++] = c;
-  }
-
-  private digFlush(): void {
-    (this.hash as Sha256).update(new Uint8Array((this.d as Uint32Array).buffer, 0, this.dn * 4));
-    this.dn = 0;
+  /** The digest of what the guest observed (OutcomeDigest, observe.ts); available after finish(). */
+  get digest(): string {
+    return this.outcome?.hex ?? '';
   }
 
   private ln(): number {
@@ -256,14 +221,8 @@ export class GuestPort {
   dump(hi: number, lo: number, length: number): void {
     const ln = this.ln();
     this.recorder?.op(OP.dump, 0, 0, hi, lo, 0, length);
-    const o = this.o;
-    if (o !== null) {
-      o.reserve(32);
-      o.text('{"i":');
-      o.dec(ln);
-      o.text(',"bytes":"');
-    }
-    if (this.d !== null) this.dig3(D_DUMP, length, 0);
+    this.out?.dumpStart(ln, length);
+    this.outcome?.dumpStart(ln, length);
     let gfn = hi * 0x100000 + (lo >>> 12);
     let off = lo & 0xfff;
     let left = length;
@@ -272,14 +231,15 @@ export class GuestPort {
       const f = this.domain.guest.frameForRead(gfn);
       for (let b = off; b < off + take; b++) {
         const v = ((f[b >>> 2] as number) >>> ((b & 3) * 8)) & 0xff;
-        o?.hexByte(v);
-        if (this.d !== null) this.dig(v);
+        this.out?.dumpByte(v);
+        this.outcome?.dumpByte(v);
       }
       gfn++;
       off = 0;
       left -= take;
     }
-    o?.text('"}\n');
+    this.out?.dumpEnd();
+    this.outcome?.dumpEnd();
   }
 
   /** Write the final-state line, flush the output and complete the digest. */
@@ -289,70 +249,30 @@ export class GuestPort {
       line += `${v === 0 ? '' : ','}{"cr0":"${hex(0, c.cr0)}","cr3":"${hex(c.cr3Hi, c.cr3Lo)}","cr4":"${hex(0, c.cr4)}","efer":"${hex(0, c.efer)}"}`;
     });
     line += ']}}\n';
-    if (this.o !== null) {
-      this.o.text(line);
-      this.o.flush();
-    }
-    if (this.hash !== null) {
-      this.digFlush();
-      this.hash.update(line);
-      this.digest = this.hash.hex();
-    }
+    this.out?.finish(line);
+    this.outcome?.finish(line);
   }
 
   private fault(ln: number, r: number): number {
-    if (r === 0) return r;
-    const o = this.o;
-    const c = this.cpu;
     if (r === FAULT_PF) {
-      if (o !== null) {
-        o.reserve(80);
-        o.bytes(LINE_START);
-        o.dec(ln);
-        o.bytes(PF);
-        o.hex64(0, c.faultError);
-        o.bytes(CR2);
-        o.hex64(c.cr2Hi, c.cr2Lo);
-        o.bytes(PF_END);
-      }
-      if (this.d !== null) {
-        this.dig(D_PF);
-        this.dig3(c.faultError, c.cr2Lo, c.cr2Hi);
-      }
+      const c = this.cpu;
+      this.out?.pageFault(ln, c.faultError, c.cr2Hi, c.cr2Lo);
+      this.outcome?.pageFault(ln, c.faultError, c.cr2Hi, c.cr2Lo);
     } else if (r === FAULT_GP) {
-      if (o !== null) {
-        o.reserve(80);
-        o.bytes(LINE_START);
-        o.dec(ln);
-        o.bytes(GP);
-      }
-      if (this.d !== null) this.dig(D_GP);
+      this.out?.generalProtection(ln);
+      this.outcome?.generalProtection(ln);
     }
     return r;
   }
 
   private valueLine(ln: number, hi: number, lo: number): void {
-    const o = this.o;
-    if (o !== null) {
-      o.reserve(64);
-      o.bytes(LINE_START);
-      o.dec(ln);
-      o.bytes(VALUE);
-      o.hex64(hi, lo);
-      o.bytes(VALUE_END);
-    }
-    if (this.d !== null) this.dig3(D_VALUE, lo, hi);
+    this.out?.value(ln, hi, lo);
+    this.outcome?.value(ln, hi, lo);
   }
 
   private okLine(ln: number): void {
-    const o = this.o;
-    if (o !== null) {
-      o.reserve(64);
-      o.bytes(LINE_START);
-      o.dec(ln);
-      o.bytes(OK);
-    }
-    if (this.d !== null) this.dig(D_OK);
+    this.out?.ok(ln);
+    this.outcome?.ok(ln);
   }
 }
 
@@ -360,12 +280,3 @@ export class GuestPort {
 function hex(hi: number, lo: number): string {
   return hi === 0 ? `0x${lo.toString(16)}` : `0x${hi.toString(16)}${lo.toString(16).padStart(8, '0')}`;
 }
-
-const LINE_START = ascii('{"i":');
-const VALUE = ascii(',"value":"');
-const VALUE_END = ascii('"}\n');
-const OK = ascii(',"ok":true}\n');
-const PF = ascii(',"fault":{"vector":"PF","error":"');
-const CR2 = ascii('","cr2":"');
-const PF_END = ascii('"}}\n');
-const GP = ascii(',"fault":{"vector":"GP","error":"0x0"}}\n');
