@@ -3,7 +3,8 @@
  * x86 page table in hypervisor-owned machine frames, indexed by GPA as a page
  * table is by VA, and read with the same walker as every other table. Because
  * it *is* a page table, the hardware can run a guest whose paging is off on
- * it directly (VA = GPA), as Xen ran HVM guests in real/protected mode.
+ * it directly (VA = GPA) — Umbra's choice: Xen under shadow runs such a guest
+ * on shadows of a 1:1 table (unpaged_pagetable, since 3.2; docs/p2m.md).
  *
  * Entry format (docs/p2m.md): an ordinary 4-level entry whose frame is the
  * mfn; P, R/W and U/S are what the hardware may do (U/S=1 so any CPL can use
