@@ -180,6 +180,6 @@ export class ShadowSet {
   /** Flush every vCPU's hardware TLB (a real hypervisor sends IPIs). */
   shootdown(): void {
     this.st.counters.tlb_shootdowns++;
-    for (const c of this.st.cpus) c.tlb.flushContext(-1, true);
+    for (const c of this.st.cpus) c.mmu.flushContext(-1, true);
   }
 }
