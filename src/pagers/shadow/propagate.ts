@@ -27,8 +27,8 @@
  *    (two shadow entries per 4 MiB guest entry), a guest page table two
  *    shadow PTs.
  */
-import { PTE_A, PTE_D, PTE_P, PTE_PS, PTE_RW } from '../../arch/x86/bits.js';
-import { leafFrame } from '../../arch/x86/entry.js';
+import { PTE_A, PTE_D, PTE_P, PTE_PS, PTE_RW, XD_HI } from '../../arch/x86/bits.js';
+import { entryHi, entryLo, leafFrame } from '../../arch/x86/entry.js';
 import type { WalkFormat } from '../../arch/x86/modes.js';
 import { vaIndex, WALK_OK } from '../../arch/x86/walker.js';
 import { ZERO_FRAME } from '../../machine/memory.js';
@@ -227,16 +227,12 @@ export class Propagator implements LeafSetter {
   private largeLeaf(base: number, lo: number, hi: number): [number, number] {
     let flags = (lo & (LEAF_COPY_LO | 0x1000) & ~PTE_RW) | PTE_P | PTE_A | PTE_PS;
     if ((lo & PTE_RW) !== 0 && (lo & PTE_D) !== 0) flags |= PTE_RW | PTE_D;
-    return [
-      ((base % 0x100000) * 4096 + (flags & 0xfff) + (lo & 0x1000)) >>> 0,
-      Math.floor(base / 0x100000) | (hi & HI_COPY),
-    ];
+    return [entryLo(base, (flags & 0xfff) + (lo & 0x1000)), entryHi(base) | (hi & HI_COPY)];
   }
 
   /** Shadow non-leaf entry pointing at shadow frame `smfn`, with guest entry (lo, hi)'s rights. */
   private nonLeaf(smfn: number, lo: number, hi: number): [number, number] {
-    const l = ((smfn % 0x100000) * 4096 + PTE_P + PTE_A + (lo & NONLEAF_COPY_LO)) >>> 0;
-    return [l, Math.floor(smfn / 0x100000) | (hi & 0x80000000)];
+    return [entryLo(smfn, PTE_P + PTE_A + (lo & NONLEAF_COPY_LO)), entryHi(smfn) | (hi & XD_HI)];
   }
 
   /**
@@ -266,12 +262,7 @@ export class Propagator implements LeafSetter {
       this.dirty.writableOk(gfn)
     )
       l |= PTE_RW | PTE_D;
-    return set.setEntry(
-      sh,
-      index,
-      [((mfn % 0x100000) * 4096 + l) >>> 0, Math.floor(mfn / 0x100000) | (hi & HI_COPY)],
-      null,
-    );
+    return set.setEntry(sh, index, [entryLo(mfn, l), entryHi(mfn) | (hi & HI_COPY)], null);
   }
 
   /** Guest frame `gfn` (a shadowed table) changed at [offset, offset+size): drop derived shadow entries. */
