@@ -146,7 +146,10 @@ describe('EPT entries (SDM vol. 3C, 29.3.2)', () => {
       assert.equal(one.status, WALK_OK);
       assert.equal(one.shift, 30);
       assert.equal(one.pfn, 0x40000);
-      assert.deepEqual([...one.levels.subarray(0, one.n)], levels === 5 ? [5, 4, 3] : [4, 3]);
+      assert.deepEqual(
+        one.steps().map((s) => s.level),
+        levels === 5 ? [5, 4, 3] : [4, 3],
+      );
       // A/D flags are EPT bits 8 and 9 (with EPTP bit 6), set only by commit.
       assert.equal(mem.lo(13, 5) & (EPT_A | EPT_D), 0);
       small.commit(true);
@@ -315,7 +318,10 @@ describe('two-stage walks: every guest table reference translated', () => {
     const res = new WalkResult();
     assert.equal(w.walk(mem, GUEST, 1, null, 0, VA + 0x10, res, s2), WALK_OK);
     assert.deepEqual([...res.tables.subarray(0, 4)], [1, 2, 3, 4], 'table frames are guest-physical');
-    assert.deepEqual([...res.indexes.subarray(0, 4)], [0, 0, 0x91, 0x145]);
+    assert.deepEqual(
+      res.steps().map((s) => s.index),
+      [0, 0, 0x91, 0x145],
+    );
     for (let k = 0; k < 4; k++) {
       assert.equal(res.sub(k).status, WALK_OK);
       assert.equal(res.sub(k).pfn, 0x101 + k, `step ${k}'s table is at mfn 0x${(0x101 + k).toString(16)}`);

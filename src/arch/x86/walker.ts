@@ -91,15 +91,19 @@ export class WalkResult {
   pdpteIndex = -1;
   pdpteLo = 0;
   pdpteHi = 0;
-  /** Entries read from memory. */
+  /** The address walked, and the level of the first entry read from memory. */
+  vaHi = 0;
+  vaLo = 0;
+  top = 0;
+  /**
+   * Entries read from memory, and of each its table frame (guest-physical in
+   * a two-stage walk) and where it lies: the words of its (machine) frame and
+   * the index of its low half. A step's level, index and value are derived
+   * (levelAt, indexAt, loAt, hiAt): a walk stores only what it cannot
+   * recompute, three words a step, on the hot path.
+   */
   n = 0;
-  readonly levels = new Int32Array(MAX_STEPS);
-  /** Table frame of each entry (guest-physical in a two-stage walk). */
   readonly tables = new Float64Array(MAX_STEPS);
-  readonly indexes = new Int32Array(MAX_STEPS);
-  readonly los = new Uint32Array(MAX_STEPS);
-  readonly his = new Uint32Array(MAX_STEPS);
-  /** Where each entry lies: the words of its (machine) frame and the index of its low half. */
   readonly frames: Uint32Array[] = Array.from({ length: MAX_STEPS }, () => NO_FRAME);
   readonly words = new Int32Array(MAX_STEPS);
   /** The AND of the low halves and the OR of the high halves of the entries used (after a fault: those above it). */
@@ -119,6 +123,27 @@ export class WalkResult {
   /** The EPT exit qualification or NPT EXITINFO1 low half (access.ts, stage2Qualification). */
   stage2Qual = 0;
 
+  /** Level of step `k`. */
+  levelAt(k: number): number {
+    return this.top - k;
+  }
+
+  /** Index of step `k`'s entry in its table. */
+  indexAt(k: number): number {
+    const mode = (this.fmt as WalkFormat).mode;
+    const level = this.top - k;
+    return vaIndex(this.vaHi, this.vaLo, mode.shift[level] as number, mode.indexMask[level] as number);
+  }
+
+  /** Low and high half of step `k`'s entry as memory holds it now (commit() may since have set A/D flags). */
+  loAt(k: number): number {
+    return (this.frames[k] as Uint32Array)[this.words[k] as number] as number;
+  }
+  hiAt(k: number): number {
+    if (!(this.fmt as WalkFormat).mode.wide) return 0;
+    return (this.frames[k] as Uint32Array)[(this.words[k] as number) + 1] as number;
+  }
+
   /** The stage-2 sub-walk of step `k`'s table (made on first use; a table the walk could not read is step n). */
   sub(k: number): WalkResult {
     let s = this.subs[k];
@@ -131,10 +156,10 @@ export class WalkResult {
 
   /** Low and high half of the entry that ended the walk (the leaf after WALK_OK). */
   get entryLo(): number {
-    return this.n === 0 ? this.pdpteLo : (this.los[this.n - 1] as number);
+    return this.n === 0 ? this.pdpteLo : this.loAt(this.n - 1);
   }
   get entryHi(): number {
-    return this.n === 0 ? this.pdpteHi : (this.his[this.n - 1] as number);
+    return this.n === 0 ? this.pdpteHi : this.hiAt(this.n - 1);
   }
   /** Table frame of the entry that ended the walk (-1: a PDPTE register). */
   get entryTable(): number {
@@ -149,11 +174,11 @@ export class WalkResult {
     }
     for (let k = 0; k < this.n; k++) {
       out.push({
-        level: this.levels[k] as number,
+        level: this.levelAt(k),
         tablePfn: this.tables[k] as number,
-        index: this.indexes[k] as number,
-        lo: this.los[k] as number,
-        hi: this.his[k] as number,
+        index: this.indexAt(k),
+        lo: this.loAt(k),
+        hi: this.hiAt(k),
       });
     }
     return out;
@@ -239,7 +264,13 @@ export class Walker {
     let acc = -1; // AND of low halves: rights survive only if set everywhere
     let xd = 0;
     let n = 0;
+    const present = fmt.presentMask;
+    const rsvdLo = fmt.rsvdLo;
+    const rsvdHi = fmt.rsvdHi;
+    const badRwx = fmt.badRwx;
     out.fmt = fmt;
+    out.vaHi = vaHi;
+    out.vaLo = vaLo;
     out.pdpteIndex = -1;
     if (mode.pdpteRegisters && pdpte !== null) {
       const i = vaLo >>> 30;
@@ -249,10 +280,11 @@ export class Walker {
       out.pdpteLo = lo;
       out.pdpteHi = hi;
       // Reserved bits were checked when the register was loaded.
-      if ((lo & fmt.presentMask) === 0) return this.end(out, WALK_NOT_PRESENT, 3, 0, acc, xd);
+      if ((lo & present) === 0) return this.end(out, WALK_NOT_PRESENT, 3, 0, acc, xd);
       tablePfn = entryFrame(lo, hi);
       level = 2;
     }
+    out.top = level;
     for (;;) {
       const idx = vaIndex(vaHi, vaLo, mode.shift[level] as number, mode.indexMask[level] as number);
       const w = wide ? idx << 1 : idx;
@@ -270,24 +302,21 @@ export class Walker {
       this.entryReads++;
       const lo = f[w] as number;
       const hi = wide ? (f[w + 1] as number) : 0;
-      out.levels[n] = level;
       out.tables[n] = tablePfn;
-      out.indexes[n] = idx;
-      out.los[n] = lo;
-      out.his[n] = hi;
       out.frames[n] = f;
       out.words[n++] = w;
-      if ((lo & fmt.presentMask) === 0) return this.end(out, WALK_NOT_PRESENT, level, n, acc, xd);
+      if ((lo & present) === 0) return this.end(out, WALK_NOT_PRESENT, level, n, acc, xd);
       const ps = (lo >>> fmt.psShift) & 1 & (fmt.largeMask >>> level);
       const r = level * 2 + ps;
       if (
-        ((lo & (fmt.rsvdLo[r] as number)) | (hi & (fmt.rsvdHi[r] as number))) !== 0 ||
-        ((fmt.badRwx >>> (lo & 7)) & 1) !== 0
+        ((lo & (rsvdLo[r] as number)) | (hi & (rsvdHi[r] as number))) !== 0 ||
+        (badRwx !== 0 && ((badRwx >>> (lo & 7)) & 1) !== 0)
       ) {
         return this.end(out, WALK_RSVD, level, n, acc, xd);
       }
       if (level === 1 || ps !== 0) {
-        if (((fmt.badMemType >>> ((lo >>> 3) & 7)) & 1) !== 0) return this.end(out, WALK_RSVD, level, n, acc, xd);
+        const badMt = fmt.badMemType;
+        if (badMt !== 0 && ((badMt >>> ((lo >>> 3) & 7)) & 1) !== 0) return this.end(out, WALK_RSVD, level, n, acc, xd);
         acc &= lo;
         xd |= hi;
         const shift = fmt.leafShift[level] as number;

@@ -77,9 +77,9 @@ export class Propagator implements LeafSetter {
     // After a not-present fault, the entries above the one that ended the walk.
     const used = w.status === WALK_OK ? w.n : w.n - 1;
     for (let k = 0; k < used; k++) {
-      const level = w.levels[k] as number;
+      const level = w.levelAt(k);
       const table = w.tables[k] as number;
-      const index = w.indexes[k] as number;
+      const index = w.indexAt(k);
       // Where this guest entry lands in the shadows: the same index, or for a
       // 32-bit guest a quarter of its PD (two shadow entries per guest PDE) or a half of its PT.
       const part = guestWide ? 0 : level === 2 ? index >>> 8 : index >>> 9;
@@ -155,7 +155,7 @@ export class Propagator implements LeafSetter {
     let lo = 0;
     for (let k = 0; k < n; k++) {
       lo = (w.frames[k] as Uint32Array)[w.words[k] as number] as number;
-      if ((lo & PTE_A) === 0 || ((lo >>> 7) & 1 & (fmt.largeMask >>> (w.levels[k] as number))) !== 0) return;
+      if ((lo & PTE_A) === 0 || ((lo >>> 7) & 1 & (fmt.largeMask >>> w.levelAt(k))) !== 0) return;
     }
     const hi = fmt.mode.wide ? ((w.frames[n - 1] as Uint32Array)[(w.words[n - 1] as number) + 1] as number) : 0;
     if (st.guestSpace.frameForRead(leafFrame(lo, hi, fmt.mode.wide, false, 12)) === ZERO_FRAME) return;
