@@ -65,6 +65,7 @@ import {
   Walker,
   WalkResult,
 } from '../src/arch/x86/walker.js';
+import { makeMachine } from './support/x86.js';
 
 /** Sparse memory of 4 KiB frames; an absent frame reads as zeros. */
 class Mem implements PhysicalSpace {
@@ -463,5 +464,21 @@ describe('two-stage walks: every guest table reference translated', () => {
     assert.equal(res.stage2Fault, S2_NONE);
     assert.equal(res.level, 2);
     assert.equal(res.n, 3);
+  });
+});
+
+describe('the per-vCPU MMU', () => {
+  test('owns the TLB and walk result; paging-structure caches are off by default and flushed with the TLB', () => {
+    const { cpu } = makeMachine();
+    assert.equal(cpu.mmu.psc, null);
+    assert.equal(cpu.tlb, cpu.mmu.tlb);
+    const calls: string[] = [];
+    cpu.mmu.psc = {
+      flushVa: (_hi, lo, pcid, globals) => calls.push(`va ${lo.toString(16)} ${pcid} ${globals}`),
+      flushContext: (pcid, globals) => calls.push(`ctx ${pcid} ${globals}`),
+    };
+    cpu.invlpg(0, 0x5000);
+    cpu.writeCr3(0, 0x1000);
+    assert.deepEqual(calls, ['va 5000 0 true', 'ctx 0 false']);
   });
 });
