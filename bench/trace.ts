@@ -112,7 +112,7 @@ const M = (n: number, s: number): string => `${(n / s / 1e6).toFixed(2)} M ops/s
 const perOp = (bytes: number, n: number): string => `${(bytes / n).toFixed(2)} B/op`;
 
 const dir = tmpdir();
-const text = generateScenario(1, { mode: '4-level', ops: 590_000, vcpus: 2 });
+const text = generateScenario(1, { mode: '4-level', ops: 590_000, vcpus: 2, p2m: false });
 const s = parseScenario(text, 'generated');
 const n = s.count;
 const trace = join(dir, `umbra-measure-${process.pid}.umt`);

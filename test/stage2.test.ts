@@ -153,7 +153,7 @@ describe('EPT entries (SDM vol. 3C, 29.3.2)', () => {
       );
       // A/D flags are EPT bits 8 and 9 (with EPTP bit 6), set only by commit.
       assert.equal(mem.lo(13, 5) & (EPT_A | EPT_D), 0);
-      small.commit(true);
+      small.commit(true, null);
       assert.equal(mem.lo(13, 5) & (EPT_A | EPT_D), EPT_A | EPT_D);
       assert.equal(mem.lo(12, 0) & (EPT_A | EPT_D), EPT_A, 'non-leaf entries get A only');
       assert.equal(mem.lo(13, 5) & 0x78, WB, 'bits 6:3 (memory type, IPAT; x86 A/D positions) untouched');
@@ -167,7 +167,7 @@ describe('EPT entries (SDM vol. 3C, 29.3.2)', () => {
     const fmt = eptFormat(4, M, { ad: false, mbec: false, executeOnly: true });
     const r = walkGpa(mem, fmt, 10, 0x5000);
     assert.equal(r.status, WALK_OK);
-    r.commit(true);
+    r.commit(true, null);
     assert.equal(mem.lo(13, 5) & (EPT_A | EPT_D), 0);
     assert.notEqual(r.perm & PERM_D, 0, 'nothing to set: a write needs no D flag');
   });
@@ -275,7 +275,7 @@ describe('AMD nested-paging entries (APM vol. 2, 15.25)', () => {
     assert.equal(r.status, WALK_OK);
     assert.equal(r.pfn, 0x805);
     assert.equal(r.perm, PERM_W | PERM_U, 'no G, no key, clean');
-    r.commit(true);
+    r.commit(true, null);
     assert.equal(mem.lo(13, 5) & (PTE_A | PTE_D), PTE_A | PTE_D);
     assert.equal(walkGpa(mem, fmt, 10, 0x400000).shift, 21);
     assert.equal(walkGpa(mem, fmt, 10, 0x80000000).shift, 30);
@@ -337,7 +337,7 @@ describe('two-stage walks: every guest table reference translated', () => {
     for (const gfn of [1, 2, 3, 4]) assert.equal(mem.lo(s2pt, gfn) & (EPT_A | EPT_D), EPT_A | EPT_D);
     assert.equal(mem.lo(s2pt, 0x10) & (EPT_A | EPT_D), EPT_A, 'a read of the page: A only');
     assert.equal(mem.lo(0x104, 0x145) & PTE_A, 0, 'the guest A flag waits for commit');
-    res.commit(false);
+    res.commit(false, null); // here: into the machine frames the walk read
     assert.notEqual(mem.lo(0x104, 0x145) & PTE_A, 0, 'the guest entry, at its machine frame');
   });
 

@@ -25,6 +25,7 @@ export const OP = {
   invpcid: 12,
   flush: 13,
   dump: 14,
+  p2m: 15,
 } as const;
 export type OpName = keyof typeof OP;
 
@@ -39,13 +40,13 @@ export class Scenario {
   count = 0;
   op: Uint8Array;
   line: Uint32Array;
-  /** Small operand: vcpu, register index, size, type, setac value. */
+  /** Small operand: vcpu, register index, size, type (invpcid; p2m: 0 ram, 1 rom, 2 none), setac value. */
   small: Uint8Array;
   cpl: Uint8Array;
-  /** Address (va or gpa) halves. */
+  /** Address (va or gpa) halves; for p2m: the first gfn. */
   aHi: Uint32Array;
   aLo: Uint32Array;
-  /** Value halves (written value, CR value, pkru); for dump: length; for invpcid: pcid (clamped). */
+  /** Value halves (written value, CR value, pkru); for dump: length; for invpcid: pcid (clamped); for p2m: count. */
   vHi: Uint32Array;
   vLo: Uint32Array;
 

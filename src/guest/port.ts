@@ -11,6 +11,7 @@
 import { type Cpu, FAULT_GP, FAULT_PF, readValue, writeValue } from '../arch/x86/cpu.js';
 import type { Domain } from '../hypervisor/domain.js';
 import type { Pager } from '../hypervisor/pager.js';
+import type { PhysType } from '../hypervisor/physmap.js';
 import { createSha256, type Sha256 } from '../util/sha256.js';
 import { type HostConfig, Vm } from '../vm/vm.js';
 import { type Machine, OP, type Scenario } from './ops.js';
@@ -236,6 +237,19 @@ export class GuestPort {
     const ln = this.ln();
     this.recorder?.op(OP.flush, 0, 0, 0, 0, 0, 0);
     return this.fault(ln, this.cpu.flushAll());
+  }
+
+  /**
+   * The hypervisor changes what backs guest frames [gfn, gfn+count) to
+   * `type` (0 ram, 1 rom, 2 none: hypervisor/physmap.ts); the pager drops
+   * what it derived from them.
+   */
+  p2m(gfn: number, count: number, type: number): void {
+    const ln = this.ln();
+    this.recorder?.op(OP.p2m, type, 0, 0, gfn, 0, count);
+    this.domain.setType(gfn, count, type as PhysType);
+    this.pager.physmapChanged?.(gfn, count);
+    this.okLine(ln);
   }
 
   /** Print `length` guest-physical bytes from (hi, lo) as hex; unbacked bytes read as ff. */

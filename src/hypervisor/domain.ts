@@ -2,21 +2,23 @@
  * A domain: one guest's RAM (gfn 0 .. ramFrames-1, placed in machine memory
  * by a Placement), its vCPUs and the pager that virtualizes its memory.
  *
- * Guest-physical space: gfns below ramFrames are RAM (reached through the
- * placement's gfn -> mfn map); everything above is unbacked: reads return all
- * ones, writes are discarded (scenario spec, semantics 3). Read-only ranges
- * (ROM) read normally and discard writes.
+ * Guest-physical space: gfns below ramFrames are backed by machine frames
+ * (the placement's gfn -> mfn map) with the type the physmap gives them
+ * (physmap.ts: ram, rom, none); everything above is unbacked: reads return
+ * all ones, writes are discarded (scenario spec, semantics 3 and 5).
  */
 import type { DataSpace } from '../arch/x86/cpu.js';
 import { MachineMemory, ONES_FRAME } from '../machine/memory.js';
 import { type LayoutKind, machineFramesFor, Placement } from '../machine/placement.js';
 import { createSha256 } from '../util/sha256.js';
+import { PHYS_NONE, PHYS_RAM, Physmap, type PhysType } from './physmap.js';
 
 export const GUEST_DOMAIN_ID = 1;
 
 /** Guest-physical memory as the guest (and native hardware) sees it. */
 export class GuestPhysicalSpace implements DataSpace {
-  private readonly readOnly: Array<[number, number]> = [];
+  /** What backs each frame below the end of RAM (physmap.ts). */
+  readonly physmap = new Physmap();
   constructor(
     readonly mem: MachineMemory,
     readonly placement: Placement,
@@ -30,28 +32,20 @@ export class GuestPhysicalSpace implements DataSpace {
     return gfn >= 0 && gfn < this.placement.ramFrames;
   }
 
-  addReadOnly(first: number, last: number): void {
-    this.readOnly.push([first, last]);
-  }
-
-  /** Does any read-only range overlap gfns [first, last]? */
-  anyReadOnly(first: number, last: number): boolean {
-    return this.readOnly.some(([a, b]) => a <= last && b >= first);
-  }
-
-  isReadOnly(gfn: number): boolean {
-    for (const [a, b] of this.readOnly) if (gfn >= a && gfn <= b) return true;
-    return false;
+  /** The frame's physmap type (frames above the end of RAM are unbacked: none). */
+  typeOf(gfn: number): PhysType {
+    return gfn >= this.placement.ramFrames ? PHYS_NONE : this.physmap.typeOf(gfn);
   }
 
   frameForRead(gfn: number): Uint32Array {
     if (gfn >= this.placement.ramFrames) return ONES_FRAME;
+    if (!this.physmap.allRam && this.physmap.typeOf(gfn) === PHYS_NONE) return ONES_FRAME;
     return this.mem.read(this.placement.mfnOf(gfn));
   }
 
   frameForWrite(gfn: number): Uint32Array | null {
     if (gfn >= this.placement.ramFrames) return null;
-    if (this.readOnly.length !== 0 && this.isReadOnly(gfn)) return null;
+    if (!this.physmap.allRam && this.physmap.typeOf(gfn) !== PHYS_RAM) return null;
     return this.mem.write(this.placement.mfnOf(gfn));
   }
 }
@@ -81,6 +75,29 @@ export class Domain {
   /** Guest RAM frames that hold data (were written): what a sparse guest has populated. */
   populatedFrames(): number {
     return this.mem.materializedUnallocated;
+  }
+
+  /**
+   * The hypervisor changes what backs guest frames [first, first+count), all
+   * below the end of RAM (the scenario format's `p2m` op): frames taken away
+   * lose their contents at once, so they come back zero-filled. Pagers drop
+   * what they derived from those frames (Pager.physmapChanged).
+   */
+  setType(first: number, count: number, type: PhysType): void {
+    const guest = this.guest;
+    if (type === PHYS_NONE) {
+      const placement = this.placement;
+      const end = first + count;
+      if (count <= this.mem.materializedFrames) {
+        for (let g = first; g < end; g++) this.mem.scrub(placement.mfnOf(g));
+      } else {
+        for (const mfn of [...this.mem.materializedMfns()]) {
+          const g = placement.gfnOf(mfn);
+          if (g >= first && g < end) this.mem.scrub(mfn);
+        }
+      }
+    }
+    guest.physmap.set(first, count, type);
   }
 
   /**

@@ -16,6 +16,13 @@ export interface Pager extends CpuHost {
   attach(domain: Domain, cpus: readonly Cpu[]): void;
   /** A device or loader wrote guest-physical memory directly (pwrite): not an exit, no vCPU stopped. */
   physicalWrite?(gfn: number, offset: number, size: number): void;
+  /**
+   * The hypervisor changed what backs guest frames [first, first+count)
+   * (Domain.setType, already applied): drop or rewrite everything derived
+   * from them, and flush what a TLB may hold of it, before the guest runs
+   * again. Not an exit: the guest did nothing.
+   */
+  physmapChanged?(first: number, count: number): void;
   /** Counters for --stats (name -> value). */
   stats(): Record<string, number>;
   /** Dirty-page tracking for live migration, if the pager can do it. */

@@ -62,7 +62,8 @@ export class P2m {
   constructor(
     readonly mem: MachineMemory,
     readonly placement: Placement,
-    private readonly readOnly: (gfn: number) => boolean,
+    /** The p2m type the domain gives a RAM frame now (ram_rw, ram_ro, or invalid when taken away). */
+    private readonly typeOf: (gfn: number) => number,
   ) {
     this.space = new MachineSpace(mem);
     this.rootMfn = mem.alloc(OWNER_HYPERVISOR);
@@ -91,9 +92,12 @@ export class P2m {
       mfn = this.res.pfn;
       this.lastType = (this.res.entryLo >>> TYPE_SHIFT) & 7;
     } else {
+      const type = this.typeOf(gfn);
+      this.lastType = type;
+      // A frame taken away has no entry (Xen: p2m_invalid, INVALID_MFN).
+      if (type === P2M_INVALID) return -1;
       this.populateBlock(gfn);
       mfn = this.placement.mfnOf(gfn);
-      this.lastType = this.readOnly(gfn) ? P2M_RAM_RO : P2M_RAM_RW;
     }
     if (c !== null) {
       c[gfn] = mfn;
@@ -125,7 +129,8 @@ export class P2m {
     for (let g = first; g < end; g++) {
       const idx = g % 512;
       if (((f[2 * idx] as number) & 1) !== 0) continue;
-      const type = this.readOnly(g) ? P2M_RAM_RO : P2M_RAM_RW;
+      const type = this.typeOf(g);
+      if (type === P2M_INVALID) continue;
       const mfn = this.placement.mfnOf(g);
       const writable = type === P2M_RAM_RW && !this.protectedGfns.has(g);
       f[2 * idx] = ((mfn % 0x100000) * 4096 + 5 + (writable ? 2 : 0) + (type << TYPE_SHIFT)) >>> 0;
@@ -160,8 +165,8 @@ export class P2m {
     const ram = type === P2M_RAM_RW || type === P2M_RAM_RO || type === P2M_LOGDIRTY;
     const writable = type === P2M_RAM_RW && !this.protectedGfns.has(gfn);
     const flags = (ram ? 5 : 0) | (writable ? 2 : 0) | (type << TYPE_SHIFT);
-    f[2 * idx] = ((mfn % 0x100000) * 4096 + flags) >>> 0;
-    f[2 * idx + 1] = Math.floor(mfn / 0x100000);
+    f[2 * idx] = type === P2M_INVALID ? 0 : ((mfn % 0x100000) * 4096 + flags) >>> 0;
+    f[2 * idx + 1] = type === P2M_INVALID ? 0 : Math.floor(mfn / 0x100000);
     if (this.cacheMfn !== null && gfn < this.cacheMfn.length) this.cacheMfn[gfn] = -1;
   }
 
@@ -182,6 +187,43 @@ export class P2m {
   setType(gfn: number, type: number): void {
     const mfn = this.lookup(gfn);
     if (mfn >= 0) this.set(gfn, mfn, type);
+  }
+
+  /**
+   * The domain changed the types of frames [first, first+count): rewrite
+   * every populated entry among them from typeOf() (unpopulated ones take
+   * their type when first used). Visits only the tables that exist, so a
+   * change over a sparse guest's whole range costs what it populated.
+   * Returns true if a present entry changed (a TLB may hold it).
+   */
+  retype(first: number, count: number): boolean {
+    const c = this.cacheMfn;
+    if (c !== null && first < c.length) c.fill(-1, first, Math.min(first + count, c.length));
+    return this.retypeIn(this.rootMfn, 4, 0, first, first + count);
+  }
+
+  private retypeIn(table: number, level: number, base: number, first: number, end: number): boolean {
+    const span = 2 ** (9 * (level - 1));
+    const f = this.mem.read(table);
+    let changed = false;
+    const i0 = Math.max(0, Math.floor((first - base) / span));
+    const i1 = Math.min(511, Math.floor((end - 1 - base) / span));
+    for (let i = i0; i <= i1; i++) {
+      const lo = f[2 * i] as number;
+      if ((lo & 1) === 0) continue;
+      const mfn = (f[2 * i + 1] as number) * 0x100000 + (lo >>> 12);
+      const gfn = base + i * span;
+      if (level > 1) {
+        if (this.retypeIn(mfn, level - 1, gfn, first, end)) changed = true;
+        continue;
+      }
+      const type = this.typeOf(gfn);
+      if (type === ((lo >>> TYPE_SHIFT) & 7)) continue;
+      this.write(gfn, mfn, type);
+      if (type === P2M_INVALID) this.populated--;
+      changed = true;
+    }
+    return changed;
   }
 }
 

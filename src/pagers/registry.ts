@@ -54,8 +54,10 @@ const native: PagerKind = {
   variants: () => ['native'],
 };
 
-/** Prefetch windows the variants try: off, one entry, Xen's 32, a whole table. */
-const PREFETCH_WINDOWS = [0, 1, 32, 512] as const;
+/** Prefetch distances the variants try: off, one entry after the fault, Xen's 32, a whole table. */
+const PREFETCH_WINDOWS = [0, 2, 32, 512] as const;
+/** Magic entries: Xen's fast path (MMIO), with Umbra's guest-not-present entries, or none. */
+const MAGIC = ['+fastpath:-gnp', '+fastpath:+gnp', '-fastpath:-gnp'] as const;
 
 const shadow: PagerKind = {
   name: 'shadow',
@@ -73,13 +75,13 @@ const shadow: PagerKind = {
     const small = Math.max(64, minPoolFrames(vcpus));
     for (const oos of [true, false])
       for (const prefetch of PREFETCH_WINDOWS)
-        for (const fastpath of [true, false])
+        for (const magic of MAGIC)
           for (const unshadow of [true, false])
             for (const pool of ['-pool', '+pool', `pool=${small}`]) {
               const parts = [
                 `${oos ? '+' : '-'}oos`,
                 prefetch === 0 ? '-prefetch' : `prefetch=${prefetch}`,
-                `${fastpath ? '+' : '-'}fastpath`,
+                magic,
                 `${unshadow ? '+' : '-'}unshadow`,
                 pool,
               ];

@@ -10,6 +10,7 @@ import { Cpu } from '../arch/x86/cpu.js';
 import type { TlbConfig } from '../arch/x86/tlb.js';
 import { Domain } from '../hypervisor/domain.js';
 import type { Pager } from '../hypervisor/pager.js';
+import { PHYS_ROM } from '../hypervisor/physmap.js';
 import type { LayoutKind } from '../machine/placement.js';
 import { createPager, type PagerOptions } from '../pagers/registry.js';
 
@@ -49,7 +50,10 @@ export class Vm {
   ) {
     this.domain = new Domain({ ramBytes: machine.memory, layout: host.layout, seed: host.seed });
     const guest = this.domain.guest;
-    for (const [first, last] of host.readOnly ?? []) guest.addReadOnly(first, last);
+    const ram = guest.ramFrames;
+    for (const [first, last] of host.readOnly ?? []) {
+      if (first < ram) this.domain.setType(first, Math.min(last, ram - 1) - first + 1, PHYS_ROM);
+    }
     this.cpus = [];
     for (let v = 0; v < machine.vcpus; v++) this.cpus.push(new Cpu(v, guest, machine.maxphyaddr, pager, host.tlb));
     pager.attach(this.domain, this.cpus);

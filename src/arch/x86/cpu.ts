@@ -62,7 +62,7 @@ import {
   type ExitReason,
   newExitInfo,
 } from './exits.js';
-import { type DataSpace, Mmu } from './mmu.js';
+import { Mmu } from './mmu.js';
 import {
   bitRange,
   formatFor,
@@ -74,9 +74,9 @@ import {
   type WalkFormat,
 } from './modes.js';
 import { DEFAULT_TLB, type Tlb, type TlbConfig } from './tlb.js';
-import { WALK_OK, type Walker } from './walker.js';
+import { type DataSpace, WALK_OK, type Walker } from './walker.js';
 
-export type { DataSpace } from './mmu.js';
+export type { DataSpace };
 
 /** CpuHost.pageFault results besides an error code to deliver (>= 0). */
 export const HOST_RETRY = -1; // the host fixed the tables: translate again
@@ -463,7 +463,7 @@ export class Cpu {
         if ((this.cr4 & CR4_PGE) === 0) res.perm &= ~PERM_G;
         error = checkAccess(res.perm, access, cpl, (this.ctl & mmu.ctlAnd) | mmu.ctlOr, this.pkru);
         if (error === 0) {
-          res.commit(access === WRITE);
+          res.commit(access === WRITE, mmu.space);
           const shift = res.shift;
           tlb.fill(vaHi, vaLo, this.pcid, shift, res.pfn, res.perm);
           const pfn = res.pfn + (vpnLo & ((1 << (shift - 12)) - 1));

@@ -10,13 +10,7 @@
  */
 import type { WalkFormat } from './modes.js';
 import { Tlb, type TlbConfig } from './tlb.js';
-import { type PhysicalSpace, Walker, WalkResult } from './walker.js';
-
-/** Physical memory as the CPU's data accesses see it. */
-export interface DataSpace extends PhysicalSpace {
-  /** Frame for a data write, or null when the write is discarded (unbacked, ROM). */
-  frameForWrite(pfn: number): Uint32Array | null;
-}
+import { type DataSpace, Walker, WalkResult } from './walker.js';
 
 /**
  * Paging-structure caches (SDM vol. 3A, 4.10.3): cached upper-level entries

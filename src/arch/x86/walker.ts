@@ -39,6 +39,12 @@ export interface PhysicalSpace {
   frameForRead(pfn: number): Uint32Array;
 }
 
+/** Where paging structures are read from and their accessed/dirty flags written to. */
+export interface DataSpace extends PhysicalSpace {
+  /** Frame for a write, or null when the write is discarded (unbacked, ROM). */
+  frameForWrite(pfn: number): Uint32Array | null;
+}
+
 /** The second stage of a two-stage walk: EPT or NPT tables rooted at `rootPfn`, in the walk's space. */
 export interface Stage2 {
   readonly fmt: WalkFormat;
@@ -189,9 +195,13 @@ export class WalkResult {
    * write, the dirty flag in the leaf (the format's bits; a format without
    * them, such as EPT with A/D off, is not written). Entries already flagged
    * are not written, so shared read-only frames (zeros, all ones) are never
-   * touched.
+   * touched. The flags are written through `space` by table frame, which may
+   * refuse: an entry in a ROM frame keeps its flags (scenario spec,
+   * semantics 5) while the translation still succeeds. With `space` null
+   * they are written where the walk read them (stage-2 tables, which the
+   * hypervisor owns outright).
    */
-  commit(write: boolean): void {
+  commit(write: boolean, space: DataSpace | null): void {
     const fmt = this.fmt as WalkFormat;
     const a = fmt.accessedBit;
     const n = this.n;
@@ -200,7 +210,10 @@ export class WalkResult {
         const f = this.frames[i] as Uint32Array;
         const w = this.words[i] as number;
         const e = f[w] as number;
-        if ((e & a) === 0) f[w] = e | a;
+        if ((e & a) === 0) {
+          const wf = space === null ? f : space.frameForWrite(this.tables[i] as number);
+          if (wf !== null) wf[w] = e | a;
+        }
       }
     }
     if (write) {
@@ -209,7 +222,10 @@ export class WalkResult {
         const f = this.frames[n - 1] as Uint32Array;
         const w = this.words[n - 1] as number;
         const e = f[w] as number;
-        if ((e & d) === 0) f[w] = e | d;
+        if ((e & d) === 0) {
+          const wf = space === null ? f : space.frameForWrite(this.tables[n - 1] as number);
+          if (wf !== null) wf[w] = (wf[w] as number) | d;
+        }
       }
       this.perm |= PERM_D;
     }
@@ -390,7 +406,7 @@ export class Walker {
     let status = r;
     if (r === WALK_OK) {
       if (stage2Allows(fmt, sub.perm, access, user)) {
-        sub.commit(access === WRITE);
+        sub.commit(access === WRITE, null);
         return sub.pfn + (Math.floor(gpa / 4096) & ((1 << (sub.shift - 12)) - 1));
       }
       status = PF_P; // present, but the rights refuse the access

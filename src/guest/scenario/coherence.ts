@@ -14,6 +14,8 @@
  *    paging structure (any vCPU; accessed/dirty updates by walks do not count);
  *  - its interpretation of entries changes (paging mode, EFER.NXE, CR4.PSE,
  *    the PAE PDPTE registers);
+ *  - a p2m operation changes what backs any frame (the spec counts it as
+ *    changing every entry of its frames; this is simpler and as sound);
  *  - MOV CR3 moves it to another root while global pages may be cached, or
  *    keeps (no-flush) a PCID whose entries came from another root.
  * "May be a paging structure" is every frame reachable from any root ever
@@ -23,6 +25,7 @@
  * (self-maps, tables shared across levels, CR4.PSE toggles).
  */
 import { Cpu, writeValue } from '../../arch/x86/cpu.js';
+import { PHYS_NONE, PHYS_RAM, Physmap, type PhysType } from '../../hypervisor/physmap.js';
 import { ONES_FRAME, ZERO_FRAME } from '../../machine/memory.js';
 import { NativePager } from '../../pagers/native/native.js';
 import { type Machine, OP, parseScenario, type Scenario } from './parse.js';
@@ -35,17 +38,25 @@ const EFER_NXE = 1 << 11;
 /** Guest-physical memory of the reference machine; remembers the last data write's frame as it was. */
 class ReferenceMemory {
   private readonly frames = new Map<number, Uint32Array>();
+  readonly physmap = new Physmap();
   lastWrite = -1;
   lastBefore: Uint32Array | null = null;
   constructor(readonly ramFrames: number) {}
 
   frameForRead(pfn: number): Uint32Array {
-    if (pfn >= this.ramFrames) return ONES_FRAME;
+    if (pfn >= this.ramFrames || this.physmap.typeOf(pfn) === PHYS_NONE) return ONES_FRAME;
     return this.frames.get(pfn) ?? ZERO_FRAME;
   }
 
+  /** The p2m operation (spec: frames taken away come back zero-filled). */
+  setType(first: number, count: number, type: PhysType): void {
+    if (type === PHYS_NONE)
+      for (const g of [...this.frames.keys()]) if (g >= first && g < first + count) this.frames.delete(g);
+    this.physmap.set(first, count, type);
+  }
+
   frameForWrite(pfn: number): Uint32Array | null {
-    if (pfn >= this.ramFrames) return null;
+    if (pfn >= this.ramFrames || this.physmap.typeOf(pfn) !== PHYS_RAM) return null;
     let f = this.frames.get(pfn);
     if (f === undefined) {
       f = new Uint32Array(1024);
@@ -161,6 +172,11 @@ export class CoherenceTracker {
       case OP.flush:
         c.flushAll();
         this.flushed(v);
+        break;
+      case OP.p2m:
+        this.memory.setType(lo, vLo, s.small[i] as PhysType);
+        this.tables = null;
+        for (let u = 0; u < this.cpus.length; u++) if (this.mayCache[u]) this.stale[u] = true;
         break;
     }
   }

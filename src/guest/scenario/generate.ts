@@ -18,7 +18,11 @@
  * through which page tables are edited by ordinary writes, edits by pwrite,
  * PAE PDPTE edits, reserved bits, unbacked table pointers, protection keys,
  * SMEP/SMAP/AC/WP changes, several vCPUs, pread/dump of tables (so A/D bits
- * are observed).
+ * are observed), and p2m operations that make table and data frames ROM,
+ * take them away and give them back (a p2m operation changes every entry of
+ * its frames, so every vCPU flushes after one). The p2m operations draw from
+ * a random stream of their own: with them off, a seed gives the same
+ * scenario as it did before they existed.
  */
 
 import { rng } from '../rng.js';
@@ -32,8 +36,9 @@ export interface GenOptions {
   vcpus?: number;
   /** Number of address spaces (CR3 roots). */
   spaces?: number;
-  /** Allow read-only guest-physical ranges? (reported, for pagers that support them) */
   memoryBytes?: number;
+  /** Insert p2m operations (default on). */
+  p2m?: boolean;
 }
 
 /** Scenario hex literal; negative numbers are 32-bit words built with bit operators. */
@@ -424,7 +429,33 @@ export function generateScenario(seed: number, opts: GenOptions): string {
   };
 
   const mutable = [...new Set(entries.values())].filter((e) => e.mutable);
+  const rp = rng(seed ^ 0x9e3779b9);
+  const p2mOps = opts.p2m ?? true;
+  const p2m = (): void => {
+    const tables = rp() < 0.5;
+    const first = tables
+      ? 0x10 + Math.floor(rp() * (nextTable - 0x10))
+      : 0x200 + Math.floor(rp() * (ramFrames - 0x200));
+    const count = Math.min(1 + Math.floor(rp() * (rp() < 0.8 ? 2 : 600)), ramFrames - first);
+    const t = rp();
+    // A 32-bit table taken away reads as all-ones entries: present, global 4 MiB
+    // pages, which a TLB may keep across CR3 switches into spaces that map
+    // those VAs otherwise — output would depend on TLB capacity (and MMIO is
+    // never cached). Wide entries of all ones have reserved bits and fault.
+    const none = tables && !g.wide ? 1 : tables ? 0.85 : 0.7;
+    const type = t < 0.4 ? 'ram' : t < none ? 'rom' : 'none';
+    emit(`{"op":"p2m","gfn":${first},"count":${count},"type":"${type}"}`);
+    for (let v = 0; v < vcpus; v++) {
+      emit(`{"op":"cpu","vcpu":${v}}`);
+      emit(`{"op":"flush"}`);
+      // As after a PDPTE edit: reload the PDPTE registers now, or a later CR4
+      // write would pick up a changed PDPT behind the TLB's back.
+      if (g.levels === 3) emit(`{"op":"wrcr","reg":"cr3","value":${hx(cr3For(current[v] as number, 0))}}`);
+    }
+    emit(`{"op":"cpu","vcpu":${cur}}`);
+  };
   for (let n = 0; n < opts.ops; n++) {
+    if (p2mOps && rp() < 0.02) p2m();
     const k = int(100);
     if (k < 30) {
       const size = sizeFor();

@@ -364,7 +364,17 @@ export function generateHostile(seed: number, o: HostileOptions): string {
     wrcr('cr4', (c.cr4 ^ pick(bits)) >>> 0);
   };
 
+  // p2m operations draw from a stream of their own, so a seed's other operations stay as they were.
+  const rp = rng(seed ^ 0x9e3779b9);
   for (let n = 0; n < o.ops; n++) {
+    if (rp() < 0.02) {
+      const tables = [...t.tableFrames()].filter((f) => f < ram);
+      const first =
+        rp() < 0.5 && tables.length > 0 ? (tables[Math.floor(rp() * tables.length)] as number) : Math.floor(rp() * ram);
+      const count = Math.min(rp() < 0.8 ? 1 + Math.floor(rp() * 2) : 1 + Math.floor(rp() * 1024), ram - first);
+      const type = ['ram', 'rom', 'none'][Math.floor(rp() * 3)];
+      emit(`{"op":"p2m","gfn":${first},"count":${count},"type":"${type}"}`);
+    }
     const c = t.cpu;
     const k = int(100);
     if (k < 24) {

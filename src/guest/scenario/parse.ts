@@ -7,6 +7,7 @@
  * typed array per operand); the operation set and batch type are re-exported
  * here for the parser's callers.
  */
+import { PHYS_TYPE_NAMES } from '../../hypervisor/physmap.js';
 import { own, parseJson } from '../../util/json.js';
 import { type Machine, OP, type OpName, Scenario } from '../ops.js';
 
@@ -29,6 +30,7 @@ const KEYS: Record<OpName | 'machine', readonly string[]> = {
   invpcid: ['type', 'pcid', 'va'],
   flush: [],
   dump: ['gpa', 'length'],
+  p2m: ['gfn', 'count', 'type'],
 };
 const OPTIONAL = new Set(['machine.maxphyaddr']);
 
@@ -264,6 +266,21 @@ export class ScenarioParser {
         const len = int('length');
         if (len.hi !== 0 || len.lo > 65536) fail('"length" must be at most 65536');
         s.vLo[i] = len.lo;
+        break;
+      }
+      case 'p2m': {
+        // Numbered as the physmap's types (hypervisor/physmap.ts).
+        const type = PHYS_TYPE_NAMES.indexOf(o.type as (typeof PHYS_TYPE_NAMES)[number]);
+        if (type < 0) throw new ScenarioError(file, lineNo, '"type" must be "ram", "rom" or "none"');
+        const frames = s.machine.memory / 4096;
+        const gfn = toNumber(int('gfn'));
+        if (gfn >= frames) fail(`"gfn" must be below the ${frames} frames of "memory"`);
+        const count = toNumber(int('count'));
+        if (count < 1 || gfn + count > frames)
+          fail(`"count" must be at least 1 and end within the ${frames} frames of "memory"`);
+        s.small[i] = type;
+        s.aLo[i] = gfn;
+        s.vLo[i] = count;
         break;
       }
     }

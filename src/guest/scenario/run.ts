@@ -98,6 +98,9 @@ export function runOps(port: GuestPort, s: Scenario): void {
       case OP.dump:
         port.dump(aHi[i] as number, aLo[i] as number, vLo[i] as number);
         break;
+      case OP.p2m:
+        port.p2m(aLo[i] as number, vLo[i] as number, small[i] as number);
+        break;
     }
   }
 }

@@ -95,6 +95,11 @@ export class BlockEncoder {
         this.addr(PHYS, aHi, aLo);
         this.u64(0, vLo);
         return;
+      case OP.p2m:
+        b[this.n++] = op | (small << 4);
+        this.u64(0, aLo);
+        this.u64(0, vLo);
+        return;
     }
   }
 
@@ -253,16 +258,27 @@ class BlockDecoder {
           vHi[i] = this.hi;
           vLo[i] = this.lo;
           break;
+        case OP.p2m:
+          reserved = 0;
+          small[i] = nib;
+          this.u64();
+          aHi[i] = this.hi;
+          aLo[i] = this.lo;
+          this.u64();
+          vHi[i] = this.hi;
+          vLo[i] = this.lo;
+          break;
         default:
           this.fail(k, `unknown operation code ${op} (byte 0x${byte.toString(16).padStart(2, '0')})`);
       }
       if (reserved !== 0)
         this.fail(k, `reserved bits set in the operation byte 0x${byte.toString(16).padStart(2, '0')}`);
       const problem = opProblem(
-        machine.vcpus,
+        machine,
         op,
         small[i] as number,
         cpl[i] as number,
+        aHi[i] as number,
         aLo[i] as number,
         vHi[i] as number,
         vLo[i] as number,

@@ -121,14 +121,16 @@ const fits = (size: number, hi: number, lo: number): boolean =>
  * per operation: plain branches, no closures.)
  */
 export function opProblem(
-  vcpus: number,
+  machine: Machine,
   op: number,
   small: number,
   cpl: number,
+  aHi: number,
   aLo: number,
   vHi: number,
   vLo: number,
 ): string | null {
+  const vcpus = machine.vcpus;
   switch (op) {
     case OP.cpu:
       return small < vcpus ? null : `"vcpu" must be between 0 and ${vcpus - 1}`;
@@ -161,6 +163,14 @@ export function opProblem(
       return vHi === 0 && vLo <= 0x1000 ? null : '"pcid" must be at most 0x1000 (0x1000: any PCID above 0xfff)';
     case OP.dump:
       return vHi === 0 && vLo <= 65536 ? null : '"length" must be at most 65536';
+    case OP.p2m: {
+      if (small > 2) return '"type" must be "ram", "rom" or "none"';
+      const frames = machine.memory / 4096;
+      if (aHi !== 0 || aLo >= frames) return `"gfn" must be below the ${frames} frames of "memory"`;
+      if (vHi !== 0 || vLo < 1 || aLo + vLo > frames)
+        return `"count" must be at least 1 and end within the ${frames} frames of "memory"`;
+      return null;
+    }
     default:
       return `unknown operation ${op}`;
   }

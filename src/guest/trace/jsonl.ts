@@ -10,6 +10,7 @@
  * where they shift no line number, and a conversion back restores them.
  * The file-to-file conversions are in src/io/trace-jsonl.ts.
  */
+import { PHYS_TYPE_NAMES } from '../../hypervisor/physmap.js';
 import { parseJsonObject } from '../../util/json.js';
 import { type Machine, OP, type Scenario, ScenarioError } from '../scenario/parse.js';
 import { OP_NAME } from './format.js';
@@ -67,6 +68,8 @@ export function opLine(s: Scenario, i: number): string {
       return `${head}}`;
     case OP.dump:
       return `${head},"gpa":${a},"length":${s.vLo[i]}}`;
+    case OP.p2m:
+      return `${head},"gfn":${a},"count":${s.vLo[i]},"type":"${PHYS_TYPE_NAMES[small]}"}`;
     default:
       throw new Error(`op code ${op}`);
   }

@@ -82,7 +82,7 @@ export class TraceWriter implements OpRecorder {
 
   op(op: number, small: number, cpl: number, aHi: number, aLo: number, vHi: number, vLo: number): void {
     // Refuse here what a reader would refuse: a trace that cannot be replayed is worse than none.
-    const bad = opProblem(this.machine.vcpus, op, small, cpl, aLo, vHi, vLo);
+    const bad = opProblem(this.machine, op, small, cpl, aHi, aLo, vHi, vLo);
     if (bad !== null) throw new TraceError(this.path, `op ${this.ops + 1}`, bad);
     if (this.ops === MAX_OPS)
       throw new TraceError(this.path, `op ${this.ops + 1}`, 'more operations than a trace holds');

@@ -169,6 +169,8 @@ class PathAudit {
       const g = this.v.guestView.frameForRead(sh.gfn);
       glo = sh.guestWide ? (g[2 * gi] as number) : (g[gi] as number);
       ghi = sh.guestWide ? (g[2 * gi + 1] as number) : 0;
+      // In a ROM table the flags never change (semantics 5): propagation takes them as set.
+      if ((glo & PTE_P) !== 0 && !this.v.isRamRw(sh.gfn)) glo |= PTE_A | PTE_D;
       const large = ((glo >>> 7) & 1 & (fmt.largeMask >>> sh.level)) !== 0;
       const r = sh.level * 2 + (large ? 1 : 0);
       if ((glo & PTE_P) === 0 || (glo & PTE_A) === 0)
@@ -201,13 +203,23 @@ class PathAudit {
     return this.walker.walk(this.v.guestView, r.guestFmt, r.guestRoot, r.guestPdpte, vaHi, vaLo, this.w);
   }
 
-  /** Every entry of the last successful guest walk has its accessed flag set (so no flag update is skipped). */
+  /**
+   * Every entry of the last successful guest walk has its accessed flag set,
+   * or lies in a table that discards writes (ROM, semantics 5), so no flag
+   * update is skipped.
+   */
   private accessed(): boolean {
     const w = this.w;
     for (let k = 0; k < w.n; k++) {
-      if ((((w.frames[k] as Uint32Array)[w.words[k] as number] as number) & PTE_A) === 0) return false;
+      if ((w.loAt(k) & PTE_A) === 0 && this.v.isRamRw(w.tables[k] as number)) return false;
     }
     return true;
+  }
+
+  /** The last guest walk's leaf lies in a table that discards writes: its dirty flag can never be set. */
+  private dirtyFixed(): boolean {
+    const w = this.w;
+    return !this.v.isRamRw(w.tables[w.n - 1] as number);
   }
 
   private leaf(
@@ -242,7 +254,7 @@ class PathAudit {
       if (p !== null) return `${where}: ${p}`;
     }
     if ((hwPerm & PERM_W) === 0) return null;
-    if ((gPerm & PERM_W) === 0 || (gPerm & PERM_D) === 0)
+    if ((gPerm & PERM_W) === 0 || ((gPerm & PERM_D) === 0 && !this.dirtyFixed()))
       return `${where}: writable, the guest's page is read-only or clean`;
     if (sh.level > 1) return null; // superpageOk: all ram_rw, none a shadowed table, not logging
     if (!v.isRamRw(gfn)) return `${where}: writable over gfn ${gfn}, which is not ram_rw`;
@@ -266,7 +278,7 @@ class PathAudit {
     // A dirty flag the entry lacks only sends writes to the slow path (which sets the guest's).
     const fast = leafPermission(this.cur.guestFmt, acc & lo, xd | hi, lo, hi);
     const m = PERM_W | PERM_U | PERM_XD | PK_MASK;
-    if ((fast & m) !== (w.perm & m) || (fast & ~w.perm & PERM_D) !== 0)
+    if ((fast & m) !== (w.perm & m) || ((fast & ~w.perm & PERM_D) !== 0 && !this.dirtyFixed()))
       return `${where}: the fast path grants 0x${(fast & m).toString(16)}, the guest 0x${(w.perm & m).toString(16)}`;
     return null;
   }

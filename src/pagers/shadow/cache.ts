@@ -139,7 +139,7 @@ export class ShadowCache implements ShadowReleaser {
     const inUse = new Set(this.st.cpus.map((cpu) => cpu.mmu.rootPfn));
     for (const sh of [...this.pinnedLru.keys()]) {
       if (this.poolUsed() + need <= this.poolFrames) return;
-      if (inUse.has(sh.smfn)) continue;
+      if (inUse.has(sh.smfn) || this.inPdpte(sh)) continue;
       c['pool.evictions']++;
       this.pinnedLru.delete(sh);
       sh.pinned = false;
@@ -165,13 +165,24 @@ export class ShadowCache implements ShadowReleaser {
   /** The top-level shadow of guest root `gfn`, pinned and made the most recently loaded. */
   pinRoot(fmt: WalkFormat, gfn: number): Shadow {
     const top = this.get(fmt, fmt.mode.topLevel, gfn);
-    if (!top.pinned) {
-      top.pinned = true;
-      top.refs++;
-    }
-    this.pinnedLru.delete(top);
-    this.pinnedLru.set(top, true);
+    this.pin(top);
     return top;
+  }
+
+  /**
+   * Pin a top-level shadow (Xen's sh_pin, from sh_set_toplevel_shadow at
+   * every CR3 load): it outlives the CR3 that loaded it, so switching back
+   * finds it. Top level means what Xen's sh_type_is_pinnable says: the l4
+   * (and here l5) of a long-mode guest, the l2s a PAE guest's PDPTEs name,
+   * and the l2 of a 32-bit guest (four quarter shadows here, 2-on-3).
+   */
+  private pin(sh: Shadow): void {
+    if (!sh.pinned) {
+      sh.pinned = true;
+      sh.refs++;
+    }
+    this.pinnedLru.delete(sh);
+    this.pinnedLru.set(sh, true);
   }
 
   /** Pinned top-level shadows, least recently loaded first. */
@@ -206,6 +217,7 @@ export class ShadowCache implements ShadowReleaser {
       } else {
         sh = this.get(fmt, 2, cpu.cr3RootPfn, i);
       }
+      this.pin(sh);
       sh.refs++;
       st.refs.push(sh);
       st.regs[2 * i] = entryLo(sh.smfn, PTE_P);
@@ -371,6 +383,73 @@ export class ShadowCache implements ShadowReleaser {
     }
     if (flush) this.set.shootdown();
     return !st.byGfn.has(gfn);
+  }
+
+  // ---- P2M changes -----------------------------------------------------------
+
+  /**
+   * Guest frame `gfn` changed type (Xen's sh_remove_all_shadows_and_parents,
+   * called from sh_unshadow_for_p2m_change in shadow/hvm.c): every shadow of
+   * it is unhooked from its parents and unpinned, and its out-of-sync state
+   * dropped; a root a vCPU is running on (its CR3 or a PAE PDPTE register)
+   * cannot go and is emptied instead, so it is rebuilt from what the frame
+   * holds now. True if a removed entry may be held by a TLB.
+   */
+  removeAll(gfn: number): boolean {
+    const st = this.st;
+    const list = st.byGfn.get(gfn);
+    if (list === undefined) return false;
+    this.oos.forget(gfn);
+    const inUse = new Set(st.cpus.map((cpu) => cpu.mmu.rootPfn));
+    let flush = false;
+    for (const sh of [...list]) {
+      for (const slot of [...sh.ups]) {
+        const parent = st.byMfn.get(Math.floor(slot / 1024));
+        if (parent !== undefined && this.set.setEntry(parent, slot % 1024, NOT_PRESENT, null)) flush = true;
+      }
+      if (sh.pinned && !inUse.has(sh.smfn) && st.byMfn.has(sh.smfn)) {
+        this.pinnedLru.delete(sh);
+        sh.pinned = false;
+        this.release(sh);
+      }
+      if (!st.byMfn.has(sh.smfn)) continue;
+      for (let i = 0; i < 512; i++) if (this.set.setEntry(sh, i, NOT_PRESENT, null)) flush = true;
+    }
+    return flush;
+  }
+
+  /**
+   * Remove every shadow entry mapping a guest frame of [first, first+count)
+   * (Xen's sh_remove_all_mappings, shadow/common.c: a brute-force search of
+   * every l1 and fl1 shadow), and every shadow superpage over one. True if
+   * any was removed (a TLB may hold it).
+   */
+  removeMappings(first: number, count: number): boolean {
+    const st = this.st;
+    const c = st.counters;
+    const mem = st.domain.mem;
+    const placement = st.domain.placement;
+    const end = first + count;
+    let flush = this.set.dropSuperpagesIn(first, count);
+    for (const table of [this.hash, this.flHash] as const) {
+      for (const sh of table.values()) {
+        if (sh.level !== 1) continue;
+        c['p2m.l1_searched']++;
+        const f = mem.read(sh.smfn);
+        for (let i = 0; i < 512; i++) {
+          const lo = f[2 * i] as number;
+          const hi = f[2 * i + 1] as number;
+          // Magic entries map no frame (and MMIO ones only frames above RAM, which never change).
+          if ((lo & PTE_P) === 0 || isMagic(lo, hi)) continue;
+          const gfn = placement.gfnOf((hi & 0xfffff) * 0x100000 + (lo >>> 12));
+          if (gfn < first || gfn >= end) continue;
+          this.set.setEntry(sh, i, NOT_PRESENT, null);
+          c['p2m.mappings_removed']++;
+          flush = true;
+        }
+      }
+    }
+    return flush;
   }
 
   // ---- what the isolation checker asks -----------------------------------

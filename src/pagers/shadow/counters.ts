@@ -162,6 +162,26 @@ export const SHADOW_COUNTERS = [
   },
   { name: 'logdirty.cleans', kind: 'count', description: 'cleans of the dirty log (one per migration round)' },
   {
+    name: 'p2m.changes',
+    kind: 'count',
+    description: 'changes of what backs guest frames (p2m operations, ballooning), each over a range of frames',
+  },
+  {
+    name: 'p2m.unshadowed',
+    kind: 'count',
+    description: 'shadowed guest tables whose shadows were removed because their frame changed type',
+  },
+  {
+    name: 'p2m.l1_searched',
+    kind: 'count',
+    description: 'l1 shadows searched entry by entry for mappings of a frame that changed type (brute force, as Xen)',
+  },
+  {
+    name: 'p2m.mappings_removed',
+    kind: 'count',
+    description: 'shadow entries removed because the guest frame they map changed type',
+  },
+  {
     name: 'oos.resync.blowout',
     kind: 'count',
     description:
@@ -239,5 +259,9 @@ export function newCounters(): ShadowCounters {
     'pool.blowouts': 0,
     'logdirty.pages_dirtied': 0,
     'logdirty.cleans': 0,
+    'p2m.changes': 0,
+    'p2m.unshadowed': 0,
+    'p2m.l1_searched': 0,
+    'p2m.mappings_removed': 0,
   };
 }

@@ -20,12 +20,13 @@
  *  - at most OOS_PER_VCPU pages per vCPU, direct-mapped by guest frame; each
  *    resync compares at most 512 entries per shadow of the page.
  */
+import { PTE_P } from '../../arch/x86/bits.js';
 import type { Cpu } from '../../arch/x86/cpu.js';
 import { leafFrame } from '../../arch/x86/entry.js';
 import type { ResyncCause } from './counters.js';
 import { NOT_PRESENT, type ShadowSet } from './set.js';
 import type { ShadowState } from './state.js';
-import { derivedEntries, type Shadow } from './types.js';
+import { guestIndex, type Shadow } from './types.js';
 
 /**
  * Out-of-sync pages per vCPU, direct-mapped by guest frame: Xen's
@@ -137,8 +138,13 @@ export class OutOfSync {
     const snap = page.snapshot;
     let flush = false;
     for (const sh of [...(st.byGfn.get(gfn) ?? [])]) {
-      const first = sh.guestWide ? 0 : sh.part * 512;
-      for (let gi = first; gi < first + 512; gi++) {
+      // Only entries whose shadow is present (magic ones included) can be
+      // stale; an empty one is rebuilt from the guest at its next fault
+      // (Xen's sh_resync_l1 walks FOREACH_PRESENT_L1E, shadow/multi.c).
+      const sf = st.domain.mem.read(sh.smfn);
+      for (let i = 0; i < 512; i++) {
+        if (((sf[2 * i] as number) & PTE_P) === 0) continue;
+        const gi = guestIndex(sh, i);
         c['oos.entries_compared']++;
         const lo = sh.guestWide ? (live[2 * gi] as number) : (live[gi] as number);
         const hi = sh.guestWide ? (live[2 * gi + 1] as number) : 0;
@@ -147,9 +153,7 @@ export class OutOfSync {
         // An entry with reserved bits set faults in the guest's walk: its shadow stays not present.
         const bad = (lo & (sh.fmt.rsvdLo[2] as number)) !== 0 || (hi & (sh.fmt.rsvdHi[2] as number)) !== 0;
         const target = leafFrame(lo, hi, sh.guestWide, false, 12);
-        for (const i of derivedEntries(sh, gi)) {
-          if (bad ? this.set.setEntry(sh, i, NOT_PRESENT, null) : leaves.setLeaf(sh, i, target, lo, hi)) flush = true;
-        }
+        if (bad ? this.set.setEntry(sh, i, NOT_PRESENT, null) : leaves.setLeaf(sh, i, target, lo, hi)) flush = true;
       }
     }
     st.p2m.protect(gfn, true);

@@ -19,13 +19,20 @@ export const OPTIMIZATIONS: readonly Optimization[] = [
   },
   {
     name: 'prefetch',
-    description: 'on a shadow fault, also propagate neighbouring guest l1 entries (=N: window, default 16)',
+    description:
+      'on a shadow fault, also propagate the following guest l1 entries (=N: distance, the faulting entry and up to N-1 after it; default 32, as Xen)',
     xen: 'SHOPT_PREFETCH',
   },
   {
     name: 'fastpath',
     description: 'guest not-present and MMIO entries shadowed as reserved-bit magic entries: no guest walk',
     xen: 'SHOPT_FAST_FAULT_PATH',
+  },
+  {
+    name: 'gnp',
+    description:
+      "Umbra's, not Xen's: guest-not-present magic entries with out-of-sync l1s on, and after a guest walk ending at a not-present l1 entry",
+    xen: 'none (Xen makes sh_l1e_gnp entries only when built without SHOPT_OUT_OF_SYNC, in _sh_propagate)',
   },
   {
     name: 'unshadow',
@@ -49,13 +56,15 @@ export interface ShadowSwitches {
   /** Prefetch window in l1 entries; 0 = off. */
   prefetch: number;
   fastpath: boolean;
+  gnp: boolean;
   unshadow: boolean;
   /** Pool size in frames: 0 = the default rule, -1 = unbounded (pool off). */
   pool: number;
   logdirty: boolean;
 }
 
-export const PREFETCH_DEFAULT = 16;
+/** Xen's PREFETCH_DISTANCE (shadow/multi.c). */
+export const PREFETCH_DEFAULT = 32;
 /** Largest pool a spec may ask for: 2^26 frames = 256 GiB of shadows, beyond any modelled guest. */
 export const MAX_POOL_FRAMES = 2 ** 26;
 
@@ -63,6 +72,7 @@ export const DEFAULT_SWITCHES: Readonly<ShadowSwitches> = Object.freeze({
   oos: true,
   prefetch: PREFETCH_DEFAULT,
   fastpath: true,
+  gnp: false,
   unshadow: true,
   pool: 0,
   logdirty: true,
@@ -93,11 +103,14 @@ export function parseShadowSpec(spec: string): ShadowSwitches | string {
         sw.oos = on;
         break;
       case 'prefetch':
-        if (n !== undefined && (n < 1 || n > 512)) return `"${part}": the prefetch window is 1 to 512 entries`;
+        if (n !== undefined && (n < 2 || n > 512)) return `"${part}": the prefetch distance is 2 to 512 entries`;
         sw.prefetch = on ? (n ?? PREFETCH_DEFAULT) : 0;
         break;
       case 'fastpath':
         sw.fastpath = on;
+        break;
+      case 'gnp':
+        sw.gnp = on;
         break;
       case 'unshadow':
         sw.unshadow = on;

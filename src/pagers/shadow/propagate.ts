@@ -32,7 +32,7 @@ import { entryHi, entryLo, leafFrame } from '../../arch/x86/entry.js';
 import type { WalkFormat } from '../../arch/x86/modes.js';
 import { vaIndex, WALK_OK } from '../../arch/x86/walker.js';
 import { ZERO_FRAME } from '../../machine/memory.js';
-import { P2M_RAM_RW } from '../../p2m/p2m.js';
+import { P2M_MMIO, P2M_RAM_RW } from '../../p2m/p2m.js';
 import type { ShadowCache } from './cache.js';
 import type { DirtyLog } from './logdirty.js';
 import { GNP, MAGIC_GFN_LIMIT, mmioMagic } from './magic.js';
@@ -88,9 +88,16 @@ export class Propagator implements LeafSetter {
       // The guest entry as it is now in memory (after the A/D commit), where the walk read it.
       const g = w.frames[k] as Uint32Array;
       const word = w.words[k] as number;
-      const lo = g[word] as number;
+      let lo = g[word] as number;
       const hi = guestWide ? (g[word + 1] as number) : 0;
       const large = level > 1 && ((lo >>> 7) & 1 & (fmt.largeMask >>> level)) !== 0;
+      // An entry in a ROM table keeps its flags clear whatever the hardware does
+      // (scenario spec, semantics 5): a shadow entry need not wait for them.
+      if (
+        ((lo & PTE_A) === 0 || ((level === 1 || large) && (lo & (PTE_D | PTE_RW)) === PTE_RW)) &&
+        this.flagsFixed(table)
+      )
+        lo |= PTE_A | PTE_D;
       if (level === 1) {
         this.setLeaf(sh, sIndex, leafFrame(lo, hi, guestWide, false, 12), lo, hi);
         if (st.sw.prefetch > 0) this.prefetch(sh, sIndex, g);
@@ -182,12 +189,16 @@ export class Propagator implements LeafSetter {
     const f = st.domain.mem.read(sh.smfn);
     const rsvdLo = sh.fmt.rsvdLo[2] as number;
     const rsvdHi = sh.fmt.rsvdHi[2] as number;
-    for (let i = from + 1, end = Math.min(512, from + 1 + st.sw.prefetch); i < end; i++) {
-      if (((f[2 * i] as number) & PTE_P) !== 0) continue;
+    // Xen's sh_prefetch: up to the distance, stopping at an entry that is
+    // already shadowed (magic ones too) or whose first use would fault again
+    // anyway to set an accessed or dirty flag.
+    for (let i = from + 1, end = Math.min(512, from + st.sw.prefetch); i < end; i++) {
+      if ((f[2 * i] as number) !== 0 || (f[2 * i + 1] as number) !== 0) break;
       const gi = guestIndex(sh, i);
       const lo = sh.guestWide ? (g[2 * gi] as number) : (g[gi] as number);
       const hi = sh.guestWide ? (g[2 * gi + 1] as number) : 0;
-      if ((lo & PTE_P) !== 0 && ((lo & PTE_A) === 0 || (lo & rsvdLo) !== 0 || (hi & rsvdHi) !== 0)) continue;
+      if ((lo & PTE_P) !== 0 && ((lo & PTE_A) === 0 || (lo & (PTE_RW | PTE_D)) === PTE_RW)) break;
+      if ((lo & PTE_P) !== 0 && ((lo & rsvdLo) !== 0 || (hi & rsvdHi) !== 0)) continue;
       this.setLeaf(sh, i, leafFrame(lo, hi, sh.guestWide, false, 12), lo, hi);
       if (((f[2 * i] as number) & PTE_P) === 0) continue;
       st.counters['prefetch.entries']++;
@@ -199,11 +210,17 @@ export class Propagator implements LeafSetter {
   private prefetchFl(sh: Shadow, from: number, first: number, lo: number, hi: number): void {
     const st = this.st;
     const f = st.domain.mem.read(sh.smfn);
-    for (let i = from + 1, end = Math.min(512, from + 1 + st.sw.prefetch); i < end; i++) {
-      if (((f[2 * i] as number) & PTE_P) !== 0) continue;
+    for (let i = from + 1, end = Math.min(512, from + st.sw.prefetch); i < end; i++) {
+      if ((f[2 * i] as number) !== 0 || (f[2 * i + 1] as number) !== 0) break;
       this.setLeaf(sh, i, first + i, lo, hi);
       if (((f[2 * i] as number) & PTE_P) !== 0) st.counters['prefetch.entries']++;
     }
+  }
+
+  /** Does guest table frame `gfn` discard writes (ROM), so that its entries' accessed and dirty flags never change? */
+  private flagsFixed(gfn: number): boolean {
+    const p2m = this.st.p2m;
+    return p2m.lookup(gfn) >= 0 && p2m.lastType !== P2M_RAM_RW;
   }
 
   /**
@@ -216,7 +233,7 @@ export class Propagator implements LeafSetter {
     const domain = this.st.domain;
     const placement = domain.placement;
     if (placement.kind !== 'identity' || base + span > placement.ramFrames) return false;
-    if (domain.guest.anyReadOnly(base, base + span - 1)) return false;
+    if (domain.guest.physmap.anyNotRam(base, span)) return false;
     for (let r = base >>> 9, end = (base + span - 1) >>> 9; r <= end; r++) {
       if (this.cache.hasShadowedTable(r)) return false;
     }
@@ -243,14 +260,22 @@ export class Propagator implements LeafSetter {
   setLeaf(sh: Shadow, index: number, gfn: number, lo: number, hi: number): boolean {
     const st = this.st;
     const set = this.set;
-    if ((lo & PTE_P) === 0) return set.setEntry(sh, index, st.sw.fastpath && !sh.fl ? GNP : NOT_PRESENT, null);
+    if ((lo & PTE_P) === 0) {
+      // Xen makes guest-not-present magic entries only when built without
+      // out-of-sync l1s (_sh_propagate, shadow/multi.c); gnp makes them anyway.
+      const gnp = st.sw.fastpath && !sh.fl && (!st.sw.oos || st.sw.gnp);
+      return set.setEntry(sh, index, gnp ? GNP : NOT_PRESENT, null);
+    }
     const p2m = st.p2m;
     const mfn = p2m.lookup(gfn);
     const type = p2m.lastType;
     if ((lo & PTE_A) === 0) return set.setEntry(sh, index, NOT_PRESENT, null);
     if (mfn < 0) {
       // MMIO: with the fast path, a magic entry holding the gfn and the leaf's own rights.
-      const magic = st.sw.fastpath && gfn < MAGIC_GFN_LIMIT;
+      // A frame taken away (p2m invalid) gets none, as in Xen (only p2m_mmio_dm
+      // is cached in the shadows, _sh_propagate in shadow/multi.c), so nothing
+      // stale is left when it comes back.
+      const magic = st.sw.fastpath && type === P2M_MMIO && gfn < MAGIC_GFN_LIMIT;
       return set.setEntry(sh, index, magic ? mmioMagic(gfn, lo, sh.guestWide ? hi : 0) : NOT_PRESENT, null);
     }
     let l = (lo & LEAF_COPY_LO & ~PTE_RW) | PTE_P | PTE_A;

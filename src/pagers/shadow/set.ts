@@ -156,13 +156,30 @@ export class ShadowSet {
    * drop every shadow superpage over it (it is rebuilt splintered) and flush.
    */
   dropSuperpages(region: number): void {
+    if (this.dropRegion(region)) this.shootdown();
+  }
+
+  /** Drop every shadow superpage entry over guest frames [first, first+count); true if there was one (the caller flushes). */
+  dropSuperpagesIn(first: number, count: number): boolean {
+    const r0 = Math.floor(first / 512);
+    const r1 = Math.floor((first + count - 1) / 512);
+    let any = false;
+    if (r1 - r0 < this.superSlots.size) {
+      for (let r = r0; r <= r1; r++) if (this.dropRegion(r)) any = true;
+    } else {
+      for (const r of [...this.superSlots.keys()]) if (r >= r0 && r <= r1 && this.dropRegion(r)) any = true;
+    }
+    return any;
+  }
+
+  private dropRegion(region: number): boolean {
     const supers = this.superSlots.get(region);
-    if (supers === undefined) return;
+    if (supers === undefined) return false;
     for (const slot of [...supers]) {
       const sh = this.st.byMfn.get(Math.floor(slot / 1024)) as Shadow;
       this.setEntry(sh, slot % 1024, NOT_PRESENT, null);
     }
-    this.shootdown();
+    return true;
   }
 
   /** Clear the write permission of every shadow leaf mapping `gfn` (through the writer); true if any had it. */

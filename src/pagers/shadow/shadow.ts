@@ -34,7 +34,7 @@
  *    (emulate.loop_guard), so the fault path always terminates.
  */
 import { CTL_WP, checkAccess, faultError, PERM_D } from '../../arch/x86/access.js';
-import { type AccessKind, FETCH, PF_RSVD, WRITE } from '../../arch/x86/bits.js';
+import { type AccessKind, FETCH, PF_RSVD, PTE_P, WRITE } from '../../arch/x86/bits.js';
 import { type Cpu, HOST_DONE, HOST_RETRY, readValue, writeValue } from '../../arch/x86/cpu.js';
 import {
   EXIT_CR_WRITE,
@@ -50,7 +50,7 @@ import { formatFor } from '../../arch/x86/modes.js';
 import { leafPermission, type PhysicalSpace, WALK_OK } from '../../arch/x86/walker.js';
 import type { Domain } from '../../hypervisor/domain.js';
 import type { CounterDecl, LogDirty, Pager } from '../../hypervisor/pager.js';
-import { P2M_RAM_RO, P2M_RAM_RW } from '../../p2m/p2m.js';
+import { P2M_MMIO, P2M_RAM_RO, P2M_RAM_RW } from '../../p2m/p2m.js';
 import { type AuditRoot, type AuditView, auditPaths } from './audit.js';
 import { ShadowCache } from './cache.js';
 import { newCounters, SHADOW_COUNTERS, type ShadowCounters, type ShadowStats } from './counters.js';
@@ -89,6 +89,7 @@ export class ShadowPager implements Pager {
   private cache!: ShadowCache;
   private dirty!: DirtyLog;
   private prop!: Propagator;
+  private set!: ShadowSet;
   /** Early unshadow: the frame of the last emulated write of zero (-1: none). */
   private lastZeroWrite = -1;
   /** The loop guard: the last fault fixed, and how often in a row. */
@@ -119,6 +120,7 @@ export class ShadowPager implements Pager {
     const cache = new ShadowCache(st, set, oos);
     const dirty = new DirtyLog(st, set, cache);
     this.st = st;
+    this.set = set;
     this.oos = oos;
     this.cache = cache;
     this.dirty = dirty;
@@ -215,6 +217,34 @@ export class ShadowPager implements Pager {
     else this.prop.revalidate(gfn, offset, size);
   }
 
+  /**
+   * What backs guest frames [first, first+count) changed (a p2m operation,
+   * ballooning): as Xen's sh_unshadow_for_p2m_change (shadow/hvm.c) does for
+   * every P2M entry it rewrites, the frames' shadows go (they shadow tables
+   * that are now ROM or gone) and so does every shadow mapping of them, then
+   * every vCPU's TLB is flushed. The P2M entries are rewritten from the
+   * domain's physmap; with guest paging off the hardware walks them, so a
+   * change of a present one flushes too.
+   */
+  physmapChanged(first: number, count: number): void {
+    const st = this.st;
+    const c = this.counters;
+    c['p2m.changes']++;
+    let flush = st.p2m.retype(first, count);
+    const end = first + count;
+    const shadowed =
+      count <= st.byGfn.size
+        ? Array.from({ length: count }, (_, i) => first + i).filter((g) => st.byGfn.has(g))
+        : [...st.byGfn.keys()].filter((g) => g >= first && g < end);
+    for (const gfn of shadowed) {
+      c['p2m.unshadowed']++;
+      if (this.cache.removeAll(gfn)) flush = true;
+    }
+    if (this.cache.removeMappings(first, count)) flush = true;
+    if (flush) this.set.shootdown();
+    this.maybeCheck();
+  }
+
   // ---- page faults -------------------------------------------------------
 
   private pageFault(cpu: Cpu): number {
@@ -279,7 +309,8 @@ export class ShadowPager implements Pager {
     );
     if (r !== WALK_OK) {
       this.counters['fault.injected']++;
-      if (r === 0 && w.level === 1 && this.sw.fastpath) this.prop.markNotPresent(fmt, vaHi, vaLo);
+      // Umbra's, not Xen's (switch gnp): remember the guest's not-present l1 entry as a magic entry.
+      if (r === 0 && w.level === 1 && this.sw.fastpath && this.sw.gnp) this.prop.markNotPresent(fmt, vaHi, vaLo);
       return faultError(r, access, cpl, cpu.ctl);
     }
     const error = checkAccess(w.perm, access, cpl, cpu.ctl, cpu.pkru);
@@ -287,7 +318,7 @@ export class ShadowPager implements Pager {
       this.counters['fault.injected']++;
       return error;
     }
-    w.commit(access === WRITE); // the guest's A and D flags, exactly as native hardware sets them
+    w.commit(access === WRITE, st.guestSpace); // the guest's A and D flags, exactly as native hardware sets them
     if (this.dirty.on) {
       // Setting A/D flags writes the guest's tables: those frames are dirty too.
       for (let k = 0; k < w.n; k++) this.dirty.markDirty(w.tables[k] as number);
@@ -298,8 +329,9 @@ export class ShadowPager implements Pager {
     const type = st.p2m.lastType;
     if (mfn < 0) {
       this.counters['emulate.mmio']++;
-      // With the fast path, leave an MMIO magic entry: the next access is emulated without a walk.
-      if (this.sw.fastpath) this.prop.fix(fmt, vaHi, vaLo);
+      // With the fast path, leave an MMIO magic entry: the next access is emulated without a walk
+      // (not for a frame taken away: it may come back, propagate.ts).
+      if (this.sw.fastpath && type === P2M_MMIO) this.prop.fix(fmt, vaHi, vaLo);
       return this.emulate(cpu, gfn, vaLo & 0xfff, access);
     }
     if (access === WRITE) {
@@ -474,7 +506,23 @@ export class ShadowPager implements Pager {
     for (const sh of this.cache.pinned()) {
       if (current.has(sh.smfn)) continue;
       const hwFmt = formatFor(hardwareMode(sh.fmt), HOST_MAXPHYADDR, true, sh.fmt.pse);
-      yield { guestFmt: sh.fmt, hwFmt, guestRoot: sh.gfn, guestPdpte: null, hwRoot: sh.smfn, hwPdpte: null };
+      if (sh.level === hardwareMode(sh.fmt).topLevel) {
+        yield { guestFmt: sh.fmt, hwFmt, guestRoot: sh.gfn, guestPdpte: null, hwRoot: sh.smfn, hwPdpte: null };
+        continue;
+      }
+      // A pinned l2 of a PAE or 32-bit guest: checked as if a PDPTE register
+      // named it (slot 0 for PAE, its own quarter for a 32-bit PD).
+      const slot = sh.fmt.mode.pdpteRegisters ? 0 : sh.part;
+      const hwPdpte = new Uint32Array(8);
+      hwPdpte[2 * slot] = ((sh.smfn % 0x100000) * 4096 + PTE_P) >>> 0;
+      hwPdpte[2 * slot + 1] = Math.floor(sh.smfn / 0x100000);
+      let guestPdpte: Uint32Array | null = null;
+      if (sh.fmt.mode.pdpteRegisters) {
+        guestPdpte = new Uint32Array(8);
+        guestPdpte[0] = ((sh.gfn % 0x100000) * 4096 + PTE_P) >>> 0;
+        guestPdpte[1] = Math.floor(sh.gfn / 0x100000);
+      }
+      yield { guestFmt: sh.fmt, hwFmt, guestRoot: sh.gfn, guestPdpte, hwRoot: 0, hwPdpte };
     }
   }
 }

@@ -15,10 +15,13 @@
 import type { Cpu } from '../../arch/x86/cpu.js';
 import { Walker, WalkResult } from '../../arch/x86/walker.js';
 import type { Domain } from '../../hypervisor/domain.js';
-import { MachineSpace, P2m, P2mSpace } from '../../p2m/p2m.js';
+import { MachineSpace, P2M_INVALID, P2M_RAM_RO, P2M_RAM_RW, P2m, P2mSpace } from '../../p2m/p2m.js';
 import type { ShadowCounters } from './counters.js';
 import type { ShadowSwitches } from './options.js';
 import type { Shadow } from './types.js';
+
+/** The p2m type of each physmap type (hypervisor/physmap.ts: ram, rom, none). */
+const P2M_TYPE_OF = [P2M_RAM_RW, P2M_RAM_RO, P2M_INVALID] as const;
 
 export class ShadowState {
   readonly p2m: P2m;
@@ -40,7 +43,8 @@ export class ShadowState {
     readonly sw: ShadowSwitches,
     readonly counters: ShadowCounters,
   ) {
-    this.p2m = new P2m(domain.mem, domain.placement, (gfn) => domain.guest.isReadOnly(gfn));
+    const guest = domain.guest;
+    this.p2m = new P2m(domain.mem, domain.placement, (gfn) => P2M_TYPE_OF[guest.typeOf(gfn)] as number);
     this.guestSpace = new P2mSpace(this.p2m);
     this.hwSpace = new MachineSpace(domain.mem);
   }

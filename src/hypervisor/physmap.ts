@@ -1,0 +1,127 @@
+/**
+ * The domain's physmap: what backs each guest frame below the end of RAM, as
+ * the hypervisor decided it (scenario spec: the `p2m` op and rule 5; Xen
+ * changes it with XENMEM_populate_physmap / decrease_reservation, ballooning,
+ * and p2m_change_type_range). Pagers derive their own structures from it:
+ * the shadow pager's P2M table, native hardware's view of guest memory.
+ *
+ *   ram   ordinary memory;
+ *   rom   reads normally, every write (guest, device, A/D update) discarded;
+ *   none  taken away (ballooned out): reads all ones, writes discarded, like
+ *         memory above the end of RAM; it comes back zero-filled.
+ *
+ * Kept as sorted, disjoint intervals of the frames that are not RAM, so a
+ * change over a whole 1 TiB guest is one interval, and a lookup in a domain
+ * that never changed a type is one comparison.
+ */
+
+export const PHYS_RAM = 0;
+export const PHYS_ROM = 1;
+export const PHYS_NONE = 2;
+export type PhysType = typeof PHYS_RAM | typeof PHYS_ROM | typeof PHYS_NONE;
+/** Names as the scenario format spells them. */
+export const PHYS_TYPE_NAMES = ['ram', 'rom', 'none'] as const;
+
+export class Physmap {
+  /** Interval starts, exclusive ends and types, ascending; RAM is never stored. */
+  private starts: number[] = [];
+  private ends: number[] = [];
+  private types: PhysType[] = [];
+
+  /** True while every frame is RAM (the fast path of every guest-memory access). */
+  get allRam(): boolean {
+    return this.starts.length === 0;
+  }
+
+  /** Index of the interval holding `gfn`, or -1. */
+  private find(gfn: number): number {
+    let lo = 0;
+    let hi = this.starts.length - 1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >>> 1;
+      if (gfn < (this.starts[mid] as number)) hi = mid - 1;
+      else if (gfn >= (this.ends[mid] as number)) lo = mid + 1;
+      else return mid;
+    }
+    return -1;
+  }
+
+  typeOf(gfn: number): PhysType {
+    if (this.starts.length === 0) return PHYS_RAM;
+    const i = this.find(gfn);
+    return i < 0 ? PHYS_RAM : (this.types[i] as PhysType);
+  }
+
+  /** Is any frame of [first, first+count) not RAM? */
+  anyNotRam(first: number, count: number): boolean {
+    const end = first + count;
+    for (let i = 0; i < this.starts.length; i++) {
+      if ((this.starts[i] as number) < end && (this.ends[i] as number) > first) return true;
+    }
+    return false;
+  }
+
+  /** The intervals that are not RAM, ascending: [first, count, type]. */
+  *ranges(): Generator<[number, number, PhysType]> {
+    for (let i = 0; i < this.starts.length; i++) {
+      const s = this.starts[i] as number;
+      yield [s, (this.ends[i] as number) - s, this.types[i] as PhysType];
+    }
+  }
+
+  /** The intervals of [first, first+count) whose type is `type` (RAM included), ascending: [first, count]. */
+  *rangesOf(type: PhysType, first: number, count: number): Generator<[number, number]> {
+    const end = first + count;
+    let at = first;
+    for (let i = 0; i < this.starts.length && at < end; i++) {
+      const s = Math.max(this.starts[i] as number, first);
+      const e = Math.min(this.ends[i] as number, end);
+      if (e <= at) continue;
+      if (s >= end) break;
+      if (type === PHYS_RAM && s > at) yield [at, s - at];
+      if (this.types[i] === type && e > s) yield [s, e - s];
+      at = Math.max(at, e);
+    }
+    if (type === PHYS_RAM && at < end) yield [at, end - at];
+  }
+
+  /** Give frames [first, first+count) type `type`. */
+  set(first: number, count: number, type: PhysType): void {
+    const end = first + count;
+    const starts: number[] = [];
+    const ends: number[] = [];
+    const types: PhysType[] = [];
+    const push = (s: number, e: number, t: PhysType): void => {
+      if (e <= s || t === PHYS_RAM) return;
+      const n = starts.length - 1;
+      // Merge with the previous interval when they touch and agree.
+      if (n >= 0 && ends[n] === s && types[n] === t) ends[n] = e;
+      else {
+        starts.push(s);
+        ends.push(e);
+        types.push(t);
+      }
+    };
+    let placed = false;
+    for (let i = 0; i < this.starts.length; i++) {
+      const s = this.starts[i] as number;
+      const e = this.ends[i] as number;
+      const t = this.types[i] as PhysType;
+      if (!placed && s >= first) {
+        push(first, end, type);
+        placed = true;
+      }
+      // The parts of the old interval outside [first, end).
+      push(s, Math.min(e, first), t);
+      if (!placed && e > first) {
+        push(first, end, type);
+        placed = true;
+      }
+      push(Math.max(s, end), e, t);
+    }
+    if (!placed) push(first, end, type);
+    this.starts = starts;
+    this.ends = ends;
+    this.types = types;
+  }
+}
