@@ -441,7 +441,7 @@ export class ShadowCache implements ShadowReleaser {
           const hi = f[2 * i + 1] as number;
           // Magic entries map no frame (and MMIO ones only frames above RAM, which never change).
           if ((lo & PTE_P) === 0 || isMagic(lo, hi)) continue;
-          const gfn = placement.gfnOf((hi & 0xfffff) * 0x100000 + (lo >>> 12));
+          const gfn = placement.gfnOf(entryFrame(lo, hi));
           if (gfn < first || gfn >= end) continue;
           this.set.setEntry(sh, i, NOT_PRESENT, null);
           c['p2m.mappings_removed']++;

@@ -36,6 +36,7 @@
 import { CTL_WP, checkAccess, faultError, PERM_D } from '../../arch/x86/access.js';
 import { type AccessKind, FETCH, PF_RSVD, PTE_P, WRITE } from '../../arch/x86/bits.js';
 import { type Cpu, HOST_DONE, HOST_RETRY, readValue, writeValue } from '../../arch/x86/cpu.js';
+import { entryHi, entryLo } from '../../arch/x86/entry.js';
 import {
   EXIT_CR_WRITE,
   EXIT_FLUSH,
@@ -514,13 +515,13 @@ export class ShadowPager implements Pager {
       // named it (slot 0 for PAE, its own quarter for a 32-bit PD).
       const slot = sh.fmt.mode.pdpteRegisters ? 0 : sh.part;
       const hwPdpte = new Uint32Array(8);
-      hwPdpte[2 * slot] = ((sh.smfn % 0x100000) * 4096 + PTE_P) >>> 0;
-      hwPdpte[2 * slot + 1] = Math.floor(sh.smfn / 0x100000);
+      hwPdpte[2 * slot] = entryLo(sh.smfn, PTE_P);
+      hwPdpte[2 * slot + 1] = entryHi(sh.smfn);
       let guestPdpte: Uint32Array | null = null;
       if (sh.fmt.mode.pdpteRegisters) {
         guestPdpte = new Uint32Array(8);
-        guestPdpte[0] = ((sh.gfn % 0x100000) * 4096 + PTE_P) >>> 0;
-        guestPdpte[1] = Math.floor(sh.gfn / 0x100000);
+        guestPdpte[0] = entryLo(sh.gfn, PTE_P);
+        guestPdpte[1] = entryHi(sh.gfn);
       }
       yield { guestFmt: sh.fmt, hwFmt, guestRoot: sh.gfn, guestPdpte, hwRoot: 0, hwPdpte };
     }
