@@ -18,7 +18,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Cpu } from '../src/arch/x86/cpu.js';
 import { formatFor, MODE_LONG4 } from '../src/arch/x86/modes.js';
-import { WALK_OK, Walker } from '../src/arch/x86/walker.js';
+import { WALK_OK, Walker, WalkResult } from '../src/arch/x86/walker.js';
 import { runWorkload } from '../src/guest/kernel/run.js';
 import { workload } from '../src/guest/kernel/workloads.js';
 import { rng } from '../src/guest/rng.js';
@@ -79,12 +79,13 @@ async function walkBench(): Promise<void> {
   const fmt4 = formatFor(MODE_LONG4, 40, true, false);
   const rootPfn = Number(cpu.cr3 >> 12n) & 0xfffffff;
   const w = new Walker();
+  const res = new WalkResult();
   const N = 2_000_000;
   let ok = 0;
   const walks = rate(N, () => {
     for (let i = 0, k = 0; i < N; i++, k++) {
       if (k === hi.length) k = 0;
-      if (w.walk(image.memory, fmt4, rootPfn, null, hi[k] as number, lo[k] as number) === WALK_OK) ok++;
+      if (w.walk(image.memory, fmt4, rootPfn, null, hi[k] as number, lo[k] as number, res) === WALK_OK) ok++;
     }
   });
   if (ok === 0) throw new Error('no walk succeeded: the benchmark is broken');

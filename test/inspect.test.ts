@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { EFER_LMA } from '../src/arch/x86/bits.js';
-import { WALK_OK, Walker } from '../src/arch/x86/walker.js';
+import { WALK_OK, Walker, WalkResult } from '../src/arch/x86/walker.js';
 import { openImage } from '../src/import/image.js';
 import { unxzFile } from '../src/import/xz.js';
 import { type VcpuView, vcpuView } from '../src/inspect/context.js';
@@ -192,21 +192,16 @@ test('an uncompressed core reads the same as its xz original (random access)', a
 function checkLeaves(v: VcpuView, r: Root): number {
   const fmt = v.fmt;
   assert.ok(fmt);
-  const w = new Walker();
+  const walker = new Walker();
+  const w = new WalkResult();
   let n = 0;
   enumerate(v.image.memory, fmt, r, {
     leaf: (l) => {
       const hi = Math.floor(l.va / 2 ** 32) >>> 0;
-      const res = w.walk(v.image.memory, fmt, r.pfn, r.pdpte, hi, l.va % 2 ** 32);
-      if (
-        res !== WALK_OK ||
-        w.leafPfn !== l.pfn ||
-        w.pageShift !== l.shift ||
-        w.perm !== l.perm ||
-        w.level !== l.level
-      ) {
+      const res = walker.walk(v.image.memory, fmt, r.pfn, r.pdpte, hi, l.va % 2 ** 32, w);
+      if (res !== WALK_OK || w.pfn !== l.pfn || w.shift !== l.shift || w.perm !== l.perm || w.level !== l.level) {
         assert.fail(
-          `leaf at ${l.va.toString(16)}: walker ${res} ${w.leafPfn} ${w.pageShift} ${w.perm}, tree ${l.pfn} ${l.shift} ${l.perm}`,
+          `leaf at ${l.va.toString(16)}: walker ${res} ${w.pfn} ${w.shift} ${w.perm}, tree ${l.pfn} ${l.shift} ${l.perm}`,
         );
       }
       n++;

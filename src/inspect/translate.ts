@@ -19,7 +19,7 @@ import {
 } from '../arch/x86/access.js';
 import { type AccessKind, CR4_PGE, FETCH, PF_ID, PF_P, PF_PK, PF_RSVD, PF_U, PF_W, WRITE } from '../arch/x86/bits.js';
 import { LEVEL_NAMES, type WalkFormat } from '../arch/x86/modes.js';
-import { WALK_OK, Walker, type WalkStep } from '../arch/x86/walker.js';
+import { WALK_OK, Walker, WalkResult, type WalkStep } from '../arch/x86/walker.js';
 import type { VcpuView } from './context.js';
 import { hex16, hx, hx64, TWO32 } from './format.js';
 import { leafFrame, PDPTE_QEMU_A, type Root, tableFrame } from './tree.js';
@@ -92,10 +92,9 @@ export function translate(view: VcpuView, req: TranslateRequest): Translation {
     };
   }
   const notes: string[] = [];
-  const walker = new Walker();
-  const trace: WalkStep[] = [];
-  walker.trace = trace;
-  const r = walker.walk(view.image.memory, fmt, root.pfn, root.pdpte, req.vaHi, req.vaLo);
+  const walk = new WalkResult();
+  const r = new Walker().walk(view.image.memory, fmt, root.pfn, root.pdpte, req.vaHi, req.vaLo, walk);
+  const trace = walk.steps();
   const steps = trace.map((s) => stepView(fmt, root, s, notes));
   const ctl = view.cpu.ctl;
   if (r !== WALK_OK) {
@@ -112,11 +111,11 @@ export function translate(view: VcpuView, req: TranslateRequest): Translation {
       notes,
     };
   }
-  let perm = walker.perm;
+  let perm = walk.perm;
   if ((view.cpu.cr4 & CR4_PGE) === 0) perm &= ~PERM_G; // G means nothing without CR4.PGE
-  const size = 2 ** walker.pageShift;
+  const size = 2 ** walk.shift;
   const offset = (req.vaLo >>> 0) % size;
-  const pa = walker.leafPfn * 4096 + offset;
+  const pa = walk.pfn * 4096 + offset;
   if ((ctl & CTL_PKE) !== 0 && (perm & PERM_U) !== 0 && req.access !== FETCH) {
     notes.push('PKRU is not in the image: taken as 0 (every key allows everything)');
   }

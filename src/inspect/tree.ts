@@ -1,4 +1,5 @@
 import { PTE_A } from '../arch/x86/bits.js';
+import { entryFrameOf, leafFrame as entryLeafFrame } from '../arch/x86/entry.js';
 import type { WalkFormat } from '../arch/x86/modes.js';
 import { leafPermission, type PhysicalSpace } from '../arch/x86/walker.js';
 import { ImageError } from './image.js';
@@ -100,16 +101,12 @@ export const PDPTE_QEMU_A = PTE_A;
 
 /** Next-level table frame of a non-leaf entry. */
 export function tableFrame(wide: boolean, lo: number, hi: number): number {
-  return wide ? (hi & 0xfffff) * 0x100000 + (lo >>> 12) : lo >>> 12;
+  return entryFrameOf(wide, lo, hi);
 }
 
 /** First 4 KiB frame mapped by a leaf entry at `level` (a format with PS honoured there, or level 1). */
 export function leafFrame(fmt: WalkFormat, level: number, lo: number, hi: number): number {
-  const span = (fmt.leafShift[level] as number) - 12;
-  if (fmt.mode.wide) return (hi & 0xfffff) * 0x100000 + ((lo >>> 12) & ~((1 << span) - 1));
-  // 32-bit 4 MiB page (PSE-36): address bits 31:22 from 31:22, bits 39:32 from 20:13.
-  if (level === 2) return ((lo >>> 22) << 10) + ((lo >>> 13) & 0xff) * 0x100000;
-  return lo >>> 12;
+  return entryLeafFrame(lo, hi, fmt.mode.wide, level > 1, fmt.leafShift[level] as number);
 }
 
 export function enumerate(

@@ -19,7 +19,7 @@
 
 import type { DataSpace } from '../arch/x86/cpu.js';
 import { formatFor, MODE_LONG4, type WalkFormat } from '../arch/x86/modes.js';
-import { WALK_OK, Walker } from '../arch/x86/walker.js';
+import { WALK_OK, Walker, WalkResult } from '../arch/x86/walker.js';
 import { type MachineMemory, ONES_FRAME, OWNER_HYPERVISOR } from '../machine/memory.js';
 import type { Placement } from '../machine/placement.js';
 
@@ -54,6 +54,8 @@ export class P2m {
   populated = 0;
   lookups = 0;
   private readonly walker = new Walker();
+  /** The result of the last private walk (lookup and protect read it at once). */
+  private readonly res = new WalkResult();
   private readonly protectedGfns = new Set<number>();
   private readonly cacheMfn: Float64Array | null;
   private readonly cacheType: Uint8Array | null;
@@ -88,8 +90,8 @@ export class P2m {
     this.lookups++;
     let mfn: number;
     if (this.walk(gfn)) {
-      mfn = this.walker.leafPfn;
-      this.lastType = (this.walker.leafLo >>> TYPE_SHIFT) & 7;
+      mfn = this.res.pfn;
+      this.lastType = (this.res.entryLo >>> TYPE_SHIFT) & 7;
     } else {
       const type = this.typeOf(gfn);
       this.lastType = type;
@@ -108,7 +110,7 @@ export class P2m {
   private walk(gfn: number): boolean {
     const hi = Math.floor(gfn / 0x100000);
     const lo = (gfn * 4096) >>> 0;
-    return this.walker.walk(this.space, this.format, this.rootMfn, null, hi, lo) === WALK_OK;
+    return this.walker.walk(this.space, this.format, this.rootMfn, null, hi, lo, this.res) === WALK_OK;
   }
 
   /** Set the entry for `gfn` (mfn and type). */
@@ -178,8 +180,8 @@ export class P2m {
     if (on) this.protectedGfns.add(gfn);
     else this.protectedGfns.delete(gfn);
     if (gfn >= this.placement.ramFrames || !this.walk(gfn)) return;
-    const type = (this.walker.leafLo >>> TYPE_SHIFT) & 7;
-    this.write(gfn, this.walker.leafPfn, type);
+    const type = (this.res.entryLo >>> TYPE_SHIFT) & 7;
+    this.write(gfn, this.res.pfn, type);
   }
 
   /** Change the type of a populated or unpopulated RAM frame. */

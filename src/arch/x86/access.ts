@@ -12,8 +12,14 @@
  *   bit 6  D   the leaf's dirty flag
  *   bit 8  G   global (leaf G with CR4.PGE=1)
  *   bits 16-19 the leaf's protection key (IA-32e formats)
+ * For an EPT translation (modes.ts, eptFormat) bits 0, 1, 2 and 10 are the
+ * entries' own R, W, X and XU ANDed over the walk, and bit 6 is D as above.
+ *
+ * Stage-2 faults (EPT violations, AMD nested page faults) are decided by
+ * stage2Allows() and described by stage2Qualification(), here as well.
  */
-import { type AccessKind, FETCH, PF_ID, PF_P, PF_PK, PF_U, PF_W, WRITE } from './bits.js';
+import { type AccessKind, FETCH, PF_ID, PF_P, PF_PK, PF_RSVD, PF_U, PF_W, READ, WRITE } from './bits.js';
+import { ENTRY_EPT, EPT_R, EPT_W, EPT_X, EPT_XU, type WalkFormat } from './modes.js';
 
 export const PERM_W = 1 << 1;
 export const PERM_U = 1 << 2;
@@ -73,4 +79,65 @@ export function checkAccess(perm: number, access: AccessKind, cpl: number, ctl: 
   }
   if (ok && !pk) return 0;
   return faultError(pk ? PF_P | PF_PK : PF_P, access, cpl, ctl);
+}
+
+/**
+ * May `access` use a stage-2 translation with permission word `perm`?
+ * EPT (SDM vol. 3C, 29.3.3.2): a read needs R, a write W, a fetch X — or,
+ * with mode-based execute control, XU when the stage-1 translation is a
+ * user-mode address (`user`). NPT (APM vol. 2, 15.25.5): every nested access
+ * is a user access, so it is the ordinary check at CPL 3 (U/S, R/W, NX).
+ */
+export function stage2Allows(fmt: WalkFormat, perm: number, access: AccessKind, user: boolean): boolean {
+  if (fmt.kind === ENTRY_EPT) {
+    if (access === READ) return (perm & EPT_R) !== 0;
+    if (access === WRITE) return (perm & EPT_W) !== 0;
+    return (perm & (user && (fmt.rightsLo & EPT_XU) !== 0 ? EPT_XU : EPT_X)) !== 0;
+  }
+  return checkAccess(perm, access, 3, 0, 0) === 0;
+}
+
+/** EPT violation exit qualification bits (SDM vol. 3C, 28.2.1, table 28-7). */
+export const EPTQ_READ = 1 << 0;
+export const EPTQ_WRITE = 1 << 1;
+export const EPTQ_FETCH = 1 << 2;
+export const EPTQ_READABLE = 1 << 3;
+export const EPTQ_WRITABLE = 1 << 4;
+export const EPTQ_EXECUTABLE = 1 << 5;
+export const EPTQ_USER_EXECUTABLE = 1 << 6;
+export const EPTQ_LINEAR_VALID = 1 << 7;
+export const EPTQ_FINAL = 1 << 8; // the access was the translation's own; clear: a guest paging-structure reference
+
+/**
+ * What a stage-2 fault reports, built in one place. `status` is the stage-2
+ * walk's outcome (0: not present, PF_P: present but `allowed` refuses the
+ * access, PF_P|PF_RSVD: reserved bits / misconfiguration) and `allowed` the
+ * rights the path granted (its permission word; 0 past a not-present entry).
+ *  - EPT: the violation's exit qualification — the access (bits 2:0), what
+ *    the path allowed (R, W, X, XU in bits 6:3), a valid guest-linear
+ *    address (bit 7) and whether the access was the final translation
+ *    (bit 8) or a guest paging-structure reference. A misconfiguration has
+ *    no qualification (0).
+ *  - NPT: EXITINFO1's low half (APM vol. 2, 15.25.6), a #PF error code for a
+ *    user access; bits 32 and 33 (final / table) are the caller's `final`.
+ */
+export function stage2Qualification(
+  fmt: WalkFormat,
+  status: number,
+  allowed: number,
+  access: AccessKind,
+  final: boolean,
+): number {
+  if (fmt.kind === ENTRY_EPT) {
+    if (status === (PF_P | PF_RSVD)) return 0;
+    let q = access === READ ? EPTQ_READ : access === WRITE ? EPTQ_WRITE : EPTQ_FETCH;
+    if (status !== 0) {
+      if ((allowed & EPT_R) !== 0) q |= EPTQ_READABLE;
+      if ((allowed & EPT_W) !== 0) q |= EPTQ_WRITABLE;
+      if ((allowed & EPT_X) !== 0) q |= EPTQ_EXECUTABLE;
+      if ((allowed & EPT_XU) !== 0) q |= EPTQ_USER_EXECUTABLE;
+    }
+    return q | EPTQ_LINEAR_VALID | (final ? EPTQ_FINAL : 0);
+  }
+  return faultError(status, access, 3, fmt.xdHi !== 0 ? CTL_ID : 0);
 }

@@ -1,7 +1,7 @@
 /**
- * The x86 CPU model: architectural registers, the TLB and the MMU access path.
+ * The x86 CPU model: architectural registers and the MMU access path.
  * The same code runs under every pager; what a pager changes is what the
- * hardware walks (its MmuContext: space, root, format, PDPTE registers) and
+ * hardware walks (its Mmu, mmu.ts: space, root, format, PDPTE registers) and
  * what happens on a page fault before the guest sees it.
  *
  * Guest-visible state (CR0, CR3, CR4, EFER, PKRU, RFLAGS.AC, CR2 and the PAE
@@ -50,6 +50,7 @@ import {
   FETCH,
   WRITE,
 } from './bits.js';
+import { entryFrame } from './entry.js';
 import {
   EXIT_CR_WRITE,
   EXIT_FLUSH,
@@ -61,6 +62,7 @@ import {
   type ExitReason,
   newExitInfo,
 } from './exits.js';
+import { Mmu } from './mmu.js';
 import {
   bitRange,
   formatFor,
@@ -71,26 +73,10 @@ import {
   type PagingMode,
   type WalkFormat,
 } from './modes.js';
-import { DEFAULT_TLB, Tlb, type TlbConfig } from './tlb.js';
-import { type DataSpace, type PhysicalSpace, WALK_OK, Walker } from './walker.js';
+import { DEFAULT_TLB, type Tlb, type TlbConfig } from './tlb.js';
+import { type DataSpace, WALK_OK, type Walker } from './walker.js';
 
 export type { DataSpace };
-
-/** Physical memory as the CPU's data accesses see it. */
-
-/** What the hardware walks: set by the host (pager) whenever it changes. */
-export interface MmuContext {
-  space: DataSpace;
-  format: WalkFormat | null; // null: paging off, VA = PA
-  rootPfn: number;
-  pdpte: Uint32Array | null;
-  /**
-   * Hardware rights-check control = (guest control & ctlAnd) | ctlOr. A shadow
-   * pager forces CR0.WP on, for instance, and emulates the guest's WP=0.
-   */
-  ctlAnd: number;
-  ctlOr: number;
-}
 
 /** CpuHost.pageFault results besides an error code to deliver (>= 0). */
 export const HOST_RETRY = -1; // the host fixed the tables: translate again
@@ -154,10 +140,11 @@ export class Cpu {
   pcid = 0;
   ctl = 0;
 
-  /** What the hardware walks; owned by the host. */
-  mmu: MmuContext;
+  /** The MMU: what the hardware walks (set by the host), its walker, walk result and TLB. */
+  readonly mmu: Mmu;
+  /** The MMU's TLB and walker (for counters and the host's flushes). */
   readonly tlb: Tlb;
-  readonly walker = new Walker();
+  readonly walker: Walker;
   readonly counters: CpuCounters = {
     reads: 0,
     writes: 0,
@@ -191,8 +178,9 @@ export class Cpu {
     public host: CpuHost,
     tlbConfig: TlbConfig = DEFAULT_TLB,
   ) {
-    this.tlb = new Tlb(tlbConfig);
-    this.mmu = { space: guestSpace, format: null, rootPfn: 0, pdpte: null, ctlAnd: -1, ctlOr: 0 };
+    this.mmu = new Mmu(guestSpace, tlbConfig);
+    this.tlb = this.mmu.tlb;
+    this.walker = this.mmu.walker;
     this.recompute();
   }
 
@@ -202,7 +190,7 @@ export class Cpu {
 
   /** Frame of the top-level table CR3 designates (for PAE, the frame holding the PDPT). */
   get cr3RootPfn(): number {
-    return this.lma ? (this.cr3Hi & 0xfffff) * 0x100000 + (this.cr3Lo >>> 12) : this.cr3Lo >>> 12;
+    return this.lma ? entryFrame(this.cr3Lo, this.cr3Hi) : this.cr3Lo >>> 12;
   }
 
   /**
@@ -306,7 +294,7 @@ export class Cpu {
     }
     this.cr0 = v;
     this.efer = efer;
-    if (wasPg && !pgOn) this.tlb.flushContext(-1, true);
+    if (wasPg && !pgOn) this.mmu.flushContext(-1, true);
     this.changed();
     return this.ok();
   }
@@ -327,9 +315,9 @@ export class Cpu {
     }
     this.cr4 = v;
     if ((diff & CR4_PGE) !== 0 || ((old & CR4_PCIDE) !== 0 && (v & CR4_PCIDE) === 0)) {
-      this.tlb.flushContext(-1, true);
+      this.mmu.flushContext(-1, true);
     } else if ((diff & CR4_PAE) !== 0 || (v & ~old & CR4_SMEP) !== 0) {
-      this.tlb.flushContext(this.pcid, true);
+      this.mmu.flushContext(this.pcid, true);
     }
     this.changed();
     return this.ok();
@@ -354,7 +342,7 @@ export class Cpu {
     this.cr3Hi = vHi;
     this.cr3Lo = vLo;
     this.recompute();
-    if (!noFlush) this.tlb.flushContext(this.pcid, false);
+    if (!noFlush) this.mmu.flushContext(this.pcid, false);
     this.host.exit(this, EXIT_CR_WRITE);
     return this.ok();
   }
@@ -390,7 +378,7 @@ export class Cpu {
   invlpg(vaHi: number, vaLo: number): number {
     this.counters.invlpg++;
     const hi = this.lma ? vaHi : 0;
-    if (this.canonical(hi)) this.tlb.flushVa(hi, vaLo >>> 0, this.pcid, true);
+    if (this.canonical(hi)) this.mmu.flushVa(hi, vaLo >>> 0, this.pcid, true);
     this.exitInfo.vaHi = hi;
     this.exitInfo.vaLo = vaLo >>> 0;
     this.host.exit(this, EXIT_INVLPG);
@@ -403,11 +391,11 @@ export class Cpu {
     if ((this.cr4 & CR4_PCIDE) === 0 && type <= 1 && pcid !== 0) return this.gp();
     if (type === 0) {
       if (this.lma ? !this.canonical(vaHi) : vaHi !== 0) return this.gp();
-      this.tlb.flushVa(vaHi, vaLo >>> 0, pcid, false);
+      this.mmu.flushVa(vaHi, vaLo >>> 0, pcid, false);
     } else if (type === 1) {
-      this.tlb.flushContext(pcid, false);
+      this.mmu.flushContext(pcid, false);
     } else {
-      this.tlb.flushContext(-1, type === 2);
+      this.mmu.flushContext(-1, type === 2);
     }
     const x = this.exitInfo;
     x.invpcidType = type;
@@ -419,7 +407,7 @@ export class Cpu {
   }
 
   flushAll(): number {
-    this.tlb.flushContext(-1, true);
+    this.mmu.flushContext(-1, true);
     this.host.exit(this, EXIT_FLUSH);
     return this.ok();
   }
@@ -466,29 +454,27 @@ export class Cpu {
       }
       // A write to a clean page, or rights refused by a cached entry: walk again.
     }
+    const mmu = this.mmu;
+    const res = mmu.walk;
     for (;;) {
-      const w = this.walker;
-      const mmu = this.mmu;
-      const f = mmu.format as WalkFormat;
       let error: number;
-      const r = w.walk(mmu.space, f, mmu.rootPfn, mmu.pdpte, vaHi, vaLo);
+      const r = mmu.walker.walk(mmu.space, mmu.format as WalkFormat, mmu.rootPfn, mmu.pdpte, vaHi, vaLo, res);
       if (r === WALK_OK) {
-        let perm = w.perm;
-        if ((this.cr4 & CR4_PGE) === 0) perm &= ~PERM_G;
-        w.perm = perm;
-        error = checkAccess(perm, access, cpl, (this.ctl & mmu.ctlAnd) | mmu.ctlOr, this.pkru);
+        if ((this.cr4 & CR4_PGE) === 0) res.perm &= ~PERM_G;
+        error = checkAccess(res.perm, access, cpl, (this.ctl & mmu.ctlAnd) | mmu.ctlOr, this.pkru);
         if (error === 0) {
-          w.commit(access === WRITE, mmu.space);
-          tlb.fill(vaHi, vaLo, this.pcid, w.pageShift, w.leafPfn, w.perm);
-          const pfn = w.leafPfn + (vpnLo & ((1 << (w.pageShift - 12)) - 1));
-          tlb.l0Record(vpnLo, vpnHi, pfn, allow, w.pageShift);
+          res.commit(access === WRITE, mmu.space);
+          const shift = res.shift;
+          tlb.fill(vaHi, vaLo, this.pcid, shift, res.pfn, res.perm);
+          const pfn = res.pfn + (vpnLo & ((1 << (shift - 12)) - 1));
+          tlb.l0Record(vpnLo, vpnHi, pfn, allow, shift);
           return pfn;
         }
       } else {
         error = faultError(r, access, cpl, this.ctl);
       }
       // A page fault invalidates the TLB entries for the faulting address.
-      tlb.flushVa(vaHi, vaLo, this.pcid, true);
+      mmu.flushVa(vaHi, vaLo, this.pcid, true);
       const x = this.exitInfo;
       x.vaHi = vaHi;
       x.vaLo = vaLo >>> 0;

@@ -13,6 +13,7 @@
  */
 
 import { PTE_A, PTE_D, PTE_P, PTE_PS, PTE_RW, PTE_US, XD_HI } from '../../arch/x86/bits.js';
+import { entryFrame, entryHi } from '../../arch/x86/entry.js';
 import { FRAMES_PER_HUGE } from './frames.js';
 import { clearFrame, kread, kwrite } from './kmem.js';
 import { spanOf } from './layout.js';
@@ -37,7 +38,7 @@ export function writeEntry(k: KernelState, t: TableNode, i: number, hi: number, 
 
 /** An entry pointing at `gfn` with `flags` (low) and `hiFlags` (e.g. XD), as [hi, lo]. */
 export function makeEntry(k: KernelState, gfn: number, flags: number, hiFlags: number): [number, number] {
-  return [k.layout.entrySize === 8 ? (Math.floor(gfn / 0x100000) | hiFlags) >>> 0 : 0, ((gfn << 12) | flags) >>> 0];
+  return [k.layout.entrySize === 8 ? (entryHi(gfn) | hiFlags) >>> 0 : 0, ((gfn << 12) | flags) >>> 0];
 }
 
 /** Frame and flags of the last entry read (the value of the port's last read). */
@@ -45,7 +46,7 @@ export function lastEntry(k: KernelState): { gfn: number; lo: number; hi: number
   const c = k.port.cpu;
   const lo = c.valueLo;
   const hi = k.layout.entrySize === 8 ? c.valueHi : 0;
-  return { gfn: (hi & 0xfffff) * 0x100000 + (lo >>> 12), lo, hi };
+  return { gfn: entryFrame(lo, hi), lo, hi };
 }
 
 /** Flags of an entry pointing at a lower table. PAE PDPTEs take only P. */

@@ -17,7 +17,7 @@
  * type 2, or a MOV CR3 reload when that flushes everything) — and not
  * otherwise, so out-of-sync tables and cached shadows get exercised.
  */
-import { WALK_OK, Walker } from '../../arch/x86/walker.js';
+import { WALK_OK, Walker, WalkResult } from '../../arch/x86/walker.js';
 import { rng } from '../rng.js';
 import { CoherenceTracker } from './coherence.js';
 import { type GenMode, geometry, hx, leafAddress, vaFromIndexes } from './generate.js';
@@ -277,6 +277,7 @@ export function generateHostile(seed: number, o: HostileOptions): string {
 
   // ---- the guest at work --------------------------------------------------
   const walker = new Walker();
+  const walk = new WalkResult();
   /** Where `va` leads on the current vCPU now (no A/D side effects), or -1. */
   const frameOf = (va: bigint): number => {
     const c = t.cpu;
@@ -284,8 +285,8 @@ export function generateHostile(seed: number, o: HostileOptions): string {
     const lo = Number(va & 0xffffffffn);
     if (f === null) return lo >>> 12; // paging off: VA = GPA (32 bits)
     const hi = c.lma ? Number((va >> 32n) & 0xffffffffn) | 0 : 0;
-    if (walker.walk(c.mmu.space, f, c.mmu.rootPfn, c.mmu.pdpte, hi, lo) !== WALK_OK) return -1;
-    return walker.leafPfn + ((lo >>> 12) & (2 ** (walker.pageShift - 12) - 1));
+    if (walker.walk(c.mmu.space, f, c.mmu.rootPfn, c.mmu.pdpte, hi, lo, walk) !== WALK_OK) return -1;
+    return walk.pfn + ((lo >>> 12) & (2 ** (walk.shift - 12) - 1));
   };
   const invalidateIfStale = (): void => {
     for (let tries = 0; t.isStale(t.cur); tries++) {

@@ -31,8 +31,9 @@
  */
 import { PERM_D, PERM_PK_SHIFT, PERM_U, PERM_W, PERM_XD } from '../../arch/x86/access.js';
 import { PTE_A, PTE_D, PTE_P, PTE_PS, PTE_RW, PTE_US, XD_HI } from '../../arch/x86/bits.js';
+import { entryFrame, leafFrame } from '../../arch/x86/entry.js';
 import type { WalkFormat } from '../../arch/x86/modes.js';
-import { leafFrame, leafPermission, type PhysicalSpace, vaIndex, WALK_OK, Walker } from '../../arch/x86/walker.js';
+import { leafPermission, type PhysicalSpace, vaIndex, WALK_OK, Walker, WalkResult } from '../../arch/x86/walker.js';
 import { isMagic, isMmioMagic, mmioMagicGfn } from './magic.js';
 import { guestIndex, type Shadow, shadowName } from './types.js';
 
@@ -85,6 +86,8 @@ export function auditPaths(v: AuditView): string | null {
 
 class PathAudit {
   private readonly walker = new Walker();
+  /** The guest walk of the entry being checked. */
+  private readonly w = new WalkResult();
   /** Subtrees already checked: smfn with the rights above it. */
   private readonly seen = new Set<number>();
   private cur!: AuditRoot;
@@ -101,12 +104,12 @@ class PathAudit {
     for (let i = 0; i < 4; i++) {
       const lo = r.hwPdpte[2 * i] as number;
       if ((lo & PTE_P) === 0) continue;
-      const smfn = ((r.hwPdpte[2 * i + 1] as number) & 0xfffff) * 0x100000 + (lo >>> 12);
+      const smfn = entryFrame(lo, r.hwPdpte[2 * i + 1] as number);
       const sh = this.v.shadowAt(smfn);
       if (sh === undefined || sh.level !== 2) return `PDPTE register ${i} names mfn ${smfn}, not a shadow PD`;
       if (r.guestPdpte !== null) {
         const glo = r.guestPdpte[2 * i] as number;
-        const gfn = ((r.guestPdpte[2 * i + 1] as number) & 0xfffff) * 0x100000 + (glo >>> 12);
+        const gfn = entryFrame(glo, r.guestPdpte[2 * i + 1] as number);
         if ((glo & PTE_P) === 0 || gfn !== sh.gfn) return `PDPTE register ${i}: ${shadowName(sh)}, guest says ${gfn}`;
       } else if (sh.gfn !== r.guestRoot || sh.part !== i) {
         return `PDPTE register ${i}: ${shadowName(sh)} for a guest PD at ${r.guestRoot}`;
@@ -141,7 +144,7 @@ class PathAudit {
       } else {
         p = this.upper(sh, i, lo, hi, where);
         if (p === null) {
-          const child = this.v.shadowAt((hi & 0xfffff) * 0x100000 + (lo >>> 12)) as Shadow;
+          const child = this.v.shadowAt(entryFrame(lo, hi)) as Shadow;
           p = this.table(child, acc & lo, xd | hi, eHi, eLo);
         }
       }
@@ -152,7 +155,7 @@ class PathAudit {
 
   /** A non-leaf shadow entry against the guest entry it was derived from. */
   private upper(sh: Shadow, i: number, lo: number, hi: number, where: string): string | null {
-    const child = this.v.shadowAt((hi & 0xfffff) * 0x100000 + (lo >>> 12));
+    const child = this.v.shadowAt(entryFrame(lo, hi));
     if (child === undefined || child.level !== sh.level - 1) return `${where}: points at no shadow of the level below`;
     const fmt = sh.fmt;
     let glo: number;
@@ -194,10 +197,10 @@ class PathAudit {
     return null;
   }
 
-  /** Walk the guest for the entry's VA; null with the walker's result set, or a problem. */
+  /** Walk the guest for the entry's VA into this.w; the walk's status. */
   private guestWalk(vaHi: number, vaLo: number): number {
     const r = this.cur;
-    return this.walker.walk(this.v.guestView, r.guestFmt, r.guestRoot, r.guestPdpte, vaHi, vaLo);
+    return this.walker.walk(this.v.guestView, r.guestFmt, r.guestRoot, r.guestPdpte, vaHi, vaLo, this.w);
   }
 
   /**
@@ -206,18 +209,17 @@ class PathAudit {
    * update is skipped.
    */
   private accessed(): boolean {
-    const w = this.walker;
-    for (let k = 0; k < w.pathLen; k++) {
-      const e = (w.pathFrame[k] as Uint32Array)[w.pathWord[k] as number] as number;
-      if ((e & PTE_A) === 0 && this.v.isRamRw(w.pathTable[k] as number)) return false;
+    const w = this.w;
+    for (let k = 0; k < w.n; k++) {
+      if ((w.loAt(k) & PTE_A) === 0 && this.v.isRamRw(w.tables[k] as number)) return false;
     }
     return true;
   }
 
   /** The last guest walk's leaf lies in a table that discards writes: its dirty flag can never be set. */
   private dirtyFixed(): boolean {
-    const w = this.walker;
-    return !this.v.isRamRw(w.pathTable[w.pathLen - 1] as number);
+    const w = this.w;
+    return !this.v.isRamRw(w.tables[w.n - 1] as number);
   }
 
   private leaf(
@@ -234,12 +236,12 @@ class PathAudit {
     const hwShift = this.cur.hwFmt.leafShift[sh.level] as number;
     const mfn = leafFrame(lo, hi, true, sh.level > 1, hwShift);
     if (v.ownerOf(mfn) !== v.domainId) return `${where}: maps mfn ${mfn}, not the domain's`;
-    const w = this.walker;
+    const w = this.w;
     if (this.guestWalk(vaHi, vaLo) !== WALK_OK) return `${where}: present, but the guest's walk faults`;
     if (!this.accessed()) return `${where}: present, but the guest's walk would set an accessed flag`;
-    if (w.pageShift < hwShift) return `${where}: a ${2 ** (hwShift - 10)} KiB shadow page inside a smaller guest page`;
-    const within = vaIndex(vaHi, vaLo, 12, (1 << (w.pageShift - 12)) - 1);
-    const gfn = w.leafPfn + within;
+    if (w.shift < hwShift) return `${where}: a ${2 ** (hwShift - 10)} KiB shadow page inside a smaller guest page`;
+    const within = vaIndex(vaHi, vaLo, 12, (1 << (w.shift - 12)) - 1);
+    const gfn = w.pfn + within;
     const expect = v.mfnOf(gfn);
     if (expect !== mfn) return `${where}: maps mfn ${mfn}, the guest's gfn ${gfn} is mfn ${expect}`;
     const hwPerm = leafPermission(this.cur.hwFmt, acc & lo, xd | hi, lo, hi);
@@ -261,14 +263,14 @@ class PathAudit {
   }
 
   private magic(acc: number, xd: number, lo: number, hi: number, vaHi: number, vaLo: number, where: string) {
-    const w = this.walker;
+    const w = this.w;
     const r = this.guestWalk(vaHi, vaLo);
     if (!isMmioMagic(lo, hi)) {
       return r === 0 && w.level === 1 ? null : `${where}: guest-not-present entry, the guest's l1 entry is present`;
     }
     if (r !== WALK_OK) return `${where}: MMIO entry, but the guest's walk faults`;
     if (!this.accessed()) return `${where}: MMIO entry, but the guest's walk would set an accessed flag`;
-    const gfn = w.leafPfn + vaIndex(vaHi, vaLo, 12, (1 << (w.pageShift - 12)) - 1);
+    const gfn = w.pfn + vaIndex(vaHi, vaLo, 12, (1 << (w.shift - 12)) - 1);
     const held = mmioMagicGfn(lo, hi);
     if (held !== gfn) return `${where}: MMIO entry for gfn ${held}, the guest's walk reaches ${gfn}`;
     if (this.v.mfnOf(gfn) >= 0) return `${where}: MMIO entry over RAM gfn ${gfn}`;

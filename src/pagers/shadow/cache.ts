@@ -26,6 +26,7 @@
 
 import { PTE_P, PTE_PS } from '../../arch/x86/bits.js';
 import type { Cpu } from '../../arch/x86/cpu.js';
+import { entryFrame, entryHi, entryLo } from '../../arch/x86/entry.js';
 import type { WalkFormat } from '../../arch/x86/modes.js';
 import { ConfigError } from '../../hypervisor/pager.js';
 import { OWNER_HYPERVISOR } from '../../machine/memory.js';
@@ -212,15 +213,15 @@ export class ShadowCache implements ShadowReleaser {
           st.regs[2 * i + 1] = 0;
           continue;
         }
-        sh = this.get(fmt, 2, (hi & 0xfffff) * 0x100000 + (lo >>> 12));
+        sh = this.get(fmt, 2, entryFrame(lo, hi));
       } else {
         sh = this.get(fmt, 2, cpu.cr3RootPfn, i);
       }
       this.pin(sh);
       sh.refs++;
       st.refs.push(sh);
-      st.regs[2 * i] = ((sh.smfn % 0x100000) * 4096 + PTE_P) >>> 0;
-      st.regs[2 * i + 1] = Math.floor(sh.smfn / 0x100000);
+      st.regs[2 * i] = entryLo(sh.smfn, PTE_P);
+      st.regs[2 * i + 1] = entryHi(sh.smfn);
     }
     for (const sh of old) this.release(sh);
     return st.regs;
@@ -440,7 +441,7 @@ export class ShadowCache implements ShadowReleaser {
           const hi = f[2 * i + 1] as number;
           // Magic entries map no frame (and MMIO ones only frames above RAM, which never change).
           if ((lo & PTE_P) === 0 || isMagic(lo, hi)) continue;
-          const gfn = placement.gfnOf((hi & 0xfffff) * 0x100000 + (lo >>> 12));
+          const gfn = placement.gfnOf(entryFrame(lo, hi));
           if (gfn < first || gfn >= end) continue;
           this.set.setEntry(sh, i, NOT_PRESENT, null);
           c['p2m.mappings_removed']++;
@@ -470,7 +471,7 @@ export class ShadowCache implements ShadowReleaser {
       for (let i = 0; i < 512; i++) {
         const lo = f[2 * i] as number;
         if ((lo & PTE_P) === 0 || (lo & PTE_PS) !== 0 || isMagic(lo, f[2 * i + 1] as number)) continue;
-        const c = st.byMfn.get(((f[2 * i + 1] as number) & 0xfffff) * 0x100000 + (lo >>> 12));
+        const c = st.byMfn.get(entryFrame(lo, f[2 * i + 1] as number));
         if (c !== undefined) counted.set(c, (counted.get(c) ?? 0) + 1);
       }
     }

@@ -22,7 +22,7 @@
  */
 import { PTE_P } from '../../arch/x86/bits.js';
 import type { Cpu } from '../../arch/x86/cpu.js';
-import { leafFrame } from '../../arch/x86/walker.js';
+import { leafFrame } from '../../arch/x86/entry.js';
 import type { ResyncCause } from './counters.js';
 import { NOT_PRESENT, type ShadowSet } from './set.js';
 import type { ShadowState } from './state.js';

@@ -27,9 +27,10 @@
  *    (two shadow entries per 4 MiB guest entry), a guest page table two
  *    shadow PTs.
  */
-import { PTE_A, PTE_D, PTE_P, PTE_PS, PTE_RW } from '../../arch/x86/bits.js';
+import { PTE_A, PTE_D, PTE_P, PTE_PS, PTE_RW, XD_HI } from '../../arch/x86/bits.js';
+import { entryHi, entryLo, leafFrame } from '../../arch/x86/entry.js';
 import type { WalkFormat } from '../../arch/x86/modes.js';
-import { leafFrame, vaIndex } from '../../arch/x86/walker.js';
+import { vaIndex, WALK_OK } from '../../arch/x86/walker.js';
 import { ZERO_FRAME } from '../../machine/memory.js';
 import { P2M_MMIO, P2M_RAM_RW } from '../../p2m/p2m.js';
 import type { ShadowCache } from './cache.js';
@@ -60,8 +61,8 @@ export class Propagator implements LeafSetter {
   }
 
   /**
-   * Build the shadow path for `va` from the last guest walk (guest A/D
-   * already committed). Returns the l1 shadow when the walk ended at a
+   * Build the shadow path for `va` from the guest walk of the fault in
+   * progress (st.walk; guest A/D already committed): every entry it used. Returns the l1 shadow when the walk ended at a
    * not-present l1 entry (for markNotPresent), else null.
    */
   fix(fmt: WalkFormat, vaHi: number, vaLo: number): Shadow | null {
@@ -72,19 +73,21 @@ export class Propagator implements LeafSetter {
     // For a 32-bit guest, which 2 MiB half of a 4 MiB guest PDE's range the VA is in.
     const half = (vaLo >>> 21) & 1;
     let sh: Shadow | null = null;
-    const w = st.walker;
-    for (let k = 0; k < w.pathLen; k++) {
-      const level = w.pathLevel[k] as number;
-      const table = w.pathTable[k] as number;
-      const index = w.pathIndex[k] as number;
+    const w = st.walk;
+    // After a not-present fault, the entries above the one that ended the walk.
+    const used = w.status === WALK_OK ? w.n : w.n - 1;
+    for (let k = 0; k < used; k++) {
+      const level = w.levelAt(k);
+      const table = w.tables[k] as number;
+      const index = w.indexAt(k);
       // Where this guest entry lands in the shadows: the same index, or for a
       // 32-bit guest a quarter of its PD (two shadow entries per guest PDE) or a half of its PT.
       const part = guestWide ? 0 : level === 2 ? index >>> 8 : index >>> 9;
       const sIndex = guestWide ? index : level === 2 ? ((index & 255) << 1) | half : index & 511;
       if (sh === null) sh = cache.get(fmt, level, table, part);
       // The guest entry as it is now in memory (after the A/D commit), where the walk read it.
-      const g = w.pathFrame[k] as Uint32Array;
-      const word = w.pathWord[k] as number;
+      const g = w.frames[k] as Uint32Array;
+      const word = w.words[k] as number;
       let lo = g[word] as number;
       const hi = guestWide ? (g[word + 1] as number) : 0;
       const large = level > 1 && ((lo >>> 7) & 1 & (fmt.largeMask >>> level)) !== 0;
@@ -153,15 +156,15 @@ export class Propagator implements LeafSetter {
    */
   markNotPresent(fmt: WalkFormat, vaHi: number, vaLo: number): void {
     const st = this.st;
-    const w = st.walker;
-    const n = w.pathLen;
+    const w = st.walk;
+    const n = w.n - 1; // the entries above the not-present l1 entry
     if (n !== fmt.mode.topLevel - 1 && !(fmt.mode.pdpteRegisters && n === 1)) return;
     let lo = 0;
     for (let k = 0; k < n; k++) {
-      lo = (w.pathFrame[k] as Uint32Array)[w.pathWord[k] as number] as number;
-      if ((lo & PTE_A) === 0 || ((lo >>> 7) & 1 & (fmt.largeMask >>> (w.pathLevel[k] as number))) !== 0) return;
+      lo = (w.frames[k] as Uint32Array)[w.words[k] as number] as number;
+      if ((lo & PTE_A) === 0 || ((lo >>> 7) & 1 & (fmt.largeMask >>> w.levelAt(k))) !== 0) return;
     }
-    const hi = fmt.mode.wide ? ((w.pathFrame[n - 1] as Uint32Array)[(w.pathWord[n - 1] as number) + 1] as number) : 0;
+    const hi = fmt.mode.wide ? ((w.frames[n - 1] as Uint32Array)[(w.words[n - 1] as number) + 1] as number) : 0;
     if (st.guestSpace.frameForRead(leafFrame(lo, hi, fmt.mode.wide, false, 12)) === ZERO_FRAME) return;
     const l1 = this.fix(fmt, vaHi, vaLo);
     if (l1 === null) return;
@@ -241,16 +244,12 @@ export class Propagator implements LeafSetter {
   private largeLeaf(base: number, lo: number, hi: number): [number, number] {
     let flags = (lo & (LEAF_COPY_LO | 0x1000) & ~PTE_RW) | PTE_P | PTE_A | PTE_PS;
     if ((lo & PTE_RW) !== 0 && (lo & PTE_D) !== 0) flags |= PTE_RW | PTE_D;
-    return [
-      ((base % 0x100000) * 4096 + (flags & 0xfff) + (lo & 0x1000)) >>> 0,
-      Math.floor(base / 0x100000) | (hi & HI_COPY),
-    ];
+    return [entryLo(base, (flags & 0xfff) + (lo & 0x1000)), entryHi(base) | (hi & HI_COPY)];
   }
 
   /** Shadow non-leaf entry pointing at shadow frame `smfn`, with guest entry (lo, hi)'s rights. */
   private nonLeaf(smfn: number, lo: number, hi: number): [number, number] {
-    const l = ((smfn % 0x100000) * 4096 + PTE_P + PTE_A + (lo & NONLEAF_COPY_LO)) >>> 0;
-    return [l, Math.floor(smfn / 0x100000) | (hi & 0x80000000)];
+    return [entryLo(smfn, PTE_P + PTE_A + (lo & NONLEAF_COPY_LO)), entryHi(smfn) | (hi & XD_HI)];
   }
 
   /**
@@ -288,12 +287,7 @@ export class Propagator implements LeafSetter {
       this.dirty.writableOk(gfn)
     )
       l |= PTE_RW | PTE_D;
-    return set.setEntry(
-      sh,
-      index,
-      [((mfn % 0x100000) * 4096 + l) >>> 0, Math.floor(mfn / 0x100000) | (hi & HI_COPY)],
-      null,
-    );
+    return set.setEntry(sh, index, [entryLo(mfn, l), entryHi(mfn) | (hi & HI_COPY)], null);
   }
 
   /** Guest frame `gfn` (a shadowed table) changed at [offset, offset+size): drop derived shadow entries. */

@@ -17,7 +17,9 @@
  *  - Only a replaced present (non-magic) entry can be held by a TLB: that is
  *    what setEntry() reports, and what callers flush for (shootdown()).
  */
+
 import { PTE_D, PTE_P, PTE_PS, PTE_RW } from '../../arch/x86/bits.js';
+import { entryFrame, leafFrame } from '../../arch/x86/entry.js';
 import { isMagic } from './magic.js';
 import type { ShadowState } from './state.js';
 import type { Shadow } from './types.js';
@@ -97,7 +99,7 @@ export class ShadowSet {
     // Magic entries (fast path) map nothing: no reverse map, and no TLB can hold them.
     const oldReal = (oldLo & PTE_P) !== 0 && !isMagic(oldLo, oldHi);
     if (oldReal) {
-      const oldMfn = (oldHi & 0xfffff) * 0x100000 + (oldLo >>> 12);
+      const oldMfn = entryFrame(oldLo, oldHi);
       if (sh.level > 1 && (oldLo & PTE_PS) !== 0) {
         this.superTrack(sh, index, oldLo, oldHi, false);
       } else if (sh.level > 1) {
@@ -116,7 +118,7 @@ export class ShadowSet {
         child.ups.add(sh.smfn * 1024 + index);
       } else if (sh.level > 1 && (lo & PTE_PS) !== 0) this.superTrack(sh, index, lo, hi, true);
       else if (sh.level === 1 && (lo & PTE_RW) !== 0) {
-        const g = st.domain.placement.gfnOf((hi & 0xfffff) * 0x100000 + (lo >>> 12));
+        const g = st.domain.placement.gfnOf(entryFrame(lo, hi));
         this.writable.add(g, sh.smfn * 1024 + index);
       }
     }
@@ -125,9 +127,9 @@ export class ShadowSet {
 
   /** Guest frames covered by a shadow superpage entry at `level` (first frame, count). */
   private superRange(sh: Shadow, lo: number, hi: number): [number, number] {
-    const span = sh.level === 3 ? 1 << 18 : 512;
-    const mfn = (hi & 0xfffff) * 0x100000 + ((lo >>> 12) & ~(span - 1));
-    return [this.st.domain.placement.gfnOf(mfn), span];
+    const shift = sh.level === 3 ? 30 : 21;
+    const mfn = leafFrame(lo, hi, true, true, shift);
+    return [this.st.domain.placement.gfnOf(mfn), 1 << (shift - 12)];
   }
 
   /** Record (or forget) which 2 MiB regions a shadow superpage entry covers. */
@@ -197,6 +199,6 @@ export class ShadowSet {
   /** Flush every vCPU's hardware TLB (a real hypervisor sends IPIs). */
   shootdown(): void {
     this.st.counters.tlb_shootdowns++;
-    for (const c of this.st.cpus) c.tlb.flushContext(-1, true);
+    for (const c of this.st.cpus) c.mmu.flushContext(-1, true);
   }
 }

@@ -36,6 +36,7 @@
 import { CTL_WP, checkAccess, faultError, PERM_D } from '../../arch/x86/access.js';
 import { type AccessKind, FETCH, PF_RSVD, PTE_P, WRITE } from '../../arch/x86/bits.js';
 import { type Cpu, HOST_DONE, HOST_RETRY, readValue, writeValue } from '../../arch/x86/cpu.js';
+import { entryHi, entryLo } from '../../arch/x86/entry.js';
 import {
   EXIT_CR_WRITE,
   EXIT_FLUSH,
@@ -195,7 +196,7 @@ export class ShadowPager implements Pager {
         m.rootPfn = this.cache.pinRoot(fmt, cpu.cr3RootPfn).smfn;
       }
     }
-    cpu.tlb.flushContext(-1, true);
+    cpu.mmu.flushContext(-1, true);
   }
 
   /** A device or loader wrote guest memory (pwrite): keep shadows of that frame coherent. */
@@ -258,19 +259,19 @@ export class ShadowPager implements Pager {
    * it on the path the hardware walked (magic.ts, rule 1).
    */
   private fastFault(cpu: Cpu, vaLo: number, access: AccessKind, cpl: number): number {
-    const w = cpu.walker;
-    const lo = w.rsvdLo;
-    const hi = w.rsvdHi;
+    const w = cpu.mmu.walk; // the hardware walk that faulted, ended by the entry with reserved bits
+    const lo = w.entryLo;
+    const hi = w.entryHi;
     const fmt = cpu.format;
     if (!isMagic(lo, hi) || fmt === null) return NOT_FAST;
-    const sh = this.st.byMfn.get(w.rsvdTable);
+    const sh = this.st.byMfn.get(w.entryTable);
     if (sh === undefined || sh.level !== 1 || (!sh.fl && this.oos.has(sh.gfn))) return NOT_FAST;
     if (!isMmioMagic(lo, hi)) {
       this.counters['fastpath.not_present']++;
       this.counters['fault.injected']++;
       return faultError(0, access, cpl, cpu.ctl);
     }
-    const perm = leafPermission(fmt, w.rsvdAcc & lo, w.rsvdXd | hi, lo, hi);
+    const perm = leafPermission(fmt, w.acc & lo, w.xd | hi, lo, hi);
     if (access === WRITE && (perm & PERM_D) === 0) return NOT_FAST;
     const error = checkAccess(perm, access, cpl, cpu.ctl, cpu.pkru);
     if (error !== 0) {
@@ -288,8 +289,16 @@ export class ShadowPager implements Pager {
     this.cache.prealloc();
     if (fmt === null) return this.physicalAccess(cpu, vaLo >>> 12, vaLo & 0xfff, access);
     // Walk the guest's own tables, as the hardware would natively.
-    const w = st.walker;
-    const r = w.walk(st.guestSpace, fmt, cpu.cr3RootPfn, fmt.mode.pdpteRegisters ? cpu.pdpte : null, vaHi, vaLo);
+    const w = st.walk;
+    const r = st.walker.walk(
+      st.guestSpace,
+      fmt,
+      cpu.cr3RootPfn,
+      fmt.mode.pdpteRegisters ? cpu.pdpte : null,
+      vaHi,
+      vaLo,
+      w,
+    );
     if (r !== WALK_OK) {
       this.counters['fault.injected']++;
       // Umbra's, not Xen's (switch gnp): remember the guest's not-present l1 entry as a magic entry.
@@ -304,10 +313,10 @@ export class ShadowPager implements Pager {
     w.commit(access === WRITE, st.guestSpace); // the guest's A and D flags, exactly as native hardware sets them
     if (this.dirty.on) {
       // Setting A/D flags writes the guest's tables: those frames are dirty too.
-      for (let k = 0; k < w.pathLen; k++) this.dirty.markDirty(w.pathTable[k] as number);
+      for (let k = 0; k < w.n; k++) this.dirty.markDirty(w.tables[k] as number);
     }
-    const within = ((vaLo >>> 12) | (vaHi << 20)) & ((1 << (w.pageShift - 12)) - 1);
-    const gfn = w.leafPfn + within;
+    const within = ((vaLo >>> 12) | (vaHi << 20)) & ((1 << (w.shift - 12)) - 1);
+    const gfn = w.pfn + within;
     const mfn = st.p2m.lookup(gfn);
     const type = st.p2m.lastType;
     if (mfn < 0) {
@@ -497,13 +506,13 @@ export class ShadowPager implements Pager {
       // named it (slot 0 for PAE, its own quarter for a 32-bit PD).
       const slot = sh.fmt.mode.pdpteRegisters ? 0 : sh.part;
       const hwPdpte = new Uint32Array(8);
-      hwPdpte[2 * slot] = ((sh.smfn % 0x100000) * 4096 + PTE_P) >>> 0;
-      hwPdpte[2 * slot + 1] = Math.floor(sh.smfn / 0x100000);
+      hwPdpte[2 * slot] = entryLo(sh.smfn, PTE_P);
+      hwPdpte[2 * slot + 1] = entryHi(sh.smfn);
       let guestPdpte: Uint32Array | null = null;
       if (sh.fmt.mode.pdpteRegisters) {
         guestPdpte = new Uint32Array(8);
-        guestPdpte[0] = ((sh.gfn % 0x100000) * 4096 + PTE_P) >>> 0;
-        guestPdpte[1] = Math.floor(sh.gfn / 0x100000);
+        guestPdpte[0] = entryLo(sh.gfn, PTE_P);
+        guestPdpte[1] = entryHi(sh.gfn);
       }
       yield { guestFmt: sh.fmt, hwFmt, guestRoot: sh.gfn, guestPdpte, hwRoot: 0, hwPdpte };
     }

@@ -9,11 +9,11 @@
  * Rules kept here:
  *  - byMfn and byGfn are written only by the cache (cache.ts: make, free);
  *    every other part only reads them;
- *  - the walker is the guest walker of the fault in progress: the fault path
- *    (shadow.ts) walks, propagation (propagate.ts) builds from its last walk.
+ *  - `walk` is the guest walk of the fault in progress: the fault path
+ *    (shadow.ts) walks into it, propagation (propagate.ts) builds from it.
  */
 import type { Cpu } from '../../arch/x86/cpu.js';
-import { Walker } from '../../arch/x86/walker.js';
+import { Walker, WalkResult } from '../../arch/x86/walker.js';
 import type { Domain } from '../../hypervisor/domain.js';
 import { MachineSpace, P2M_INVALID, P2M_RAM_RO, P2M_RAM_RW, P2m, P2mSpace } from '../../p2m/p2m.js';
 import type { ShadowCounters } from './counters.js';
@@ -30,6 +30,8 @@ export class ShadowState {
   /** Machine memory (what the hardware walks: shadows, or the P2M with guest paging off). */
   readonly hwSpace: MachineSpace;
   readonly walker = new Walker();
+  /** The guest walk of the fault in progress. */
+  readonly walk = new WalkResult();
   /** Shadow frame -> its shadow. */
   readonly byMfn = new Map<number, Shadow>();
   /** Guest frame -> its (non-fl) shadows. */

@@ -1,0 +1,66 @@
+/**
+ * The per-vCPU MMU: what the hardware walks (set by the host, the pager),
+ * the walker and the result of its current walk, the TLB, and a place for
+ * paging-structure caches.
+ *
+ * The walk result is the hardware walk of the access in progress: a host
+ * handling a page-fault exit reads it (the shadow pager's fast path reads the
+ * entry whose reserved bits ended the walk) — it is the MMU's own object,
+ * filled by each walk, never scratch state of the walker.
+ */
+import type { WalkFormat } from './modes.js';
+import { Tlb, type TlbConfig } from './tlb.js';
+import { type DataSpace, Walker, WalkResult } from './walker.js';
+
+/**
+ * Paging-structure caches (SDM vol. 3A, 4.10.3): cached upper-level entries
+ * that let a walk start below the root; under nested paging also the
+ * guest-physical and combined caches (SDM vol. 3C, 29.4). None by default.
+ * The MMU invalidates them whenever it invalidates the TLB, as the SDM
+ * requires of INVLPG, INVPCID and MOV to CR3/CR4 (4.10.4).
+ */
+export interface PagingStructureCache {
+  /** Invalidate what `va` may use (INVLPG, INVPCID type 0, a #PF). */
+  flushVa(vaHi: number, vaLo: number, pcid: number, globals: boolean): void;
+  /** Invalidate a PCID's entries (-1: every PCID), global ones too if `globals`. */
+  flushContext(pcid: number, globals: boolean): void;
+}
+
+export class Mmu {
+  /** What the hardware walks; set by the host (pager) whenever it changes. */
+  space: DataSpace;
+  /** null: paging off, VA = PA. */
+  format: WalkFormat | null = null;
+  rootPfn = 0;
+  pdpte: Uint32Array | null = null;
+  /**
+   * Hardware rights-check control = (guest control & ctlAnd) | ctlOr. A shadow
+   * pager forces CR0.WP on, for instance, and emulates the guest's WP=0.
+   */
+  ctlAnd = -1;
+  ctlOr = 0;
+
+  readonly tlb: Tlb;
+  readonly walker = new Walker();
+  /** The result of the hardware walk of the access in progress. */
+  readonly walk = new WalkResult();
+  /** Paging-structure caches, when a configuration models them (issue 11). */
+  psc: PagingStructureCache | null = null;
+
+  constructor(space: DataSpace, tlbConfig: TlbConfig) {
+    this.space = space;
+    this.tlb = new Tlb(tlbConfig);
+  }
+
+  /** Invalidate translations of `va` (TLB and paging-structure caches). */
+  flushVa(vaHi: number, vaLo: number, pcid: number, globals: boolean): void {
+    this.tlb.flushVa(vaHi, vaLo, pcid, globals);
+    if (this.psc !== null) this.psc.flushVa(vaHi, vaLo, pcid, globals);
+  }
+
+  /** Invalidate a PCID's translations (-1: all), global ones too if `globals`. */
+  flushContext(pcid: number, globals: boolean): void {
+    this.tlb.flushContext(pcid, globals);
+    if (this.psc !== null) this.psc.flushContext(pcid, globals);
+  }
+}
