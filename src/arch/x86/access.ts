@@ -139,5 +139,5 @@ export function stage2Qualification(
     }
     return q | EPTQ_LINEAR_VALID | (final ? EPTQ_FINAL : 0);
   }
-  return faultError(status, access, 3, fmt.xdHi !== 0 ? CTL_ID : 0);
+  return faultError(status, access, 3, fmt.xd ? CTL_ID : 0);
 }

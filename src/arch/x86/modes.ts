@@ -10,7 +10,7 @@
  * The same geometries serve the stage-2 formats: EPT and AMD nested paging
  * walk a guest-physical address as 4- or 5-level paging walks a linear one.
  */
-import { PTE_A, PTE_D, PTE_G, PTE_P, PTE_RW, PTE_US, XD_HI } from './bits.js';
+import { PTE_A, PTE_D, PTE_G, PTE_P, PTE_RW, PTE_US } from './bits.js';
 
 export type PagingModeName = '32-bit' | 'pae' | '4-level' | '5-level';
 
@@ -130,8 +130,8 @@ export interface WalkFormat {
   readonly badMemType: number;
   /** Low-half rights bits that are ANDed over the walk into the permission word (x86, NPT: R/W, U/S; EPT: R, W, X, XU). */
   readonly rightsLo: number;
-  /** High-half bit that, set at any level, makes the translation execute-disable (0: none). */
-  readonly xdHi: number;
+  /** Bit 63 (XD_HI in the high half), set at any level, makes the translation execute-disable. */
+  readonly xd: boolean;
   /** Accessed and dirty flags of the low half (0: the format has none in force, e.g. EPT with EPTP bit 6 clear). */
   readonly accessedBit: number;
   readonly dirtyBit: number;
@@ -211,7 +211,7 @@ function buildFormat(mode: PagingMode, m: number, nxe: boolean, pse: boolean): W
     badRwx: 0,
     badMemType: 0,
     rightsLo: PTE_RW | PTE_US,
-    xdHi: mode.hasXd && nxe ? XD_HI : 0,
+    xd: mode.hasXd && nxe,
     accessedBit: PTE_A,
     dirtyBit: PTE_D,
     globalBit: PTE_G,
@@ -243,7 +243,7 @@ function makeFormat(f: WalkFormat): WalkFormat {
     badRwx: f.badRwx,
     badMemType: f.badMemType,
     rightsLo: f.rightsLo,
-    xdHi: f.xdHi,
+    xd: f.xd,
     accessedBit: f.accessedBit,
     dirtyBit: f.dirtyBit,
     globalBit: f.globalBit,
@@ -316,7 +316,7 @@ export function eptFormat(levels: 4 | 5, maxPhysAddr: number, o: EptOptions = EP
     badRwx: (1 << 2) | (1 << 6) | (o.executeOnly ? 0 : 1 << 4),
     badMemType: (1 << 2) | (1 << 3) | (1 << 7),
     rightsLo: EPT_R | EPT_W | EPT_X | xu,
-    xdHi: 0,
+    xd: false,
     accessedBit: o.ad ? EPT_A : 0,
     dirtyBit: o.ad ? EPT_D : 0,
     globalBit: 0,

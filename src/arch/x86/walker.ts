@@ -24,7 +24,7 @@
  */
 
 import { PERM_D, PERM_G, PERM_PK_SHIFT, PERM_U, PERM_XD, stage2Allows, stage2Qualification } from './access.js';
-import { type AccessKind, PF_P, PF_RSVD, PK_SHIFT_HI, READ, WRITE } from './bits.js';
+import { type AccessKind, PF_P, PF_RSVD, PK_SHIFT_HI, READ, WRITE, XD_HI } from './bits.js';
 import { entryFrame, leafFrame } from './entry.js';
 import { ENTRY_EPT, type WalkFormat } from './modes.js';
 
@@ -239,7 +239,7 @@ export class WalkResult {
  */
 export function leafPermission(fmt: WalkFormat, acc: number, xd: number, lo: number, hi: number): number {
   let perm = acc & fmt.rightsLo;
-  if ((xd & fmt.xdHi) !== 0) perm |= PERM_XD;
+  if (fmt.xd && (xd & XD_HI) !== 0) perm |= PERM_XD;
   if ((lo & fmt.dirtyBit) !== 0 || fmt.dirtyBit === 0) perm |= PERM_D;
   if ((lo & fmt.globalBit) !== 0) perm |= PERM_G;
   if (fmt.pk) perm |= ((hi >>> PK_SHIFT_HI) & 0xf) << PERM_PK_SHIFT;
@@ -284,6 +284,8 @@ export class Walker {
     const rsvdLo = fmt.rsvdLo;
     const rsvdHi = fmt.rsvdHi;
     const badRwx = fmt.badRwx;
+    const psShift = fmt.psShift;
+    const largeMask = fmt.largeMask;
     out.fmt = fmt;
     out.vaHi = vaHi;
     out.vaLo = vaLo;
@@ -322,7 +324,7 @@ export class Walker {
       out.frames[n] = f;
       out.words[n++] = w;
       if ((lo & present) === 0) return this.end(out, WALK_NOT_PRESENT, level, n, acc, xd);
-      const ps = (lo >>> fmt.psShift) & 1 & (fmt.largeMask >>> level);
+      const ps = (lo >>> psShift) & 1 & (largeMask >>> level);
       const r = level * 2 + ps;
       if (
         ((lo & (rsvdLo[r] as number)) | (hi & (rsvdHi[r] as number))) !== 0 ||
@@ -354,7 +356,7 @@ export class Walker {
     out.n = n;
     out.acc = acc;
     out.xd = xd;
-    if (status !== WALK_STAGE2) out.stage2Fault = S2_NONE;
+    if (status !== WALK_STAGE2 && out.stage2Fault !== S2_NONE) out.stage2Fault = S2_NONE;
     return status;
   }
 
