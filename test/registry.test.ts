@@ -32,6 +32,7 @@ test("shadow's sample: the defaults, each switch the variants combine flipped on
   assert.ok(def !== undefined && typeof def !== 'string');
   const on = (x: typeof def) => ({
     oos: x.oos,
+    resyncall: x.resyncall,
     prefetch: x.prefetch > 0,
     fastpath: x.fastpath,
     gnp: x.gnp,
@@ -49,6 +50,6 @@ test("shadow's sample: the defaults, each switch the variants combine flipped on
     if (Object.values(o).every((v) => !v)) allOff = true;
     if (Object.values(o).every((v) => v) && x.prefetch === 512 && x.pool > 0) allOn = true;
   }
-  assert.deepEqual([...flips].sort(), ['fastpath', 'gnp', 'oos', 'pool', 'prefetch', 'unshadow']);
+  assert.deepEqual([...flips].sort(), ['fastpath', 'gnp', 'oos', 'pool', 'prefetch', 'resyncall', 'unshadow']);
   assert.ok(allOff && allOn);
 });

@@ -64,6 +64,8 @@ const native: PagerKind = {
 
 /** Prefetch distances the variants try: off, one entry after the fault, Xen's 32, a whole table. */
 const PREFETCH_WINDOWS = [0, 2, 32, 512] as const;
+/** Out-of-sync l1s resynced as Xen does, at every flush on every vCPU (Umbra's), or no out-of-sync l1s. */
+const OOS = ['+oos:-resyncall', '+oos:+resyncall', '-oos:-resyncall'] as const;
 /** Magic entries: Xen's fast path (MMIO), with Umbra's guest-not-present entries, or none. */
 const MAGIC = ['+fastpath:-gnp', '+fastpath:+gnp', '-fastpath:-gnp'] as const;
 
@@ -84,13 +86,13 @@ const shadow: PagerKind = {
   variants(vcpus) {
     const specs: string[] = [];
     const small = smallPool(vcpus);
-    for (const oos of [true, false])
+    for (const oos of OOS)
       for (const prefetch of PREFETCH_WINDOWS)
         for (const magic of MAGIC)
           for (const unshadow of [true, false])
             for (const pool of ['-pool', '+pool', `pool=${small}`]) {
               const parts = [
-                `${oos ? '+' : '-'}oos`,
+                oos,
                 prefetch === 0 ? '-prefetch' : `prefetch=${prefetch}`,
                 magic,
                 `${unshadow ? '+' : '-'}unshadow`,
@@ -101,13 +103,13 @@ const shadow: PagerKind = {
     return specs;
   },
   sample(vcpus) {
-    // Each switch flipped once from its default (gnp is off by default).
-    const flips = ['-oos', '-prefetch', '-fastpath', '+gnp', '-unshadow', '-pool'];
+    // Each switch flipped once from its default (resyncall and gnp are off by default).
+    const flips = ['-oos', '+resyncall', '-prefetch', '-fastpath', '+gnp', '-unshadow', '-pool'];
     return [
       'shadow',
       ...flips.map((o) => `shadow:${o}`),
-      'shadow:-oos:-prefetch:-fastpath:-gnp:-unshadow:-pool',
-      `shadow:+oos:prefetch=512:+fastpath:+gnp:+unshadow:pool=${smallPool(vcpus)}`, // a whole table; the smallest pool
+      'shadow:-oos:-resyncall:-prefetch:-fastpath:-gnp:-unshadow:-pool',
+      `shadow:+oos:+resyncall:prefetch=512:+fastpath:+gnp:+unshadow:pool=${smallPool(vcpus)}`, // a whole table; the smallest pool
     ];
   },
 };

@@ -171,7 +171,8 @@ export const SHADOW_COUNTERS = [
   {
     name: 'oos.resync.guest_flush',
     kind: 'count',
-    description: 'resyncs at a guest TLB flush (control register or EFER write, INVLPG, INVPCID, flush)',
+    description:
+      'resyncs at a guest TLB flush of the vCPU that unsynced the page (control register or EFER write, INVPCID other than one address, flush; with resyncall: any vCPU, INVLPG too)',
   },
   {
     name: 'oos.resync.evicted',
@@ -263,6 +264,25 @@ export const SHADOW_COUNTERS = [
     kind: 'count',
     description: 'resyncs because the shadow tables were blown (pool pressure, log-dirty enable)',
   },
+  {
+    name: 'oos.resync.hookup',
+    kind: 'count',
+    description:
+      "resyncs because a fault hooked a new shadow in below an l4 or l3 entry (Xen's shadow_resync_all from shadow_get_and_create_l2e)",
+  },
+  {
+    name: 'oos.others_updated',
+    kind: 'count',
+    description:
+      "another vCPU's out-of-sync l1s brought up to date at a guest TLB flush and left out of sync (Xen's shadow_sync_other_vcpus)",
+  },
+  {
+    name: 'oos.invlpg_dropped',
+    kind: 'count',
+    description:
+      "shadow entries of out-of-sync l1s dropped by the guest's INVLPG, rebuilt at the next fault (Xen's sh_invlpg)",
+    cost: [upkeep('entry_revalidate')],
+  },
   { name: 'p2m_table_frames', kind: 'gauge', description: 'frames holding the P2M table (itself a page table)' },
   { name: 'p2m_entries', kind: 'gauge', description: 'P2M entries populated (guest frames given a machine frame)' },
 ] as const satisfies readonly CounterDecl[];
@@ -270,7 +290,7 @@ export const SHADOW_COUNTERS = [
 type DeclaredName = (typeof SHADOW_COUNTERS)[number]['name'];
 
 /** Why an out-of-sync l1 came back in sync (the counter oos.resync.CAUSE). */
-export type ResyncCause = 'guest_flush' | 'evicted' | 'promoted' | 'physical_write' | 'blowout';
+export type ResyncCause = 'guest_flush' | 'evicted' | 'promoted' | 'physical_write' | 'blowout' | 'hookup';
 
 /** Counters stats() adds from the P2M. */
 type NotInRecord = 'p2m_table_frames' | 'p2m_entries';
@@ -334,5 +354,8 @@ export function newCounters(): ShadowCounters {
     'p2m.l1_searched': 0,
     'p2m.mappings_removed': 0,
     'oos.resync.blowout': 0,
+    'oos.resync.hookup': 0,
+    'oos.others_updated': 0,
+    'oos.invlpg_dropped': 0,
   };
 }

@@ -121,6 +121,28 @@ export class OutOfSync {
   }
 
   /**
+   * A guest TLB flush on vCPU `v` (MOV to CR0/CR3/CR4, EFER, a full flush),
+   * as Xen's sh_update_cr3 handles it (shadow/multi.c, sh_resync_all in
+   * oos.c): the pages `v` put out of sync are resynced and write-protected
+   * again; other vCPUs' pages only have their shadow entries brought up to
+   * date and stay out of sync (shadow_sync_other_vcpus; Xen first skips
+   * pages it can tell `v` does not map, sh_skip_sync — Umbra updates them all).
+   */
+  flushed(v: number): void {
+    if (this.pages.size === 0) return;
+    for (const page of [...this.pages.values()]) {
+      if (page.vcpu === v) this.resync(page.gfn, 'guest_flush');
+      else this.update(page);
+    }
+  }
+
+  /** Bring `page`'s shadow entries up to date with the guest's and its snapshot with them; it stays out of sync. */
+  private update(page: OosPage): void {
+    this.st.counters['oos.others_updated']++;
+    if (this.diff(page.gfn, page.snapshot, true)) this.set.shootdown();
+  }
+
+  /**
    * Bring out-of-sync `gfn` back in sync: compare it with its snapshot,
    * recompute the shadow entries of the guest entries that changed (only
    * those), and write-protect it again in every shadow that maps it.
@@ -130,17 +152,32 @@ export class OutOfSync {
     if (page === undefined) return;
     const st = this.st;
     const c = st.counters;
-    const leaves = this.leaves as LeafSetter;
     this.forget(gfn);
     c['oos.resyncs']++;
     c[`oos.resync.${cause}`]++;
+    let flush = this.diff(gfn, page.snapshot, false);
+    st.p2m.protect(gfn, true);
+    if (this.set.revokeWrite(gfn)) flush = true;
+    if (flush) this.set.shootdown();
+  }
+
+  /**
+   * Recompute the shadow entries of out-of-sync l1 `gfn` whose guest entry
+   * differs from the snapshot; with `keep` (the page stays out of sync) the
+   * snapshot follows. Only entries whose shadow is present (magic ones
+   * included) can be stale; an empty one is rebuilt from the guest at its
+   * next fault (Xen's sh_resync_l1 walks FOREACH_PRESENT_L1E, shadow/multi.c).
+   * True if a present shadow entry changed (a TLB may hold it).
+   */
+  private diff(gfn: number, snap: Uint32Array, keep: boolean): boolean {
+    const st = this.st;
+    const c = st.counters;
+    const leaves = this.leaves as LeafSetter;
     const live = st.guestSpace.frameForRead(gfn);
-    const snap = page.snapshot;
     let flush = false;
+    // Words of guest entries to copy into the snapshot once every shadow has been compared with it.
+    const follow: number[] = [];
     for (const sh of [...(st.byGfn.get(gfn) ?? [])]) {
-      // Only entries whose shadow is present (magic ones included) can be
-      // stale; an empty one is rebuilt from the guest at its next fault
-      // (Xen's sh_resync_l1 walks FOREACH_PRESENT_L1E, shadow/multi.c).
       const sf = st.domain.mem.read(sh.smfn);
       for (let i = 0; i < 512; i++) {
         if (((sf[2 * i] as number) & PTE_P) === 0) continue;
@@ -154,11 +191,14 @@ export class OutOfSync {
         const bad = (lo & (sh.fmt.rsvdLo[2] as number)) !== 0 || (hi & (sh.fmt.rsvdHi[2] as number)) !== 0;
         const target = leafFrame(lo, hi, sh.guestWide, false, 12);
         if (bad ? this.set.setEntry(sh, i, NOT_PRESENT, null) : leaves.setLeaf(sh, i, target, lo, hi)) flush = true;
+        if (keep) {
+          if (sh.guestWide) follow.push(2 * gi, 2 * gi + 1);
+          else follow.push(gi);
+        }
       }
     }
-    st.p2m.protect(gfn, true);
-    if (this.set.revokeWrite(gfn)) flush = true;
-    if (flush) this.set.shootdown();
+    for (const w of follow) snap[w] = live[w] as number;
+    return flush;
   }
 
   /** Forget that `gfn` is out of sync (its snapshot goes). */

@@ -18,6 +18,12 @@ export const OPTIMIZATIONS: readonly Optimization[] = [
     xen: 'SHOPT_OUT_OF_SYNC',
   },
   {
+    name: 'resyncall',
+    description:
+      "Umbra's, not Xen's: every guest TLB flush, INVLPG included, resyncs every vCPU's out-of-sync l1s (Xen: INVLPG drops one shadow entry, a CR3 write resyncs this vCPU's and updates the others')",
+    xen: 'none (Xen: sh_invlpg, sh_update_cr3 with sh_resync_all)',
+  },
+  {
     name: 'prefetch',
     description:
       'on a shadow fault, also propagate the following guest l1 entries (=N: distance, the faulting entry and up to N-1 after it; default 32, as Xen)',
@@ -53,6 +59,7 @@ export const OPTIMIZATIONS: readonly Optimization[] = [
 
 export interface ShadowSwitches {
   oos: boolean;
+  resyncall: boolean;
   /** Prefetch window in l1 entries; 0 = off. */
   prefetch: number;
   fastpath: boolean;
@@ -70,6 +77,7 @@ export const MAX_POOL_FRAMES = 2 ** 26;
 
 export const DEFAULT_SWITCHES: Readonly<ShadowSwitches> = Object.freeze({
   oos: true,
+  resyncall: false,
   prefetch: PREFETCH_DEFAULT,
   fastpath: true,
   gnp: false,
@@ -101,6 +109,9 @@ export function parseShadowSpec(spec: string): ShadowSwitches | string {
     switch (name) {
       case 'oos':
         sw.oos = on;
+        break;
+      case 'resyncall':
+        sw.resyncall = on;
         break;
       case 'prefetch':
         if (n !== undefined && (n < 2 || n > 512)) return `"${part}": the prefetch distance is 2 to 512 entries`;

@@ -66,6 +66,19 @@ export class Propagator implements LeafSetter {
    * not-present l1 entry (for markNotPresent), else null.
    */
   fix(fmt: WalkFormat, vaHi: number, vaLo: number): Shadow | null {
+    this.hookup = false;
+    const l1 = this.build(fmt, vaHi, vaLo);
+    // Xen resyncs every out-of-sync page when a fault hooks a shadow in below
+    // an l4 or l3 entry (shadow_get_and_create_l3e/l2e, shadow/multi.c): a
+    // subtree reachable afresh must not show stale out-of-sync entries.
+    if (this.hookup && this.oos.size > 0) this.oos.resyncAll('hookup');
+    return l1;
+  }
+
+  /** Set by build(): it filled an empty l5, l4 or l3 shadow entry of a 4- or 5-level guest. */
+  private hookup = false;
+
+  private build(fmt: WalkFormat, vaHi: number, vaLo: number): Shadow | null {
     const st = this.st;
     const cache = this.cache;
     const guestWide = fmt.mode.wide;
@@ -106,6 +119,8 @@ export class Propagator implements LeafSetter {
       }
       if (!large) {
         const child = cache.get(fmt, level - 1, leafFrame(lo, hi, guestWide, false, 12), guestWide ? 0 : half);
+        if (level >= 3 && fmt.mode.topLevel >= 4 && ((st.domain.mem.read(sh.smfn)[2 * sIndex] as number) & PTE_P) === 0)
+          this.hookup = true;
         this.set.setEntry(sh, sIndex, this.nonLeaf(child.smfn, lo, hi), child);
         sh = child;
         continue;

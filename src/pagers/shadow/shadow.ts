@@ -34,9 +34,9 @@
  *    (emulate.loop_guard), so the fault path always terminates.
  */
 import { CTL_WP, checkAccess, faultError, PERM_D } from '../../arch/x86/access.js';
-import { type AccessKind, FETCH, PF_RSVD, PTE_P, WRITE } from '../../arch/x86/bits.js';
+import { type AccessKind, FETCH, PF_RSVD, PTE_P, PTE_PS, WRITE } from '../../arch/x86/bits.js';
 import { type Cpu, HOST_DONE, HOST_RETRY, readValue, writeValue } from '../../arch/x86/cpu.js';
-import { entryHi, entryLo } from '../../arch/x86/entry.js';
+import { entryFrame, entryHi, entryLo } from '../../arch/x86/entry.js';
 import {
   EXIT_CR_WRITE,
   EXIT_FLUSH,
@@ -48,7 +48,7 @@ import {
   type ExitReason,
 } from '../../arch/x86/exits.js';
 import { formatFor } from '../../arch/x86/modes.js';
-import { leafPermission, type PhysicalSpace, WALK_OK } from '../../arch/x86/walker.js';
+import { leafPermission, type PhysicalSpace, vaIndex, WALK_OK } from '../../arch/x86/walker.js';
 import type { Domain } from '../../hypervisor/domain.js';
 import type { CounterDecl, Pager } from '../../hypervisor/pager.js';
 import { P2M_MMIO, P2M_RAM_RO, P2M_RAM_RW } from '../../p2m/p2m.js';
@@ -60,7 +60,7 @@ import { HOST_MAXPHYADDR, isMagic, isMmioMagic, mmioMagicGfn } from './magic.js'
 import { OutOfSync } from './oos.js';
 import { DEFAULT_SWITCHES, type ShadowSwitches } from './options.js';
 import { Propagator } from './propagate.js';
-import { ShadowSet } from './set.js';
+import { NOT_PRESENT, ShadowSet } from './set.js';
 import { ShadowState } from './state.js';
 import { hardwareMode } from './types.js';
 
@@ -159,12 +159,59 @@ export class ShadowPager implements Pager {
     }
     // Every other exit is a point where the guest must expect its TLB to be
     // flushed (MOV to CR0/CR3/CR4 and EFER writes change what the tables mean
-    // or which are in use; INVLPG, INVPCID and flush invalidate): out-of-sync
-    // l1s come back in sync here.
-    this.oos.resyncAll('guest_flush');
+    // or which are in use; INVLPG, INVPCID and flush invalidate), so
+    // out-of-sync l1s must not be relied on past it. As Xen: an INVLPG (or
+    // INVPCID of one address) drops the one shadow entry it names if its l1
+    // is out of sync (sh_invlpg); anything wider resyncs this vCPU's pages
+    // and updates the others' (sh_update_cr3). resyncall (Umbra's): resync all.
+    const x = cpu.exitInfo;
+    if (this.sw.resyncall) this.oos.resyncAll('guest_flush');
+    else if (reason === EXIT_INVLPG || (reason === EXIT_INVPCID && x.invpcidType === 0))
+      this.invlpg(cpu, x.vaHi, x.vaLo);
+    else this.oos.flushed(cpu.index);
     if (reason === EXIT_CR_WRITE || reason === EXIT_MSR_WRITE) this.load(cpu);
     this.maybeCheck();
     return 0;
+  }
+
+  /**
+   * Xen's sh_invlpg: find the l1 shadow the hardware would use for `va` on
+   * this vCPU; if it shadows an out-of-sync l1, drop the entry for `va`, so
+   * the next access rebuilds it from the guest's entry. (An l1 in sync needs
+   * nothing: every guest write to it was trapped and revalidated.)
+   */
+  private invlpg(cpu: Cpu, vaHi: number, vaLo: number): void {
+    const m = cpu.mmu;
+    const hw = m.format;
+    if (hw === null || cpu.format === null || this.oos.size === 0) return;
+    const mode = hw.mode;
+    const mem = this.st.domain.mem;
+    let level = mode.topLevel;
+    let table = m.rootPfn;
+    if (m.pdpte !== null) {
+      const i = vaLo >>> 30;
+      const lo = m.pdpte[2 * i] as number;
+      if ((lo & PTE_P) === 0) return;
+      table = entryFrame(lo, m.pdpte[2 * i + 1] as number);
+      level = 2;
+    }
+    for (;;) {
+      const idx = vaIndex(vaHi, vaLo, mode.shift[level] as number, mode.indexMask[level] as number);
+      if (level === 1) {
+        const sh = this.st.byMfn.get(table);
+        if (sh === undefined || sh.fl || !this.oos.has(sh.gfn)) return;
+        if (((mem.read(table)[2 * idx] as number) & PTE_P) === 0) return;
+        this.set.setEntry(sh, idx, NOT_PRESENT, null);
+        this.counters['oos.invlpg_dropped']++;
+        return;
+      }
+      const f = mem.read(table);
+      const lo = f[2 * idx] as number;
+      const hi = f[2 * idx + 1] as number;
+      if ((lo & PTE_P) === 0 || (lo & PTE_PS) !== 0 || isMagic(lo, hi)) return;
+      table = entryFrame(lo, hi);
+      level--;
+    }
   }
 
   // ---- control state -----------------------------------------------------
