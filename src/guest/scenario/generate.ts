@@ -438,11 +438,12 @@ export function generateScenario(seed: number, opts: GenOptions): string {
       : 0x200 + Math.floor(rp() * (ramFrames - 0x200));
     const count = Math.min(1 + Math.floor(rp() * (rp() < 0.8 ? 2 : 600)), ramFrames - first);
     const t = rp();
-    // A 32-bit table taken away reads as all-ones entries: present, global 4 MiB
-    // pages, which a TLB may keep across CR3 switches into spaces that map
-    // those VAs otherwise — output would depend on TLB capacity (and MMIO is
-    // never cached). Wide entries of all ones have reserved bits and fault.
-    const none = tables && !g.wide ? 1 : tables ? 0.85 : 0.7;
+    // Tables are made ROM, never taken away: a table taken away reads as
+    // all-ones entries, so an address space that uses it maps VAs otherwise
+    // than the spaces whose global entries a TLB may keep across CR3
+    // switches (32-bit: present global 4 MiB pages; wide entries: reserved
+    // bits) — output would depend on TLB capacity.
+    const none = tables ? 1 : 0.7;
     const type = t < 0.4 ? 'ram' : t < none ? 'rom' : 'none';
     emit(`{"op":"p2m","gfn":${first},"count":${count},"type":"${type}"}`);
     for (let v = 0; v < vcpus; v++) {

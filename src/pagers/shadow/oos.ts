@@ -17,8 +17,9 @@
  *  - an out-of-sync l1's shadow entries follow its snapshot: a shadow entry
  *    made from a live entry updates the snapshot too (followSnapshot), or a
  *    later change back to the snapshot's old value would go unseen;
- *  - at most OOS_PER_VCPU pages per vCPU, direct-mapped by guest frame; each
- *    resync compares at most 512 entries per shadow of the page.
+ *  - at most OOS_PER_VCPU pages per vCPU, placed by machine frame with a
+ *    second chance (as Xen's oos_hash_add); each resync compares at most
+ *    512 entries per shadow of the page.
  */
 import { PTE_P } from '../../arch/x86/bits.js';
 import type { Cpu } from '../../arch/x86/cpu.js';
@@ -29,7 +30,7 @@ import type { ShadowState } from './state.js';
 import { guestIndex, type Shadow } from './types.js';
 
 /**
- * Out-of-sync pages per vCPU, direct-mapped by guest frame: Xen's
+ * Out-of-sync pages per vCPU, placed by machine frame: Xen's
  * SHADOW_OOS_PAGES is 3. A small set bounds the cost of each resync-all
  * (every guest TLB flush diffs at most this many pages per vCPU) and of the
  * snapshots; a collision evicts the older page by resyncing it.
@@ -93,10 +94,17 @@ export class OutOfSync {
    * translations the guest must invalidate before relying on a change.
    */
   canUnsync(gfn: number): boolean {
-    if (!this.st.sw.oos) return false;
-    const list = this.st.byGfn.get(gfn);
+    const st = this.st;
+    if (!st.sw.oos) return false;
+    const list = st.byGfn.get(gfn);
     if (list === undefined) return false;
-    for (const sh of list) if (sh.level !== 1) return false;
+    // Xen's sh_unsync (oos.c): shadowed only as an l1 and in one guest paging
+    // mode (sh_page_has_multiple_shadows: one shadow type; a 32-bit l1's
+    // 8 KiB shadow is two parts here), and only while every vCPU has paging
+    // on (oos_active, set in sh_update_paging_modes).
+    const mode = list[0]?.fmt.mode;
+    for (const sh of list) if (sh.level !== 1 || sh.fmt.mode !== mode) return false;
+    for (const c of st.cpus) if (c.format === null) return false;
     return true;
   }
 
@@ -104,9 +112,20 @@ export class OutOfSync {
   unsync(cpu: Cpu, gfn: number): void {
     const st = this.st;
     const slots = this.slots[cpu.index] as Array<OosPage | null>;
-    const slot = gfn % OOS_PER_VCPU;
-    const old = slots[slot];
-    if (old != null) this.resync(old.gfn, 'evicted');
+    // Xen's oos_hash_add (oos.c): a page's home slot is its machine frame
+    // mod 3. A page at home there moves on to the next slot, whose occupant
+    // is evicted (resynced); one that had moved on is evicted itself.
+    const home = (g: number): number => st.domain.placement.mfnOf(g) % OOS_PER_VCPU;
+    const slot = home(gfn);
+    const occupant = slots[slot];
+    if (occupant != null && home(occupant.gfn) === slot) {
+      const next = (slot + 1) % OOS_PER_VCPU;
+      const victim = slots[next];
+      if (victim != null) this.resync(victim.gfn, 'evicted');
+      occupant.slot = next;
+      slots[next] = occupant;
+      slots[slot] = null;
+    } else if (occupant != null) this.resync(occupant.gfn, 'evicted');
     const page: OosPage = { gfn, vcpu: cpu.index, slot, snapshot: st.guestSpace.frameForRead(gfn).slice() };
     slots[slot] = page;
     this.pages.set(gfn, page);
