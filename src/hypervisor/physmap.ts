@@ -61,30 +61,6 @@ export class Physmap {
     return false;
   }
 
-  /** The intervals that are not RAM, ascending: [first, count, type]. */
-  *ranges(): Generator<[number, number, PhysType]> {
-    for (let i = 0; i < this.starts.length; i++) {
-      const s = this.starts[i] as number;
-      yield [s, (this.ends[i] as number) - s, this.types[i] as PhysType];
-    }
-  }
-
-  /** The intervals of [first, first+count) whose type is `type` (RAM included), ascending: [first, count]. */
-  *rangesOf(type: PhysType, first: number, count: number): Generator<[number, number]> {
-    const end = first + count;
-    let at = first;
-    for (let i = 0; i < this.starts.length && at < end; i++) {
-      const s = Math.max(this.starts[i] as number, first);
-      const e = Math.min(this.ends[i] as number, end);
-      if (e <= at) continue;
-      if (s >= end) break;
-      if (type === PHYS_RAM && s > at) yield [at, s - at];
-      if (this.types[i] === type && e > s) yield [s, e - s];
-      at = Math.max(at, e);
-    }
-    if (type === PHYS_RAM && at < end) yield [at, end - at];
-  }
-
   /** Give frames [first, first+count) type `type`. */
   set(first: number, count: number, type: PhysType): void {
     const end = first + count;
