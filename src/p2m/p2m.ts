@@ -8,7 +8,10 @@
  *
  * Entry format (docs/p2m.md): an ordinary 4-level entry whose frame is the
  * mfn; P, R/W and U/S are what the hardware may do (U/S=1 so any CPL can use
- * the identity map); bits 11:9, available to software, hold the p2m type.
+ * the identity map); bits 52-58, ignored by the hardware, hold the p2m type
+ * with Xen's numbering (p2m_type_to_flags in xen/arch/x86/mm/p2m-pt.c,
+ * p2m_type_t in asm/p2m.h): ram_rw is 0, so a present entry with no type
+ * bits is ordinary RAM.
  * The type, not the R/W bit, is the truth: a `ram_ro` frame is read-only in
  * every shadow whatever the guest's PTE says (rights are intersected).
  *
@@ -23,14 +26,22 @@ import { WALK_OK, Walker, WalkResult } from '../arch/x86/walker.js';
 import { type MachineMemory, ONES_FRAME, OWNER_HYPERVISOR } from '../machine/memory.js';
 import type { Placement } from '../machine/placement.js';
 
-export const P2M_INVALID = 0;
-export const P2M_RAM_RW = 1;
-export const P2M_RAM_RO = 2;
-export const P2M_LOGDIRTY = 3;
+// Xen's p2m_type_t numbers (asm/p2m.h); Umbra uses the first five.
+export const P2M_RAM_RW = 0;
+export const P2M_INVALID = 1;
+export const P2M_LOGDIRTY = 2;
+export const P2M_RAM_RO = 3;
+/** Xen's p2m_mmio_dm: accesses go to the device model (emulated). */
 export const P2M_MMIO = 4;
-export const P2M_TYPE_NAMES = ['invalid', 'ram_rw', 'ram_ro', 'ram_logdirty', 'mmio'] as const;
+export const P2M_TYPE_NAMES = ['ram_rw', 'invalid', 'ram_logdirty', 'ram_ro', 'mmio_dm'] as const;
 
-const TYPE_SHIFT = 9;
+/** The type's place in an entry's high word: bits 52-58 of the entry (7 bits). */
+const TYPE_SHIFT_HI = 20;
+const TYPE_MASK = 0x7f;
+/** An entry's high word: the frame's bits above 31 and the type. */
+const hiWord = (mfn: number, type: number): number => (Math.floor(mfn / 0x100000) | (type << TYPE_SHIFT_HI)) >>> 0;
+/** The type held in an entry's high word. */
+const typeOfHi = (hi: number): number => (hi >>> TYPE_SHIFT_HI) & TYPE_MASK;
 const US_RW_P = 7;
 
 /** Machine memory as a PhysicalSpace/DataSpace: what hardware and shadows see. */
@@ -91,7 +102,7 @@ export class P2m {
     let mfn: number;
     if (this.walk(gfn)) {
       mfn = this.res.pfn;
-      this.lastType = (this.res.entryLo >>> TYPE_SHIFT) & 7;
+      this.lastType = typeOfHi(this.res.entryHi);
     } else {
       const type = this.typeOf(gfn);
       this.lastType = type;
@@ -134,8 +145,8 @@ export class P2m {
       if (type === P2M_INVALID) continue;
       const mfn = this.placement.mfnOf(g);
       const writable = type === P2M_RAM_RW && !this.protectedGfns.has(g);
-      f[2 * idx] = ((mfn % 0x100000) * 4096 + 5 + (writable ? 2 : 0) + (type << TYPE_SHIFT)) >>> 0;
-      f[2 * idx + 1] = Math.floor(mfn / 0x100000);
+      f[2 * idx] = ((mfn % 0x100000) * 4096 + 5 + (writable ? 2 : 0)) >>> 0;
+      f[2 * idx + 1] = hiWord(mfn, type);
       this.populated++;
     }
   }
@@ -165,9 +176,9 @@ export class P2m {
     const idx = gfn % 512;
     const ram = type === P2M_RAM_RW || type === P2M_RAM_RO || type === P2M_LOGDIRTY;
     const writable = type === P2M_RAM_RW && !this.protectedGfns.has(gfn);
-    const flags = (ram ? 5 : 0) | (writable ? 2 : 0) | (type << TYPE_SHIFT);
+    const flags = (ram ? 5 : 0) | (writable ? 2 : 0);
     f[2 * idx] = type === P2M_INVALID ? 0 : ((mfn % 0x100000) * 4096 + flags) >>> 0;
-    f[2 * idx + 1] = type === P2M_INVALID ? 0 : Math.floor(mfn / 0x100000);
+    f[2 * idx + 1] = type === P2M_INVALID ? 0 : hiWord(mfn, type);
     if (this.cacheMfn !== null && gfn < this.cacheMfn.length) this.cacheMfn[gfn] = -1;
   }
 
@@ -180,8 +191,7 @@ export class P2m {
     if (on) this.protectedGfns.add(gfn);
     else this.protectedGfns.delete(gfn);
     if (gfn >= this.placement.ramFrames || !this.walk(gfn)) return;
-    const type = (this.res.entryLo >>> TYPE_SHIFT) & 7;
-    this.write(gfn, this.res.pfn, type);
+    this.write(gfn, this.res.pfn, typeOfHi(this.res.entryHi));
   }
 
   /** Change the type of a populated or unpopulated RAM frame. */
@@ -212,14 +222,15 @@ export class P2m {
     for (let i = i0; i <= i1; i++) {
       const lo = f[2 * i] as number;
       if ((lo & 1) === 0) continue;
-      const mfn = (f[2 * i + 1] as number) * 0x100000 + (lo >>> 12);
+      const hi = f[2 * i + 1] as number;
+      const mfn = (hi & 0xfffff) * 0x100000 + (lo >>> 12);
       const gfn = base + i * span;
       if (level > 1) {
         if (this.retypeIn(mfn, level - 1, gfn, first, end)) changed = true;
         continue;
       }
       const type = this.typeOf(gfn);
-      if (type === ((lo >>> TYPE_SHIFT) & 7)) continue;
+      if (type === typeOfHi(hi)) continue;
       this.write(gfn, mfn, type);
       if (type === P2M_INVALID) this.populated--;
       changed = true;

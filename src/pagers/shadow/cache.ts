@@ -114,9 +114,26 @@ export class ShadowCache implements ShadowReleaser {
     return defaultPoolFrames(this.st.cpus.length, this.st.domain.populatedFrames() * 4096);
   }
 
-  /** Frames the pool holds: shadows and out-of-sync snapshots. */
+  /**
+   * Frames the pool holds: shadows, out-of-sync snapshots and the P2M's
+   * tables, which Xen takes from the same pool (shadow_alloc_p2m_page,
+   * shadow/common.c; half of libxl's default allocation is for them).
+   */
   private poolUsed(): number {
-    return this.st.counters.shadow_frames + this.oos.size;
+    const c = this.st.counters;
+    c['pool.p2m_frames'] = this.st.p2m.tableFrames;
+    return c.shadow_frames + this.oos.size + this.st.p2m.tableFrames;
+  }
+
+  /**
+   * The pool's bound: its size, or more when the P2M has grown into the
+   * room the shadows need at least. Xen would then fail the P2M allocation
+   * and crash the domain (shadow_alloc_p2m_page keeps the shadows their
+   * shadow_min_acceptable_pages); Umbra lets the pool grow by what the
+   * P2M overdraws, so a run with a small pool=N still completes.
+   */
+  private poolLimit(): number {
+    return Math.max(this.poolFrames, this.st.p2m.tableFrames + minPoolFrames(this.st.cpus.length));
   }
 
   /**
@@ -135,17 +152,18 @@ export class ShadowCache implements ShadowReleaser {
       this.poolFrames = this.defaultPool();
       c['pool.frames'] = this.poolFrames;
     }
-    if (this.poolUsed() + need <= this.poolFrames) return;
+    const limit = this.poolLimit();
+    if (this.poolUsed() + need <= limit) return;
     const inUse = new Set(this.st.cpus.map((cpu) => cpu.mmu.rootPfn));
     for (const sh of [...this.pinnedLru.keys()]) {
-      if (this.poolUsed() + need <= this.poolFrames) return;
+      if (this.poolUsed() + need <= limit) return;
       if (inUse.has(sh.smfn) || this.inPdpte(sh)) continue;
       c['pool.evictions']++;
       this.pinnedLru.delete(sh);
       sh.pinned = false;
       this.release(sh);
     }
-    if (this.poolUsed() + need <= this.poolFrames) return;
+    if (this.poolUsed() + need <= limit) return;
     c['pool.blowouts']++;
     this.blowTables();
   }
@@ -256,6 +274,11 @@ export class ShadowCache implements ShadowReleaser {
     }
     list.push(sh);
     return sh;
+  }
+
+  /** The shadow of guest table `gfn` at `level` for `fmt` if there is one (Xen's get_shadow_status): none is made. */
+  find(fmt: WalkFormat, level: number, gfn: number, part = 0): Shadow | undefined {
+    return this.hash.get(roleKey(gfn, part, formatIndex(fmt), level));
   }
 
   /** The fl shadow at `level` of the guest superpage (lo, hi) splintered from guest frame `gfn`, made if missing. */
@@ -458,8 +481,8 @@ export class ShadowCache implements ShadowReleaser {
   checkRefs(): string | null {
     const st = this.st;
     const mem = st.domain.mem;
-    if (this.poolUsed() > this.poolFrames)
-      return `shadow pool overflow: ${this.poolUsed()} frames in a pool of ${this.poolFrames}`;
+    if (this.poolUsed() > this.poolLimit())
+      return `shadow pool overflow: ${this.poolUsed()} frames in a pool of ${this.poolLimit()}`;
     const counted = new Map<Shadow, number>();
     const all = [...this.hash.values(), ...this.flHash.values()];
     for (const sh of all) counted.set(sh, sh.pinned ? 1 : 0);

@@ -221,7 +221,12 @@ export const SHADOW_COUNTERS = [
   {
     name: 'pool.frames',
     kind: 'gauge',
-    description: 'size of the shadow pool in frames (0: no bound, the pool switched off)',
+    description: "size of the shadow pool in frames, the P2M's tables included (0: no bound, the pool switched off)",
+  },
+  {
+    name: 'pool.p2m_frames',
+    kind: 'gauge',
+    description: "frames of the P2M's tables, taken from the shadow pool as Xen does",
   },
   {
     name: 'pool.evictions',
@@ -345,6 +350,7 @@ export function newCounters(): ShadowCounters {
     'unshadow.frames': 0,
     'unshadow.shadows': 0,
     'pool.frames': 0,
+    'pool.p2m_frames': 0,
     'pool.evictions': 0,
     'pool.blowouts': 0,
     'logdirty.pages_dirtied': 0,

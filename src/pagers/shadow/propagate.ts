@@ -15,8 +15,8 @@
  *  3. Every guest frame that has a shadow is mapped read-only in every shadow
  *     (the cache revokes write access when it becomes shadowed), so every
  *     guest write to a guest table traps; it is emulated and the shadow
- *     entries derived from the written entries are dropped (revalidate;
- *     rebuilt lazily).
+ *     entries derived from the written entries are recomputed (revalidate,
+ *     as Xen's sh_validate_guest_entry).
  *  6. Magic entries (the fast path) hold only what the guest l1 entry says,
  *     never the rights of the path that made them (magic.ts).
  *  - A guest superpage becomes a shadow superpage only when the P2M maps its
@@ -305,27 +305,60 @@ export class Propagator implements LeafSetter {
     return set.setEntry(sh, index, [entryLo(mfn, l), entryHi(mfn) | (hi & HI_COPY)], null);
   }
 
-  /** Guest frame `gfn` (a shadowed table) changed at [offset, offset+size): drop derived shadow entries. */
+  /**
+   * Guest frame `gfn` (a shadowed table) changed at [offset, offset+size)
+   * by an emulated or device write: recompute the shadow entries derived
+   * from the written guest entries, as Xen's sh_validate_guest_entry does
+   * (validate_gl1e .. validate_gl4e, shadow/multi.c). An l1 entry is
+   * propagated as a prefetch would (not present until the guest's accessed
+   * flag is set, read-only until its dirty flag is); a higher entry links the
+   * child's shadow if one exists (get_shadow_status: none is made) and is
+   * left empty otherwise, as is a guest superpage (rebuilt at its next fault).
+   * Linking an existing shadow below an l4 or l3 entry resyncs every
+   * out-of-sync page, as validate_gl4e and validate_gl3e do.
+   */
   revalidate(gfn: number, offset: number, size: number): void {
     const st = this.st;
     const list = st.byGfn.get(gfn);
     if (list === undefined) return;
-    let dropped = false;
+    const g = st.guestSpace.frameForRead(gfn);
+    let flush = false;
+    let hookup = false;
     for (const sh of [...list]) {
-      const entryBytes = sh.guestWide ? 8 : 4;
+      if (!st.byMfn.has(sh.smfn)) continue; // freed by an earlier entry's change
+      const wide = sh.guestWide;
+      const entryBytes = wide ? 8 : 4;
+      const fmt = sh.fmt;
       for (
         let gi = Math.floor(offset / entryBytes), last = Math.floor((offset + size - 1) / entryBytes);
         gi <= last;
         gi++
       ) {
+        const lo = wide ? (g[2 * gi] as number) : (g[gi] as number);
+        const hi = wide ? (g[2 * gi + 1] as number) : 0;
+        const level = sh.level;
+        const bad = (lo & (fmt.rsvdLo[2 * level] as number)) !== 0 || (hi & (fmt.rsvdHi[2 * level] as number)) !== 0;
         for (const i of derivedEntries(sh, gi)) {
           st.counters.entries_revalidated++;
-          if (this.set.setEntry(sh, i, NOT_PRESENT, null)) dropped = true;
+          if (level === 1) {
+            const target = leafFrame(lo, hi, wide, false, 12);
+            if (bad ? this.set.setEntry(sh, i, NOT_PRESENT, null) : this.setLeaf(sh, i, target, lo, hi)) flush = true;
+            continue;
+          }
+          const large = ((lo >>> 7) & 1 & (fmt.largeMask >>> level)) !== 0;
+          const child =
+            (lo & (PTE_P | PTE_A)) === (PTE_P | PTE_A) && !bad && !large
+              ? this.cache.find(fmt, level - 1, leafFrame(lo, hi, wide, false, 12), wide ? 0 : i & 1)
+              : undefined;
+          const entry = child === undefined ? NOT_PRESENT : this.nonLeaf(child.smfn, lo, hi);
+          if (this.set.setEntry(sh, i, entry, child ?? null)) flush = true;
+          if (child !== undefined && level >= 3 && fmt.mode.topLevel >= 4) hookup = true;
         }
       }
     }
     // Only a shadow entry that was present can be cached in a TLB: filling an
     // empty slot (the common case, a guest mapping a new page) needs no flush.
-    if (dropped) this.set.shootdown();
+    if (flush) this.set.shootdown();
+    if (hookup && this.oos.size > 0) this.oos.resyncAll('hookup');
   }
 }

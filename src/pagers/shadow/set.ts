@@ -96,6 +96,13 @@ export class ShadowSet {
     if (oldLo === lo && oldHi === hi) return false;
     f[w] = lo;
     f[w + 1] = hi;
+    const newReal = (lo & PTE_P) !== 0 && !isMagic(lo, hi);
+    // The new child's reference first: re-linking the same child with other
+    // rights must not free it in between.
+    if (newReal && child !== null) {
+      child.refs++;
+      child.ups.add(sh.smfn * 1024 + index);
+    }
     // Magic entries (fast path) map nothing: no reverse map, and no TLB can hold them.
     const oldReal = (oldLo & PTE_P) !== 0 && !isMagic(oldLo, oldHi);
     if (oldReal) {
@@ -105,18 +112,15 @@ export class ShadowSet {
       } else if (sh.level > 1) {
         const c = st.byMfn.get(oldMfn);
         if (c !== undefined) {
-          c.ups.delete(sh.smfn * 1024 + index);
+          if (c !== child) c.ups.delete(sh.smfn * 1024 + index);
           (this.releaser as ShadowReleaser).release(c);
         }
       } else if ((oldLo & PTE_RW) !== 0) {
         this.writable.remove(st.domain.placement.gfnOf(oldMfn), sh.smfn * 1024 + index);
       }
     }
-    if ((lo & PTE_P) !== 0 && !isMagic(lo, hi)) {
-      if (child !== null) {
-        child.refs++;
-        child.ups.add(sh.smfn * 1024 + index);
-      } else if (sh.level > 1 && (lo & PTE_PS) !== 0) this.superTrack(sh, index, lo, hi, true);
+    if (newReal && child === null) {
+      if (sh.level > 1 && (lo & PTE_PS) !== 0) this.superTrack(sh, index, lo, hi, true);
       else if (sh.level === 1 && (lo & PTE_RW) !== 0) {
         const g = st.domain.placement.gfnOf(entryFrame(lo, hi));
         this.writable.add(g, sh.smfn * 1024 + index);
