@@ -83,6 +83,8 @@ export const PAGER_COST_UNITS = [
   'entry_revalidate',
   'write_access_removal',
   'rmap_entry',
+  'wrmap_guess',
+  'l1_scan',
   'shootdown',
 ] as const;
 export type PagerCostUnit = (typeof PAGER_COST_UNITS)[number];

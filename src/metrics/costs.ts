@@ -73,6 +73,10 @@ export interface CostModel extends Record<PagerCostUnit, number> {
   write_access_removal: number;
   /** Examining one reverse-map entry while looking for writable mappings. */
   rmap_entry: number;
+  /** One guess where a writable mapping is: a lookup of an address in the current shadows. */
+  wrmap_guess: number;
+  /** Scanning one l1 shadow's entries for mappings of a frame (brute-force search). */
+  l1_scan: number;
   /** A TLB shootdown (or one shootdown IPI of the guest kernel): IPI, remote flush, acknowledgement. */
   shootdown: number;
 }
@@ -100,6 +104,8 @@ export const DEFAULT_COSTS: Readonly<CostModel> = Object.freeze({
   entry_revalidate: 50,
   write_access_removal: 200,
   rmap_entry: 10,
+  wrmap_guess: 60,
+  l1_scan: 700,
   shootdown: 5000,
 });
 

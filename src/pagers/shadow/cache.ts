@@ -36,6 +36,7 @@ import { defaultPoolFrames, minPoolFrames, PREALLOC_FRAMES } from './options.js'
 import { NOT_PRESENT, type ShadowReleaser, type ShadowSet } from './set.js';
 import type { ShadowState } from './state.js';
 import { formatIndex, HI_COPY, type Shadow, shadowName } from './types.js';
+import type { WriteAccess } from './wrmap.js';
 
 /**
  * The shadow hash key of a role: everything that makes two shadows of one
@@ -81,6 +82,7 @@ export class ShadowCache implements ShadowReleaser {
     private readonly st: ShadowState,
     private readonly set: ShadowSet,
     private readonly oos: OutOfSync,
+    private readonly wrmap: WriteAccess,
   ) {
     set.bind(this);
   }
@@ -168,9 +170,22 @@ export class ShadowCache implements ShadowReleaser {
     this.blowTables();
   }
 
-  /** Unhook everything below the roots in use (Xen's shadow_blow_tables): all rebuilt on demand. */
+  /**
+   * Xen's shadow_blow_tables (shadow/common.c): unpin every top-level shadow
+   * no vCPU runs on (freeing it and all below it), then unhook everything
+   * below the roots in use; all is rebuilt on demand. (Xen unpins the roots
+   * in use too, which its vCPUs' shadow_table references keep alive until
+   * their next CR3 load re-pins them; here their pin is that reference.)
+   */
   blowTables(): void {
     this.oos.resyncAll('blowout');
+    const inUse = new Set(this.st.cpus.map((cpu) => cpu.mmu.rootPfn));
+    for (const sh of [...this.pinnedLru.keys()]) {
+      if (inUse.has(sh.smfn) || this.inPdpte(sh)) continue;
+      this.pinnedLru.delete(sh);
+      sh.pinned = false;
+      this.release(sh);
+    }
     for (const sh of [...this.hash.values()]) {
       if (!(sh.pinned || this.inPdpte(sh)) || !this.st.byMfn.has(sh.smfn)) continue;
       for (let i = 0; i < 512; i++) this.set.setEntry(sh, i, NOT_PRESENT, null);
@@ -269,7 +284,7 @@ export class ShadowCache implements ShadowReleaser {
     if (list === undefined) {
       list = [];
       st.byGfn.set(gfn, list);
-      this.removeWriteAccess(gfn);
+      this.removeWriteAccess(gfn, level);
       st.p2m.protect(gfn, true);
     }
     list.push(sh);
@@ -333,16 +348,18 @@ export class ShadowCache implements ShadowReleaser {
     return sh;
   }
 
-  /** Make every existing shadow mapping of guest frame `gfn` read-only (it is now a shadowed table). */
-  private removeWriteAccess(gfn: number): void {
+  /**
+   * Make every existing shadow mapping of guest frame `gfn` read-only (it is
+   * now a shadowed table at `level`): Xen does this for each guest table on
+   * a fault's walk (gw_remove_write_accesses, shadow/multi.c) and for the
+   * roots at a CR3 load (sh_update_cr3); wrmap.ts finds the mappings.
+   */
+  private removeWriteAccess(gfn: number, level: number): void {
     const region = gfn >>> 9;
     this.shadowedInRegion.set(region, (this.shadowedInRegion.get(region) ?? 0) + 1);
     // A shadow superpage over a frame that is now a guest table: drop it (it is rebuilt splintered).
     this.set.dropSuperpages(region);
-    if (this.set.revokeWrite(gfn)) {
-      this.st.counters.write_access_removals++;
-      this.set.shootdown();
-    }
+    if (this.wrmap.remove(gfn, level)) this.set.shootdown();
   }
 
   /** Does 2 MiB guest region `region` hold a shadowed guest table (no shadow superpage may cover it)? */
@@ -384,6 +401,7 @@ export class ShadowCache implements ShadowReleaser {
       }
     }
     st.domain.mem.free(sh.smfn);
+    if (sh.level === 1) this.wrmap.freed(sh.smfn);
     st.counters.shadows_freed++;
     st.counters.shadow_frames--;
   }

@@ -145,19 +145,50 @@ export const SHADOW_COUNTERS = [
   {
     name: 'write_access_removals',
     kind: 'count',
-    description: 'guest frames that became shadowed tables while mapped writable: those mappings revoked',
+    description:
+      "guest frames whose writable shadow mappings were removed: they became shadowed tables, or an out-of-sync l1 was resynced (Xen's shadow_writeable)",
     cost: [upkeep('write_access_removal')],
   },
   {
     name: 'rmap_entries_searched',
     kind: 'count',
-    description: 'writable reverse-map slots visited to revoke write access',
+    description: 'writable reverse-map slots visited to revoke write access (switch rmap, Umbra’s)',
     cost: [upkeep('rmap_entry')],
+  },
+  {
+    name: 'wrmap.guesses',
+    kind: 'count',
+    description:
+      "guesses where a writable mapping is, each a lookup in the current shadows (Xen's sh_guess_wrmap: a linear or direct map of the guest OS)",
+    cost: [upkeep('wrmap_guess')],
+  },
+  {
+    name: 'wrmap.guess_found',
+    kind: 'count',
+    description: "guesses that found a writable mapping (Xen's shadow_writeable_h_1 .. h_4, h_6)",
+  },
+  {
+    name: 'wrmap.last_found',
+    kind: 'count',
+    description:
+      "searches helped by the l1 shadow where the last search found one (Xen's last_writeable_pte_smfn, shadow_writeable_h_5)",
+  },
+  {
+    name: 'wrmap.bruteforce',
+    kind: 'count',
+    description: "brute-force searches of every l1 shadow for writable mappings (Xen's shadow_writeable_bf, _bf_1)",
+  },
+  {
+    name: 'wrmap.l1_scanned',
+    kind: 'count',
+    description: 'l1 shadows scanned entry by entry for writable mappings (the last one found, then brute force)',
+    cost: [upkeep('l1_scan')],
   },
   {
     name: 'entries_revalidated',
     kind: 'count',
-    description: 'shadow entries dropped because the guest entry they derive from was written',
+    description:
+      "shadow entries recomputed because the guest entry they derive from was written (Xen's sh_validate_guest_entry)",
     cost: [upkeep('entry_revalidate')],
   },
   {
@@ -258,11 +289,13 @@ export const SHADOW_COUNTERS = [
     name: 'p2m.l1_searched',
     kind: 'count',
     description: 'l1 shadows searched entry by entry for mappings of a frame that changed type (brute force, as Xen)',
+    cost: [upkeep('l1_scan')],
   },
   {
     name: 'p2m.mappings_removed',
     kind: 'count',
     description: 'shadow entries removed because the guest frame they map changed type',
+    cost: [upkeep('entry_revalidate')],
   },
   {
     name: 'oos.resync.blowout',
@@ -280,6 +313,19 @@ export const SHADOW_COUNTERS = [
     kind: 'count',
     description:
       "another vCPU's out-of-sync l1s brought up to date at a guest TLB flush and left out of sync (Xen's shadow_sync_other_vcpus)",
+  },
+  {
+    name: 'oos.fixup_add',
+    kind: 'count',
+    description:
+      "writable mappings of out-of-sync l1s offered to their fixup arrays, two per page (Xen's shadow_oos_fixup_add)",
+  },
+  {
+    name: 'oos.fixup_evict',
+    kind: 'count',
+    description:
+      "writable mappings made read-only at once because the page's fixup array was full (Xen's shadow_oos_fixup_evict)",
+    cost: [upkeep('write_access_removal')],
   },
   {
     name: 'oos.invlpg_dropped',
@@ -333,6 +379,11 @@ export function newCounters(): ShadowCounters {
     peak_shadow_frames: 0,
     write_access_removals: 0,
     rmap_entries_searched: 0,
+    'wrmap.guesses': 0,
+    'wrmap.guess_found': 0,
+    'wrmap.last_found': 0,
+    'wrmap.bruteforce': 0,
+    'wrmap.l1_scanned': 0,
     entries_revalidated: 0,
     tlb_shootdowns: 0,
     'oos.unsynced': 0,
@@ -362,6 +413,8 @@ export function newCounters(): ShadowCounters {
     'oos.resync.blowout': 0,
     'oos.resync.hookup': 0,
     'oos.others_updated': 0,
+    'oos.fixup_add': 0,
+    'oos.fixup_evict': 0,
     'oos.invlpg_dropped': 0,
   };
 }

@@ -8,9 +8,10 @@
  *  - in log-dirty mode a shadow leaf is writable only if its frame is logged
  *    dirty (propagate.ts asks writableOk), and no shadow superpage exists
  *    (writes are tracked per 4 KiB page);
- *  - enabling blows the shadow tables (every mapping is rebuilt under the
- *    rule above); cleaning revokes write access to every frame it un-logs,
- *    through the writer, so the next write to it exits and is logged again;
+ *  - enabling and cleaning blow the shadow tables (every mapping is rebuilt
+ *    under the rule above), so the next write to a cleaned frame exits and
+ *    is logged again; with ldrevoke, cleaning instead revokes write access
+ *    to each frame it un-logs, through the writer and the reverse map;
  *  - writes the hypervisor makes for the guest (emulation, A/D flags) and
  *    devices make (pwrite) are logged directly (markDirty, by the fault path).
  */
@@ -51,9 +52,18 @@ export class DirtyLog implements LogDirtyOps {
     this.cache.blowTables();
   }
 
-  /** Frames just taken out of the log are write-protected again. */
+  /**
+   * Frames just taken out of the log must trap their next write again. As
+   * Xen's sh_clean_dirty_bitmap: blow the shadow tables, so every mapping
+   * is rebuilt read-only unless logged dirty. With ldrevoke (Umbra's): make
+   * each cleaned frame's writable mappings read-only through the reverse map.
+   */
   clean(gfns: readonly number[]): void {
     this.st.counters['logdirty.cleans']++;
+    if (!this.st.sw.ldrevoke) {
+      this.cache.blowTables();
+      return;
+    }
     let flush = false;
     for (const gfn of gfns) if (this.set.revokeWrite(gfn)) flush = true;
     if (flush) this.set.shootdown();

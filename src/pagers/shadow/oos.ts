@@ -13,7 +13,8 @@
  *    to be shadowed above l1 is resynced first (cache.ts);
  *  - a frame is write-protected (rule 3 of propagate.ts) unless it is out of
  *    sync (writeProtected); at resync it is write-protected again, in the P2M
- *    and through the writable reverse map;
+ *    and in every shadow (its fixup array, then wrmap.ts's search; or the
+ *    reverse map with the rmap switch);
  *  - an out-of-sync l1's shadow entries follow its snapshot: a shadow entry
  *    made from a live entry updates the snapshot too (followSnapshot), or a
  *    later change back to the snapshot's old value would go unseen;
@@ -25,9 +26,10 @@ import { PTE_P } from '../../arch/x86/bits.js';
 import type { Cpu } from '../../arch/x86/cpu.js';
 import { leafFrame } from '../../arch/x86/entry.js';
 import type { ResyncCause } from './counters.js';
-import { NOT_PRESENT, type ShadowSet } from './set.js';
+import { type FixupRecorder, NOT_PRESENT, type ShadowSet } from './set.js';
 import type { ShadowState } from './state.js';
 import { guestIndex, type Shadow } from './types.js';
+import type { WriteAccess } from './wrmap.js';
 
 /**
  * Out-of-sync pages per vCPU, placed by machine frame: Xen's
@@ -43,14 +45,20 @@ interface OosPage {
   vcpu: number;
   slot: number;
   snapshot: Uint32Array;
+  /** Fixup array: shadow l1 slots that last mapped it writable (Xen's oos_fixup), and the next to reuse. */
+  fixups: number[];
+  nextFixup: number;
 }
+
+/** Writable mappings an out-of-sync page remembers for its resync: Xen's SHADOW_OOS_FIXUPS. */
+export const OOS_FIXUPS = 2;
 
 /** What resync needs from propagation above it: recomputing a shadow l1 entry (propagate.ts). */
 export interface LeafSetter {
   setLeaf(sh: Shadow, index: number, gfn: number, lo: number, hi: number): boolean;
 }
 
-export class OutOfSync {
+export class OutOfSync implements FixupRecorder {
   /** Out-of-sync guest l1s by frame, and each vCPU's slots. */
   private readonly pages = new Map<number, OosPage>();
   private readonly slots: Array<Array<OosPage | null>>;
@@ -59,8 +67,37 @@ export class OutOfSync {
   constructor(
     private readonly st: ShadowState,
     private readonly set: ShadowSet,
+    private readonly wrmap: WriteAccess,
   ) {
     this.slots = st.cpus.map(() => new Array<OosPage | null>(OOS_PER_VCPU).fill(null));
+    if (!st.sw.rmap) set.bindFixups(this);
+  }
+
+  isOutOfSync(gfn: number): boolean {
+    return this.pages.has(gfn);
+  }
+
+  /**
+   * Shadow l1 slot `slot` is about to map out-of-sync `gfn` writable: note
+   * it in the page's fixup array, so its resync finds it without a search.
+   * A full array reuses its oldest slot, whose mapping is made read-only now
+   * (Xen's oos_fixup_add; no flush: the page is out of sync anyway, and its
+   * resync always flushes).
+   */
+  fixupAdd(gfn: number, slot: number): void {
+    const page = this.pages.get(gfn);
+    if (page === undefined) return;
+    const c = this.st.counters;
+    c['oos.fixup_add']++;
+    if (page.fixups.includes(slot)) return;
+    const next = page.nextFixup;
+    const old = page.fixups[next];
+    if (old !== undefined) {
+      this.set.revokeSlot(old, gfn);
+      c['oos.fixup_evict']++;
+    }
+    page.fixups[next] = slot;
+    page.nextFixup = (next + 1) % OOS_FIXUPS;
   }
 
   /** Connect propagation, which recomputes changed entries at resync (once, at attach). */
@@ -126,7 +163,14 @@ export class OutOfSync {
       slots[next] = occupant;
       slots[slot] = null;
     } else if (occupant != null) this.resync(occupant.gfn, 'evicted');
-    const page: OosPage = { gfn, vcpu: cpu.index, slot, snapshot: st.guestSpace.frameForRead(gfn).slice() };
+    const page: OosPage = {
+      gfn,
+      vcpu: cpu.index,
+      slot,
+      snapshot: st.guestSpace.frameForRead(gfn).slice(),
+      fixups: [],
+      nextFixup: 0,
+    };
     slots[slot] = page;
     this.pages.set(gfn, page);
     st.p2m.protect(gfn, false);
@@ -176,8 +220,16 @@ export class OutOfSync {
     c[`oos.resync.${cause}`]++;
     let flush = this.diff(gfn, page.snapshot, false);
     st.p2m.protect(gfn, true);
-    if (this.set.revokeWrite(gfn)) flush = true;
-    if (flush) this.set.shootdown();
+    if (st.sw.rmap) {
+      if (this.set.revokeWrite(gfn)) flush = true;
+      if (flush) this.set.shootdown();
+      return;
+    }
+    // Xen's oos_remove_write_access (oos.c): the fixups first, then the
+    // search for any mapping left, and always a flush (oos_fixup_flush_gmfn).
+    for (const slot of page.fixups) this.set.revokeSlot(slot, gfn);
+    this.wrmap.remove(gfn, 0);
+    this.set.shootdown();
   }
 
   /**

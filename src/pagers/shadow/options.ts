@@ -51,6 +51,18 @@ export const OPTIMIZATIONS: readonly Optimization[] = [
     xen: 'shadow_set_allocation / shadow_prealloc',
   },
   {
+    name: 'rmap',
+    description:
+      "Umbra's, not Xen's: a writable reverse map finds every writable mapping of a frame at once (Xen: guesses, the last l1 found, fixup arrays, then a brute-force search)",
+    xen: 'none (Xen: sh_remove_write_access, oos_fixup_add)',
+  },
+  {
+    name: 'ldrevoke',
+    description:
+      "Umbra's, not Xen's: cleaning the dirty log makes the cleaned pages read-only one by one through a reverse map (Xen blows the shadow tables)",
+    xen: 'none (Xen: sh_clean_dirty_bitmap calls shadow_blow_tables)',
+  },
+  {
     name: 'logdirty',
     description: 'log-dirty mode for migration: writes to RAM are tracked through read-only shadows',
     xen: 'paging_log_dirty_enable',
@@ -67,6 +79,8 @@ export interface ShadowSwitches {
   unshadow: boolean;
   /** Pool size in frames: 0 = the default rule, -1 = unbounded (pool off). */
   pool: number;
+  rmap: boolean;
+  ldrevoke: boolean;
   logdirty: boolean;
 }
 
@@ -83,6 +97,8 @@ export const DEFAULT_SWITCHES: Readonly<ShadowSwitches> = Object.freeze({
   gnp: false,
   unshadow: true,
   pool: 0,
+  rmap: false,
+  ldrevoke: false,
   logdirty: true,
 });
 
@@ -130,6 +146,12 @@ export function parseShadowSpec(spec: string): ShadowSwitches | string {
         if (n !== undefined && (n < 64 || n > MAX_POOL_FRAMES))
           return `"${part}": the pool needs at least 64 frames and at most ${MAX_POOL_FRAMES}`;
         sw.pool = on ? (n ?? 0) : -1;
+        break;
+      case 'rmap':
+        sw.rmap = on;
+        break;
+      case 'ldrevoke':
+        sw.ldrevoke = on;
         break;
       case 'logdirty':
         sw.logdirty = on;

@@ -13,7 +13,9 @@
  *     unreferenced, unpinned shadow is freed (cache.ts).
  *  - The writable reverse map holds exactly the present, writable, non-magic
  *    shadow l1 entries, by the guest frame they map; magic entries map
- *    nothing and appear in no record.
+ *    nothing and appear in no record. Xen keeps only their count (the type
+ *    count); so does the default search for them (wrmap.ts), and only the
+ *    rmap switch reads the slots.
  *  - Only a replaced present (non-magic) entry can be held by a TLB: that is
  *    what setEntry() reports, and what callers flush for (shootdown()).
  */
@@ -51,6 +53,11 @@ export class WritableMap {
       if (v.size === 0) this.map.delete(gfn);
     }
   }
+  /** How many slots map `gfn` writable (Xen: the frame's type count). */
+  count(gfn: number): number {
+    const v = this.map.get(gfn);
+    return v === undefined ? 0 : typeof v === 'number' ? 1 : v.size;
+  }
   /** Remove and return every slot mapping `gfn` writable. */
   take(gfn: number): number[] {
     const v = this.map.get(gfn);
@@ -65,18 +72,39 @@ export interface ShadowReleaser {
   release(sh: Shadow): void;
 }
 
+/**
+ * What the writer tells out-of-sync tracking above it (oos.ts): a shadow
+ * l1 slot is about to map out-of-sync guest frame `gfn` writable (Xen's
+ * oos_fixup_add, called from shadow_set_l1e).
+ */
+export interface FixupRecorder {
+  isOutOfSync(gfn: number): boolean;
+  fixupAdd(gfn: number, slot: number): void;
+}
+
 export class ShadowSet {
   /** Guest frame -> shadow leaf slots (smfn * 1024 + index) mapping it writable. */
   private readonly writable = new WritableMap();
   /** 2 MiB guest region (gfn >> 9) -> shadow superpage entries (slots) covering it. */
   private readonly superSlots = new Map<number, Set<number>>();
   private releaser: ShadowReleaser | null = null;
+  private fixups: FixupRecorder | null = null;
 
   constructor(private readonly st: ShadowState) {}
 
   /** Connect the cache, which frees what the writer stops referring to (once, at attach). */
   bind(releaser: ShadowReleaser): void {
     this.releaser = releaser;
+  }
+
+  /** Connect out-of-sync tracking, which keeps fixup arrays (once, at attach; not with the rmap switch). */
+  bindFixups(fixups: FixupRecorder): void {
+    this.fixups = fixups;
+  }
+
+  /** How many shadow l1 entries map `gfn` writable (Xen: its type count; not where they are). */
+  writableCount(gfn: number): number {
+    return this.writable.count(gfn);
   }
 
   /**
@@ -93,6 +121,11 @@ export class ShadowSet {
     const oldHi = f[w + 1] as number;
     lo >>>= 0;
     hi >>>= 0;
+    const fx = this.fixups;
+    if (fx !== null && sh.level === 1 && (lo & (PTE_P | PTE_RW)) === (PTE_P | PTE_RW) && !isMagic(lo, hi)) {
+      const g = st.domain.placement.gfnOf(entryFrame(lo, hi));
+      if (fx.isOutOfSync(g)) fx.fixupAdd(g, sh.smfn * 1024 + index);
+    }
     if (oldLo === lo && oldHi === hi) return false;
     f[w] = lo;
     f[w + 1] = hi;
@@ -183,6 +216,26 @@ export class ShadowSet {
       const sh = this.st.byMfn.get(Math.floor(slot / 1024)) as Shadow;
       this.setEntry(sh, slot % 1024, NOT_PRESENT, null);
     }
+    return true;
+  }
+
+  /**
+   * Clear the write permission of shadow l1 slot `slot` (smfn * 1024 +
+   * index) if it maps `gfn` writable (Xen's sh_rm_write_access_from_sl1p);
+   * true if it did. A slot whose shadow has gone, or holds something else
+   * now, is left alone.
+   */
+  revokeSlot(slot: number, gfn: number): boolean {
+    const st = this.st;
+    const sh = st.byMfn.get(Math.floor(slot / 1024));
+    if (sh === undefined || sh.level !== 1) return false;
+    const i = slot % 1024;
+    const f = st.domain.mem.read(sh.smfn);
+    const lo = f[2 * i] as number;
+    const hi = f[2 * i + 1] as number;
+    if ((lo & (PTE_P | PTE_RW)) !== (PTE_P | PTE_RW) || isMagic(lo, hi)) return false;
+    if (st.domain.placement.gfnOf(entryFrame(lo, hi)) !== gfn) return false;
+    this.setEntry(sh, i, [lo & ~(PTE_RW | PTE_D), hi], null);
     return true;
   }
 

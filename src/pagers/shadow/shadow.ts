@@ -34,9 +34,9 @@
  *    (emulate.loop_guard), so the fault path always terminates.
  */
 import { CTL_WP, checkAccess, faultError, PERM_D } from '../../arch/x86/access.js';
-import { type AccessKind, FETCH, PF_RSVD, PTE_P, PTE_PS, WRITE } from '../../arch/x86/bits.js';
+import { type AccessKind, FETCH, PF_RSVD, PTE_P, WRITE } from '../../arch/x86/bits.js';
 import { type Cpu, HOST_DONE, HOST_RETRY, readValue, writeValue } from '../../arch/x86/cpu.js';
-import { entryFrame, entryHi, entryLo } from '../../arch/x86/entry.js';
+import { entryHi, entryLo } from '../../arch/x86/entry.js';
 import {
   EXIT_CR_WRITE,
   EXIT_FLUSH,
@@ -48,7 +48,7 @@ import {
   type ExitReason,
 } from '../../arch/x86/exits.js';
 import { formatFor } from '../../arch/x86/modes.js';
-import { leafPermission, type PhysicalSpace, vaIndex, WALK_OK } from '../../arch/x86/walker.js';
+import { leafPermission, type PhysicalSpace, WALK_OK } from '../../arch/x86/walker.js';
 import type { Domain } from '../../hypervisor/domain.js';
 import type { CounterDecl, Pager } from '../../hypervisor/pager.js';
 import { P2M_MMIO, P2M_RAM_RO, P2M_RAM_RW } from '../../p2m/p2m.js';
@@ -63,6 +63,7 @@ import { Propagator } from './propagate.js';
 import { NOT_PRESENT, ShadowSet } from './set.js';
 import { ShadowState } from './state.js';
 import { hardwareMode } from './types.js';
+import { hwL1Slot, WriteAccess } from './wrmap.js';
 
 export { SHADOW_COUNTERS } from './counters.js';
 
@@ -108,8 +109,9 @@ export class ShadowPager implements Pager {
   attach(domain: Domain, cpus: Cpu[]): void {
     const st = new ShadowState(domain, cpus, this.sw, this.counters);
     const set = new ShadowSet(st);
-    const oos = new OutOfSync(st, set);
-    const cache = new ShadowCache(st, set, oos);
+    const wrmap = new WriteAccess(st, set);
+    const oos = new OutOfSync(st, set, wrmap);
+    const cache = new ShadowCache(st, set, oos, wrmap);
     const dirty = new DirtyLog(st, set, cache);
     this.st = st;
     this.set = set;
@@ -131,10 +133,16 @@ export class ShadowPager implements Pager {
   exit(cpu: Cpu, reason: ExitReason): number {
     const c = this.counters;
     c.exits++;
+    this.st.exitCpu = cpu;
     switch (reason) {
       case EXIT_PAGE_FAULT: {
         c['exit.page_fault']++;
+        const st = this.st;
+        st.faultValid = true;
+        st.faultHi = cpu.exitInfo.vaHi;
+        st.faultLo = cpu.exitInfo.vaLo;
         const r = this.pageFault(cpu);
+        st.faultValid = false;
         this.maybeCheck();
         return r;
       }
@@ -181,37 +189,15 @@ export class ShadowPager implements Pager {
    * nothing: every guest write to it was trapped and revalidated.)
    */
   private invlpg(cpu: Cpu, vaHi: number, vaLo: number): void {
-    const m = cpu.mmu;
-    const hw = m.format;
-    if (hw === null || cpu.format === null || this.oos.size === 0) return;
-    const mode = hw.mode;
-    const mem = this.st.domain.mem;
-    let level = mode.topLevel;
-    let table = m.rootPfn;
-    if (m.pdpte !== null) {
-      const i = vaLo >>> 30;
-      const lo = m.pdpte[2 * i] as number;
-      if ((lo & PTE_P) === 0) return;
-      table = entryFrame(lo, m.pdpte[2 * i + 1] as number);
-      level = 2;
-    }
-    for (;;) {
-      const idx = vaIndex(vaHi, vaLo, mode.shift[level] as number, mode.indexMask[level] as number);
-      if (level === 1) {
-        const sh = this.st.byMfn.get(table);
-        if (sh === undefined || sh.fl || !this.oos.has(sh.gfn)) return;
-        if (((mem.read(table)[2 * idx] as number) & PTE_P) === 0) return;
-        this.set.setEntry(sh, idx, NOT_PRESENT, null);
-        this.counters['oos.invlpg_dropped']++;
-        return;
-      }
-      const f = mem.read(table);
-      const lo = f[2 * idx] as number;
-      const hi = f[2 * idx + 1] as number;
-      if ((lo & PTE_P) === 0 || (lo & PTE_PS) !== 0 || isMagic(lo, hi)) return;
-      table = entryFrame(lo, hi);
-      level--;
-    }
+    if (this.oos.size === 0) return;
+    const slot = hwL1Slot(this.st, cpu, vaHi, vaLo);
+    if (slot < 0) return;
+    const sh = this.st.byMfn.get(Math.floor(slot / 1024));
+    const idx = slot % 1024;
+    if (sh === undefined || sh.fl || !this.oos.has(sh.gfn)) return;
+    if (((this.st.domain.mem.read(sh.smfn)[2 * idx] as number) & PTE_P) === 0) return;
+    this.set.setEntry(sh, idx, NOT_PRESENT, null);
+    this.counters['oos.invlpg_dropped']++;
   }
 
   // ---- control state -----------------------------------------------------
@@ -248,6 +234,7 @@ export class ShadowPager implements Pager {
 
   /** A device or loader wrote guest memory (pwrite): keep shadows of that frame coherent. */
   physicalWrite(gfn: number, offset = 0, size = 4096): void {
+    this.st.exitCpu = null;
     this.dirty.markDirty(gfn);
     if (!this.st.byGfn.has(gfn)) return;
     this.counters.physical_writes++;
@@ -267,6 +254,7 @@ export class ShadowPager implements Pager {
    */
   physmapChanged(first: number, count: number): void {
     const st = this.st;
+    st.exitCpu = null;
     const c = this.counters;
     c['p2m.changes']++;
     let flush = st.p2m.retype(first, count);

@@ -36,6 +36,15 @@ export class ShadowState {
   readonly byMfn = new Map<number, Shadow>();
   /** Guest frame -> its (non-fl) shadows. */
   readonly byGfn = new Map<number, Shadow[]>();
+  /**
+   * The vCPU whose exit is being handled (Xen's `current`), or null for work
+   * no vCPU of the domain asked for (a device write, a P2M change).
+   */
+  exitCpu: Cpu | null = null;
+  /** During a page fault: its linear address (Xen passes it to sh_remove_write_access as a hint). */
+  faultValid = false;
+  faultHi = 0;
+  faultLo = 0;
 
   constructor(
     readonly domain: Domain,
