@@ -210,3 +210,42 @@ describe('p2m validation', () => {
     assert.equal(r.stderr, `umbra: ${file}:3: "gfn" must be below the 256 frames of "memory"\n`);
   });
 });
+
+test("P2M entries as today's Xen encodes them: the type in bits 52-58, ram_rw 0, ram_ro 3, invalid entries empty", async () => {
+  const { MachineMemory } = await import('../src/machine/memory.js');
+  const { Placement, machineFramesFor } = await import('../src/machine/placement.js');
+  const { P2m, P2M_INVALID, P2M_RAM_RO, P2M_RAM_RW, P2M_TYPE_NAMES } = await import('../src/p2m/p2m.js');
+  assert.deepEqual([P2M_RAM_RW, P2M_INVALID, P2M_RAM_RO], [0, 1, 3]);
+  assert.deepEqual(P2M_TYPE_NAMES.slice(0, 5), ['ram_rw', 'invalid', 'ram_logdirty', 'ram_ro', 'mmio_dm']);
+  const ram = 1024;
+  const types = new Map<number, number>([[5, P2M_RAM_RO]]);
+  const place = new Placement('scatter', ram, machineFramesFor(ram), 1, 7);
+  const mem = new MachineMemory(machineFramesFor(ram));
+  mem.addOwnerSource(place);
+  mem.setFreeFrameSource(() => place.nextFreeFrame());
+  const p = new P2m(mem, place, (g) => types.get(g) ?? P2M_RAM_RW);
+  // The leaf entry of gfn g: walk the 4-level table by hand.
+  const leaf = (g: number): [number, number] => {
+    let table = p.rootMfn;
+    for (let level = 4; level > 1; level--) {
+      const f = mem.read(table);
+      const i = Math.floor(g / 2 ** (9 * (level - 1))) % 512;
+      table = (f[2 * i + 1] as number) * 2 ** 20 + ((f[2 * i] as number) >>> 12);
+    }
+    const f = mem.read(table);
+    return [f[2 * (g % 512)] as number, f[2 * (g % 512) + 1] as number];
+  };
+  assert.equal(p.lookup(4), place.mfnOf(4));
+  const [lo4, hi4] = leaf(4);
+  assert.equal((hi4 >>> 20) & 0x7f, 0, 'ram_rw is type 0');
+  assert.equal(lo4 & 7, 7, 'present, writable, user');
+  assert.equal((lo4 >>> 12) + (hi4 & 0xfffff) * 2 ** 20, place.mfnOf(4));
+  const [lo5, hi5] = leaf(5);
+  assert.equal((hi5 >>> 20) & 0x7f, 3, 'ram_ro is type 3, in bits 52-58');
+  assert.equal(lo5 & 7, 5, 'present, read-only');
+  types.set(4, P2M_INVALID);
+  assert.equal(p.retype(4, 1), true);
+  assert.deepEqual(leaf(4), [0, 0], 'a frame taken away has an empty entry');
+  assert.equal(p.lookup(4), -1);
+  assert.equal(p.lastType, P2M_INVALID);
+});
