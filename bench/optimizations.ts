@@ -24,6 +24,7 @@ const VARIANTS = [
   'shadow:-fastpath',
   'shadow:-unshadow',
   'shadow:pool=64',
+  'shadow:+rmap',
   'shadow:-oos:-prefetch:-fastpath:-unshadow:-pool',
 ];
 

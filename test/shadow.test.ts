@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import type { ShadowStats } from '../src/pagers/shadow/counters.js';
+import type { ShadowSwitches } from '../src/pagers/shadow/options.js';
 import { ShadowPager } from '../src/pagers/shadow/shadow.js';
 import { runText } from './support/run.js';
 
@@ -31,8 +32,12 @@ const scenario = (lines: string[], memory = 0x100000): string =>
   `${[`{"op":"machine","vcpus":1,"memory":"0x${memory.toString(16)}"}`, ...lines].join('\n')}\n`;
 
 /** Run under both pagers (shadow with the isolation checker) and require identical output. */
-function same(text: string, readOnly: Array<[number, number]> = []): { out: string; stats: ShadowStats } {
-  const pager = new ShadowPager({ check: true });
+function same(
+  text: string,
+  readOnly: Array<[number, number]> = [],
+  switches: Partial<ShadowSwitches> = {},
+): { out: string; stats: ShadowStats } {
+  const pager = new ShadowPager({ check: true, switches });
   const out = runText(text, { pager, readOnly });
   assert.equal(out, runText(text, { readOnly }));
   assert.equal(pager.stats()['emulate.loop_guard'], 0);
@@ -141,7 +146,7 @@ test('exec --pager shadow --stats prints exits by cause and shadow counters; --p
   assert.match(bad.stderr, /^umbra: --p2m-ro 9-3: the range ends before it starts\n$/);
 });
 
-test('guest superpages become shadow superpages when the P2M is contiguous, and are splintered otherwise', () => {
+test('guest superpages are splintered into fl1 shadows as in Xen; with superpages, shadow superpages when the P2M is contiguous', () => {
   const lines = [
     pw(0x1000, 0x2007),
     pw(0x2000, 0x3007),
@@ -152,17 +157,21 @@ test('guest superpages become shadow superpages when the P2M is contiguous, and 
     wr(0x200010, 5),
     rd(0x200010),
   ];
-  const identity = new ShadowPager({ check: true });
   const native = runText(scenario(lines, 0x800000));
+  const xen = new ShadowPager({ check: true });
+  assert.equal(runText(scenario(lines, 0x800000), { pager: xen }), native);
+  assert.equal(xen.stats().superpages_mapped, 0);
+  assert.ok(xen.stats().superpages_splintered > 0);
+  const identity = new ShadowPager({ check: true, switches: { superpages: true } });
   assert.equal(runText(scenario(lines, 0x800000), { pager: identity }), native);
   assert.equal(identity.stats().superpages_mapped, 2, 'read, then write once D is set');
-  const scattered = new ShadowPager({ check: true });
+  const scattered = new ShadowPager({ check: true, switches: { superpages: true } });
   assert.equal(runText(scenario(lines, 0x800000), { pager: scattered, layout: 'scatter', seed: 3 }), native);
   assert.equal(scattered.stats().superpages_mapped, 0);
   assert.ok(scattered.stats().superpages_splintered > 0);
 });
 
-test('a shadow superpage over a frame that becomes a guest table is dropped and splintered', () => {
+test('with superpages, a shadow superpage over a frame that becomes a guest table is dropped and splintered', () => {
   // Tables live above 2 MiB; VA 0 maps guest 0-2 MiB as one superpage. Later a PDE
   // points at frame 0x4 (inside that superpage) as a page table: it becomes shadowed.
   const lines = [
@@ -182,7 +191,7 @@ test('a shadow superpage over a frame that becomes a guest table is dropped and 
     rd(0x400000),
     rd(0x5000), // VA 0's 2 MiB page again: rebuilt splintered, frame 4 read-only
   ];
-  const { stats } = same(scenario(lines, 0x800000));
+  const { stats } = same(scenario(lines, 0x800000), [], { superpages: true });
   assert.ok(stats.superpages_mapped >= 1);
   assert.ok(stats.superpages_splintered >= 1, 'rebuilt splintered after frame 4 became a table');
   assert.ok(

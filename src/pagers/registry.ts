@@ -91,28 +91,30 @@ const shadow: PagerKind = {
         for (const magic of MAGIC)
           for (const unshadow of [true, false])
             for (const pool of ['-pool', '+pool', `pool=${small}`])
-              for (const rmap of ['-rmap', '+rmap']) {
-                const parts = [
-                  oos,
-                  prefetch === 0 ? '-prefetch' : `prefetch=${prefetch}`,
-                  magic,
-                  `${unshadow ? '+' : '-'}unshadow`,
-                  pool,
-                  rmap,
-                ];
-                specs.push(`shadow:${parts.join(':')}`);
-              }
+              for (const rmap of ['-rmap', '+rmap'])
+                for (const superpages of ['-superpages', '+superpages']) {
+                  const parts = [
+                    oos,
+                    prefetch === 0 ? '-prefetch' : `prefetch=${prefetch}`,
+                    magic,
+                    `${unshadow ? '+' : '-'}unshadow`,
+                    pool,
+                    rmap,
+                    superpages,
+                  ];
+                  specs.push(`shadow:${parts.join(':')}`);
+                }
     return specs;
   },
   sample(vcpus) {
-    // Each switch flipped once from its default (resyncall, gnp and rmap are off by default).
+    // Each switch flipped once from its default (resyncall, gnp, rmap and superpages are off by default).
     // (ldrevoke and logdirty act only in log-dirty mode, which migrate tests cover.)
-    const flips = ['-oos', '+resyncall', '-prefetch', '-fastpath', '+gnp', '-unshadow', '-pool', '+rmap'];
+    const flips = ['-oos', '+resyncall', '-prefetch', '-fastpath', '+gnp', '-unshadow', '-pool', '+rmap', '+superpages'];
     return [
       'shadow',
       ...flips.map((o) => `shadow:${o}`),
-      'shadow:-oos:-resyncall:-prefetch:-fastpath:-gnp:-unshadow:-pool:-rmap',
-      `shadow:+oos:+resyncall:prefetch=512:+fastpath:+gnp:+unshadow:pool=${smallPool(vcpus)}:+rmap`, // a whole table; the smallest pool
+      'shadow:-oos:-resyncall:-prefetch:-fastpath:-gnp:-unshadow:-pool:-rmap:-superpages',
+      `shadow:+oos:+resyncall:prefetch=512:+fastpath:+gnp:+unshadow:pool=${smallPool(vcpus)}:+rmap:+superpages`, // a whole table; the smallest pool
     ];
   },
 };

@@ -315,6 +315,12 @@ export const SHADOW_COUNTERS = [
       "another vCPU's out-of-sync l1s brought up to date at a guest TLB flush and left out of sync (Xen's shadow_sync_other_vcpus)",
   },
   {
+    name: 'oos.others_skipped',
+    kind: 'count',
+    description:
+      "another vCPU's out-of-sync l1s left alone at a guest TLB flush because the flushing vCPU cannot reach them (Xen's sh_skip_sync)",
+  },
+  {
     name: 'oos.fixup_add',
     kind: 'count',
     description:
@@ -413,6 +419,7 @@ export function newCounters(): ShadowCounters {
     'oos.resync.blowout': 0,
     'oos.resync.hookup': 0,
     'oos.others_updated': 0,
+    'oos.others_skipped': 0,
     'oos.fixup_add': 0,
     'oos.fixup_evict': 0,
     'oos.invlpg_dropped': 0,

@@ -24,7 +24,7 @@
  */
 import { PTE_P } from '../../arch/x86/bits.js';
 import type { Cpu } from '../../arch/x86/cpu.js';
-import { leafFrame } from '../../arch/x86/entry.js';
+import { entryFrame, leafFrame } from '../../arch/x86/entry.js';
 import type { ResyncCause } from './counters.js';
 import { type FixupRecorder, NOT_PRESENT, type ShadowSet } from './set.js';
 import type { ShadowState } from './state.js';
@@ -186,17 +186,54 @@ export class OutOfSync implements FixupRecorder {
   /**
    * A guest TLB flush on vCPU `v` (MOV to CR0/CR3/CR4, EFER, a full flush),
    * as Xen's sh_update_cr3 handles it (shadow/multi.c, sh_resync_all in
-   * oos.c): the pages `v` put out of sync are resynced and write-protected
-   * again; other vCPUs' pages only have their shadow entries brought up to
-   * date and stay out of sync (shadow_sync_other_vcpus; Xen first skips
-   * pages it can tell `v` does not map, sh_skip_sync — Umbra updates them all).
+   * oos.c): before `v` switches tables, the pages `v` put out of sync are
+   * resynced and write-protected again (shadow_resync_current_vcpu); after,
+   * other vCPUs' pages only have their shadow entries brought up to date and
+   * stay out of sync (shadow_sync_other_vcpus), unless `v`'s new tables
+   * cannot reach them (sh_skip_sync).
    */
-  flushed(v: number): void {
+  flushedOwn(v: number): void {
+    if (this.pages.size === 0) return;
+    for (const page of [...this.pages.values()]) if (page.vcpu === v) this.resync(page.gfn, 'guest_flush');
+  }
+
+  /** The second half of a flush on vCPU `v`, once it runs on its new tables (see flushedOwn). */
+  flushedOthers(v: number): void {
     if (this.pages.size === 0) return;
     for (const page of [...this.pages.values()]) {
-      if (page.vcpu === v) this.resync(page.gfn, 'guest_flush');
+      if (page.vcpu === v) continue;
+      if (this.safeNotToSync(v, page.gfn)) this.st.counters['oos.others_skipped']++;
       else this.update(page);
     }
+  }
+
+  /**
+   * Xen's sh_safe_not_to_sync (shadow/multi.c, via sh_skip_sync): may vCPU
+   * `v`'s flush leave another vCPU's out-of-sync l1 `gfn` as it is? Yes if
+   * its shadow hangs from exactly one parent at every level up to a single
+   * top-level shadow, and `v` does not run on that one — `v` cannot reach
+   * the page. Never for a 32-bit guest (Xen's 32-bit l1 and l2 shadows are
+   * two pages and keep no up-pointer, sh_type_has_up_pointer).
+   */
+  private safeNotToSync(v: number, gfn: number): boolean {
+    const st = this.st;
+    const list = st.byGfn.get(gfn);
+    let sh = list?.length === 1 ? list[0] : undefined;
+    if (sh === undefined || !sh.guestWide) return false;
+    const top = sh.fmt.mode.pdpteRegisters ? 2 : sh.fmt.mode.topLevel;
+    while (sh.level < top) {
+      if (sh.refs !== 1 || sh.ups.size !== 1) return false;
+      const [up] = sh.ups as Set<number>;
+      sh = st.byMfn.get(Math.floor((up as number) / 1024));
+      if (sh === undefined) return false;
+    }
+    const m = (st.cpus[v] as Cpu).mmu;
+    if (m.pdpte === null) return m.rootPfn !== sh.smfn;
+    for (let i = 0; i < 4; i++) {
+      const lo = m.pdpte[2 * i] as number;
+      if ((lo & PTE_P) !== 0 && entryFrame(lo, m.pdpte[2 * i + 1] as number) === sh.smfn) return false;
+    }
+    return true;
   }
 
   /** Bring `page`'s shadow entries up to date with the guest's and its snapshot with them; it stays out of sync. */

@@ -51,6 +51,12 @@ export const OPTIMIZATIONS: readonly Optimization[] = [
     xen: 'shadow_set_allocation / shadow_prealloc',
   },
   {
+    name: 'superpages',
+    description:
+      "Umbra's, not Xen's: a guest superpage over a contiguous, uniform P2M range is shadowed by a superpage (Xen splinters every one into fl1 shadows of 4 KiB entries)",
+    xen: 'none (Xen: make_fl1_shadow; 1 GiB guest pages are reserved under shadow, guest_can_use_l3_superpages)',
+  },
+  {
     name: 'rmap',
     description:
       "Umbra's, not Xen's: a writable reverse map finds every writable mapping of a frame at once (Xen: guesses, the last l1 found, fixup arrays, then a brute-force search)",
@@ -79,6 +85,7 @@ export interface ShadowSwitches {
   unshadow: boolean;
   /** Pool size in frames: 0 = the default rule, -1 = unbounded (pool off). */
   pool: number;
+  superpages: boolean;
   rmap: boolean;
   ldrevoke: boolean;
   logdirty: boolean;
@@ -97,6 +104,7 @@ export const DEFAULT_SWITCHES: Readonly<ShadowSwitches> = Object.freeze({
   gnp: false,
   unshadow: true,
   pool: 0,
+  superpages: false,
   rmap: false,
   ldrevoke: false,
   logdirty: true,
@@ -146,6 +154,9 @@ export function parseShadowSpec(spec: string): ShadowSwitches | string {
         if (n !== undefined && (n < 64 || n > MAX_POOL_FRAMES))
           return `"${part}": the pool needs at least 64 frames and at most ${MAX_POOL_FRAMES}`;
         sw.pool = on ? (n ?? 0) : -1;
+        break;
+      case 'superpages':
+        sw.superpages = on;
         break;
       case 'rmap':
         sw.rmap = on;

@@ -19,10 +19,10 @@
  *     as Xen's sh_validate_guest_entry).
  *  6. Magic entries (the fast path) hold only what the guest l1 entry says,
  *     never the rights of the path that made them (magic.ts).
- *  - A guest superpage becomes a shadow superpage only when the P2M maps its
- *    range contiguously and uniformly and no frame in it is a shadowed guest
- *    table (canMapLarge); otherwise it is splintered into fl1 (and, for
- *    1 GiB, fl2) shadows of 4 KiB entries. 32-bit guests run on PAE-format
+ *  - A guest superpage is splintered into fl1 (and, for 1 GiB, fl2) shadows
+ *    of 4 KiB entries, as Xen does; with the switch superpages (Umbra's) it
+ *    becomes a shadow superpage when the P2M maps its range contiguously and
+ *    uniformly and no frame in it is a shadowed guest table (canMapLarge). 32-bit guests run on PAE-format
  *    shadows (Xen's "2-on-3"): a guest page directory is four shadow PDs
  *    (two shadow entries per 4 MiB guest entry), a guest page table two
  *    shadow PTs.
@@ -244,7 +244,8 @@ export class Propagator implements LeafSetter {
    * none is a shadowed guest table (whose writes must trap).
    */
   canMapLarge(base: number, span: number): boolean {
-    if (this.dirty.on) return false; // writes are tracked per 4 KiB page
+    // Xen always splinters (fl1 shadows); shadow superpages are Umbra's (switch superpages).
+    if (!this.st.sw.superpages || this.dirty.on) return false; // log-dirty: writes are tracked per 4 KiB page
     const domain = this.st.domain;
     const placement = domain.placement;
     if (placement.kind !== 'identity' || base + span > placement.ramFrames) return false;

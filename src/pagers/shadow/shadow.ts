@@ -176,7 +176,13 @@ export class ShadowPager implements Pager {
     if (this.sw.resyncall) this.oos.resyncAll('guest_flush');
     else if (reason === EXIT_INVLPG || (reason === EXIT_INVPCID && x.invpcidType === 0))
       this.invlpg(cpu, x.vaHi, x.vaLo);
-    else this.oos.flushed(cpu.index);
+    else {
+      this.oos.flushedOwn(cpu.index);
+      if (reason === EXIT_CR_WRITE || reason === EXIT_MSR_WRITE) this.load(cpu);
+      this.oos.flushedOthers(cpu.index);
+      this.maybeCheck();
+      return 0;
+    }
     if (reason === EXIT_CR_WRITE || reason === EXIT_MSR_WRITE) this.load(cpu);
     this.maybeCheck();
     return 0;

@@ -1,0 +1,89 @@
+/** `umbra exec`: run a scenario. */
+import { writeFileSync } from 'node:fs';
+import { runScenario } from '../guest/scenario/run.js';
+import { collectStats, formatStats, statsDocument } from '../metrics/stats.js';
+import { createPager, PagerSpecError } from '../pagers/registry.js';
+import { MAX_POOL_FRAMES } from '../pagers/shadow/options.js';
+import { UsageError } from './errors.js';
+import { readScenario } from './input.js';
+import { parseIntOption, parseTlb } from './options.js';
+/**
+ * A pager from its spec: `native`, or `shadow` with optimizations switched
+ * (`shadow:-oos:+prefetch=8`); `shadowPool` (--shadow-pool) sizes the pool
+ * of every shadow pager unless its spec does.
+ */
+export function makePager(name, check = false, shadowPool) {
+    const pool = shadowPool === undefined ? undefined : parseIntOption('--shadow-pool', shadowPool, 64, MAX_POOL_FRAMES);
+    try {
+        return createPager(name, { check, shadowPool: pool });
+    }
+    catch (e) {
+        if (e instanceof PagerSpecError)
+            throw new UsageError(`--pager: ${e.message}`);
+        throw e;
+    }
+}
+/** `--p2m-ro GFN[-GFN]` values (hex with 0x, or decimal) as inclusive ranges. */
+export function parseRanges(values) {
+    return values.map((v) => {
+        const m = /^([^-]+)(?:-(.+))?$/.exec(v);
+        const first = parseIntOption('--p2m-ro', m?.[1] ?? v, 0, 2 ** 40);
+        const last = m?.[2] === undefined ? first : parseIntOption('--p2m-ro', m[2], 0, 2 ** 40);
+        if (last < first)
+            throw new UsageError(`--p2m-ro ${v}: the range ends before it starts`);
+        return [first, last];
+    });
+}
+export function execCommand(file, opts) {
+    const seed = parseIntOption('--seed', opts.seed, 0, 2 ** 32 - 1);
+    const tlb = parseTlb(opts.tlb);
+    const readOnly = parseRanges(opts.p2mRo ?? []);
+    const scenario = readScenario(file);
+    const pager = makePager(opts.pager, opts.check, opts.shadowPool);
+    const chunks = [];
+    let size = 0;
+    const out = (c) => {
+        chunks.push(c);
+        size += c.length;
+        if (size > 1 << 20) {
+            process.stdout.write(Buffer.concat(chunks));
+            chunks.length = 0;
+            size = 0;
+        }
+    };
+    let r;
+    try {
+        r = runScenario(scenario, {
+            pager,
+            layout: opts.layout,
+            seed,
+            tlb,
+            out,
+            readOnly,
+            digest: opts.statsJson !== undefined,
+        });
+    }
+    catch (e) {
+        if (e instanceof RangeError && /machine memory/.test(e.message))
+            throw new UsageError(`${file}: ${e.message}`);
+        throw e;
+    }
+    process.stdout.write(Buffer.concat(chunks));
+    if (opts.stats || opts.statsJson) {
+        const stats = collectStats(pager, r.cpus, r.ops, r.seconds);
+        if (opts.stats)
+            process.stderr.write(formatStats(stats));
+        if (opts.statsJson) {
+            const run = {
+                scenario: file,
+                machine: scenario.machine,
+                layout: opts.layout,
+                seed,
+                tlb: opts.tlb,
+                p2mRo: readOnly,
+            };
+            writeFileSync(opts.statsJson, `${JSON.stringify(statsDocument(stats, run, r.digest), null, 2)}\n`);
+        }
+    }
+}
+//# sourceMappingURL=exec.js.map

@@ -1,0 +1,228 @@
+/**
+ * User accesses and the page-fault handler (Linux's do_user_addr_fault and
+ * handle_mm_fault): an access that faults enters the kernel with CR2 and the
+ * error code, the handler finds the area (or grows the stack), checks the
+ * access against the area's rights and resolves it — demand zero, the shared
+ * zero page, a page-cache page, copy-on-write (or reuse by the sole owner),
+ * a transparent huge page — or kills the task (SIGSEGV); the access is then
+ * retried.
+ *
+ * Rules: new entries are made with A set (and D for a write), as mk_pte
+ * does; every replaced entry is flushed before the retry; a reserved-bit
+ * fault or a fault loop is a kernel bug, not a signal.
+ */
+import { PF_ID, PF_P, PF_RSVD, PF_W, PTE_A, PTE_D, PTE_P, PTE_PS, PTE_RW } from '../../arch/x86/bits.js';
+import { FAULT_PF } from '../../arch/x86/cpu.js';
+import { FRAMES_PER_HUGE, OutOfMemory } from './frames.js';
+import { bug, clearFrame, copyLines, kfetch, ok } from './kmem.js';
+import { spanOf } from './layout.js';
+import { PROT_R, PROT_W, PROT_X, TableNode } from './mm.js';
+import { allocZeroed, copyPage, pageCachePage, putPage } from './pages.js';
+import { lastEntry, leafFor, leafIndex, makeEntry, readEntry, setPte, tableAt, userFlags, writeEntry, } from './pgtable.js';
+import { ACCESS_READ, ACCESS_WRITE, ENTRY_PAGE_FAULT } from './state.js';
+import { flush } from './tlb.js';
+import { verifyAccess } from './verify.js';
+/** Linux's stack limit (RLIMIT_STACK) and stack guard gap in pages. */
+const STACK_LIMIT = 8 * 2 ** 20;
+const STACK_GUARD_PAGES = 256;
+/**
+ * A user-mode access by `t` (its vCPU must be current). Faults go to the
+ * kernel's handler and the access is retried; returns false if the task
+ * was killed instead (SIGSEGV).
+ */
+export function access(k, t, kind, va, value) {
+    if (t.killed)
+        return false;
+    k.counters.userAccesses++;
+    const p = k.port;
+    const hi = Math.floor(va / 2 ** 32);
+    const lo = va >>> 0;
+    for (let tries = 0;; tries++) {
+        const r = kind === ACCESS_READ
+            ? p.read(hi, lo, 8, 3)
+            : kind === ACCESS_WRITE
+                ? p.write(hi, lo, 8, t.pid, value >>> 0, 3)
+                : p.fetch(hi, lo, 3);
+        if (r === 0) {
+            if (t.mm.expected !== null)
+                verifyAccess(k, t, kind, va, value);
+            return true;
+        }
+        if (r !== FAULT_PF)
+            bug(k, r, `user access at ${va.toString(16)}`);
+        if (tries === 4)
+            throw new Error(`guest kernel bug: fault loop at ${va.toString(16)} (error ${p.cpu.faultError})`);
+        if (!pageFault(k, t, va, p.cpu.faultError)) {
+            k.counters.faultSegv++;
+            k.counters.kills++;
+            t.killed = true;
+            return false;
+        }
+    }
+}
+/** do_page_fault: returns true if the access may be retried, false for SIGSEGV. */
+function pageFault(k, t, va, error) {
+    k.counters.pageFaults++;
+    kfetch(k, ENTRY_PAGE_FAULT);
+    if ((error & PF_RSVD) !== 0)
+        throw new Error(`guest kernel bug: reserved-bit fault at ${va.toString(16)}`);
+    const mm = t.mm;
+    let a = mm.find(va);
+    if (a === undefined) {
+        a = growStack(k, mm, va);
+        if (a === undefined)
+            return false;
+    }
+    const write = (error & PF_W) !== 0;
+    const fetch = (error & PF_ID) !== 0;
+    if (write)
+        k.counters.faultWrite++;
+    if (fetch)
+        k.counters.faultFetch++;
+    if (write && (a.prot & PROT_W) === 0)
+        return false;
+    if (fetch && (a.prot & PROT_X) === 0)
+        return false;
+    if (!write && !fetch && (a.prot & PROT_R) === 0)
+        return false;
+    if (a.huge && hugeFault(k, mm, a, va, write))
+        return true;
+    const leaf = leafFor(k, mm, va, true);
+    if (leaf === null)
+        return hugeFault(k, mm, a, va, write);
+    const i = leafIndex(k, va);
+    readEntry(k, leaf, i);
+    const e = lastEntry(k);
+    const page = Math.floor(va / 4096) * 4096;
+    if ((e.lo & PTE_P) === 0) {
+        faultIn(k, mm, a, leaf, page, write);
+        return true;
+    }
+    if (write && (e.lo & PTE_RW) === 0) {
+        wpFault(k, mm, a, leaf, page, e);
+        return true;
+    }
+    // The entry already allows the access: a stale TLB entry (spurious fault).
+    k.counters.faultSpurious++;
+    if ((error & PF_P) !== 0)
+        ok(k, k.port.invlpg(Math.floor(page / 2 ** 32), page >>> 0), 'INVLPG');
+    return true;
+}
+/** expand_stack: a fault just below a grows-down area extends it, up to the stack limit. */
+function growStack(k, mm, va) {
+    const s = mm.next(va);
+    if (s === undefined || !s.growsDown)
+        return undefined;
+    const page = Math.floor(va / 4096) * 4096;
+    if (s.end - page > STACK_LIMIT)
+        return undefined;
+    const prev = mm.vmas[mm.vmas.indexOf(s) - 1];
+    if (prev !== undefined && prev.end > page - STACK_GUARD_PAGES * 4096)
+        return undefined;
+    s.start = page;
+    k.counters.faultStackGrowth++;
+    return s;
+}
+/** A not-present page: demand zero, the shared zero page, or a page-cache page. */
+function faultIn(k, mm, a, leaf, page, write) {
+    mm.rss++;
+    if (a.file >= 0) {
+        const pg = pageCachePage(k, a.file, a.pgoff + (page - a.start) / 4096);
+        if (write) {
+            // Private file mapping: the first write copies the page.
+            const copy = copyPage(k, pg);
+            setPte(k, leaf, page, copy, userFlags(k, a, true, true));
+            k.counters.faultCow++;
+            return;
+        }
+        k.frames.get(pg);
+        setPte(k, leaf, page, pg, userFlags(k, a, false, false));
+        k.counters.faultFile++;
+        return;
+    }
+    if (!write) {
+        setPte(k, leaf, page, k.zeroPage, userFlags(k, a, false, false));
+        k.counters.faultZeroPage++;
+        return;
+    }
+    setPte(k, leaf, page, allocZeroed(k), userFlags(k, a, true, true));
+    k.counters.faultDemandZero++;
+}
+/** A write to a present read-only page of a writable area: copy-on-write (or reuse if sole owner). */
+function wpFault(k, mm, a, leaf, page, e) {
+    // The zero page and page-cache pages always have other holders.
+    const shared = e.gfn === k.zeroPage || k.frames.refs[e.gfn] > 1;
+    const i = leafIndex(k, page);
+    if (!shared) {
+        writeEntry(k, leaf, i, e.hi, (e.lo | PTE_RW | PTE_D | PTE_A) >>> 0);
+        k.counters.faultCowReuse++;
+    }
+    else {
+        let gfn;
+        if (e.gfn === k.zeroPage)
+            gfn = allocZeroed(k);
+        else {
+            gfn = copyPage(k, e.gfn);
+            putPage(k, e.gfn);
+        }
+        setPte(k, leaf, page, gfn, userFlags(k, a, true, true));
+        k.counters.faultCow++;
+    }
+    flush(k, mm, page, page + 4096);
+}
+/** A fault in a huge-page area: map a 2 MiB page if the whole block fits the area; false to fall back. */
+function hugeFault(k, mm, a, va, write) {
+    const l = k.layout;
+    const level = l.indexBits.length - 2;
+    const span = spanOf(l, level);
+    const base = Math.floor(va / span) * span;
+    if (base < a.start || base + span > a.end)
+        return false;
+    const node = tableAt(k, mm, va, level);
+    if (node === null)
+        return false;
+    const kids = node.kids;
+    const i = Math.floor(va / span) % k.entries[level];
+    const c = kids[i];
+    if (c instanceof TableNode)
+        return false;
+    const f = userFlags(k, a, true, true);
+    if (typeof c === 'number') {
+        // Present huge page: a write to a shared one copies it; otherwise the entry already allows it.
+        readEntry(k, node, i);
+        const e = lastEntry(k);
+        if (!write || (e.lo & PTE_RW) !== 0) {
+            k.counters.faultSpurious++;
+            ok(k, k.port.invlpg(Math.floor(va / 2 ** 32), va >>> 0), 'INVLPG');
+            return true;
+        }
+        let first = c;
+        if (k.frames.hugeShared(c)) {
+            first = k.frames.allocHuge();
+            if (first < 0)
+                throw new OutOfMemory('out of huge pages');
+            for (let p = 0; p < FRAMES_PER_HUGE; p++)
+                copyLines(k, c + p, first + p);
+            k.frames.putHuge(c);
+            kids[i] = first;
+        }
+        const [hi, lo] = makeEntry(k, first, f[0] | PTE_PS, f[1]);
+        writeEntry(k, node, i, hi, lo);
+        k.counters.faultCow++;
+        flush(k, mm, base, base + span);
+        return true;
+    }
+    const first = k.frames.allocHuge();
+    if (first < 0)
+        return false;
+    for (let p = 0; p < FRAMES_PER_HUGE; p++)
+        clearFrame(k, first + p, false);
+    const [hi, lo] = makeEntry(k, first, f[0] | PTE_PS, f[1]);
+    writeEntry(k, node, i, hi, lo);
+    kids[i] = first;
+    node.used++;
+    mm.rss += FRAMES_PER_HUGE;
+    k.counters.faultHuge++;
+    return true;
+}
+//# sourceMappingURL=fault.js.map

@@ -1,0 +1,230 @@
+/**
+ * Page-table manipulation (Linux's pgtable.h, pgalloc and the walkers of
+ * mm/memory.c): making entries, reading and writing them through the direct
+ * map, allocating tables (pgd_alloc with its kernel half), descending to the
+ * table for an address, visiting present entries, splitting a huge page, and
+ * freeing tables that map nothing.
+ *
+ * Rules: tables live only in guest memory and are edited only by
+ * writeEntry; the host-side index (TableNode kids and presence bits) is
+ * updated beside every write so it always says what the table holds; a table
+ * is freed only after its parent entry is cleared and it is all zero; PAE
+ * user page directories live as long as their address space.
+ */
+import { PTE_A, PTE_D, PTE_P, PTE_PS, PTE_RW, PTE_US, XD_HI } from '../../arch/x86/bits.js';
+import { entryFrame, entryHi } from '../../arch/x86/entry.js';
+import { FRAMES_PER_HUGE } from './frames.js';
+import { clearFrame, kread, kwrite } from './kmem.js';
+import { spanOf } from './layout.js';
+import { Mm, PROT_X, TableNode } from './mm.js';
+import { flush } from './tlb.js';
+function entryGpa(k, t, i) {
+    return t.gfn * 4096 + i * k.layout.entrySize;
+}
+/** Read entry `i` of `t` (its value is then the port's last read: see lastEntry). */
+export function readEntry(k, t, i) {
+    k.counters.pteReads++;
+    kread(k, entryGpa(k, t, i), k.layout.entrySize);
+}
+export function writeEntry(k, t, i, hi, lo) {
+    k.counters.pteWrites++;
+    kwrite(k, entryGpa(k, t, i), k.layout.entrySize, k.layout.entrySize === 8 ? hi : 0, lo);
+}
+/** An entry pointing at `gfn` with `flags` (low) and `hiFlags` (e.g. XD), as [hi, lo]. */
+export function makeEntry(k, gfn, flags, hiFlags) {
+    return [k.layout.entrySize === 8 ? (entryHi(gfn) | hiFlags) >>> 0 : 0, ((gfn << 12) | flags) >>> 0];
+}
+/** Frame and flags of the last entry read (the value of the port's last read). */
+export function lastEntry(k) {
+    const c = k.port.cpu;
+    const lo = c.valueLo;
+    const hi = k.layout.entrySize === 8 ? c.valueHi : 0;
+    return { gfn: entryFrame(lo, hi), lo, hi };
+}
+/** Flags of an entry pointing at a lower table. PAE PDPTEs take only P. */
+export function tableFlags(k, level, user) {
+    if (k.layout.mode === 'pae' && level === 0)
+        return PTE_P;
+    return PTE_P | PTE_RW | PTE_A | (user ? PTE_US : 0);
+}
+/** Flags [lo, hi] of a user page in area `a`. */
+export function userFlags(k, a, writable, dirty) {
+    const lo = PTE_P | PTE_US | PTE_A | (writable ? PTE_RW : 0) | (dirty ? PTE_D : 0);
+    return [lo, k.layout.nx && (a.prot & PROT_X) === 0 ? XD_HI : 0];
+}
+/** A new, zero table at `level`. */
+export function newTable(k, level) {
+    const leaf = level === k.layout.indexBits.length - 1;
+    const { gfn, clean } = k.frames.alloc(true);
+    k.counters.tablesAllocated++;
+    const n = new TableNode(gfn, level, 2 ** k.layout.indexBits[level], leaf);
+    if (!clean)
+        clearFrame(k, gfn, true);
+    return n;
+}
+/** pgd_alloc: a top table holding the kernel half; PAE preallocates its three user PDs. */
+export function newMm(k) {
+    const l = k.layout;
+    const root = newTable(k, 0);
+    for (const [i, hi, lo] of k.kernelTop) {
+        writeEntry(k, root, i, hi, lo);
+        root.kids[i] = k.initMm.root.kids[i];
+    }
+    if (l.mode === 'pae') {
+        for (let i = 0; i < 3; i++) {
+            const pd = newTable(k, 1);
+            root.kids[i] = pd;
+            const [hi, lo] = makeEntry(k, pd.gfn, PTE_P, 0);
+            writeEntry(k, root, i, hi, lo);
+        }
+    }
+    return new Mm(root, l.mmapBase);
+}
+/**
+ * The table at `level` on the path of user address `va`, creating missing
+ * tables; null if a huge page maps the path above it. With `walk`, each
+ * entry on the way is read first, as a fault handler's walk does.
+ */
+export function tableAt(k, mm, va, level, walk = false) {
+    let t = mm.root;
+    for (let lv = 0; lv < level; lv++) {
+        const i = Math.floor(va / k.spans[lv]) % k.entries[lv];
+        if (walk)
+            readEntry(k, t, i);
+        const kids = t.kids;
+        let c = kids[i];
+        if (!(c instanceof TableNode)) {
+            if (typeof c === 'number')
+                return null;
+            c = newTable(k, lv + 1);
+            kids[i] = c;
+            t.used++;
+            const [hi, lo] = makeEntry(k, c.gfn, tableFlags(k, lv, true), 0);
+            writeEntry(k, t, i, hi, lo);
+        }
+        t = c;
+    }
+    return t;
+}
+/** The leaf table for a user address (see tableAt). */
+export function leafFor(k, mm, va, walk = false) {
+    return tableAt(k, mm, va, k.entries.length - 1, walk);
+}
+export function leafIndex(k, va) {
+    return Math.floor(va / 4096) % k.entries[k.entries.length - 1];
+}
+/** Map the page at `va` to `gfn` in `leaf` with `flags` [lo, hi]. */
+export function setPte(k, leaf, va, gfn, flags) {
+    const i = leafIndex(k, va);
+    const [hi, lo] = makeEntry(k, gfn, flags[0], flags[1]);
+    writeEntry(k, leaf, i, hi, lo);
+    leaf.mark(i, true);
+}
+/**
+ * Visit present leaf entries (and huge entries) of `mm` in [start, end),
+ * splitting huge pages the range covers only in part.
+ */
+export function forEachPresent(k, mm, start, end, leafFn, hugeFn) {
+    const l = k.layout;
+    const last = l.indexBits.length - 1;
+    const visit = (t, base) => {
+        const span = k.spans[t.level];
+        if (t.level === last) {
+            if (t.used === 0)
+                return;
+            const n = k.entries[last];
+            for (let i = Math.max(0, Math.floor((start - base) / span)); i < n; i++) {
+                const va = base + i * span;
+                if (va >= end)
+                    break;
+                if (t.isPresent(i))
+                    leafFn(t, i, va);
+            }
+            return;
+        }
+        const kids = t.kids;
+        const top = t.level === 0 ? l.kernelFirstTop : kids.length;
+        for (let i = Math.max(0, Math.floor((start - base) / span)); i < top; i++) {
+            const va = base + i * span;
+            if (va >= end)
+                break;
+            let c = kids[i];
+            if (typeof c === 'number' && t.level > 0 && (va < start || va + span > end))
+                c = splitHuge(k, mm, t, i, va);
+            if (c instanceof TableNode)
+                visit(c, va);
+            else if (typeof c === 'number')
+                hugeFn(t, i, va);
+        }
+    };
+    visit(mm.root, 0);
+}
+/**
+ * Split a huge page into a table of 4 KiB entries with the same rights
+ * (Linux's __split_huge_pmd), when an operation covers only part of it.
+ * Other address spaces may keep mapping the block whole.
+ */
+function splitHuge(k, mm, node, i, va) {
+    const kids = node.kids;
+    const first = kids[i];
+    readEntry(k, node, i);
+    const e = lastEntry(k);
+    const leaf = newTable(k, node.level + 1);
+    const lo = (e.lo & 0xfff & ~PTE_PS) >>> 0;
+    // Every small frame already carries the block's references (FrameAllocator.allocHuge).
+    for (let p = 0; p < FRAMES_PER_HUGE; p++) {
+        const [h, l] = makeEntry(k, first + p, lo, e.hi & XD_HI);
+        writeEntry(k, leaf, p, h, l);
+        leaf.mark(p, true);
+    }
+    const [th, tl] = makeEntry(k, leaf.gfn, tableFlags(k, node.level, true), 0);
+    writeEntry(k, node, i, th, tl);
+    kids[i] = leaf;
+    flush(k, mm, va, va + spanOf(k.layout, node.level));
+    return leaf;
+}
+/**
+ * Free page tables of `mm` under `t` that map nothing in [start, end) and
+ * lie outside every area; clear their entries in the parent first so that
+ * freed tables are all zero. With `all`, the top table and kernel half go too.
+ */
+export function freeTables(k, mm, t, base, start, end, all) {
+    const l = k.layout;
+    const span = k.spans[t.level];
+    if (t.kids !== null) {
+        const top = t.level === 0 ? l.kernelFirstTop : t.kids.length;
+        for (let i = 0; i < top; i++) {
+            const c = t.kids[i];
+            if (!(c instanceof TableNode))
+                continue;
+            const va = base + i * span;
+            if (va + span <= start || va >= end)
+                continue;
+            // PAE keeps its three user PDs for the life of the address space.
+            if (l.mode === 'pae' && t.level === 0 && !all)
+                continue;
+            if (freeTables(k, mm, c, va, start, end, all)) {
+                writeEntry(k, t, i, 0, 0);
+                t.kids[i] = null;
+                t.used--;
+            }
+        }
+    }
+    if (t.level === 0) {
+        if (!all)
+            return false;
+        for (const [i] of k.kernelTop)
+            writeEntry(k, t, i, 0, 0);
+        releaseTable(k, t);
+        return true;
+    }
+    if (t.used !== 0 || mm.covers(base, base + span))
+        return false;
+    releaseTable(k, t);
+    return true;
+}
+function releaseTable(k, t) {
+    k.frames.put(t.gfn, true);
+    k.counters.tablesFreed++;
+}
+//# sourceMappingURL=pgtable.js.map

@@ -1,0 +1,112 @@
+/**
+ * The pager registry: every pager Umbra has, by the name a pager spec starts
+ * with, and how to build one from its spec. The CLI, the benches, the fuzzer
+ * and the tests all build pagers here, so a new pager (nested paging, agile
+ * paging) registers once and is at once runnable everywhere and covered by
+ * every test that loops over `PAGERS` and their `variants`.
+ *
+ * A spec is the pager's name, optionally with switches: `native`, `shadow`,
+ * `shadow:-oos:prefetch=32:pool=512`. It is also the pager's name in the
+ * statistics.
+ */
+import { ConfigError } from '../hypervisor/pager.js';
+import { NativePager } from './native/native.js';
+import { minPoolFrames, OPTIMIZATIONS, parseShadowSpec } from './shadow/options.js';
+import { ShadowPager } from './shadow/shadow.js';
+/** A pager spec that names no pager or has a bad switch: the message says which and why. */
+export class PagerSpecError extends ConfigError {
+}
+const native = {
+    name: 'native',
+    description: 'no virtualization: the hardware walks the guest tables (the reference)',
+    switches: [],
+    counters: [],
+    create(spec) {
+        if (spec !== 'native')
+            throw new PagerSpecError(`"${spec}": native takes no switches`);
+        return new NativePager();
+    },
+    variants: () => ['native'],
+    sample: () => ['native'],
+};
+/** Prefetch distances the variants try: off, one entry after the fault, Xen's 32, a whole table. */
+const PREFETCH_WINDOWS = [0, 2, 32, 512];
+/** Out-of-sync l1s resynced as Xen does, at every flush on every vCPU (Umbra's), or no out-of-sync l1s. */
+const OOS = ['+oos:-resyncall', '+oos:+resyncall', '-oos:-resyncall'];
+/** Magic entries: Xen's fast path (MMIO), with Umbra's guest-not-present entries, or none. */
+const MAGIC = ['+fastpath:-gnp', '+fastpath:+gnp', '-fastpath:-gnp'];
+/** The smallest pool the variants try: evictions and blowouts on every guest. */
+const smallPool = (vcpus) => Math.max(64, minPoolFrames(vcpus));
+const shadow = {
+    name: 'shadow',
+    description: "Xen's shadow paging over a P2M (translated mode), with its optimizations as switches",
+    switches: OPTIMIZATIONS,
+    counters: ShadowPager.counters,
+    create(spec, opts) {
+        const sw = parseShadowSpec(spec);
+        if (typeof sw === 'string')
+            throw new PagerSpecError(sw);
+        if (opts.shadowPool !== undefined && !/(^|:)[+-]?pool/.test(spec))
+            sw.pool = opts.shadowPool;
+        return new ShadowPager({ check: opts.check, name: spec, switches: sw });
+    },
+    variants(vcpus) {
+        const specs = [];
+        const small = smallPool(vcpus);
+        for (const oos of OOS)
+            for (const prefetch of PREFETCH_WINDOWS)
+                for (const magic of MAGIC)
+                    for (const unshadow of [true, false])
+                        for (const pool of ['-pool', '+pool', `pool=${small}`])
+                            for (const rmap of ['-rmap', '+rmap']) {
+                                const parts = [
+                                    oos,
+                                    prefetch === 0 ? '-prefetch' : `prefetch=${prefetch}`,
+                                    magic,
+                                    `${unshadow ? '+' : '-'}unshadow`,
+                                    pool,
+                                    rmap,
+                                ];
+                                specs.push(`shadow:${parts.join(':')}`);
+                            }
+        return specs;
+    },
+    sample(vcpus) {
+        // Each switch flipped once from its default (resyncall, gnp and rmap are off by default).
+        // (ldrevoke and logdirty act only in log-dirty mode, which migrate tests cover.)
+        const flips = ['-oos', '+resyncall', '-prefetch', '-fastpath', '+gnp', '-unshadow', '-pool', '+rmap'];
+        return [
+            'shadow',
+            ...flips.map((o) => `shadow:${o}`),
+            'shadow:-oos:-resyncall:-prefetch:-fastpath:-gnp:-unshadow:-pool:-rmap',
+            `shadow:+oos:+resyncall:prefetch=512:+fastpath:+gnp:+unshadow:pool=${smallPool(vcpus)}:+rmap`, // a whole table; the smallest pool
+        ];
+    },
+};
+/** Every registered pager, the reference first. */
+export const PAGERS = [native, shadow];
+export function pagerKind(spec) {
+    const name = spec.split(':')[0];
+    return PAGERS.find((k) => k.name === name);
+}
+/** Build a pager from its spec (throws PagerSpecError naming the known pagers). */
+export function createPager(spec, opts = {}) {
+    const kind = pagerKind(spec);
+    if (kind === undefined) {
+        throw new PagerSpecError(`unknown pager "${spec}" (known: ${PAGERS.map((k) => k.name).join(', ')}; e.g. shadow:-oos:prefetch=8)`);
+    }
+    return kind.create(spec, opts);
+}
+/** Every variant of every non-reference pager for a guest with `vcpus` vCPUs. */
+export function allVariants(vcpus) {
+    return PAGERS.filter((k) => k !== native).flatMap((k) => k.variants(vcpus));
+}
+/** The sample of every non-reference pager's variants (`PagerKind.sample`), each pager's default spec first. */
+export function sampleVariants(vcpus) {
+    return PAGERS.filter((k) => k !== native).flatMap((k) => k.sample(vcpus));
+}
+/** The default spec of every non-reference pager (its name). */
+export function defaultSpecs() {
+    return PAGERS.filter((k) => k !== native).map((k) => k.name);
+}
+//# sourceMappingURL=registry.js.map

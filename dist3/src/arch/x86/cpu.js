@@ -1,0 +1,484 @@
+/**
+ * The x86 CPU model: architectural registers and the MMU access path.
+ * The same code runs under every pager; what a pager changes is what the
+ * hardware walks (its Mmu, mmu.ts: space, root, format, PDPTE registers) and
+ * what happens on a page fault before the guest sees it.
+ *
+ * Guest-visible state (CR0, CR3, CR4, EFER, PKRU, RFLAGS.AC, CR2 and the PAE
+ * PDPTE registers) follows the SDM: MOV to CR and WRMSR EFER perform the
+ * architectural checks (#GP) and TLB/PDPTE side effects here, then tell the
+ * host so that it can follow (a shadow pager switches shadows; native just
+ * points the hardware at the guest's tables).
+ */
+import { CTL_AC, CTL_ID, CTL_PKE, CTL_SMAP, CTL_SMEP, CTL_WP, checkAccess, faultError, PERM_D, PERM_G, } from './access.js';
+import { CR0_AM, CR0_CD, CR0_EM, CR0_ET, CR0_MP, CR0_NE, CR0_NW, CR0_PE, CR0_PG, CR0_TS, CR0_WP, CR4_LA57, CR4_PAE, CR4_PCIDE, CR4_PGE, CR4_PKE, CR4_PSE, CR4_SMAP, CR4_SMEP, EFER_LMA, EFER_LME, EFER_NXE, EFER_SCE, FETCH, WRITE, } from './bits.js';
+import { entryFrame } from './entry.js';
+import { EXIT_CR_WRITE, EXIT_FLUSH, EXIT_INVLPG, EXIT_INVPCID, EXIT_MSR_WRITE, EXIT_PAGE_FAULT, newExitInfo, } from './exits.js';
+import { Mmu } from './mmu.js';
+import { bitRange, formatFor, MODE_32, MODE_LONG4, MODE_LONG5, MODE_PAE, } from './modes.js';
+import { DEFAULT_TLB } from './tlb.js';
+import { WALK_OK } from './walker.js';
+/** CpuHost.pageFault results besides an error code to deliver (>= 0). */
+export const HOST_RETRY = -1; // the host fixed the tables: translate again
+export const HOST_DONE = -2; // the host performed the access itself (emulation)
+/** Outcome of an operation, besides the value: none, #PF or #GP. */
+export const OK = 0;
+export const FAULT_PF = 1;
+export const FAULT_GP = 2;
+/** translate() result when the host completed the access itself. */
+const TRANSLATE_DONE = -2;
+const CR0_DEFINED = CR0_PE | CR0_MP | CR0_EM | CR0_TS | CR0_ET | CR0_NE | CR0_WP | CR0_AM | CR0_NW | CR0_CD | CR0_PG;
+/** CR4 bits this CPU supports: VME..UMIP (0-11), LA57, FSGSBASE, PCIDE, OSXSAVE, SMEP, SMAP, PKE. */
+const CR4_SUPPORTED = bitRange(0, 12) | (1 << 16) | CR4_PCIDE | (1 << 18) | CR4_SMEP | CR4_SMAP | CR4_PKE;
+const EFER_WRITABLE = EFER_SCE | EFER_LME | EFER_LMA | EFER_NXE;
+/** CR4 bits whose change reloads PAE PDPTEs (SDM 4.4.1), with CR0.CD/NW/PG. */
+const CR4_PDPTE_RELOAD = CR4_PAE | CR4_PGE | CR4_PSE | CR4_SMEP;
+export class Cpu {
+    index;
+    guestSpace;
+    maxPhysAddr;
+    host;
+    // Guest-visible architectural state.
+    cr0 = CR0_PE | CR0_ET;
+    cr2Hi = 0;
+    cr2Lo = 0;
+    cr3Hi = 0;
+    cr3Lo = 0;
+    cr4 = 0;
+    efer = 0;
+    pkru = 0;
+    ac = 0;
+    /** PAE PDPTE registers, lo/hi pairs (valid while PAE paging is on). */
+    pdpte = new Uint32Array(8);
+    /** Derived: paging mode (null when paging is off), current PCID, rights-check control bits. */
+    mode = null;
+    format = null;
+    pcid = 0;
+    ctl = 0;
+    /** The MMU: what the hardware walks (set by the host), its walker, walk result and TLB. */
+    mmu;
+    /** The MMU's TLB and walker (for counters and the host's flushes). */
+    tlb;
+    walker;
+    counters = {
+        reads: 0,
+        writes: 0,
+        fetches: 0,
+        pageFaults: 0,
+        gpFaults: 0,
+        cr3Writes: 0,
+        invlpg: 0,
+        invpcid: 0,
+    };
+    /** The exit in progress, as the host reads it (a VMCS's exit qualification). */
+    exitInfo = newExitInfo();
+    /** The access in progress (for a host that emulates it): size and value to write. */
+    pendingSize = 0;
+    pendingHi = 0;
+    pendingLo = 0;
+    // Result of the last operation.
+    fault = OK;
+    faultError = 0;
+    valueLo = 0;
+    valueHi = 0;
+    constructor(index, 
+    /** Guest-physical memory (PDPTE loads read it). */
+    guestSpace, maxPhysAddr, host, tlbConfig = DEFAULT_TLB) {
+        this.index = index;
+        this.guestSpace = guestSpace;
+        this.maxPhysAddr = maxPhysAddr;
+        this.host = host;
+        this.mmu = new Mmu(guestSpace, tlbConfig);
+        this.tlb = this.mmu.tlb;
+        this.walker = this.mmu.walker;
+        this.recompute();
+    }
+    get lma() {
+        return (this.efer & EFER_LMA) !== 0;
+    }
+    /** Frame of the top-level table CR3 designates (for PAE, the frame holding the PDPT). */
+    get cr3RootPfn() {
+        return this.lma ? entryFrame(this.cr3Lo, this.cr3Hi) : this.cr3Lo >>> 12;
+    }
+    /**
+     * Restore captured register state (a memory dump's vCPU) as it was,
+     * without the architectural checks or side effects of MOV to CR: the
+     * registers were legal when captured, and QEMU dumps may hold PDPTE bits
+     * that a fresh PDPTE load would refuse.
+     */
+    loadState(cr0, cr3Hi, cr3Lo, cr4, efer, ac) {
+        this.cr0 = cr0 >>> 0;
+        this.cr3Hi = cr3Hi >>> 0;
+        this.cr3Lo = cr3Lo >>> 0;
+        this.cr4 = cr4 >>> 0;
+        this.efer = efer >>> 0;
+        this.ac = ac ? 1 : 0;
+        this.recompute();
+    }
+    recompute() {
+        const pg = (this.cr0 & CR0_PG) !== 0;
+        const lma = (this.efer & EFER_LMA) !== 0;
+        const pae = (this.cr4 & CR4_PAE) !== 0;
+        this.mode = !pg ? null : lma ? ((this.cr4 & CR4_LA57) !== 0 ? MODE_LONG5 : MODE_LONG4) : pae ? MODE_PAE : MODE_32;
+        this.format =
+            this.mode === null
+                ? null
+                : formatFor(this.mode, this.maxPhysAddr, (this.efer & EFER_NXE) !== 0, (this.cr4 & CR4_PSE) !== 0);
+        this.pcid = (this.cr4 & CR4_PCIDE) !== 0 ? this.cr3Lo & 0xfff : 0;
+        let ctl = 0;
+        if ((this.cr0 & CR0_WP) !== 0)
+            ctl |= CTL_WP;
+        if ((this.cr4 & CR4_SMEP) !== 0)
+            ctl |= CTL_SMEP | CTL_ID;
+        if ((this.cr4 & CR4_SMAP) !== 0)
+            ctl |= CTL_SMAP;
+        if (this.ac !== 0)
+            ctl |= CTL_AC;
+        if ((this.cr4 & CR4_PKE) !== 0 && lma)
+            ctl |= CTL_PKE;
+        if (pae && (this.efer & EFER_NXE) !== 0)
+            ctl |= CTL_ID;
+        this.ctl = ctl;
+        this.tlb.resetL0();
+    }
+    changed(reason = EXIT_CR_WRITE) {
+        this.recompute();
+        this.host.exit(this, reason);
+    }
+    gp() {
+        this.counters.gpFaults++;
+        this.fault = FAULT_GP;
+        this.faultError = 0;
+        return FAULT_GP;
+    }
+    ok() {
+        this.fault = OK;
+        return OK;
+    }
+    /**
+     * Load the four PDPTE registers from guest memory at CR3 (value cr3Lo).
+     * Returns false (#GP, registers unchanged) if a present PDPTE has reserved bits.
+     */
+    loadPdptes(cr3Lo, cr4) {
+        const fmt = formatFor(MODE_PAE, this.maxPhysAddr, (this.efer & EFER_NXE) !== 0, (cr4 & CR4_PSE) !== 0);
+        const f = this.guestSpace.frameForRead(cr3Lo >>> 12);
+        const w0 = (cr3Lo & 0xfe0) >>> 2;
+        for (let i = 0; i < 4; i++) {
+            const lo = f[w0 + 2 * i];
+            const hi = f[w0 + 2 * i + 1];
+            if ((lo & 1) !== 0 && ((lo & fmt.pdpteRsvdLo) | (hi & fmt.pdpteRsvdHi)) !== 0)
+                return false;
+        }
+        for (let i = 0; i < 8; i++)
+            this.pdpte[i] = f[w0 + i];
+        return true;
+    }
+    writeCr0(hi, lo) {
+        if (hi !== 0)
+            return this.gp();
+        const v = ((lo & CR0_DEFINED) | CR0_ET) >>> 0;
+        const old = this.cr0;
+        if ((v & CR0_PG) !== 0 && (v & CR0_PE) === 0)
+            return this.gp();
+        if ((v & CR0_NW) !== 0 && (v & CR0_CD) === 0)
+            return this.gp();
+        const pgOn = (v & CR0_PG) !== 0;
+        const wasPg = (old & CR0_PG) !== 0;
+        let efer = this.efer;
+        if (pgOn && !wasPg) {
+            if ((efer & EFER_LME) !== 0) {
+                if ((this.cr4 & CR4_PAE) === 0)
+                    return this.gp();
+                efer |= EFER_LMA;
+            }
+            else if ((this.cr4 & CR4_PAE) !== 0 && !this.loadPdptes(this.cr3Lo, this.cr4)) {
+                return this.gp();
+            }
+        }
+        else if (!pgOn && wasPg) {
+            if ((this.cr4 & CR4_PCIDE) !== 0)
+                return this.gp();
+            efer &= ~EFER_LMA;
+        }
+        else if (pgOn &&
+            (efer & EFER_LMA) === 0 &&
+            (this.cr4 & CR4_PAE) !== 0 &&
+            ((v ^ old) & (CR0_CD | CR0_NW)) !== 0 &&
+            !this.loadPdptes(this.cr3Lo, this.cr4)) {
+            return this.gp();
+        }
+        this.cr0 = v;
+        this.efer = efer;
+        if (wasPg && !pgOn)
+            this.mmu.flushContext(-1, true);
+        this.changed();
+        return this.ok();
+    }
+    writeCr4(hi, lo) {
+        if (hi !== 0)
+            return this.gp();
+        const v = lo >>> 0;
+        if ((v & ~CR4_SUPPORTED) !== 0)
+            return this.gp();
+        const old = this.cr4;
+        const diff = v ^ old;
+        const lma = (this.efer & EFER_LMA) !== 0;
+        if (lma && (v & CR4_PAE) === 0)
+            return this.gp();
+        if (lma && (diff & CR4_LA57) !== 0)
+            return this.gp();
+        if ((v & CR4_PCIDE) !== 0 && (old & CR4_PCIDE) === 0 && (!lma || (this.cr3Lo & 0xfff) !== 0))
+            return this.gp();
+        const paging = (this.cr0 & CR0_PG) !== 0;
+        if (paging && !lma && (v & CR4_PAE) !== 0 && (diff & CR4_PDPTE_RELOAD) !== 0 && !this.loadPdptes(this.cr3Lo, v)) {
+            return this.gp();
+        }
+        this.cr4 = v;
+        if ((diff & CR4_PGE) !== 0 || ((old & CR4_PCIDE) !== 0 && (v & CR4_PCIDE) === 0)) {
+            this.mmu.flushContext(-1, true);
+        }
+        else if ((diff & CR4_PAE) !== 0 || (v & ~old & CR4_SMEP) !== 0) {
+            this.mmu.flushContext(this.pcid, true);
+        }
+        this.changed();
+        return this.ok();
+    }
+    writeCr3(hi, lo) {
+        this.counters.cr3Writes++;
+        let noFlush = false;
+        let vHi = hi >>> 0;
+        const vLo = lo >>> 0;
+        if ((this.efer & EFER_LMA) !== 0) {
+            if ((this.cr4 & CR4_PCIDE) !== 0 && (vHi & 0x80000000) !== 0) {
+                noFlush = true;
+                vHi &= 0x7fffffff;
+            }
+            // Bits 63:MAXPHYADDR are reserved.
+            if ((vHi & ~bitRange(0, this.maxPhysAddr - 33)) !== 0)
+                return this.gp();
+        }
+        else {
+            vHi = 0; // outside IA-32e mode CR3 is loaded from a 32-bit register
+            if (this.mode === MODE_PAE && !this.loadPdptes(vLo, this.cr4))
+                return this.gp();
+        }
+        this.cr3Hi = vHi;
+        this.cr3Lo = vLo;
+        this.recompute();
+        if (!noFlush)
+            this.mmu.flushContext(this.pcid, false);
+        this.host.exit(this, EXIT_CR_WRITE);
+        return this.ok();
+    }
+    writeEfer(hi, lo) {
+        if (hi !== 0 || (lo & ~EFER_WRITABLE) !== 0)
+            return this.gp();
+        if ((this.cr0 & CR0_PG) !== 0 && ((lo ^ this.efer) & EFER_LME) !== 0)
+            return this.gp();
+        this.efer = ((lo & ~EFER_LMA) | (this.efer & EFER_LMA)) >>> 0;
+        this.changed(EXIT_MSR_WRITE);
+        return this.ok();
+    }
+    writePkru(v) {
+        this.pkru = v >>> 0;
+        this.tlb.resetL0();
+        return this.ok();
+    }
+    setAc(v) {
+        this.ac = v ? 1 : 0;
+        this.recompute();
+        return this.ok();
+    }
+    /** Is `va` canonical for the current mode (always true outside IA-32e paging)? */
+    canonical(vaHi) {
+        const m = this.mode;
+        if (m === null || m.vaBits === 32)
+            return true;
+        const t = vaHi >> (m.vaBits - 33);
+        return t === 0 || t === -1;
+    }
+    invlpg(vaHi, vaLo) {
+        this.counters.invlpg++;
+        const hi = this.lma ? vaHi : 0;
+        if (this.canonical(hi))
+            this.mmu.flushVa(hi, vaLo >>> 0, this.pcid, true);
+        this.exitInfo.vaHi = hi;
+        this.exitInfo.vaLo = vaLo >>> 0;
+        this.host.exit(this, EXIT_INVLPG);
+        return this.ok();
+    }
+    invpcid(type, pcid, vaHi, vaLo) {
+        this.counters.invpcid++;
+        if (type < 0 || type > 3 || pcid < 0 || pcid > 0xfff)
+            return this.gp();
+        if ((this.cr4 & CR4_PCIDE) === 0 && type <= 1 && pcid !== 0)
+            return this.gp();
+        if (type === 0) {
+            if (this.lma ? !this.canonical(vaHi) : vaHi !== 0)
+                return this.gp();
+            this.mmu.flushVa(vaHi, vaLo >>> 0, pcid, false);
+        }
+        else if (type === 1) {
+            this.mmu.flushContext(pcid, false);
+        }
+        else {
+            this.mmu.flushContext(-1, type === 2);
+        }
+        const x = this.exitInfo;
+        x.invpcidType = type;
+        x.pcid = pcid;
+        x.vaHi = vaHi;
+        x.vaLo = vaLo >>> 0;
+        this.host.exit(this, EXIT_INVPCID);
+        return this.ok();
+    }
+    flushAll() {
+        this.mmu.flushContext(-1, true);
+        this.host.exit(this, EXIT_FLUSH);
+        return this.ok();
+    }
+    /**
+     * Translate `va` for `access` at `cpl` through the TLB and the hardware
+     * walk. Returns the 4 KiB frame in the MMU's space, or -1 after a fault
+     * (this.fault / this.faultError / CR2 set).
+     */
+    translate(vaHi, vaLo, access, cpl) {
+        const fmt = this.mmu.format;
+        if (!this.lma)
+            vaHi = 0; // outside IA-32e mode linear addresses are 32 bits
+        else if (!this.canonical(vaHi)) {
+            this.gp();
+            return -1;
+        }
+        if (fmt === null)
+            return vaLo >>> 12; // paging off, natively: VA = PA
+        const vpnLo = (vaLo >>> 12) | (vaHi << 20) | 0;
+        const vpnHi = (vaHi >>> 12) | 0;
+        const allow = 1 << (access * 2 + (cpl === 3 ? 1 : 0));
+        const pfn = this.tlb.l0Lookup(vpnLo, vpnHi, allow);
+        return pfn >= 0 ? pfn : this.translateMiss(fmt, vaHi, vaLo, access, cpl, vpnLo, vpnHi, allow);
+    }
+    /** translate() past the level-0 TLB: the TLB proper, then the hardware walk. */
+    translateMiss(fmt, vaHi, vaLo, access, cpl, vpnLo, vpnHi, allow) {
+        const tlb = this.tlb;
+        if (tlb.lookup(vaHi, vaLo, this.pcid, fmt.leafShift[2])) {
+            const perm = tlb.hitPerm;
+            const ctl = (this.ctl & this.mmu.ctlAnd) | this.mmu.ctlOr;
+            if ((access !== WRITE || (perm & PERM_D) !== 0) && checkAccess(perm, access, cpl, ctl, this.pkru) === 0) {
+                tlb.l0Record(vpnLo, vpnHi, tlb.hitPfn, allow, tlb.hitShift);
+                return tlb.hitPfn;
+            }
+            // A write to a clean page, or rights refused by a cached entry: walk again.
+        }
+        const mmu = this.mmu;
+        const res = mmu.walk;
+        for (;;) {
+            let error;
+            const r = mmu.walker.walk(mmu.space, mmu.format, mmu.rootPfn, mmu.pdpte, vaHi, vaLo, res);
+            if (r === WALK_OK) {
+                if ((this.cr4 & CR4_PGE) === 0)
+                    res.perm &= ~PERM_G;
+                error = checkAccess(res.perm, access, cpl, (this.ctl & mmu.ctlAnd) | mmu.ctlOr, this.pkru);
+                if (error === 0) {
+                    res.commit(access === WRITE, mmu.space);
+                    const shift = res.shift;
+                    tlb.fill(vaHi, vaLo, this.pcid, shift, res.pfn, res.perm);
+                    const pfn = res.pfn + (vpnLo & ((1 << (shift - 12)) - 1));
+                    tlb.l0Record(vpnLo, vpnHi, pfn, allow, shift);
+                    return pfn;
+                }
+            }
+            else {
+                error = faultError(r, access, cpl, this.ctl);
+            }
+            // A page fault invalidates the TLB entries for the faulting address.
+            mmu.flushVa(vaHi, vaLo, this.pcid, true);
+            const x = this.exitInfo;
+            x.vaHi = vaHi;
+            x.vaLo = vaLo >>> 0;
+            x.access = access;
+            x.cpl = cpl;
+            x.error = error;
+            const h = this.host.exit(this, EXIT_PAGE_FAULT);
+            if (h === HOST_RETRY)
+                continue;
+            if (h === HOST_DONE)
+                return TRANSLATE_DONE;
+            this.counters.pageFaults++;
+            this.fault = FAULT_PF;
+            this.faultError = h;
+            this.cr2Hi = vaHi;
+            this.cr2Lo = vaLo >>> 0;
+            return -1;
+        }
+    }
+    /** Data read of `size` bytes; value in valueHi/valueLo. */
+    read(vaHi, vaLo, size, cpl) {
+        this.counters.reads++;
+        this.pendingSize = size;
+        const pfn = this.translate(vaHi, vaLo, 0, cpl);
+        if (pfn < 0)
+            return pfn === TRANSLATE_DONE ? this.ok() : this.fault;
+        readValue(this.mmu.space.frameForRead(pfn), vaLo & 0xfff, size, this);
+        return this.ok();
+    }
+    write(vaHi, vaLo, size, valueHi, valueLo, cpl) {
+        this.counters.writes++;
+        this.pendingSize = size;
+        this.pendingHi = valueHi;
+        this.pendingLo = valueLo;
+        const pfn = this.translate(vaHi, vaLo, WRITE, cpl);
+        if (pfn < 0)
+            return pfn === TRANSLATE_DONE ? this.ok() : this.fault;
+        const f = this.mmu.space.frameForWrite(pfn);
+        if (f !== null)
+            writeValue(f, vaLo & 0xfff, size, valueHi, valueLo);
+        return this.ok();
+    }
+    fetch(vaHi, vaLo, cpl) {
+        this.counters.fetches++;
+        this.pendingSize = 1;
+        const pfn = this.translate(vaHi, vaLo, FETCH, cpl);
+        if (pfn < 0)
+            return pfn === TRANSLATE_DONE ? this.ok() : this.fault;
+        readValue(this.mmu.space.frameForRead(pfn), vaLo & 0xfff, 1, this);
+        return this.ok();
+    }
+}
+/** Read `size` bytes at byte `off` of a frame into out.valueLo/valueHi (little-endian). */
+export function readValue(f, off, size, out) {
+    if ((off & 3) === 0 && size >= 4) {
+        out.valueLo = f[off >>> 2];
+        out.valueHi = size === 8 ? f[(off >>> 2) + 1] : 0;
+        return;
+    }
+    let lo = 0;
+    let hi = 0;
+    for (let i = 0; i < size; i++) {
+        const b = off + i;
+        const byte = (f[b >>> 2] >>> ((b & 3) * 8)) & 0xff;
+        if (i < 4)
+            lo |= byte << (8 * i);
+        else
+            hi |= byte << (8 * (i - 4));
+    }
+    out.valueLo = lo >>> 0;
+    out.valueHi = hi >>> 0;
+}
+/** Write `size` bytes of value (hi, lo) at byte `off` of a frame, little-endian. */
+export function writeValue(f, off, size, hi, lo) {
+    if ((off & 3) === 0 && size >= 4) {
+        f[off >>> 2] = lo;
+        if (size === 8)
+            f[(off >>> 2) + 1] = hi;
+        return;
+    }
+    for (let i = 0; i < size; i++) {
+        const b = off + i;
+        const byte = i < 4 ? (lo >>> (8 * i)) & 0xff : (hi >>> (8 * (i - 4))) & 0xff;
+        const w = b >>> 2;
+        const s = (b & 3) * 8;
+        f[w] = ((f[w] & ~(0xff << s)) | (byte << s)) >>> 0;
+    }
+}
+//# sourceMappingURL=cpu.js.map

@@ -1,0 +1,359 @@
+/**
+ * The page walker: one implementation for every paging format, driven by a
+ * WalkFormat (modes.ts: a geometry and an entry format), the way KVM
+ * compiles paging_tmpl.h for 32-bit, 64-bit and EPT entries. It walks guest
+ * tables, shadow tables, P2M tables, and EPT and AMD nested tables alike.
+ *
+ * The reader: a walk reads its tables from a PhysicalSpace — guest-physical
+ * memory (a guest's own tables), machine memory (shadows, the P2M) or an
+ * imported image. Given a Stage2 as well, the walk is the first stage of a
+ * two-stage (nested) walk: every table frame it names is guest-physical and
+ * is first translated through the stage-2 tables (EPT or NPT, also in the
+ * space), by this same walker; a stage-2 fault ends the walk.
+ *
+ * The result: walk() fills a WalkResult the caller owns — every entry read
+ * (level, table, index, value, where it lies), each one's stage-2 sub-walk,
+ * the leaf's page and permission word, or what ended the walk. walk() only
+ * translates; the caller checks rights and, only if the access is allowed,
+ * calls result.commit() to set accessed and dirty flags: a translation that
+ * faults sets no flag (scenario spec, semantics 1). translateFinal() is the
+ * two-stage walk's last step, the stage-2 translation of the page reached.
+ *
+ * Hot path: no allocation (results are reused; stage-2 sub-results are made
+ * once per slot), 64-bit entries as two 32-bit halves.
+ */
+import { PERM_D, PERM_G, PERM_PK_SHIFT, PERM_U, PERM_XD, stage2Allows, stage2Qualification } from './access.js';
+import { PF_P, PF_RSVD, PK_SHIFT_HI, READ, WRITE, XD_HI } from './bits.js';
+import { entryFrame, leafFrame } from './entry.js';
+import { ENTRY_EPT } from './modes.js';
+/** walk() outcomes. The fault reasons are #PF reason bits (access.ts, faultError). */
+export const WALK_OK = -1;
+/** An entry is not present (EPT: none of R/W/X; a stage-2 walk: an EPT violation or #NPF). */
+export const WALK_NOT_PRESENT = 0;
+/** Reserved bits set (EPT: a misconfiguration, 29.3.3.1, which includes bad R/W/X and memory types). */
+export const WALK_RSVD = PF_P | PF_RSVD;
+/** A stage-2 walk faulted; the result's stage2* fields say where and how. */
+export const WALK_STAGE2 = -2;
+/** Stage-2 fault kinds (WalkResult.stage2Fault). */
+export const S2_NONE = 0;
+/** EPT violation, or NPT #NPF for a not-present entry or refused rights. */
+export const S2_VIOLATION = 1;
+/** EPT misconfiguration, or NPT #NPF with reserved bits. */
+export const S2_MISCONFIG = 2;
+/** Most entries one walk reads (5-level paging). */
+const MAX_STEPS = 8;
+const NO_FRAME = new Uint32Array(0);
+/**
+ * What one walk found, owned by the caller and reused walk after walk. Steps
+ * are the entries read from memory, top first; the last one ended the walk
+ * (the leaf, or the entry that faulted). A PAE walk starts at a PDPTE
+ * register, recorded apart (pdpteIndex).
+ */
+export class WalkResult {
+    /** WALK_OK, WALK_NOT_PRESENT, WALK_RSVD or WALK_STAGE2. */
+    status = WALK_OK;
+    /** The format walked (commit() uses its A/D bits). */
+    fmt = null;
+    /** Level of the entry that ended the walk (3 for a PAE PDPTE register). */
+    level = 0;
+    /** PAE: the PDPTE register the walk began at (0-3) and its value; -1 when it began in memory. */
+    pdpteIndex = -1;
+    pdpteLo = 0;
+    pdpteHi = 0;
+    /** The address walked, and the level of the first entry read from memory. */
+    vaHi = 0;
+    vaLo = 0;
+    top = 0;
+    /**
+     * Entries read from memory, and of each its table frame (guest-physical in
+     * a two-stage walk) and where it lies: the words of its (machine) frame and
+     * the index of its low half. A step's level, index and value are derived
+     * (levelAt, indexAt, loAt, hiAt): a walk stores only what it cannot
+     * recompute, three words a step, on the hot path.
+     */
+    n = 0;
+    tables = new Float64Array(MAX_STEPS);
+    frames = Array.from({ length: MAX_STEPS }, () => NO_FRAME);
+    words = new Int32Array(MAX_STEPS);
+    /** The AND of the low halves and the OR of the high halves of the entries used (after a fault: those above it). */
+    acc = -1;
+    xd = 0;
+    /** After WALK_OK: the page's first 4 KiB frame, its size as a shift, the permission word (access.ts). */
+    pfn = 0;
+    shift = 12;
+    perm = 0;
+    /** Two-stage walks: the stage-2 walk of each step's table (sub(k)), and of the final address. */
+    subs = [null, null, null, null, null, null, null, null];
+    final = null;
+    /** A stage-2 fault: its kind, the guest-physical address, and whether it was the final translation (else a table reference). */
+    stage2Fault = S2_NONE;
+    stage2Gpa = 0;
+    stage2Final = false;
+    /** The EPT exit qualification or NPT EXITINFO1 low half (access.ts, stage2Qualification). */
+    stage2Qual = 0;
+    /** Level of step `k`. */
+    levelAt(k) {
+        return this.top - k;
+    }
+    /** Index of step `k`'s entry in its table. */
+    indexAt(k) {
+        const mode = this.fmt.mode;
+        const level = this.top - k;
+        return vaIndex(this.vaHi, this.vaLo, mode.shift[level], mode.indexMask[level]);
+    }
+    /** Low and high half of step `k`'s entry as memory holds it now (commit() may since have set A/D flags). */
+    loAt(k) {
+        return this.frames[k][this.words[k]];
+    }
+    hiAt(k) {
+        if (!this.fmt.mode.wide)
+            return 0;
+        return this.frames[k][this.words[k] + 1];
+    }
+    /** The stage-2 sub-walk of step `k`'s table (made on first use; a table the walk could not read is step n). */
+    sub(k) {
+        let s = this.subs[k];
+        if (s === null || s === undefined) {
+            s = new WalkResult();
+            this.subs[k] = s;
+        }
+        return s;
+    }
+    /** Low and high half of the entry that ended the walk (the leaf after WALK_OK). */
+    get entryLo() {
+        return this.n === 0 ? this.pdpteLo : this.loAt(this.n - 1);
+    }
+    get entryHi() {
+        return this.n === 0 ? this.pdpteHi : this.hiAt(this.n - 1);
+    }
+    /** Table frame of the entry that ended the walk (-1: a PDPTE register). */
+    get entryTable() {
+        return this.n === 0 ? -1 : this.tables[this.n - 1];
+    }
+    /** Every step, register first, as views (allocates: for inspection, not the hot path). */
+    steps() {
+        const out = [];
+        if (this.pdpteIndex >= 0) {
+            out.push({ level: 3, tablePfn: -1, index: this.pdpteIndex, lo: this.pdpteLo, hi: this.pdpteHi });
+        }
+        for (let k = 0; k < this.n; k++) {
+            out.push({
+                level: this.levelAt(k),
+                tablePfn: this.tables[k],
+                index: this.indexAt(k),
+                lo: this.loAt(k),
+                hi: this.hiAt(k),
+            });
+        }
+        return out;
+    }
+    /**
+     * Set the accessed flag in every entry a successful walk used and, for a
+     * write, the dirty flag in the leaf (the format's bits; a format without
+     * them, such as EPT with A/D off, is not written). Entries already flagged
+     * are not written, so shared read-only frames (zeros, all ones) are never
+     * touched. The flags are written through `space` by table frame, which may
+     * refuse: an entry in a ROM frame keeps its flags (scenario spec,
+     * semantics 5) while the translation still succeeds. With `space` null
+     * they are written where the walk read them (stage-2 tables, which the
+     * hypervisor owns outright).
+     */
+    commit(write, space) {
+        const fmt = this.fmt;
+        const a = fmt.accessedBit;
+        const n = this.n;
+        if (a !== 0) {
+            for (let i = 0; i < n; i++) {
+                const f = this.frames[i];
+                const w = this.words[i];
+                const e = f[w];
+                if ((e & a) === 0) {
+                    const wf = space === null ? f : space.frameForWrite(this.tables[i]);
+                    if (wf !== null)
+                        wf[w] = e | a;
+                }
+            }
+        }
+        if (write) {
+            const d = fmt.dirtyBit;
+            if (d !== 0) {
+                const f = this.frames[n - 1];
+                const w = this.words[n - 1];
+                const e = f[w];
+                if ((e & d) === 0) {
+                    const wf = space === null ? f : space.frameForWrite(this.tables[n - 1]);
+                    if (wf !== null)
+                        wf[w] = wf[w] | d;
+                }
+            }
+            this.perm |= PERM_D;
+        }
+    }
+}
+/**
+ * The permission word (access.ts) of a translation ending at leaf (lo, hi),
+ * given the AND of the low halves (`acc`) and the OR of the high halves (`xd`)
+ * of every entry the walk used. A format without a dirty flag reads as dirty.
+ */
+export function leafPermission(fmt, acc, xd, lo, hi) {
+    let perm = acc & fmt.rightsLo;
+    if (fmt.xd && (xd & XD_HI) !== 0)
+        perm |= PERM_XD;
+    if ((lo & fmt.dirtyBit) !== 0 || fmt.dirtyBit === 0)
+        perm |= PERM_D;
+    if ((lo & fmt.globalBit) !== 0)
+        perm |= PERM_G;
+    if (fmt.pk)
+        perm |= ((hi >>> PK_SHIFT_HI) & 0xf) << PERM_PK_SHIFT;
+    return perm;
+}
+/** Index of `va` at bit `shift`, for a VA given as two 32-bit halves. */
+export function vaIndex(vaHi, vaLo, shift, mask) {
+    return (shift >= 32 ? vaHi >>> (shift - 32) : (vaLo >>> shift) | (vaHi << (32 - shift))) & mask;
+}
+export class Walker {
+    /** Counters: walks (stage-2 sub-walks included) and entries read. */
+    walks = 0;
+    entryReads = 0;
+    /**
+     * Translate `va` through the tables rooted at `rootPfn` (or, for PAE, the
+     * PDPTE registers `pdpte`: lo/hi pairs, 8 words) into `out`. With `stage2`,
+     * table frames are guest-physical and translated through it first. Returns
+     * out.status: WALK_OK, WALK_NOT_PRESENT, WALK_RSVD or WALK_STAGE2.
+     */
+    walk(space, fmt, rootPfn, pdpte, vaHi, vaLo, out, stage2 = null) {
+        this.walks++;
+        const mode = fmt.mode;
+        const wide = mode.wide;
+        let level = mode.topLevel;
+        let tablePfn = rootPfn;
+        let acc = -1; // AND of low halves: rights survive only if set everywhere
+        let xd = 0;
+        let n = 0;
+        const present = fmt.presentMask;
+        const rsvdLo = fmt.rsvdLo;
+        const rsvdHi = fmt.rsvdHi;
+        const badRwx = fmt.badRwx;
+        const psShift = fmt.psShift;
+        const largeMask = fmt.largeMask;
+        out.fmt = fmt;
+        out.vaHi = vaHi;
+        out.vaLo = vaLo;
+        out.pdpteIndex = -1;
+        if (mode.pdpteRegisters && pdpte !== null) {
+            const i = vaLo >>> 30;
+            const lo = pdpte[2 * i];
+            const hi = pdpte[2 * i + 1];
+            out.pdpteIndex = i;
+            out.pdpteLo = lo;
+            out.pdpteHi = hi;
+            // Reserved bits were checked when the register was loaded.
+            if ((lo & present) === 0)
+                return this.end(out, WALK_NOT_PRESENT, 3, 0, acc, xd);
+            tablePfn = entryFrame(lo, hi);
+            level = 2;
+        }
+        out.top = level;
+        for (;;) {
+            const idx = vaIndex(vaHi, vaLo, mode.shift[level], mode.indexMask[level]);
+            const w = wide ? idx << 1 : idx;
+            let f;
+            if (stage2 === null) {
+                f = space.frameForRead(tablePfn);
+            }
+            else {
+                // SDM 29.3.3.2: with EPT A/D on, guest paging-structure accesses count as writes.
+                const s2 = stage2.fmt;
+                const access = s2.kind === ENTRY_EPT && s2.accessedBit !== 0 ? WRITE : READ;
+                const mfn = this.stage2Frame(space, stage2, out, out.sub(n), tablePfn * 4096 + w * 4, access, false, false);
+                if (mfn < 0)
+                    return this.end(out, WALK_STAGE2, level, n, acc, xd);
+                f = space.frameForRead(mfn);
+            }
+            this.entryReads++;
+            const lo = f[w];
+            const hi = wide ? f[w + 1] : 0;
+            out.tables[n] = tablePfn;
+            out.frames[n] = f;
+            out.words[n++] = w;
+            if ((lo & present) === 0)
+                return this.end(out, WALK_NOT_PRESENT, level, n, acc, xd);
+            const ps = (lo >>> psShift) & 1 & (largeMask >>> level);
+            const r = level * 2 + ps;
+            if (((lo & rsvdLo[r]) | (hi & rsvdHi[r])) !== 0 ||
+                (badRwx !== 0 && ((badRwx >>> (lo & 7)) & 1) !== 0)) {
+                return this.end(out, WALK_RSVD, level, n, acc, xd);
+            }
+            if (level === 1 || ps !== 0) {
+                const badMt = fmt.badMemType;
+                if (badMt !== 0 && ((badMt >>> ((lo >>> 3) & 7)) & 1) !== 0)
+                    return this.end(out, WALK_RSVD, level, n, acc, xd);
+                acc &= lo;
+                xd |= hi;
+                const shift = fmt.leafShift[level];
+                out.pfn = leafFrame(lo, hi, wide, ps !== 0, shift);
+                out.shift = shift;
+                out.perm = leafPermission(fmt, acc, xd, lo, hi);
+                return this.end(out, WALK_OK, level, n, acc, xd);
+            }
+            acc &= lo;
+            xd |= hi;
+            tablePfn = wide ? entryFrame(lo, hi) : lo >>> 12;
+            level--;
+        }
+    }
+    end(out, status, level, n, acc, xd) {
+        out.status = status;
+        out.level = level;
+        out.n = n;
+        out.acc = acc;
+        out.xd = xd;
+        if (status !== WALK_STAGE2 && out.stage2Fault !== S2_NONE)
+            out.stage2Fault = S2_NONE;
+        return status;
+    }
+    /**
+     * The last step of a two-stage walk: after `out` (a first-stage walk with
+     * `stage2`) ended WALK_OK and the access passed the first stage's rights
+     * check, translate the guest-physical address it reached for `access`.
+     * Returns the machine frame of `va`'s 4 KiB page, or -1 with out.status
+     * WALK_STAGE2 and the fault in out.stage2*. The sub-walk is out.final.
+     */
+    translateFinal(space, stage2, out, vaHi, vaLo, access) {
+        let fin = out.final;
+        if (fin === null) {
+            fin = new WalkResult();
+            out.final = fin;
+        }
+        const within = ((vaLo >>> 12) | (vaHi << 20)) & ((1 << (out.shift - 12)) - 1);
+        const gpa = (out.pfn + within) * 4096 + (vaLo & 0xfff);
+        const user = (out.perm & PERM_U) !== 0;
+        const mfn = this.stage2Frame(space, stage2, out, fin, gpa, access, user, true);
+        if (mfn < 0)
+            out.status = WALK_STAGE2;
+        return mfn;
+    }
+    /**
+     * Translate guest-physical `gpa` through `stage2` into `sub` for `access`,
+     * setting the stage-2 A/D flags it uses. Returns the 4 KiB machine frame, or
+     * -1 after recording the stage-2 fault in `out`.
+     */
+    stage2Frame(space, stage2, out, sub, gpa, access, user, final) {
+        const fmt = stage2.fmt;
+        const r = this.walk(space, fmt, stage2.rootPfn, null, Math.floor(gpa / 0x100000000), gpa >>> 0, sub, null);
+        let status = r;
+        if (r === WALK_OK) {
+            if (stage2Allows(fmt, sub.perm, access, user)) {
+                sub.commit(access === WRITE, null);
+                return sub.pfn + (Math.floor(gpa / 4096) & ((1 << (sub.shift - 12)) - 1));
+            }
+            status = PF_P; // present, but the rights refuse the access
+        }
+        out.stage2Fault = status === WALK_RSVD ? S2_MISCONFIG : S2_VIOLATION;
+        out.stage2Gpa = gpa;
+        out.stage2Final = final;
+        out.stage2Qual = stage2Qualification(fmt, status, r === WALK_OK ? sub.perm : 0, access, final);
+        return -1;
+    }
+}
+//# sourceMappingURL=walker.js.map

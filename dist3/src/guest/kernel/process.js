@@ -1,0 +1,162 @@
+/**
+ * Processes and threads (Linux's kernel/fork.c, exec.c, exit.c): the first
+ * process, fork with copy-on-write sharing (copy_page_range), clone of a
+ * thread, execve building a fresh address space, and exit.
+ *
+ * Rules: fork write-protects the parent's writable private entries and
+ * flushes the parent before the child can run; the child's entries start old
+ * (pte_mkold) and read-only file mappings are not copied (the child refaults
+ * them); exec switches to the new address space before the old one is torn
+ * down; an address space is destroyed when its last user exits.
+ */
+import { PTE_A, PTE_RW } from '../../arch/x86/bits.js';
+import { FRAMES_PER_HUGE } from './frames.js';
+import { enterSyscall, kwrite } from './kmem.js';
+import { PROT_R, PROT_W, PROT_X } from './mm.js';
+import { destroyMm } from './mmap.js';
+import { allocZeroed, getPage } from './pages.js';
+import { forEachPresent, lastEntry, leafFor, newMm, readEntry, setPte, tableAt, userFlags, writeEntry, } from './pgtable.js';
+import { dequeue, enqueue, pickVcpu, wakeWaiters } from './sched.js';
+import { LINES_PER_PAGE, Task } from './state.js';
+import { flush, switchMm } from './tlb.js';
+/** Linux's initial stack area (setup_arg_pages expands it by 128 KiB). */
+const STACK_INITIAL = 128 * 1024;
+/** The first user task (init), with an empty address space, on the least busy vCPU. */
+export function spawn(k, name, body) {
+    const t = new Task(k.nextPid++, newMm(k), pickVcpu(k), name);
+    t.mm.expected = k.opts.verify ? new Map() : null;
+    k.counters.processes++;
+    enqueue(k, t, body);
+    return t;
+}
+/** fork(): a copy of the parent's address space, private pages shared copy-on-write. */
+export function fork(k, parent, name, body) {
+    enterSyscall(k, 'fork');
+    const pm = parent.mm;
+    const mm = newMm(k);
+    mm.vmas = pm.vmas.map((a) => ({ ...a }));
+    mm.brkStart = pm.brkStart;
+    mm.brk = pm.brk;
+    mm.mmapTop = pm.mmapTop;
+    mm.expected = pm.expected === null ? null : new Map(pm.expected);
+    let wrprotected = false;
+    for (const a of pm.vmas) {
+        // Like Linux, read-only file mappings are not copied: the child refaults them from the page cache.
+        if (a.file >= 0 && (a.prot & PROT_W) === 0)
+            continue;
+        const cow = (a.prot & PROT_W) !== 0;
+        forEachPresent(k, pm, a.start, a.end, (leaf, i, va) => {
+            readEntry(k, leaf, i);
+            const e = lastEntry(k);
+            let lo = e.lo;
+            if (cow && (lo & PTE_RW) !== 0) {
+                lo &= ~PTE_RW;
+                writeEntry(k, leaf, i, e.hi, lo >>> 0);
+                wrprotected = true;
+            }
+            const child = leafFor(k, mm, va);
+            // The child's copy starts old (pte_mkold), as in Linux's copy_present_pte.
+            const clo = (lo & ~PTE_A) >>> 0;
+            writeEntry(k, child, i, k.layout.entrySize === 8 ? e.hi : 0, clo);
+            child.mark(i, true);
+            getPage(k, e.gfn);
+            mm.rss++;
+        }, (node, i, va) => {
+            // A huge page: share it write-protected.
+            const first = node.kids[i];
+            readEntry(k, node, i);
+            const e = lastEntry(k);
+            const lo = cow ? (e.lo & ~PTE_RW) >>> 0 : e.lo;
+            if (lo !== e.lo) {
+                writeEntry(k, node, i, e.hi, lo);
+                wrprotected = true;
+            }
+            const cnode = tableAt(k, mm, va, node.level);
+            writeEntry(k, cnode, i, e.hi, lo);
+            cnode.kids[i] = first;
+            cnode.used++;
+            k.frames.getHuge(first);
+            mm.rss += FRAMES_PER_HUGE;
+        });
+    }
+    if (wrprotected)
+        flush(k, pm, -1, 0);
+    const t = new Task(k.nextPid++, mm, pickVcpu(k), name);
+    k.counters.processes++;
+    enqueue(k, t, body);
+    return t;
+}
+/** A new thread of `parent` (shares its address space), placed on the least busy vCPU. */
+export function clone(k, parent, name, body) {
+    enterSyscall(k, 'clone');
+    parent.mm.users++;
+    const t = new Task(k.nextPid++, parent.mm, pickVcpu(k), name);
+    k.counters.threads++;
+    enqueue(k, t, body);
+    return t;
+}
+/** exit(): tear the address space down (if this was its last user) and wake the parent. */
+export function exit(k, t) {
+    if (t.state === 'dead')
+        return;
+    enterSyscall(k, 'exit');
+    t.state = 'dead';
+    k.counters.exits++;
+    if (k.port.cpu.index !== t.vcpu)
+        k.port.selectCpu(t.vcpu);
+    dequeue(k, t);
+    const mm = t.mm;
+    if (--mm.users === 0)
+        destroyMm(k, mm);
+    wakeWaiters(k, t);
+}
+/**
+ * execve(): a fresh address space with the program's text and data (file
+ * backed), bss, heap and stack; the arguments are written onto the stack
+ * by the kernel; the old address space is torn down.
+ */
+export function exec(k, t, p) {
+    enterSyscall(k, 'execve');
+    k.counters.execs++;
+    const l = k.layout;
+    const old = t.mm;
+    const mm = newMm(k);
+    mm.expected = old.expected === null ? null : new Map();
+    const area = (start, pages, prot, file, pgoff, name) => {
+        const end = start + pages * 4096;
+        mm.insert({ start, end, prot, file, pgoff, growsDown: false, huge: false, name });
+        return end;
+    };
+    let va = area(l.textBase, p.textPages, PROT_R | PROT_X, p.file, 0, 'text');
+    va = area(va, p.dataPages, PROT_R | PROT_W, p.file, p.textPages, 'data');
+    va = area(va, p.bssPages, PROT_R | PROT_W, -1, 0, 'bss');
+    mm.brkStart = mm.brk = va;
+    const stackEnd = l.stackTop;
+    mm.insert({
+        start: stackEnd - STACK_INITIAL,
+        end: stackEnd,
+        prot: PROT_R | PROT_W,
+        file: -1,
+        pgoff: 0,
+        growsDown: true,
+        huge: false,
+        name: 'stack',
+    });
+    // Arguments and environment: the kernel writes them onto the new stack's top page.
+    const top = stackEnd - 4096;
+    const gfn = allocZeroed(k);
+    for (let line = LINES_PER_PAGE - 8; line < LINES_PER_PAGE; line++) {
+        const v = (t.pid * 64 + line) >>> 0;
+        kwrite(k, gfn * 4096 + line * 64, 8, 0, v);
+        mm.expected?.set((top / 4096) * LINES_PER_PAGE + line, v);
+    }
+    const leaf = leafFor(k, mm, top);
+    setPte(k, leaf, top, gfn, userFlags(k, mm.find(top), true, true));
+    mm.rss++;
+    t.mm = mm;
+    t.name = p.name;
+    switchMm(k, mm);
+    if (--old.users === 0)
+        destroyMm(k, old);
+}
+//# sourceMappingURL=process.js.map

@@ -1,0 +1,109 @@
+/**
+ * The scheduler: one run queue per vCPU, placement of new tasks on the least
+ * busy vCPU, round-robin time slices (a task's body runs until it yields),
+ * the context switch (a kernel entry, then switch_mm), blocking on a child's
+ * exit and waking the waiters.
+ *
+ * Rules: tasks never migrate between vCPUs; vCPUs take turns one slice at a
+ * time in index order, so the interleaving depends on the workload alone;
+ * a task is switched to only on its own vCPU, and only there does its body
+ * run.
+ */
+import { kfetch } from './kmem.js';
+import { ENTRY_SCHEDULE } from './state.js';
+import { switchMm } from './tlb.js';
+/** The vCPU with the shortest run queue (the first of equals). */
+export function pickVcpu(k) {
+    let best = 0;
+    for (let v = 1; v < k.vcpus.length; v++) {
+        if (k.vcpus[v].queue.length < k.vcpus[best].queue.length)
+            best = v;
+    }
+    return best;
+}
+/** Start `t` running `body` on its vCPU's queue. */
+export function enqueue(k, t, body) {
+    t.body = body(t);
+    k.tasks.add(t);
+    k.vcpus[t.vcpu].queue.push(t);
+}
+/** Take `t` (now dead) off its vCPU and run queue. */
+export function dequeue(k, t) {
+    const st = k.vcpus[t.vcpu];
+    st.current = null;
+    st.queue.splice(st.queue.indexOf(t), 1);
+    k.tasks.delete(t);
+}
+/** Wake the tasks blocked waiting for `t`. */
+export function wakeWaiters(k, t) {
+    for (const w of k.tasks) {
+        if (w.state === 'blocked' && w.waitingFor === t) {
+            w.state = 'runnable';
+            w.waitingFor = null;
+        }
+    }
+}
+/**
+ * Run every task until all have exited: each vCPU in turn runs its next
+ * runnable task for one time slice. A task whose body returns or that was
+ * killed goes to `exit`. With `untilOps`, stop (returning false) once the
+ * port has run that many operations. True when every task has exited.
+ */
+export function runTasks(k, exit, onSlice, untilOps) {
+    for (;;) {
+        if (k.port.ops >= untilOps)
+            return false;
+        let ran = false;
+        let alive = false;
+        for (let v = 0; v < k.vcpus.length; v++) {
+            const st = k.vcpus[v];
+            if (st.queue.length === 0)
+                continue;
+            alive = true;
+            const t = nextRunnable(st);
+            if (t === null)
+                continue;
+            ran = true;
+            runSlice(k, exit, v, t);
+            onSlice?.();
+        }
+        if (!alive)
+            return true;
+        if (!ran)
+            throw new Error('guest kernel: every task is blocked (deadlock in the workload)');
+    }
+}
+function nextRunnable(st) {
+    for (let i = 0; i < st.queue.length; i++) {
+        const t = st.queue.shift();
+        st.queue.push(t);
+        if (t.state === 'runnable')
+            return t;
+    }
+    return null;
+}
+function runSlice(k, exit, v, t) {
+    const p = k.port;
+    if (p.cpu.index !== v)
+        p.selectCpu(v);
+    const st = k.vcpus[v];
+    if (st.current !== t) {
+        kfetch(k, ENTRY_SCHEDULE);
+        k.counters.contextSwitches++;
+        st.current = t;
+        switchMm(k, t.mm);
+    }
+    const r = t.body.next();
+    if (t.state === 'dead')
+        return;
+    if (r.done === true || t.killed) {
+        exit(t);
+        return;
+    }
+    const y = r.value;
+    if (y !== undefined && y.wait.state !== 'dead') {
+        t.state = 'blocked';
+        t.waitingFor = y.wait;
+    }
+}
+//# sourceMappingURL=sched.js.map

@@ -1,0 +1,515 @@
+/**
+ * The shadow cache and pool (Xen's shadow/common.c: the shadow hash,
+ * sh_make/destroy_shadow, pinning, shadow_prealloc, shadow_blow_tables,
+ * sh_remove_shadows): which shadows exist, what keeps them alive, and the
+ * frames they take.
+ *
+ * Rules this module keeps (the isolation checker tests them):
+ *  1. Every shadow is keyed by its role — (guest frame, part, format, level),
+ *     packed by roleKey() — in the shadow hash; a guest frame used at several
+ *     levels (recursive maps) has one shadow per level. Splintered superpages
+ *     (fl shadows) are keyed by (format, level, first frame, flags), flKey().
+ *     The cache survives CR3 switches; top-level shadows are pinned.
+ *  - A shadow lives while it is pinned or referenced (by a parent entry,
+ *    set.ts, or a PAE hardware PDPTE register); the last release frees it,
+ *    and the last shadow of a guest frame takes its write protection and its
+ *    out-of-sync state with it. checkRefs() recounts.
+ *  - When a guest frame gets its first shadow, every writable mapping of it
+ *    is revoked and every shadow superpage over it dropped (rule 3,
+ *    propagate.ts), and its P2M entry is write-protected (for paging off).
+ *  7. The pool never overflows and never holds less than the roots of every
+ *    vCPU plus one exit's headroom (attach refuses a smaller one): prealloc()
+ *    runs before any exit that may build shadows, evicting idle roots in
+ *    least-recently-loaded order, then blowing the tables below the roots in
+ *    use; roots in use are never freed, so a fault always makes progress.
+ */
+import { PTE_P, PTE_PS } from '../../arch/x86/bits.js';
+import { entryFrame, entryHi, entryLo } from '../../arch/x86/entry.js';
+import { ConfigError } from '../../hypervisor/pager.js';
+import { OWNER_HYPERVISOR } from '../../machine/memory.js';
+import { isMagic } from './magic.js';
+import { defaultPoolFrames, minPoolFrames, PREALLOC_FRAMES } from './options.js';
+import { NOT_PRESENT } from './set.js';
+import { formatIndex, HI_COPY, shadowName } from './types.js';
+/**
+ * The shadow hash key of a role: everything that makes two shadows of one
+ * guest frame differ (KVM's shadow-page role) — the guest frame, which part
+ * of a 32-bit guest table (0-3), the format (formatIndex: mode, NXE, PSE:
+ * they change what entries mean, 0-15) and the level (1-5) — as one integer,
+ * exact for guest frames below 2^44.
+ */
+export function roleKey(gfn, part, format, level) {
+    return ((gfn * 4 + part) * 16 + format) * 8 + level;
+}
+/** The hash key of an fl shadow: a splintered guest superpage at `gfn` with guest entry (lo, hi)'s flags. */
+export function flKey(format, level, gfn, lo, hi) {
+    return `${format}:fl${level}:${gfn}:${lo & 0x1fff}:${hi & HI_COPY}`;
+}
+export class ShadowCache {
+    st;
+    set;
+    oos;
+    wrmap;
+    /** The shadow hash: role key -> shadow; fl shadows by string key. */
+    hash = new Map();
+    flHash = new Map();
+    /** 2 MiB guest region -> how many of its frames are shadowed guest tables. */
+    shadowedInRegion = new Map();
+    /** Per vCPU: the PAE hardware PDPTEs. */
+    hwPdpte = new Map();
+    /**
+     * The shadow pool: its size in frames (fixed by pool=N, or following the
+     * populated memory by Xen's rule), and the pinned top-level shadows in
+     * least-recently-loaded order (a Map keeps insertion order; a load moves
+     * a shadow to the end), so eviction takes the oldest without a sort.
+     */
+    poolFrames = Number.POSITIVE_INFINITY;
+    poolDefault = false;
+    pinnedLru = new Map();
+    constructor(st, set, oos, wrmap) {
+        this.st = st;
+        this.set = set;
+        this.oos = oos;
+        this.wrmap = wrmap;
+        set.bind(this);
+    }
+    // ---- the pool ------------------------------------------------------------
+    /** Size the pool from the pool switch; a pool too small for the vCPUs is refused (ConfigError). */
+    sizePool() {
+        const st = this.st;
+        const pool = st.sw.pool;
+        if (pool > 0) {
+            // Xen raises a too-small allocation to its minimum (shadow_set_allocation,
+            // shadow/common.c); Umbra refuses it, so a measured figure is never for a
+            // pool other than the one asked for.
+            const min = minPoolFrames(st.cpus.length);
+            if (pool < min) {
+                throw new ConfigError(`a shadow pool of ${pool} frames is too small for ${st.cpus.length} vCPUs: at least ${min}`);
+            }
+            this.poolFrames = pool;
+        }
+        else if (pool === 0) {
+            this.poolDefault = true;
+            this.poolFrames = this.defaultPool();
+        }
+        if (pool >= 0)
+            st.counters['pool.frames'] = this.poolFrames;
+    }
+    /** Xen's rule applied to the guest memory populated so far (a sparse guest is not charged for its holes). */
+    defaultPool() {
+        return defaultPoolFrames(this.st.cpus.length, this.st.domain.populatedFrames() * 4096);
+    }
+    /**
+     * Frames the pool holds: shadows, out-of-sync snapshots and the P2M's
+     * tables, which Xen takes from the same pool (shadow_alloc_p2m_page,
+     * shadow/common.c; half of libxl's default allocation is for them).
+     */
+    poolUsed() {
+        const c = this.st.counters;
+        c['pool.p2m_frames'] = this.st.p2m.tableFrames;
+        return c.shadow_frames + this.oos.size + this.st.p2m.tableFrames;
+    }
+    /**
+     * The pool's bound: its size, or more when the P2M has grown into the
+     * room the shadows need at least. Xen would then fail the P2M allocation
+     * and crash the domain (shadow_alloc_p2m_page keeps the shadows their
+     * shadow_min_acceptable_pages); Umbra lets the pool grow by what the
+     * P2M overdraws, so a run with a small pool=N still completes.
+     */
+    poolLimit() {
+        return Math.max(this.poolFrames, this.st.p2m.tableFrames + minPoolFrames(this.st.cpus.length));
+    }
+    /**
+     * Make room before an exit that may build shadows (at most one per level,
+     * plus splinters and PAE's four PDs): unpin and free the least recently
+     * loaded top-level shadows no vCPU is running on; if that is not enough,
+     * blow the tables (unhook everything below the roots in use). The pool
+     * never overflows, and the roots in use are never freed, so a fault always
+     * makes progress: attach() refused any pool smaller than the roots of every
+     * vCPU plus this headroom (minPoolFrames).
+     */
+    prealloc() {
+        const need = PREALLOC_FRAMES;
+        const c = this.st.counters;
+        if (this.poolDefault && this.poolUsed() + need > this.poolFrames) {
+            this.poolFrames = this.defaultPool();
+            c['pool.frames'] = this.poolFrames;
+        }
+        const limit = this.poolLimit();
+        if (this.poolUsed() + need <= limit)
+            return;
+        const inUse = new Set(this.st.cpus.map((cpu) => cpu.mmu.rootPfn));
+        for (const sh of [...this.pinnedLru.keys()]) {
+            if (this.poolUsed() + need <= limit)
+                return;
+            if (inUse.has(sh.smfn) || this.inPdpte(sh))
+                continue;
+            c['pool.evictions']++;
+            this.pinnedLru.delete(sh);
+            sh.pinned = false;
+            this.release(sh);
+        }
+        if (this.poolUsed() + need <= limit)
+            return;
+        c['pool.blowouts']++;
+        this.blowTables();
+    }
+    /**
+     * Xen's shadow_blow_tables (shadow/common.c): unpin every top-level shadow
+     * no vCPU runs on (freeing it and all below it), then unhook everything
+     * below the roots in use; all is rebuilt on demand. (Xen unpins the roots
+     * in use too, which its vCPUs' shadow_table references keep alive until
+     * their next CR3 load re-pins them; here their pin is that reference.)
+     */
+    blowTables() {
+        this.oos.resyncAll('blowout');
+        const inUse = new Set(this.st.cpus.map((cpu) => cpu.mmu.rootPfn));
+        for (const sh of [...this.pinnedLru.keys()]) {
+            if (inUse.has(sh.smfn) || this.inPdpte(sh))
+                continue;
+            this.pinnedLru.delete(sh);
+            sh.pinned = false;
+            this.release(sh);
+        }
+        for (const sh of [...this.hash.values()]) {
+            if (!(sh.pinned || this.inPdpte(sh)) || !this.st.byMfn.has(sh.smfn))
+                continue;
+            for (let i = 0; i < 512; i++)
+                this.set.setEntry(sh, i, NOT_PRESENT, null);
+        }
+        this.set.shootdown();
+    }
+    // ---- roots ---------------------------------------------------------------
+    /** The top-level shadow of guest root `gfn`, pinned and made the most recently loaded. */
+    pinRoot(fmt, gfn) {
+        const top = this.get(fmt, fmt.mode.topLevel, gfn);
+        this.pin(top);
+        return top;
+    }
+    /**
+     * Pin a top-level shadow (Xen's sh_pin, from sh_set_toplevel_shadow at
+     * every CR3 load): it outlives the CR3 that loaded it, so switching back
+     * finds it. Top level means what Xen's sh_type_is_pinnable says: the l4
+     * (and here l5) of a long-mode guest, the l2s a PAE guest's PDPTEs name,
+     * and the l2 of a 32-bit guest (four quarter shadows here, 2-on-3).
+     */
+    pin(sh) {
+        if (!sh.pinned) {
+            sh.pinned = true;
+            sh.refs++;
+        }
+        this.pinnedLru.delete(sh);
+        this.pinnedLru.set(sh, true);
+    }
+    /** Pinned top-level shadows, least recently loaded first. */
+    pinned() {
+        return this.pinnedLru.keys();
+    }
+    /**
+     * Hardware PDPTE registers: for a PAE guest, shadows of the PDs its own
+     * PDPTE registers name; for a 32-bit guest (2-on-3, as Xen ran them), the
+     * four quarter-shadows of its page directory.
+     */
+    pdptes(cpu, fmt) {
+        let st = this.hwPdpte.get(cpu);
+        if (st === undefined) {
+            st = { regs: new Uint32Array(8), refs: [] };
+            this.hwPdpte.set(cpu, st);
+        }
+        const old = st.refs;
+        st.refs = [];
+        for (let i = 0; i < 4; i++) {
+            let sh;
+            if (fmt.mode.pdpteRegisters) {
+                const lo = cpu.pdpte[2 * i];
+                const hi = cpu.pdpte[2 * i + 1];
+                if ((lo & PTE_P) === 0) {
+                    st.regs[2 * i] = 0;
+                    st.regs[2 * i + 1] = 0;
+                    continue;
+                }
+                sh = this.get(fmt, 2, entryFrame(lo, hi));
+            }
+            else {
+                sh = this.get(fmt, 2, cpu.cr3RootPfn, i);
+            }
+            this.pin(sh);
+            sh.refs++;
+            st.refs.push(sh);
+            st.regs[2 * i] = entryLo(sh.smfn, PTE_P);
+            st.regs[2 * i + 1] = entryHi(sh.smfn);
+        }
+        for (const sh of old)
+            this.release(sh);
+        return st.regs;
+    }
+    /** Is `sh` named by a vCPU's hardware PDPTE register (a root in use)? */
+    inPdpte(sh) {
+        for (const st of this.hwPdpte.values())
+            if (st.refs.includes(sh))
+                return true;
+        return false;
+    }
+    // ---- the shadow hash -----------------------------------------------------
+    /** The shadow of guest table `gfn` at `level` for `fmt` (`part` of a 32-bit guest's table), made if missing. */
+    get(fmt, level, gfn, part = 0) {
+        const st = this.st;
+        const key = roleKey(gfn, part, formatIndex(fmt), level);
+        const found = this.hash.get(key);
+        if (found !== undefined) {
+            st.counters.shadow_cache_hits++;
+            return found;
+        }
+        // Only l1s go out of sync: a frame about to be shadowed at another level comes back first.
+        if (level > 1 && this.oos.has(gfn))
+            this.oos.resync(gfn, 'promoted');
+        const sh = this.make(fmt, key, gfn, level, part, false, 0, 0);
+        let list = st.byGfn.get(gfn);
+        if (list === undefined) {
+            list = [];
+            st.byGfn.set(gfn, list);
+            this.removeWriteAccess(gfn, level);
+            st.p2m.protect(gfn, true);
+        }
+        list.push(sh);
+        return sh;
+    }
+    /** The shadow of guest table `gfn` at `level` for `fmt` if there is one (Xen's get_shadow_status): none is made. */
+    find(fmt, level, gfn, part = 0) {
+        return this.hash.get(roleKey(gfn, part, formatIndex(fmt), level));
+    }
+    /** The fl shadow at `level` of the guest superpage (lo, hi) splintered from guest frame `gfn`, made if missing. */
+    getFl(fmt, level, gfn, lo, hi) {
+        const key = flKey(formatIndex(fmt), level, gfn, lo, hi);
+        const found = this.flHash.get(key);
+        if (found !== undefined) {
+            this.st.counters.shadow_cache_hits++;
+            return found;
+        }
+        return this.make(fmt, key, gfn, level, 0, true, lo, hi);
+    }
+    make(fmt, key, gfn, level, part, fl, flLo, flHi) {
+        const st = this.st;
+        // Zeroed; storage comes with the first entry written (an empty shadow costs no frame).
+        const smfn = st.domain.mem.alloc(OWNER_HYPERVISOR);
+        const guestWide = fmt.mode.wide;
+        const sh = {
+            key,
+            smfn,
+            fmt,
+            gfn,
+            level,
+            guestWide,
+            part,
+            fl,
+            flLo,
+            flHi,
+            refs: 0,
+            pinned: false,
+            ups: new Set(),
+        };
+        if (typeof key === 'number')
+            this.hash.set(key, sh);
+        else
+            this.flHash.set(key, sh);
+        st.byMfn.set(smfn, sh);
+        const c = st.counters;
+        c.shadows_made++;
+        c.shadow_frames++;
+        if (c.shadow_frames > c.peak_shadow_frames) {
+            c.peak_shadow_frames = c.shadow_frames;
+        }
+        return sh;
+    }
+    /**
+     * Make every existing shadow mapping of guest frame `gfn` read-only (it is
+     * now a shadowed table at `level`): Xen does this for each guest table on
+     * a fault's walk (gw_remove_write_accesses, shadow/multi.c) and for the
+     * roots at a CR3 load (sh_update_cr3); wrmap.ts finds the mappings.
+     */
+    removeWriteAccess(gfn, level) {
+        const region = gfn >>> 9;
+        this.shadowedInRegion.set(region, (this.shadowedInRegion.get(region) ?? 0) + 1);
+        // A shadow superpage over a frame that is now a guest table: drop it (it is rebuilt splintered).
+        this.set.dropSuperpages(region);
+        if (this.wrmap.remove(gfn, level))
+            this.set.shootdown();
+    }
+    /** Does 2 MiB guest region `region` hold a shadowed guest table (no shadow superpage may cover it)? */
+    hasShadowedTable(region) {
+        return this.shadowedInRegion.has(region);
+    }
+    /** Drop a reference; free the shadow when nothing refers to it. */
+    release(sh) {
+        sh.refs--;
+        if (sh.refs > 0 || sh.pinned)
+            return;
+        this.free(sh);
+    }
+    free(sh) {
+        const st = this.st;
+        if (!(typeof sh.key === 'number' ? this.hash.delete(sh.key) : this.flHash.delete(sh.key)))
+            return;
+        const f = st.domain.mem.read(sh.smfn);
+        for (let i = 0; i < 512; i++) {
+            const w = 2 * i;
+            if ((f[w] & PTE_P) !== 0)
+                this.set.setEntry(sh, i, NOT_PRESENT, null);
+        }
+        st.byMfn.delete(sh.smfn);
+        this.pinnedLru.delete(sh);
+        if (!sh.fl) {
+            const list = st.byGfn.get(sh.gfn);
+            if (list !== undefined) {
+                const i = list.indexOf(sh);
+                if (i >= 0)
+                    list.splice(i, 1);
+                if (list.length === 0) {
+                    st.byGfn.delete(sh.gfn);
+                    this.oos.forget(sh.gfn);
+                    st.p2m.protect(sh.gfn, false);
+                    const region = sh.gfn >>> 9;
+                    const n = (this.shadowedInRegion.get(region) ?? 1) - 1;
+                    if (n === 0)
+                        this.shadowedInRegion.delete(region);
+                    else
+                        this.shadowedInRegion.set(region, n);
+                }
+            }
+        }
+        st.domain.mem.free(sh.smfn);
+        if (sh.level === 1)
+            this.wrmap.freed(sh.smfn);
+        st.counters.shadows_freed++;
+        st.counters.shadow_frames--;
+    }
+    /**
+     * Remove the shadows of `gfn` by unhooking them from their parents (Xen's
+     * sh_remove_shadows); a shadow in use as a root (pinned, or named by a PAE
+     * PDPTE register) stays. True if none is left.
+     */
+    unshadow(gfn) {
+        const st = this.st;
+        let flush = false;
+        for (const sh of [...(st.byGfn.get(gfn) ?? [])]) {
+            if (sh.pinned || this.inPdpte(sh))
+                continue;
+            for (const slot of [...sh.ups]) {
+                const parent = st.byMfn.get(Math.floor(slot / 1024));
+                if (parent !== undefined && this.set.setEntry(parent, slot % 1024, NOT_PRESENT, null))
+                    flush = true;
+            }
+            st.counters['unshadow.shadows']++;
+        }
+        if (flush)
+            this.set.shootdown();
+        return !st.byGfn.has(gfn);
+    }
+    // ---- P2M changes -----------------------------------------------------------
+    /**
+     * Guest frame `gfn` changed type (Xen's sh_remove_all_shadows_and_parents,
+     * called from sh_unshadow_for_p2m_change in shadow/hvm.c): every shadow of
+     * it is unhooked from its parents and unpinned, and its out-of-sync state
+     * dropped; a root a vCPU is running on (its CR3 or a PAE PDPTE register)
+     * cannot go and is emptied instead, so it is rebuilt from what the frame
+     * holds now. True if a removed entry may be held by a TLB.
+     */
+    removeAll(gfn) {
+        const st = this.st;
+        const list = st.byGfn.get(gfn);
+        if (list === undefined)
+            return false;
+        this.oos.forget(gfn);
+        const inUse = new Set(st.cpus.map((cpu) => cpu.mmu.rootPfn));
+        let flush = false;
+        for (const sh of [...list]) {
+            for (const slot of [...sh.ups]) {
+                const parent = st.byMfn.get(Math.floor(slot / 1024));
+                if (parent !== undefined && this.set.setEntry(parent, slot % 1024, NOT_PRESENT, null))
+                    flush = true;
+            }
+            if (sh.pinned && !inUse.has(sh.smfn) && st.byMfn.has(sh.smfn)) {
+                this.pinnedLru.delete(sh);
+                sh.pinned = false;
+                this.release(sh);
+            }
+            if (!st.byMfn.has(sh.smfn))
+                continue;
+            for (let i = 0; i < 512; i++)
+                if (this.set.setEntry(sh, i, NOT_PRESENT, null))
+                    flush = true;
+        }
+        return flush;
+    }
+    /**
+     * Remove every shadow entry mapping a guest frame of [first, first+count)
+     * (Xen's sh_remove_all_mappings, shadow/common.c: a brute-force search of
+     * every l1 and fl1 shadow), and every shadow superpage over one. True if
+     * any was removed (a TLB may hold it).
+     */
+    removeMappings(first, count) {
+        const st = this.st;
+        const c = st.counters;
+        const mem = st.domain.mem;
+        const placement = st.domain.placement;
+        const end = first + count;
+        let flush = this.set.dropSuperpagesIn(first, count);
+        for (const table of [this.hash, this.flHash]) {
+            for (const sh of table.values()) {
+                if (sh.level !== 1)
+                    continue;
+                c['p2m.l1_searched']++;
+                const f = mem.read(sh.smfn);
+                for (let i = 0; i < 512; i++) {
+                    const lo = f[2 * i];
+                    const hi = f[2 * i + 1];
+                    // Magic entries map no frame (and MMIO ones only frames above RAM, which never change).
+                    if ((lo & PTE_P) === 0 || isMagic(lo, hi))
+                        continue;
+                    const gfn = placement.gfnOf(entryFrame(lo, hi));
+                    if (gfn < first || gfn >= end)
+                        continue;
+                    this.set.setEntry(sh, i, NOT_PRESENT, null);
+                    c['p2m.mappings_removed']++;
+                    flush = true;
+                }
+            }
+        }
+        return flush;
+    }
+    // ---- what the isolation checker asks -----------------------------------
+    /** The pool bound and every shadow's reference count (one per parent entry, per PDPTE register, per pin); null if they hold. */
+    checkRefs() {
+        const st = this.st;
+        const mem = st.domain.mem;
+        if (this.poolUsed() > this.poolLimit())
+            return `shadow pool overflow: ${this.poolUsed()} frames in a pool of ${this.poolLimit()}`;
+        const counted = new Map();
+        const all = [...this.hash.values(), ...this.flHash.values()];
+        for (const sh of all)
+            counted.set(sh, sh.pinned ? 1 : 0);
+        for (const p of this.hwPdpte.values())
+            for (const sh of p.refs)
+                counted.set(sh, (counted.get(sh) ?? 0) + 1);
+        for (const sh of all) {
+            if (mem.ownerOf(sh.smfn) !== OWNER_HYPERVISOR)
+                return `${shadowName(sh)} in a frame the hypervisor does not own`;
+            if (sh.level === 1)
+                continue;
+            const f = mem.read(sh.smfn);
+            for (let i = 0; i < 512; i++) {
+                const lo = f[2 * i];
+                if ((lo & PTE_P) === 0 || (lo & PTE_PS) !== 0 || isMagic(lo, f[2 * i + 1]))
+                    continue;
+                const c = st.byMfn.get(entryFrame(lo, f[2 * i + 1]));
+                if (c !== undefined)
+                    counted.set(c, (counted.get(c) ?? 0) + 1);
+            }
+        }
+        for (const [sh, n] of counted)
+            if (n !== sh.refs)
+                return `${shadowName(sh)} has ${sh.refs} references counted but ${n} exist`;
+        return null;
+    }
+}
+//# sourceMappingURL=cache.js.map

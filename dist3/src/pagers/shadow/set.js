@@ -1,0 +1,257 @@
+/**
+ * The one writer of shadow entries (Xen's shadow/set.c): setEntry() stores
+ * every shadow entry there is, and keeps what depends on entries — the
+ * children's reference counts and up-pointers, the writable reverse map and
+ * the shadow superpages' regions. Write revocation and the TLB shootdown
+ * live here too, since they exist to keep those records honest.
+ *
+ * Rules this module keeps (the isolation checker tests them):
+ *  4. setEntry() is the only writer of shadow entries (write revocation
+ *     included): a child's reference count is the number of present shadow
+ *     entries pointing at it (plus its pin and PAE PDPTE registers, kept by
+ *     the cache), and a replaced entry's reference is dropped at once, so an
+ *     unreferenced, unpinned shadow is freed (cache.ts).
+ *  - The writable reverse map holds exactly the present, writable, non-magic
+ *    shadow l1 entries, by the guest frame they map; magic entries map
+ *    nothing and appear in no record. Xen keeps only their count (the type
+ *    count); so does the default search for them (wrmap.ts), and only the
+ *    rmap switch reads the slots.
+ *  - Only a replaced present (non-magic) entry can be held by a TLB: that is
+ *    what setEntry() reports, and what callers flush for (shootdown()).
+ */
+import { PTE_D, PTE_P, PTE_PS, PTE_RW } from '../../arch/x86/bits.js';
+import { entryFrame, leafFrame } from '../../arch/x86/entry.js';
+import { isMagic } from './magic.js';
+export const NOT_PRESENT = [0, 0];
+/**
+ * Writable reverse map: guest frame -> the shadow leaf slots (smfn * 1024 +
+ * index) that map it *writable*. Revoking write access (a frame becomes a
+ * shadowed table, an out-of-sync l1 is resynced, the dirty log is cleaned)
+ * visits only these, and empties the set, so each writable mapping is paid
+ * for once however many read-only mappings a frame has. Most frames have one
+ * writable mapping: it is stored as a number; shared frames get a Set.
+ */
+export class WritableMap {
+    map = new Map();
+    add(gfn, slot) {
+        const v = this.map.get(gfn);
+        if (v === undefined)
+            this.map.set(gfn, slot);
+        else if (typeof v === 'number') {
+            if (v !== slot)
+                this.map.set(gfn, new Set([v, slot]));
+        }
+        else
+            v.add(slot);
+    }
+    remove(gfn, slot) {
+        const v = this.map.get(gfn);
+        if (v === slot)
+            this.map.delete(gfn);
+        else if (typeof v === 'object') {
+            v.delete(slot);
+            if (v.size === 0)
+                this.map.delete(gfn);
+        }
+    }
+    /** How many slots map `gfn` writable (Xen: the frame's type count). */
+    count(gfn) {
+        const v = this.map.get(gfn);
+        return v === undefined ? 0 : typeof v === 'number' ? 1 : v.size;
+    }
+    /** Remove and return every slot mapping `gfn` writable. */
+    take(gfn) {
+        const v = this.map.get(gfn);
+        if (v === undefined)
+            return [];
+        this.map.delete(gfn);
+        return typeof v === 'number' ? [v] : [...v];
+    }
+}
+export class ShadowSet {
+    st;
+    /** Guest frame -> shadow leaf slots (smfn * 1024 + index) mapping it writable. */
+    writable = new WritableMap();
+    /** 2 MiB guest region (gfn >> 9) -> shadow superpage entries (slots) covering it. */
+    superSlots = new Map();
+    releaser = null;
+    fixups = null;
+    constructor(st) {
+        this.st = st;
+    }
+    /** Connect the cache, which frees what the writer stops referring to (once, at attach). */
+    bind(releaser) {
+        this.releaser = releaser;
+    }
+    /** Connect out-of-sync tracking, which keeps fixup arrays (once, at attach; not with the rmap switch). */
+    bindFixups(fixups) {
+        this.fixups = fixups;
+    }
+    /** How many shadow l1 entries map `gfn` writable (Xen: its type count; not where they are). */
+    writableCount(gfn) {
+        return this.writable.count(gfn);
+    }
+    /**
+     * The one writer of shadow entries: stores (lo, hi) at `index` of `sh`,
+     * dropping the reference / reverse-map record of the old entry and making
+     * the new one's. True if a present (non-magic) entry was replaced, which a
+     * TLB may hold.
+     */
+    setEntry(sh, index, [lo, hi], child) {
+        const st = this.st;
+        const f = st.domain.mem.write(sh.smfn);
+        const w = 2 * index;
+        const oldLo = f[w];
+        const oldHi = f[w + 1];
+        lo >>>= 0;
+        hi >>>= 0;
+        const fx = this.fixups;
+        if (fx !== null && sh.level === 1 && (lo & (PTE_P | PTE_RW)) === (PTE_P | PTE_RW) && !isMagic(lo, hi)) {
+            const g = st.domain.placement.gfnOf(entryFrame(lo, hi));
+            if (fx.isOutOfSync(g))
+                fx.fixupAdd(g, sh.smfn * 1024 + index);
+        }
+        if (oldLo === lo && oldHi === hi)
+            return false;
+        f[w] = lo;
+        f[w + 1] = hi;
+        const newReal = (lo & PTE_P) !== 0 && !isMagic(lo, hi);
+        // The new child's reference first: re-linking the same child with other
+        // rights must not free it in between.
+        if (newReal && child !== null) {
+            child.refs++;
+            child.ups.add(sh.smfn * 1024 + index);
+        }
+        // Magic entries (fast path) map nothing: no reverse map, and no TLB can hold them.
+        const oldReal = (oldLo & PTE_P) !== 0 && !isMagic(oldLo, oldHi);
+        if (oldReal) {
+            const oldMfn = entryFrame(oldLo, oldHi);
+            if (sh.level > 1 && (oldLo & PTE_PS) !== 0) {
+                this.superTrack(sh, index, oldLo, oldHi, false);
+            }
+            else if (sh.level > 1) {
+                const c = st.byMfn.get(oldMfn);
+                if (c !== undefined) {
+                    if (c !== child)
+                        c.ups.delete(sh.smfn * 1024 + index);
+                    this.releaser.release(c);
+                }
+            }
+            else if ((oldLo & PTE_RW) !== 0) {
+                this.writable.remove(st.domain.placement.gfnOf(oldMfn), sh.smfn * 1024 + index);
+            }
+        }
+        if (newReal && child === null) {
+            if (sh.level > 1 && (lo & PTE_PS) !== 0)
+                this.superTrack(sh, index, lo, hi, true);
+            else if (sh.level === 1 && (lo & PTE_RW) !== 0) {
+                const g = st.domain.placement.gfnOf(entryFrame(lo, hi));
+                this.writable.add(g, sh.smfn * 1024 + index);
+            }
+        }
+        return oldReal;
+    }
+    /** Guest frames covered by a shadow superpage entry at `level` (first frame, count). */
+    superRange(sh, lo, hi) {
+        const shift = sh.level === 3 ? 30 : 21;
+        const mfn = leafFrame(lo, hi, true, true, shift);
+        return [this.st.domain.placement.gfnOf(mfn), 1 << (shift - 12)];
+    }
+    /** Record (or forget) which 2 MiB regions a shadow superpage entry covers. */
+    superTrack(sh, index, lo, hi, add) {
+        const [first, span] = this.superRange(sh, lo, hi);
+        const slot = sh.smfn * 1024 + index;
+        for (let r = first >>> 9, end = (first + span - 1) >>> 9; r <= end; r++) {
+            let set = this.superSlots.get(r);
+            if (add) {
+                if (set === undefined) {
+                    set = new Set();
+                    this.superSlots.set(r, set);
+                }
+                set.add(slot);
+            }
+            else if (set !== undefined) {
+                set.delete(slot);
+                if (set.size === 0)
+                    this.superSlots.delete(r);
+            }
+        }
+    }
+    /**
+     * A frame in 2 MiB guest region `region` became a shadowed guest table:
+     * drop every shadow superpage over it (it is rebuilt splintered) and flush.
+     */
+    dropSuperpages(region) {
+        if (this.dropRegion(region))
+            this.shootdown();
+    }
+    /** Drop every shadow superpage entry over guest frames [first, first+count); true if there was one (the caller flushes). */
+    dropSuperpagesIn(first, count) {
+        const r0 = Math.floor(first / 512);
+        const r1 = Math.floor((first + count - 1) / 512);
+        let any = false;
+        if (r1 - r0 < this.superSlots.size) {
+            for (let r = r0; r <= r1; r++)
+                if (this.dropRegion(r))
+                    any = true;
+        }
+        else {
+            for (const r of [...this.superSlots.keys()])
+                if (r >= r0 && r <= r1 && this.dropRegion(r))
+                    any = true;
+        }
+        return any;
+    }
+    dropRegion(region) {
+        const supers = this.superSlots.get(region);
+        if (supers === undefined)
+            return false;
+        for (const slot of [...supers]) {
+            const sh = this.st.byMfn.get(Math.floor(slot / 1024));
+            this.setEntry(sh, slot % 1024, NOT_PRESENT, null);
+        }
+        return true;
+    }
+    /**
+     * Clear the write permission of shadow l1 slot `slot` (smfn * 1024 +
+     * index) if it maps `gfn` writable (Xen's sh_rm_write_access_from_sl1p);
+     * true if it did. A slot whose shadow has gone, or holds something else
+     * now, is left alone.
+     */
+    revokeSlot(slot, gfn) {
+        const st = this.st;
+        const sh = st.byMfn.get(Math.floor(slot / 1024));
+        if (sh === undefined || sh.level !== 1)
+            return false;
+        const i = slot % 1024;
+        const f = st.domain.mem.read(sh.smfn);
+        const lo = f[2 * i];
+        const hi = f[2 * i + 1];
+        if ((lo & (PTE_P | PTE_RW)) !== (PTE_P | PTE_RW) || isMagic(lo, hi))
+            return false;
+        if (st.domain.placement.gfnOf(entryFrame(lo, hi)) !== gfn)
+            return false;
+        this.setEntry(sh, i, [lo & ~(PTE_RW | PTE_D), hi], null);
+        return true;
+    }
+    /** Clear the write permission of every shadow leaf mapping `gfn` (through the writer); true if any had it. */
+    revokeWrite(gfn) {
+        const st = this.st;
+        const slots = this.writable.take(gfn);
+        for (const slot of slots) {
+            st.counters.rmap_entries_searched++;
+            const sh = st.byMfn.get(Math.floor(slot / 1024));
+            const i = slot % 1024;
+            const f = st.domain.mem.read(sh.smfn);
+            this.setEntry(sh, i, [f[2 * i] & ~(PTE_RW | PTE_D), f[2 * i + 1]], null);
+        }
+        return slots.length > 0;
+    }
+    /** Flush every vCPU's hardware TLB (a real hypervisor sends IPIs). */
+    shootdown() {
+        this.st.counters.tlb_shootdowns++;
+        for (const c of this.st.cpus)
+            c.mmu.flushContext(-1, true);
+    }
+}
+//# sourceMappingURL=set.js.map
