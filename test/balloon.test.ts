@@ -84,6 +84,24 @@ for (const c of CASES) {
   });
 }
 
+test('a ballooning workload is transparent in every other paging mode and with scattered frames', () => {
+  for (const mode of ['5-level', 'pae', '32-bit'] as const) {
+    for (const layout of ['identity', 'scatter'] as const) {
+      const c: Case = {
+        workload: layout === 'identity' ? 'compile' : 'server',
+        size: 0.002,
+        memory: 128 * MiB,
+        balloon: 48 * MiB,
+      };
+      const go = (pager: Pager): WorkloadRun => runWorkload({ ...options(c, pager), mode, layout });
+      const native = go(new NativePager());
+      assert.ok((native.kernel.stats()['guest.balloon.frames_in'] ?? 0) > 0, `${mode}: the balloon went out and back`);
+      for (const spec of defaultSpecs())
+        assert.equal(go(createPager(spec)).digest, native.digest, `${mode}, ${layout}, ${spec}`);
+    }
+  }
+});
+
 test('a ballooning workload under the isolation checker after every exit', () => {
   for (const c of CASES.slice(1)) {
     const native = run(c, new NativePager()).digest;
