@@ -262,3 +262,58 @@ test('a missing trace or an unwritable --record path is bad input too', () => {
     /no such/,
   );
 });
+
+test('--balloon: run reports the balloon, replay reproduces it, compare checks it under every pager', () => {
+  const trace = at('balloon.umt');
+  const args = ['--workload', 'bigmem', '--size', '0.01', '--memory', '128M'];
+  const r = umbra([
+    'run',
+    ...args,
+    '--balloon',
+    '25%',
+    '--pager',
+    'shadow',
+    '--record',
+    trace,
+    '--stats-json',
+    at('b.json'),
+  ]);
+  const lines = reportLines(ok(r));
+  assert.match(lines.get('guest') ?? '', /; size 0\.01, seed 1; balloon 32 MiB$/);
+  const m =
+    /^balloon {4}([\d,]+) frames given back, ([\d,]+) reclaimed, in ([\d,]+) p2m operations; at most ([\d,]+) frames \(([\d.]+) MiB\) out; (\d+) runs short of free memory, (\d+) deflations on OOM$/.exec(
+      lines.get('balloon') ?? '',
+    );
+  assert.ok(m, lines.get('balloon'));
+  const num = (i: number): number => Number((m[i] as string).replace(/,/g, ''));
+  assert.ok(num(1) > 0 && num(2) > 0 && num(3) > 0, 'frames went out and came back in p2m operations');
+  assert.equal(num(4), 8192, 'the balloon reached its 32 MiB target');
+  const stats = JSON.parse(readFileSync(at('b.json'), 'utf8')) as StatsDocument;
+  assert.equal(stats.run.balloon, 32 * 2 ** 20);
+  assert.equal(stats.guest['balloon.p2m_ops'], num(3));
+  assert.equal(stats.pager.counters['p2m.changes'], num(3), 'every p2m operation reached the pager');
+  // The same run replayed prints the same report; under native, the same guest lines.
+  assert.equal(ok(umbra(['replay', trace, '--pager', 'shadow'])), r.stdout);
+  const native = reportLines(ok(umbra(['replay', trace, '--pager', 'native'])));
+  for (const k of ['guest', 'digest', 'operations', 'balloon']) assert.equal(native.get(k), lines.get(k), k);
+  // compare: the guest saw the same under each pager; the balloon's counters are rows.
+  const j = JSON.parse(
+    ok(umbra(['compare', ...args, '--balloon', '32M', '--pagers', PAGER_SPECS.join(','), '--json'])),
+  ) as JsonComparison;
+  assert.equal(`sha256 ${j.digest}`, (lines.get('digest') ?? '').split(/\s+/).slice(1, 3).join(' '), '32M = 25%');
+  assert.ok(j.rows.some((row) => row.key === 'guest.balloon.frames_out'));
+  // Without --balloon, nothing of it shows.
+  assert.doesNotMatch(ok(umbra(['run', ...args])), /balloon/);
+});
+
+test('--balloon: a bad size is one line of error, exit status 2', () => {
+  const args = ['run', '--workload', 'bigmem', '--size', '0.01', '--memory', '128M', '--balloon'];
+  failsWith(umbra([...args, '100%']), '--balloon 100%: a percentage must be above 0 and below 100');
+  failsWith(umbra([...args, '0%']), '--balloon 0%: a percentage must be above 0 and below 100');
+  failsWith(umbra([...args, '128M']), "--balloon 128M: must be less than the guest's RAM (128 MiB)");
+  failsWith(umbra([...args, 'lots']), '--balloon lots: give a percentage of RAM (25%) or a size (128M)');
+  failsWith(umbra([...args, '1000']), '--balloon 1000: must be a multiple of 4 KiB');
+  failsWith(umbra([...args, '0.0001%']), '--balloon 0.0001%: less than one 4 KiB frame');
+  failsWith(umbra(['compare', '--workload', 'bigmem', '--balloon', '-5%']), /^umbra: --balloon -5%: give a percentage/);
+  assert.match(ok(umbra(['workloads'])), /--balloon SIZE/);
+});

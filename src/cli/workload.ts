@@ -45,6 +45,7 @@ interface GuestOptions {
   shadowPool?: string;
   verify?: boolean;
   costs?: string;
+  balloon?: string;
 }
 
 interface RunOptions extends GuestOptions {
@@ -85,7 +86,9 @@ export function registerWorkloadCommands(program: Command): void {
       .option('--output <file>', 'write the guest-visible output (scenario-format JSON Lines) to a file')
       .option('--stats', 'print every counter to stderr')
       .option('--stats-json <file>', 'write every counter as JSON'),
-  ).action(runCommand);
+  )
+    .option(BALLOON_FLAG, BALLOON_HELP)
+    .action(runCommand);
 
   guestOptions(
     program
@@ -95,7 +98,9 @@ export function registerWorkloadCommands(program: Command): void {
       .option('--json', 'print the comparison as JSON')
       .option('--csv', 'print the comparison as CSV')
       .option('--plot <file.svg>', 'also draw the main figures as an SVG chart'),
-  ).action(compareCommand);
+  )
+    .option(BALLOON_FLAG, BALLOON_HELP)
+    .action(compareCommand);
 
   guestOptions(
     program
@@ -120,6 +125,10 @@ export function registerWorkloadCommands(program: Command): void {
     .option('--stats-json <file>', 'write every counter as JSON')
     .action(replayCommand);
 }
+
+const BALLOON_FLAG = '--balloon <size>';
+const BALLOON_HELP =
+  'a balloon driver gives back up to SIZE of guest RAM (25%, 128M) and takes it back, four times over the run';
 
 function guestOptions(c: Command): Command {
   c.requiredOption('--workload <name>', `workload: ${WORKLOADS.map((w) => w.name).join(', ')}`)
@@ -163,6 +172,7 @@ function listCommand(): void {
   out.push('');
   out.push('knobs (run, compare): --size X  --seed N  --vcpus N  --memory BYTES  --mode 4-level|5-level|pae|32-bit');
   out.push('                      --no-pcid  --thp  --layout identity|scatter  --tlb GEOMETRY  --costs FILE.json');
+  out.push('                      --balloon SIZE (25% of RAM or bytes, 128M: inflate and deflate while it runs)');
   process.stdout.write(`${out.join('\n')}\n`);
 }
 
@@ -176,6 +186,30 @@ export function parseBytes(flag: string, v: string): number {
     throw new UsageError(`${flag} ${v}: must be a multiple of 4 KiB, at most 1 TiB`);
   }
   return n;
+}
+
+/**
+ * --balloon: a percentage of guest RAM ("25%") or a byte count as --memory
+ * takes it ("128M"), rounded down to whole frames; above 0, below the RAM.
+ */
+export function parseBalloon(v: string, memory: number): number {
+  const pct = /^(\d+(?:\.\d+)?)%$/.exec(v);
+  let bytes: number;
+  if (pct) {
+    const p = Number(pct[1]);
+    if (!(p > 0 && p < 100)) throw new UsageError(`--balloon ${v}: a percentage must be above 0 and below 100`);
+    bytes = Math.floor((memory * p) / 100 / 4096) * 4096;
+    if (bytes === 0) throw new UsageError(`--balloon ${v}: less than one 4 KiB frame of the guest's RAM`);
+  } else {
+    if (!/^(?:\d+(?:\.\d+)?[KMGT]i?B?|0x[0-9a-f]+|\d+)$/i.test(v)) {
+      throw new UsageError(`--balloon ${v}: give a percentage of RAM (25%) or a size (128M)`);
+    }
+    bytes = parseBytes('--balloon', v);
+  }
+  if (bytes >= memory) {
+    throw new UsageError(`--balloon ${v}: must be less than the guest's RAM (${memory / 2 ** 20} MiB)`);
+  }
+  return bytes;
 }
 
 function specOf(o: GuestOptions): RunSpec {
@@ -209,6 +243,7 @@ function specOf(o: GuestOptions): RunSpec {
       vcpus: o.vcpus === undefined ? w.defaults.vcpus : parseIntOption('--vcpus', o.vcpus, 1, 64),
       memory,
       thp: o.thp === true,
+      ...(o.balloon === undefined ? {} : { balloon: parseBalloon(o.balloon, memory) }),
     },
   };
 }
@@ -223,6 +258,8 @@ function metaOf(s: RunSpec): Record<string, unknown> {
     mode: s.mode,
     pcid: s.pcid,
     thp: s.params.thp,
+    // Only when asked for: traces and reports of runs without a balloon stay as they were.
+    ...(s.params.balloon === undefined ? {} : { balloon: s.params.balloon }),
   };
 }
 
@@ -539,12 +576,15 @@ function guestCounters(v: unknown): Record<string, number> {
 function header(meta: Record<string, unknown>): string {
   const w = workload(String(meta.workload));
   const mib = Number(meta.memory) / 2 ** 20;
+  const balloon = meta.balloon === undefined ? '' : `; balloon ${mibOf(Number(meta.balloon))}`;
   return [
     `workload   ${meta.workload}${w ? `: ${w.description}` : ''}`,
-    `guest      ${meta.mode}, ${meta.vcpus} vCPU(s), ${mib.toLocaleString('en-US')} MiB RAM, PCID ${meta.pcid ? 'on' : 'off'}, THP ${meta.thp ? 'on' : 'off'}; size ${meta.size}, seed ${meta.seed}`,
+    `guest      ${meta.mode}, ${meta.vcpus} vCPU(s), ${mib.toLocaleString('en-US')} MiB RAM, PCID ${meta.pcid ? 'on' : 'off'}, THP ${meta.thp ? 'on' : 'off'}; size ${meta.size}, seed ${meta.seed}${balloon}`,
   ].join('\n');
 }
 
+const mibOf = (bytes: number): string =>
+  `${(bytes / 2 ** 20).toLocaleString('en-US', { maximumFractionDigits: 2 })} MiB`;
 const n = (v: unknown): string => (typeof v === 'number' ? v.toLocaleString('en-US') : String(v));
 const pct = (a: number, b: number): string => (b === 0 ? '0%' : `${((100 * a) / b).toFixed(1)}%`);
 
@@ -570,6 +610,11 @@ function report(meta: Record<string, unknown>, s: Stats, digest: string, costs: 
   lines.push(
     `TLB        hit rate ${pct(g('tlb_hits'), g('tlb_hits') + g('tlb_misses'))}, ${n(g('walks'))} walks, ${g('memory_refs_per_walk')} memory references per walk; ${n(g('guest.shootdown_ipis'))} shootdown IPIs`,
   );
+  if (typeof s['guest.balloon.frames_out'] === 'number') {
+    lines.push(
+      `balloon    ${n(g('guest.balloon.frames_out'))} frames given back, ${n(g('guest.balloon.frames_in'))} reclaimed, in ${n(g('guest.balloon.p2m_ops'))} p2m operations; at most ${n(g('guest.balloon.frames_peak'))} frames (${mibOf(g('guest.balloon.frames_peak') * 4096)}) out; ${n(g('guest.balloon.short'))} runs short of free memory, ${n(g('guest.balloon.oom_deflates'))} deflations on OOM`,
+    );
+  }
   for (const [heading, text] of pagerSummary(s)) lines.push(`${heading.padEnd(10)} ${text}`);
   const cyc = modelCycles(s, costs);
   lines.push(`cycles     ${n(Math.round(cyc.total))} modelled (docs/costs.md)`);

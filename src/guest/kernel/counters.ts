@@ -40,10 +40,22 @@ export class KernelCounters {
   pageCacheFills = 0;
   agedYoung = 0;
   userAccesses = 0;
+  /** The balloon driver (balloon.ts); reported only when the kernel has one. */
+  balloonTargetChanges = 0;
+  balloonRuns = 0;
+  balloonFramesOut = 0;
+  balloonFramesIn = 0;
+  balloonP2mOps = 0;
+  balloonShort = 0;
+  balloonOomDeflates = 0;
+  balloonPeak = 0;
 }
 
-/** Counters as a flat record, names prefixed "guest.". */
-export function counterStats(c: KernelCounters, frames: FrameAllocator): Record<string, number> {
+/**
+ * Counters as a flat record, names prefixed "guest."; the balloon's only
+ * with `balloon` (a kernel without one reports what it always did).
+ */
+export function counterStats(c: KernelCounters, frames: FrameAllocator, balloon = false): Record<string, number> {
   const s: Record<string, number> = {
     'guest.processes': c.processes,
     'guest.threads': c.threads,
@@ -82,5 +94,15 @@ export function counterStats(c: KernelCounters, frames: FrameAllocator): Record<
     total += v;
   }
   s['guest.syscalls'] = total;
+  if (balloon) {
+    s['guest.balloon.target_changes'] = c.balloonTargetChanges;
+    s['guest.balloon.runs'] = c.balloonRuns;
+    s['guest.balloon.frames_out'] = c.balloonFramesOut;
+    s['guest.balloon.frames_in'] = c.balloonFramesIn;
+    s['guest.balloon.p2m_ops'] = c.balloonP2mOps;
+    s['guest.balloon.short'] = c.balloonShort;
+    s['guest.balloon.oom_deflates'] = c.balloonOomDeflates;
+    s['guest.balloon.frames_peak'] = c.balloonPeak;
+  }
   return s;
 }

@@ -8,6 +8,14 @@
  * 4 KiB frames are handed out bottom-up, 2 MiB blocks (transparent huge
  * pages) top-down from the end of RAM, each with its own free list, so no
  * buddy allocator is needed to find an aligned block.
+ *
+ * The balloon driver (balloon.ts) takes free 4 KiB frames out of the
+ * allocator (balloonTake) and later gives them back (balloonGive): a
+ * ballooned frame is neither free nor in use, it is marked in `ballooned`,
+ * and it comes back zero (the hypervisor zero-fills memory it gives back),
+ * so onto the clean list. When a 4 KiB allocation finds nothing free,
+ * `onExhausted` (the balloon's deflate-on-OOM) may give frames back before
+ * the allocator gives up.
  */
 export class OutOfMemory extends Error {}
 
@@ -23,6 +31,12 @@ export class FrameAllocator {
   private readonly hugeFree: number[] = [];
   inUse = 0;
   peakInUse = 0;
+  /** 1 for a frame the balloon holds (given back to the hypervisor): the kernel must not touch it. */
+  readonly ballooned: Uint8Array;
+  /** Frames the balloon holds. */
+  balloonedFrames = 0;
+  /** Called when a 4 KiB allocation finds no free frame; returns how many frames it freed. */
+  onExhausted: (() => number) | null = null;
 
   constructor(
     readonly frames: number,
@@ -30,6 +44,7 @@ export class FrameAllocator {
     firstFree: number,
   ) {
     this.refs = new Int32Array(frames);
+    this.ballooned = new Uint8Array(frames);
     this.bump = firstFree;
     this.hugeBump = Math.floor(frames / FRAMES_PER_HUGE) * FRAMES_PER_HUGE;
   }
@@ -59,7 +74,10 @@ export class FrameAllocator {
       clean = true;
     }
     if (gfn === undefined) {
-      if (this.bump >= this.hugeBump) throw new OutOfMemory('out of guest memory');
+      if (this.bump >= this.hugeBump) {
+        if (this.onExhausted !== null && this.onExhausted() > 0) return this.alloc(wantClean);
+        throw new OutOfMemory('out of guest memory');
+      }
       gfn = this.bump++;
       clean = true;
     }
@@ -134,6 +152,43 @@ export class FrameAllocator {
         this.inUse--;
       }
     }
+  }
+
+  /** Free 4 KiB frames: on the free lists or never handed out (free 2 MiB blocks not counted). */
+  get freeFrames(): number {
+    return this.clean.length + this.dirty.length + (this.hugeBump - this.bump);
+  }
+
+  /**
+   * A free frame for the balloon, in the order alloc(false) would hand it
+   * out (a frame to be cleared, a clean one, a never-used one), or -1. A
+   * never-used frame is taken only while more than `keepUnused` remain, so
+   * that room for 2 MiB blocks is not ballooned away. The frame stops being
+   * free without being in use.
+   */
+  balloonTake(keepUnused: number): number {
+    let gfn = this.dirty.pop();
+    if (gfn === undefined) gfn = this.clean.pop();
+    if (gfn === undefined) {
+      if (this.hugeBump - this.bump <= keepUnused) return -1;
+      gfn = this.bump++;
+    }
+    this.ballooned[gfn] = 1;
+    this.balloonedFrames++;
+    return gfn;
+  }
+
+  /** A ballooned frame back from the hypervisor, zero-filled: free and clean. */
+  balloonGive(gfn: number): void {
+    if (this.ballooned[gfn] !== 1) throw new Error(`guest kernel: frame ${gfn} given back but not ballooned`);
+    this.ballooned[gfn] = 0;
+    this.balloonedFrames--;
+    this.clean.push(gfn);
+  }
+
+  /** The frames on the free lists (for the balloon's self-check). */
+  freeListed(): Set<number> {
+    return new Set([...this.clean, ...this.dirty]);
   }
 
   private count(n: number): void {

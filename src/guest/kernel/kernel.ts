@@ -20,6 +20,7 @@
 
 import type { GuestPort } from '../port.js';
 import { age } from './aging.js';
+import { initBalloon } from './balloon.js';
 import { boot, initKernel } from './boot.js';
 import { counterStats, KernelCounters } from './counters.js';
 import { access } from './fault.js';
@@ -35,6 +36,7 @@ import {
   ACCESS_READ,
   ACCESS_WRITE,
   type Access,
+  type BalloonConfig,
   type KernelOptions,
   KernelState,
   LINES_PER_PAGE,
@@ -44,7 +46,7 @@ import {
   type Yield,
 } from './state.js';
 import { flush } from './tlb.js';
-import { leakedFrames } from './verify.js';
+import { checkBalloon, leakedFrames } from './verify.js';
 
 export { fileWord } from './pages.js';
 export {
@@ -52,6 +54,7 @@ export {
   ACCESS_READ,
   ACCESS_WRITE,
   type Access,
+  type BalloonConfig,
   KernelCounters,
   type KernelOptions,
   LINES_PER_PAGE,
@@ -79,6 +82,7 @@ export class Kernel {
   ) {
     const k = new KernelState(port, opts);
     initKernel(k);
+    if (opts.balloon !== undefined) initBalloon(k, opts.balloon);
     this.k = k;
     this.layout = k.layout;
     this.frames = k.frames;
@@ -178,8 +182,18 @@ export class Kernel {
     return leakedFrames(this.k);
   }
 
+  /** Frames the balloon holds now (given back to the hypervisor). */
+  balloonedFrames(): number {
+    return this.k.frames.balloonedFrames;
+  }
+
+  /** Throw unless every frame the balloon holds is out of every use (verify.ts checkBalloon). */
+  checkBalloon(): void {
+    checkBalloon(this.k);
+  }
+
   /** Counters as a flat record, names prefixed "guest.". */
   stats(): Record<string, number> {
-    return counterStats(this.k.counters, this.k.frames);
+    return counterStats(this.k.counters, this.k.frames, this.k.balloon !== null);
   }
 }

@@ -6,8 +6,10 @@
  * INVLPG operation, succeeded.
  *
  * Rules: the kernel never faults — any status but 0 from one of its own
- * operations is a kernel bug and throws; data pages are touched one 8-byte
- * word per cache line (LINES_PER_PAGE), page tables entry by entry.
+ * operations is a kernel bug and throws; it never touches a frame it gave
+ * to the balloon (assertBacked, checked on every read and write here and on
+ * every mapping it makes); data pages are touched one 8-byte word per cache
+ * line (LINES_PER_PAGE), page tables entry by entry.
  */
 
 import { FAULT_GP, FAULT_PF } from '../../arch/x86/cpu.js';
@@ -42,13 +44,22 @@ function kva(k: KernelState, gpa: number): [number, number] {
   return va2;
 }
 
+/** The kernel is about to use guest frame `gfn`: it must not be one the balloon gave back. */
+export function assertBacked(k: KernelState, gfn: number, what: string): void {
+  if (k.frames.ballooned[gfn] === 1) {
+    throw new Error(`guest kernel bug: ${what} of frame ${gfn.toString(16)}, which is ballooned out`);
+  }
+}
+
 export function kread(k: KernelState, gpa: number, size: number): void {
+  assertBacked(k, Math.floor(gpa / 4096), 'kernel read');
   const hiLo = kva(k, gpa);
   const r = k.port.read(hiLo[0], hiLo[1], size, 0);
   if (r !== 0) bug(k, r, `kernel read of ${gpa.toString(16)}`);
 }
 
 export function kwrite(k: KernelState, gpa: number, size: number, hi: number, lo: number): void {
+  assertBacked(k, Math.floor(gpa / 4096), 'kernel write');
   const hiLo = kva(k, gpa);
   const r = k.port.write(hiLo[0], hiLo[1], size, hi, lo, 0);
   if (r !== 0) bug(k, r, `kernel write of ${gpa.toString(16)}`);

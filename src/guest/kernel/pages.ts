@@ -10,7 +10,7 @@
  * line), so verification can say what any file-backed read must return.
  */
 
-import { clearFrame, copyLines } from './kmem.js';
+import { assertBacked, clearFrame, copyLines } from './kmem.js';
 import { type KernelState, LINES_PER_PAGE } from './state.js';
 
 /** Take a reference to a mapped user frame. */
@@ -30,6 +30,7 @@ export function pageCachePage(k: KernelState, file: number, page: number): numbe
   let gfn = k.pageCache.get(key);
   if (gfn !== undefined) return gfn;
   gfn = k.frames.alloc(false).gfn;
+  assertBacked(k, gfn, 'page-cache fill');
   for (let line = 0; line < LINES_PER_PAGE; line++) {
     const w = fileWord(file, page, line);
     const gpa = gfn * 4096 + line * 64;

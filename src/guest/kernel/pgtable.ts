@@ -15,7 +15,7 @@
 import { PTE_A, PTE_D, PTE_P, PTE_PS, PTE_RW, PTE_US, XD_HI } from '../../arch/x86/bits.js';
 import { entryFrame, entryHi } from '../../arch/x86/entry.js';
 import { FRAMES_PER_HUGE } from './frames.js';
-import { clearFrame, kread, kwrite } from './kmem.js';
+import { assertBacked, clearFrame, kread, kwrite } from './kmem.js';
 import { spanOf } from './layout.js';
 import { Mm, PROT_X, TableNode, type Vma } from './mm.js';
 import type { KernelState } from './state.js';
@@ -126,8 +126,9 @@ export function leafIndex(k: KernelState, va: number): number {
   return Math.floor(va / 4096) % (k.entries[k.entries.length - 1] as number);
 }
 
-/** Map the page at `va` to `gfn` in `leaf` with `flags` [lo, hi]. */
+/** Map the page at `va` to `gfn` (never a ballooned frame) in `leaf` with `flags` [lo, hi]. */
 export function setPte(k: KernelState, leaf: TableNode, va: number, gfn: number, flags: [number, number]): void {
+  assertBacked(k, gfn, 'user mapping');
   const i = leafIndex(k, va);
   const [hi, lo] = makeEntry(k, gfn, flags[0], flags[1]);
   writeEntry(k, leaf, i, hi, lo);

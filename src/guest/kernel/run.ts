@@ -5,6 +5,10 @@
  * happens (GuestPort.digest); with `out`, the same outcome is also written in
  * the scenario format, the bytes `umbra exec` prints for the recorded trace
  * converted to a scenario.
+ *
+ * With a balloon (params.balloon), its target changes about eight times
+ * over the workload's expected length (Workload.opsAtSize1 × size): four
+ * rounds of inflating and deflating while the workload runs.
  */
 import type { TlbConfig } from '../../arch/x86/tlb.js';
 import type { Pager } from '../../hypervisor/pager.js';
@@ -12,6 +16,7 @@ import type { LayoutKind } from '../../machine/placement.js';
 import { GuestPort, type OpRecorder } from '../port.js';
 import { Kernel } from './kernel.js';
 import { type KernelMode, layoutFor } from './layout.js';
+import type { BalloonConfig } from './state.js';
 import type { Workload, WorkloadParams } from './workloads.js';
 
 export interface WorkloadRunOptions {
@@ -52,10 +57,30 @@ export function startWorkload(o: WorkloadRunOptions): { port: GuestPort; kernel:
   });
   port.autoLine = true;
   port.recorder = o.recorder ?? null;
-  const kernel = new Kernel(port, { mode: o.mode, pcid: o.pcid, thp: o.params.thp, verify: o.verify ?? false });
+  const kernel = new Kernel(port, {
+    mode: o.mode,
+    pcid: o.pcid,
+    thp: o.params.thp,
+    verify: o.verify ?? false,
+    balloon: balloonConfig(o.workload, o.params),
+  });
   kernel.boot();
   o.workload.start(kernel, o.params);
   return { port, kernel };
+}
+
+/** Fewest guest operations a balloon target lasts (tiny runs still see it move). */
+export const BALLOON_MIN_PERIOD = 5000;
+
+/** The balloon a run asks for, paced by the workload's expected length; undefined without one. */
+export function balloonConfig(w: Workload, p: WorkloadParams): BalloonConfig | undefined {
+  const bytes = p.balloon ?? 0;
+  if (bytes === 0) return undefined;
+  if (!Number.isInteger(bytes / 4096) || bytes < 0 || bytes >= p.memory) {
+    throw new RangeError(`balloon of ${bytes} bytes: must be a multiple of 4 KiB below the guest's RAM`);
+  }
+  const period = Math.max(BALLOON_MIN_PERIOD, Math.round((w.opsAtSize1 * p.size) / 8));
+  return { frames: bytes / 4096, period, seed: p.seed };
 }
 
 export function runWorkload(o: WorkloadRunOptions): WorkloadRun {

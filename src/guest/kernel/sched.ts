@@ -7,9 +7,11 @@
  * Rules: tasks never migrate between vCPUs; vCPUs take turns one slice at a
  * time in index order, so the interleaving depends on the workload alone;
  * a task is switched to only on its own vCPU, and only there does its body
- * run.
+ * run; the balloon worker (balloon.ts), if any, runs before each round of
+ * slices, on whichever vCPU ran last.
  */
 
+import { balloonWork } from './balloon.js';
 import { kfetch } from './kmem.js';
 import { ENTRY_SCHEDULE, type KernelState, type Task, type TaskBody, type VcpuState } from './state.js';
 import { switchMm } from './tlb.js';
@@ -62,6 +64,7 @@ export function runTasks(
 ): boolean {
   for (;;) {
     if (k.port.ops >= untilOps) return false;
+    if (k.balloon !== null) balloonWork(k);
     let ran = false;
     let alive = false;
     for (let v = 0; v < k.vcpus.length; v++) {

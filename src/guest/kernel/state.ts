@@ -23,6 +23,41 @@ export interface KernelOptions {
   thp: boolean;
   /** Check every user read against the value the process last wrote (tests). */
   verify: boolean;
+  /** A balloon driver following a target that goes up and down (balloon.ts); absent: none. */
+  balloon?: BalloonConfig;
+}
+
+/** What the host asks of the balloon: how much memory at the peak, and how often the target changes. */
+export interface BalloonConfig {
+  /** Frames to give back at the peak (the target while inflated). */
+  frames: number;
+  /** Guest operations a target lasts, on average (each phase is 0.75–1.25 times this, from the seed). */
+  period: number;
+  /** Seed of the schedule. */
+  seed: number;
+}
+
+/** The balloon driver's state (Linux's balloon_stats and its list of ballooned pages). */
+export class BalloonState {
+  /** Ballooned frames in the order they went (deflation gives back the newest first). */
+  readonly held: number[] = [];
+  /** Frames the balloon should hold now: 0 or config.frames. */
+  target = 0;
+  /** Operation count at which the target next changes. */
+  nextChange = 0;
+  /** Operation count before which the worker does not run again (backoff after running short). */
+  retryAt = 0;
+  /** Free frames inflation leaves alone (the low watermark). */
+  readonly reserve: number;
+
+  constructor(
+    readonly config: BalloonConfig,
+    ramFrames: number,
+    /** The schedule's random source (rng.ts), from config.seed. */
+    readonly rnd: () => number,
+  ) {
+    this.reserve = Math.max(2048, Math.floor(ramFrames / 32));
+  }
 }
 
 export const ACCESS_READ = 0;
@@ -35,6 +70,7 @@ export const ENTRY_PAGE_FAULT = 0x1000;
 export const ENTRY_SYSCALL = 0x2000;
 export const ENTRY_IPI = 0x3000;
 export const ENTRY_SCHEDULE = 0x4000;
+export const ENTRY_BALLOON = 0x5000;
 
 /** Linux's TLB_NR_DYN_ASIDS: PCIDs per CPU handed out to recently run address spaces. */
 export const DYN_PCIDS = 6;
@@ -88,6 +124,8 @@ export class KernelState {
   bootFrames = 0;
   /** Kernel top-level entries [index, hi, lo] copied into every process's top table. */
   readonly kernelTop: Array<[number, number, number]> = [];
+  /** The balloon driver, if one was asked for (balloon.ts). */
+  balloon: BalloonState | null = null;
 
   constructor(
     readonly port: GuestPort,

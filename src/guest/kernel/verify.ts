@@ -3,14 +3,15 @@
  * compared with what the process last wrote to that word (or zero for
  * anonymous memory, or the file's contents), and a leak count of frames.
  * They turn "the pager changed nothing the guest can see" and "teardown
- * frees everything" into exceptions rather than hopes.
+ * frees everything" into exceptions rather than hopes; a third check says
+ * the balloon holds only frames nobody uses.
  *
  * Rules: expectations are kept per address space, one per cache-line word
  * (vpn * LINES_PER_PAGE + line); they follow the data — copied by fork,
  * dropped by unmap, fresh on exec — and a mismatch throws at once.
  */
 
-import type { Mm, Vma } from './mm.js';
+import { type Mm, TableNode, type Vma } from './mm.js';
 import { fileWord } from './pages.js';
 import { ACCESS_FETCH, ACCESS_WRITE, type Access, type KernelState, LINES_PER_PAGE, type Task } from './state.js';
 
@@ -49,4 +50,47 @@ export function forgetRange(mm: Mm, start: number, end: number): void {
 /** Frames the kernel holds beyond boot, the page cache and live processes (must be 0 when all exited). */
 export function leakedFrames(k: KernelState): number {
   return k.frames.inUse - k.bootFrames - k.pageCache.size;
+}
+
+/**
+ * The balloon's frames are out of every use: each is marked ballooned,
+ * held once, referenced by no one, on no free list, neither the zero page
+ * nor a page-cache page nor a page table of any live address space (or of
+ * the kernel's own), and the allocator's count agrees. Throws on the first
+ * frame that is not.
+ */
+export function checkBalloon(k: KernelState): void {
+  const b = k.balloon;
+  if (b === null) return;
+  const f = k.frames;
+  if (f.balloonedFrames !== b.held.length) {
+    throw new Error(
+      `balloon: the allocator counts ${f.balloonedFrames} ballooned frames, the balloon holds ${b.held.length}`,
+    );
+  }
+  const inUse = new Set<number>([k.zeroPage, ...k.pageCache.values(), ...f.freeListed()]);
+  const mms = new Set<Mm>([k.initMm]);
+  for (const t of k.tasks) mms.add(t.mm);
+  for (const mm of mms) tableFrames(mm.root, inUse);
+  const seen = new Set<number>();
+  for (const gfn of b.held) {
+    const why =
+      f.ballooned[gfn] !== 1
+        ? 'is not marked ballooned'
+        : seen.has(gfn)
+          ? 'is held twice'
+          : f.refs[gfn] !== 0
+            ? `has ${f.refs[gfn]} references`
+            : inUse.has(gfn)
+              ? 'is in use (free list, zero page, page cache or page table)'
+              : '';
+    if (why !== '') throw new Error(`balloon: frame ${gfn.toString(16)} ${why}`);
+    seen.add(gfn);
+  }
+}
+
+function tableFrames(t: TableNode, out: Set<number>): void {
+  out.add(t.gfn);
+  if (t.kids === null) return;
+  for (const c of t.kids) if (c instanceof TableNode) tableFrames(c, out);
 }

@@ -14,6 +14,8 @@ export interface WorkloadParams {
   vcpus: number;
   memory: number;
   thp: boolean;
+  /** Bytes the balloon gives back at its peak (a multiple of 4 KiB); 0 or absent: no balloon (balloon.ts). */
+  balloon?: number;
 }
 
 export interface Workload {
@@ -23,7 +25,7 @@ export interface Workload {
   /** What --size scales, at size 1. */
   sizeMeans: string;
   defaults: { vcpus: number; memory: number };
-  /** Guest operations at size 1 with the defaults (measured; for the progress bar's ETA only). */
+  /** Guest operations at size 1 with the defaults (measured; for the progress bar's ETA and the balloon's pace). */
   opsAtSize1: number;
   start(k: Kernel, p: WorkloadParams): void;
 }
