@@ -109,7 +109,17 @@ const shadow: PagerKind = {
   sample(vcpus) {
     // Each switch flipped once from its default (resyncall, gnp, rmap and superpages are off by default).
     // (ldrevoke and logdirty act only in log-dirty mode, which migrate tests cover.)
-    const flips = ['-oos', '+resyncall', '-prefetch', '-fastpath', '+gnp', '-unshadow', '-pool', '+rmap', '+superpages'];
+    const flips = [
+      '-oos',
+      '+resyncall',
+      '-prefetch',
+      '-fastpath',
+      '+gnp',
+      '-unshadow',
+      '-pool',
+      '+rmap',
+      '+superpages',
+    ];
     return [
       'shadow',
       ...flips.map((o) => `shadow:${o}`),
