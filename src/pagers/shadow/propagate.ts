@@ -344,6 +344,8 @@ export class Propagator implements LeafSetter {
           if (level === 1) {
             const target = leafFrame(lo, hi, wide, false, 12);
             if (bad ? this.set.setEntry(sh, i, NOT_PRESENT, null) : this.setLeaf(sh, i, target, lo, hi)) flush = true;
+            // An out-of-sync page's snapshot follows (validate_gl1e updates it too).
+            this.oos.followSnapshot(gfn, gi, wide, lo, hi);
             continue;
           }
           const large = ((lo >>> 7) & 1 & (fmt.largeMask >>> level)) !== 0;

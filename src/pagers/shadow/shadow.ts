@@ -11,11 +11,12 @@
  * loading each vCPU's MMU context, stats and the isolation checker's view.
  * It composes the parts, each with one job and the rules it keeps in its
  * header, bottom up (no part imports one above it; the two calls upwards go
- * through an interface the lower part declares, ShadowReleaser and LeafSetter):
+ * through an interface the lower part declares: ShadowReleaser, FixupRecorder, LeafSetter):
  *   counters.ts   the counters and what each one means (SHADOW_COUNTERS)
  *   state.ts      what every part shares (domain, P2M, vCPUs, byMfn, byGfn)
  *   set.ts        the one writer of shadow entries, the reverse maps (rule 4)
- *   oos.ts        out-of-sync l1s and their snapshots
+ *   wrmap.ts      finding writable mappings as Xen does (guesses, brute force)
+ *   oos.ts        out-of-sync l1s, their snapshots and fixup arrays
  *   cache.ts      the shadow hash, pinning, the pool (rules 1, 7)
  *   logdirty.ts   log-dirty mode
  *   propagate.ts  shadow entries from guest entries (rules 2, 3, 6)
