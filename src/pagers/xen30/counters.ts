@@ -16,6 +16,32 @@
  *    (rmap_entry), an entry recomputed as a revalidation.
  */
 import type { CostCharge, CounterDecl, PagerCostUnit } from '../../hypervisor/pager.js';
+import { SHADOW_COUNTERS } from '../shadow/counters.js';
+
+/** Counters that mean here what they mean in the shadow pager: its declarations, by name. */
+const SHARED = [
+  'exits',
+  'exit.page_fault',
+  'exit.msr_write',
+  'exit.invpcid',
+  'exit.flush',
+  'fault.fixed',
+  'fault.injected',
+  'emulate.mmio',
+  'emulate.rom_write_discarded',
+  'emulate.wp0_write',
+  'emulate.loop_guard',
+  'logdirty.pages_dirtied',
+  'p2m.changes',
+  'p2m_table_frames',
+  'p2m_entries',
+] as const;
+
+function fromShadow(name: (typeof SHARED)[number]): CounterDecl {
+  const d = SHADOW_COUNTERS.find((x) => x.name === name);
+  if (d === undefined) throw new Error(`xen30: the shadow pager declares no counter "${name}"`);
+  return d;
+}
 
 const handler = (unit: PagerCostUnit, part: string): CostCharge => ({
   unit,
@@ -29,25 +55,12 @@ const emulation = (part: string): CostCharge => ({
 });
 const upkeep = (unit: PagerCostUnit): CostCharge => ({ unit, part: 'shadow_upkeep', category: 'upkeep' });
 
-export const XEN30_COUNTERS = [
-  {
-    name: 'exits',
-    kind: 'count',
-    description: 'VM exits the pager handled, of every reason',
-    totalOf: 'exit',
-    report: { row: { key: 'exits', label: 'VM exits' }, summary: { line: 'exits' } },
-  },
-  { name: 'exit.page_fault', kind: 'exit', description: 'exits on a page fault in the shadows (shadow_fault)' },
+/** The counters of the 3.0 mechanisms. */
+const OWN = [
   {
     name: 'exit.cr_write',
     kind: 'exit',
     description: 'exits on a MOV to CR0, CR3 or CR4 (each resyncs every out-of-sync page)',
-    cost: [handler('cr_write_handler', 'cr_write')],
-  },
-  {
-    name: 'exit.msr_write',
-    kind: 'exit',
-    description: 'exits on a write to EFER',
     cost: [handler('cr_write_handler', 'cr_write')],
   },
   {
@@ -56,30 +69,11 @@ export const XEN30_COUNTERS = [
     description: 'exits on INVLPG (shadow_invlpg)',
     cost: [handler('invlpg_handler', 'invlpg')],
   },
-  { name: 'exit.invpcid', kind: 'exit', description: 'exits on INVPCID', cost: [handler('invlpg_handler', 'invlpg')] },
-  {
-    name: 'exit.flush',
-    kind: 'exit',
-    description: 'exits on any other guest TLB flush',
-    cost: [handler('invlpg_handler', 'invlpg')],
-  },
   {
     name: 'physical_writes',
     kind: 'count',
     description: 'device or loader writes (pwrite) to a guest frame that is a shadowed page table',
     cost: [handler('physical_write_handler', 'physical_write')],
-  },
-  {
-    name: 'fault.fixed',
-    kind: 'count',
-    description: 'shadow faults fixed by building shadow (or P2M) entries; the access is retried',
-    cost: [handler('shadow_fault_fix', 'fault_fixed')],
-  },
-  {
-    name: 'fault.injected',
-    kind: 'count',
-    description: 'page faults delivered to the guest: its own walk or rights refuse the access',
-    cost: [handler('fault_inject', 'fault_injected')],
   },
   {
     name: 'emulate.pt_write',
@@ -91,30 +85,6 @@ export const XEN30_COUNTERS = [
       row: { key: 'emulated_pt_writes', label: 'emulated page-table writes' },
       summary: { line: 'shadow', text: 'emulated page-table writes' },
     },
-  },
-  {
-    name: 'emulate.mmio',
-    kind: 'count',
-    description: 'accesses to guest frames with no RAM behind them, emulated (reads all ones, writes discarded)',
-    cost: [emulation('other')],
-  },
-  {
-    name: 'emulate.rom_write_discarded',
-    kind: 'count',
-    description: 'guest writes to ram_ro frames, discarded',
-    cost: [emulation('other')],
-  },
-  {
-    name: 'emulate.wp0_write',
-    kind: 'count',
-    description: 'supervisor writes allowed only by the guest running with CR0.WP=0, emulated',
-    cost: [emulation('other')],
-  },
-  {
-    name: 'emulate.loop_guard',
-    kind: 'count',
-    description: 'faults repeated without progress, emulated instead of fixed again (a missing case: stays 0)',
-    cost: [emulation('other')],
   },
   {
     name: 'shadows_made',
@@ -300,19 +270,9 @@ export const XEN30_COUNTERS = [
     cost: [{ unit: 'shootdown', part: 'shootdowns', category: 'shootdown' }],
   },
   {
-    name: 'logdirty.pages_dirtied',
-    kind: 'count',
-    description: 'guest frames logged dirty (first write since the log was last cleaned)',
-  },
-  {
     name: 'logdirty.cleans',
     kind: 'count',
     description: 'cleans of the dirty log, each throwing every shadow away (DOM0_SHADOW_CONTROL_OP_CLEAN)',
-  },
-  {
-    name: 'p2m.changes',
-    kind: 'count',
-    description: 'changes of what backs guest frames (p2m operations, ballooning), each over a range of frames',
   },
   {
     name: 'p2m.unshadowed',
@@ -329,11 +289,12 @@ export const XEN30_COUNTERS = [
     kind: 'count',
     description: 'shadow and hl2 entries removed because the guest frame they map changed type',
   },
-  { name: 'p2m_table_frames', kind: 'gauge', description: 'frames holding the P2M table (itself a page table)' },
-  { name: 'p2m_entries', kind: 'gauge', description: 'P2M entries populated (guest frames given a machine frame)' },
 ] as const satisfies readonly CounterDecl[];
 
-type DeclaredName = (typeof XEN30_COUNTERS)[number]['name'];
+/** Every counter stats() reports: the shared ones, then the 3.0 mechanisms'. */
+export const XEN30_COUNTERS: readonly CounterDecl[] = [...SHARED.map(fromShadow), ...OWN];
+
+type DeclaredName = (typeof SHARED)[number] | (typeof OWN)[number]['name'];
 type NotInRecord = 'p2m_table_frames' | 'p2m_entries';
 export type Xen30Counters = Record<Exclude<DeclaredName, NotInRecord>, number>;
 export type Xen30Stats = Xen30Counters & { p2m_table_frames: number; p2m_entries: number };

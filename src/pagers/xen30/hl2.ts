@@ -96,7 +96,10 @@ export class Hl2 {
   make(gfn: number): Hl2Table {
     const st = this.st;
     const found = st.ht.lookup(gfn, hl2Key(gfn)) as Hl2Table | undefined;
-    if (found !== undefined) return found;
+    if (found !== undefined) {
+      found.pinned = true; // made again with its l2 shadow
+      return found;
+    }
     const mem = st.domain.mem;
     const t: Hl2Table = {
       gfn,

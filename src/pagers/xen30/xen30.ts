@@ -143,23 +143,16 @@ export class Xen30Pager implements Pager, LogDirtyOps {
         return r;
       }
       case EXIT_INVLPG:
-        c['exit.invlpg']++;
-        this.invlpg(cpu, x.vaHi, x.vaLo);
-        break;
       case EXIT_INVPCID:
-        c['exit.invpcid']++;
-        if (x.invpcidType === 0) this.invlpg(cpu, x.vaHi, x.vaLo);
-        else this.oos.syncAll('flush');
-        break;
       case EXIT_CR_WRITE:
       case EXIT_MSR_WRITE:
-        c[reason === EXIT_CR_WRITE ? 'exit.cr_write' : 'exit.msr_write']++;
-        this.oos.syncAll('flush');
-        this.load(cpu);
-        break;
       case EXIT_FLUSH:
-        c['exit.flush']++;
-        this.oos.syncAll('flush');
+        c[`exit.${EXIT_NAMES[reason] as 'invlpg' | 'invpcid' | 'cr_write' | 'msr_write' | 'flush'}`]++;
+        // One address (shadow_invlpg), or the whole TLB: a CR3 reload's sync-all (and a new root for a CR/EFER write).
+        if (reason === EXIT_INVLPG || (reason === EXIT_INVPCID && x.invpcidType === 0))
+          this.invlpg(cpu, x.vaHi, x.vaLo);
+        else this.oos.syncAll('flush');
+        if (reason === EXIT_CR_WRITE || reason === EXIT_MSR_WRITE) this.load(cpu);
         break;
       default:
         throw new Error(`xen30 pager: an ${EXIT_NAMES[reason]} exit, which shadow paging never causes`);
@@ -480,7 +473,8 @@ export class Xen30Pager implements Pager, LogDirtyOps {
       const t = this.hl2.get(gfn);
       if (t !== undefined) {
         t.pinned = false;
-        this.hl2.release(t);
+        // One a vCPU still uses stays, rewritten from what the frame holds now.
+        if (!this.hl2.release(t)) this.hl2.revalidate(gfn, 0, 1023);
       }
     }
     const placement = st.domain.placement;
