@@ -22,7 +22,9 @@ import { SHADOW_COUNTERS } from '../shadow/counters.js';
 const SHARED = [
   'exits',
   'exit.page_fault',
+  'exit.cr_write',
   'exit.msr_write',
+  'exit.invlpg',
   'exit.invpcid',
   'exit.flush',
   'fault.fixed',
@@ -57,18 +59,6 @@ const upkeep = (unit: PagerCostUnit): CostCharge => ({ unit, part: 'shadow_upkee
 
 /** The counters of the 3.0 mechanisms. */
 const OWN = [
-  {
-    name: 'exit.cr_write',
-    kind: 'exit',
-    description: 'exits on a MOV to CR0, CR3 or CR4 (each resyncs every out-of-sync page)',
-    cost: [handler('cr_write_handler', 'cr_write')],
-  },
-  {
-    name: 'exit.invlpg',
-    kind: 'exit',
-    description: 'exits on INVLPG (shadow_invlpg)',
-    cost: [handler('invlpg_handler', 'invlpg')],
-  },
   {
     name: 'physical_writes',
     kind: 'count',
