@@ -13,6 +13,7 @@ import { ConfigError, type CounterDecl, type Pager } from '../hypervisor/pager.j
 import { NativePager } from './native/native.js';
 import { minPoolFrames, OPTIMIZATIONS, parseShadowSpec } from './shadow/options.js';
 import { ShadowPager } from './shadow/shadow.js';
+import { Xen30Pager } from './xen30/xen30.js';
 
 /** How a front end wants its pagers built. */
 export interface PagerOptions {
@@ -129,12 +130,45 @@ const shadow: PagerKind = {
   },
 };
 
-/** Every registered pager, the reference first. */
-export const PAGERS: readonly PagerKind[] = [native, shadow];
+const XEN30_SWITCHES = [
+  {
+    name: 'logdirty',
+    description: "shadow log-dirty mode for migration (Xen 3.0's SHM_log_dirty: every clean throws every shadow away)",
+  },
+] as const;
 
+const xen30: PagerKind = {
+  name: 'shadow:xen30',
+  description:
+    "Xen 3.0.2's shadow paging (2006): the 256-bucket shadow_ht, roots pinned when made, l1 and upper tables out of sync with snapshots on an unbounded list, sync-all at every CR3 load, hl2 tables (docs/history.md)",
+  switches: XEN30_SWITCHES,
+  counters: Xen30Pager.counters,
+  create(spec, opts) {
+    let logdirty = true;
+    for (const part of spec.split(':').slice(2)) {
+      const m = /^([+-]?)logdirty$/.exec(part);
+      if (m === null)
+        throw new PagerSpecError(`"${part}" in "${spec}": shadow:xen30 takes only +logdirty or -logdirty`);
+      logdirty = m[1] !== '-';
+    }
+    // --shadow-pool sizes the shadow pager's pool; Xen 3.0 bounded none, so it has nothing to size here (as native).
+    return new Xen30Pager({ check: opts.check, name: spec, logdirty });
+  },
+  variants: () => ['shadow:xen30'],
+  sample: () => ['shadow:xen30'],
+};
+
+/** Every registered pager, the reference first. */
+export const PAGERS: readonly PagerKind[] = [native, shadow, xen30];
+
+/** The kind a spec names: the longest registered name that is the spec or begins it before a ':'. */
 export function pagerKind(spec: string): PagerKind | undefined {
-  const name = spec.split(':')[0];
-  return PAGERS.find((k) => k.name === name);
+  let best: PagerKind | undefined;
+  for (const k of PAGERS) {
+    if ((spec === k.name || spec.startsWith(`${k.name}:`)) && (best === undefined || k.name.length > best.name.length))
+      best = k;
+  }
+  return best;
 }
 
 /** Build a pager from its spec (throws PagerSpecError naming the known pagers). */
