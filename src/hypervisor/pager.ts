@@ -85,6 +85,7 @@ export const PAGER_COST_UNITS = [
   'rmap_entry',
   'wrmap_guess',
   'l1_scan',
+  'entry_scan',
   'shootdown',
 ] as const;
 export type PagerCostUnit = (typeof PAGER_COST_UNITS)[number];

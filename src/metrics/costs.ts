@@ -75,8 +75,10 @@ export interface CostModel extends Record<PagerCostUnit, number> {
   rmap_entry: number;
   /** One guess where a writable mapping is: a lookup of an address in the current shadows. */
   wrmap_guess: number;
-  /** Scanning one l1 shadow's entries for mappings of a frame (brute-force search). */
+  /** Scanning one l1 shadow's entries for mappings of a frame (brute-force search): 512 × entry_scan. */
   l1_scan: number;
+  /** Reading and testing one entry in a sequential scan (a snapshot compare, an entry-by-entry search). */
+  entry_scan: number;
   /** A TLB shootdown (or one shootdown IPI of the guest kernel): IPI, remote flush, acknowledgement. */
   shootdown: number;
 }
@@ -105,7 +107,8 @@ export const DEFAULT_COSTS: Readonly<CostModel> = Object.freeze({
   write_access_removal: 200,
   rmap_entry: 10,
   wrmap_guess: 60,
-  l1_scan: 700,
+  l1_scan: 768,
+  entry_scan: 1.5,
   shootdown: 5000,
 });
 

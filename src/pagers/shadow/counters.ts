@@ -224,6 +224,7 @@ export const SHADOW_COUNTERS = [
     name: 'oos.entries_compared',
     kind: 'count',
     description: 'guest l1 entries compared with their snapshot at resync',
+    cost: [upkeep('entry_scan')],
   },
   {
     name: 'oos.entries_changed',

@@ -12,8 +12,8 @@
  *  - the record is one object literal, in the order stats() reports it;
  *  - a declaration says how the cost model prices it, with the units of
  *    PAGER_COST_UNITS only: snapshot and hl2 pages as a shadow made, an entry
- *    compared at resync or scanned in a brute-force search as a slot visited
- *    (rmap_entry), an entry recomputed as a revalidation.
+ *    compared at resync or scanned in a brute-force search as the shadow
+ *    pager's are (entry_scan), an entry recomputed as a revalidation.
  */
 import type { CostCharge, CounterDecl, PagerCostUnit } from '../../hypervisor/pager.js';
 import { SHADOW_COUNTERS } from '../shadow/counters.js';
@@ -189,7 +189,7 @@ const OWN = [
     name: 'resync.entries_compared',
     kind: 'count',
     description: "entries compared with the snapshot at resync (within each shadow's min/max range)",
-    cost: [upkeep('rmap_entry')],
+    cost: [upkeep('entry_scan')],
     report: { row: { key: 'snapshot_entries_compared', label: 'snapshot entries compared' } },
   },
   {
@@ -238,7 +238,7 @@ const OWN = [
     name: 'write_access.entries_scanned',
     kind: 'count',
     description: 'shadow l1 entries read by those searches',
-    cost: [upkeep('rmap_entry')],
+    cost: [upkeep('entry_scan')],
   },
   {
     name: 'entries_revalidated',
