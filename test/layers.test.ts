@@ -123,6 +123,7 @@ const SHADOW_PARTS = [
   'counters',
   'state',
   'set',
+  'wrmap',
   'oos',
   'cache',
   'logdirty',
