@@ -59,7 +59,7 @@ test('every declared price names a unit of the cost model; a part is of one cate
 });
 
 /**
- * A pager Umbra does not have (say, nested paging), with names of its own,
+ * A pager Umbra does not have (say, an agile-paging one), with names of its own,
  * declared in an order unlike the model's: handler work on an exit, a part
  * priced in two units with a refinement taken off (weight -1), emulation,
  * upkeep and flushes, a summary line and table rows.
@@ -111,19 +111,19 @@ const NESTED: readonly CounterDecl[] = [
 ];
 
 const RUN: Stats = {
-  pager: 'nested:big',
+  pager: 'madeup:big',
   ops: 100,
   tlb_hits: 10,
-  'nested:big.ept.invepts': 2,
-  'nested:big.ept.tables_made': 4,
-  'nested:big.mmio.emulated': 1,
-  'nested:big.vmexits': 12,
-  'nested:big.exit.ept_violation': 7,
-  'nested:big.exit.ept_misconfig': 3,
-  'nested:big.ept.quick_fixes': 5,
-  'nested:big.tlb_shootdowns': 1000, // another pager's name, not declared by this one: not priced
+  'madeup:big.ept.invepts': 2,
+  'madeup:big.ept.tables_made': 4,
+  'madeup:big.mmio.emulated': 1,
+  'madeup:big.vmexits': 12,
+  'madeup:big.exit.ept_violation': 7,
+  'madeup:big.exit.ept_misconfig': 3,
+  'madeup:big.ept.quick_fixes': 5,
+  'madeup:big.tlb_shootdowns': 1000, // another pager's name, not declared by this one: not priced
 };
-const decls = (spec: string): readonly CounterDecl[] => (spec.startsWith('nested') ? NESTED : declaredCounters(spec));
+const decls = (spec: string): readonly CounterDecl[] => (spec.startsWith('madeup') ? NESTED : declaredCounters(spec));
 
 test("a pager's own counters are priced by their declarations, parts in the model's order", () => {
   const c = DEFAULT_COSTS;
@@ -189,8 +189,8 @@ test("a pager's own counters are reported by their declarations: table rows, sum
   assert.equal(partGroup('ept_upkeep'), 'other');
   const plot = plotData([NATIVE, RUN], DEFAULT_COSTS, { counters: decls });
   assert.deepEqual(plot.exits, [
-    { pager: 'nested:big', cause: 'ept_violation', exits: 7 },
-    { pager: 'nested:big', cause: 'ept_misconfig', exits: 3 },
+    { pager: 'madeup:big', cause: 'ept_violation', exits: 7 },
+    { pager: 'madeup:big', cause: 'ept_misconfig', exits: 3 },
   ]);
   assert.ok(plot.groups.includes('exit handlers') && plot.groups.includes('instruction emulation'));
 });

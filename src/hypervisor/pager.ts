@@ -1,7 +1,8 @@
 /**
  * The Pager interface: how a hypervisor virtualizes a domain's memory. A pager
  * gets control only through typed VM exits (arch/x86/exits.ts: page fault,
- * CR or EFER write, INVLPG, INVPCID, flush; later EPT/NPT exits), one per
+ * CR or EFER write, INVLPG, INVPCID, flush, EPT violation and
+ * misconfiguration, AMD nested page fault), one per
  * architectural event, exactly as a real hypervisor does.
  */
 import type { Cpu, CpuHost } from '../arch/x86/cpu.js';
@@ -72,6 +73,7 @@ export interface CounterDecl {
 export const PAGER_COST_UNITS = [
   'vm_exit',
   'shadow_fault_fix',
+  'stage2_fault_fix',
   'fault_inject',
   'fast_fault',
   'emulate_insn',

@@ -51,6 +51,8 @@ export interface CostModel extends Record<PagerCostUnit, number> {
   vm_exit: number;
   /** Handler work for a shadow fault fixed by the hypervisor (guest walk, shadow lookup, entry write). */
   shadow_fault_fix: number;
+  /** Handler work for a stage-2 fault fixed by mapping the gfn (EPT violation / #NPF; tables it makes included). */
+  stage2_fault_fix: number;
   /** Handler work for a page fault that is the guest's own, reflected to it (guest walk, event injection). */
   fault_inject: number;
   /** Handler work for a guest fault the fast path classified from a magic entry (no guest walk). */
@@ -95,6 +97,7 @@ export const DEFAULT_COSTS: Readonly<CostModel> = Object.freeze({
   fault_delivery: 300,
   vm_exit: 1300,
   shadow_fault_fix: 2500,
+  stage2_fault_fix: 1500,
   fault_inject: 1000,
   fast_fault: 300,
   emulate_insn: 3000,

@@ -11,6 +11,8 @@
  */
 import { ConfigError, type CounterDecl, type Pager } from '../hypervisor/pager.js';
 import { NativePager } from './native/native.js';
+import { NestedPager } from './nested/nested.js';
+import { NESTED_SWITCHES, parseNestedSpec } from './nested/options.js';
 import { minPoolFrames, OPTIMIZATIONS, parseShadowSpec } from './shadow/options.js';
 import { ShadowPager } from './shadow/shadow.js';
 import { Xen30Pager } from './xen30/xen30.js';
@@ -137,6 +139,44 @@ const XEN30_SWITCHES = [
   },
 ] as const;
 
+const nested: PagerKind = {
+  name: 'nested',
+  description:
+    'hardware-assisted paging: the guest walks its own tables, every guest-physical address through EPT or NPT',
+  switches: NESTED_SWITCHES,
+  counters: NestedPager.counters,
+  create(spec, opts) {
+    const sw = parseNestedSpec(spec);
+    if (typeof sw === 'string') throw new PagerSpecError(sw);
+    return new NestedPager({ check: opts.check, name: spec, switches: sw });
+  },
+  // Every combination: 16 EPT, 8 NPT (the vCPU count changes nothing).
+  variants() {
+    const specs: string[] = [];
+    for (const kind of ['ept', 'npt'] as const)
+      for (const levels of [4, 5])
+        for (const ad of kind === 'ept' ? ['+ad', '-ad'] : [''])
+          for (const mmio of ['misconfig', 'violation'])
+            for (const large of ['+large', '-large']) {
+              const parts = [`nested:${kind}`, `levels=${levels}`, ad, `mmio=${mmio}`, large].filter((p) => p !== '');
+              specs.push(parts.join(':'));
+            }
+    return specs;
+  },
+  sample() {
+    return [
+      'nested',
+      'nested:npt',
+      'nested:ept:levels=5',
+      'nested:ept:-ad',
+      'nested:ept:mmio=violation',
+      'nested:ept:-large',
+      'nested:ept:-ad:mmio=violation:-large', // every switch off
+      'nested:npt:levels=5:mmio=misconfig:+large', // NPT, every switch on, 5 levels
+    ];
+  },
+};
+
 const xen30: PagerKind = {
   name: 'shadow:xen30',
   description:
@@ -159,7 +199,7 @@ const xen30: PagerKind = {
 };
 
 /** Every registered pager, the reference first. */
-export const PAGERS: readonly PagerKind[] = [native, shadow, xen30];
+export const PAGERS: readonly PagerKind[] = [native, shadow, xen30, nested];
 
 /** The kind a spec names: the longest registered name that is the spec or begins it before a ':'. */
 export function pagerKind(spec: string): PagerKind | undefined {

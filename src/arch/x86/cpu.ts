@@ -21,6 +21,9 @@ import {
   faultError,
   PERM_D,
   PERM_G,
+  PERM_U,
+  PERM_XD,
+  stage2Allows,
 } from './access.js';
 import {
   type AccessKind,
@@ -48,15 +51,19 @@ import {
   EFER_NXE,
   EFER_SCE,
   FETCH,
+  READ,
   WRITE,
 } from './bits.js';
 import { entryFrame } from './entry.js';
 import {
   EXIT_CR_WRITE,
+  EXIT_EPT_MISCONFIG,
+  EXIT_EPT_VIOLATION,
   EXIT_FLUSH,
   EXIT_INVLPG,
   EXIT_INVPCID,
   EXIT_MSR_WRITE,
+  EXIT_NPF,
   EXIT_PAGE_FAULT,
   type ExitInfo,
   type ExitReason,
@@ -65,6 +72,7 @@ import {
 import { Mmu } from './mmu.js';
 import {
   bitRange,
+  ENTRY_EPT,
   formatFor,
   MODE_32,
   MODE_LONG4,
@@ -74,7 +82,15 @@ import {
   type WalkFormat,
 } from './modes.js';
 import { DEFAULT_TLB, type Tlb, type TlbConfig } from './tlb.js';
-import { type DataSpace, WALK_OK, type Walker } from './walker.js';
+import {
+  type DataSpace,
+  S2_MISCONFIG,
+  type Stage2,
+  WALK_OK,
+  WALK_STAGE2,
+  type Walker,
+  type WalkResult,
+} from './walker.js';
 
 export type { DataSpace };
 
@@ -86,11 +102,13 @@ export const HOST_DONE = -2; // the host performed the access itself (emulation)
 export interface CpuHost {
   /**
    * A VM exit for `reason` (exits.ts); what the host needs is in
-   * cpu.exitInfo and the guest's registers. For EXIT_PAGE_FAULT return
+   * cpu.exitInfo and the guest's registers. For EXIT_PAGE_FAULT and the
+   * stage-2 exits (EPT violation or misconfiguration, #NPF) return
    * HOST_RETRY after fixing the hardware's tables, HOST_DONE after performing
-   * the access itself (see Cpu.pending*), or the error code of the #PF to
-   * deliver to the guest; for the other reasons the host has followed the
-   * guest's change, and returns 0.
+   * the access itself (see Cpu.pending*; for a PDPTE load, the host read
+   * guest memory itself), or the error code of the #PF to deliver to the
+   * guest; for the other reasons the host has followed the guest's change,
+   * and returns 0.
    */
   exit(cpu: Cpu, reason: ExitReason): number;
 }
@@ -230,8 +248,9 @@ export class Cpu {
     this.tlb.resetL0();
   }
 
-  private changed(reason: ExitReason = EXIT_CR_WRITE): void {
+  private changed(reason: ExitReason, cr: number): void {
     this.recompute();
+    this.exitInfo.cr = cr;
     this.host.exit(this, reason);
   }
 
@@ -253,7 +272,7 @@ export class Cpu {
    */
   private loadPdptes(cr3Lo: number, cr4: number): boolean {
     const fmt = formatFor(MODE_PAE, this.maxPhysAddr, (this.efer & EFER_NXE) !== 0, (cr4 & CR4_PSE) !== 0);
-    const f = this.guestSpace.frameForRead(cr3Lo >>> 12);
+    const f = this.mmu.stage2 === null ? this.guestSpace.frameForRead(cr3Lo >>> 12) : this.pdptFrame(cr3Lo);
     const w0 = (cr3Lo & 0xfe0) >>> 2;
     for (let i = 0; i < 4; i++) {
       const lo = f[w0 + 2 * i] as number;
@@ -262,6 +281,58 @@ export class Cpu {
     }
     for (let i = 0; i < 8; i++) this.pdpte[i] = f[w0 + i] as number;
     return true;
+  }
+
+  /**
+   * Nested paging: the frame holding the PDPT at guest-physical `cr3Lo`,
+   * read through stage 2 as the hardware does when MOV to CR loads the PDPTE
+   * registers (SDM vol. 3C, 29.3.1). A stage-2 fault is an exit without a
+   * guest-linear address; the host fixes stage 2 (retry) or reads guest
+   * memory itself (done).
+   */
+  private pdptFrame(cr3Lo: number): Uint32Array {
+    const mmu = this.mmu;
+    const s2 = mmu.stage2 as Stage2;
+    const res = mmu.walk;
+    for (;;) {
+      res.pfn = cr3Lo >>> 12;
+      res.shift = 12;
+      res.perm = 0;
+      const mfn = mmu.walker.translateFinal(mmu.space, s2, res, 0, cr3Lo & 0xfe0, READ);
+      if (mfn >= 0) return mmu.space.frameForRead(mfn);
+      const h = this.stage2Exit(res, 0, cr3Lo & 0xfe0, READ, 0, false);
+      if (h !== HOST_RETRY) return this.guestSpace.frameForRead(cr3Lo >>> 12);
+    }
+  }
+
+  /** Raise the stage-2 exit a walk's result describes; the host's answer (CpuHost.exit). */
+  private stage2Exit(
+    res: WalkResult,
+    vaHi: number,
+    vaLo: number,
+    access: AccessKind,
+    cpl: number,
+    linear: boolean,
+  ): number {
+    const x = this.exitInfo;
+    x.vaHi = vaHi;
+    x.vaLo = vaLo >>> 0;
+    x.access = access;
+    x.cpl = cpl;
+    x.error = 0;
+    x.gpa = res.stage2Gpa;
+    x.gpaFinal = res.stage2Final;
+    x.linear = linear;
+    const fmt = (this.mmu.stage2 as Stage2).fmt;
+    let reason: ExitReason = EXIT_NPF;
+    if (fmt.kind === ENTRY_EPT) {
+      reason = res.stage2Fault === S2_MISCONFIG ? EXIT_EPT_MISCONFIG : EXIT_EPT_VIOLATION;
+      // Bit 7 (guest-linear address valid) is clear for a PDPTE load.
+      x.qualification = linear ? res.stage2Qual : res.stage2Qual & ~(1 << 7);
+    } else {
+      x.qualification = res.stage2Qual;
+    }
+    return this.host.exit(this, reason);
   }
 
   writeCr0(hi: number, lo: number): number {
@@ -295,7 +366,7 @@ export class Cpu {
     this.cr0 = v;
     this.efer = efer;
     if (wasPg && !pgOn) this.mmu.flushContext(-1, true);
-    this.changed();
+    this.changed(EXIT_CR_WRITE, 0);
     return this.ok();
   }
 
@@ -319,7 +390,7 @@ export class Cpu {
     } else if ((diff & CR4_PAE) !== 0 || (v & ~old & CR4_SMEP) !== 0) {
       this.mmu.flushContext(this.pcid, true);
     }
-    this.changed();
+    this.changed(EXIT_CR_WRITE, 4);
     return this.ok();
   }
 
@@ -343,6 +414,7 @@ export class Cpu {
     this.cr3Lo = vLo;
     this.recompute();
     if (!noFlush) this.mmu.flushContext(this.pcid, false);
+    this.exitInfo.cr = 3;
     this.host.exit(this, EXIT_CR_WRITE);
     return this.ok();
   }
@@ -351,7 +423,7 @@ export class Cpu {
     if (hi !== 0 || (lo & ~EFER_WRITABLE) !== 0) return this.gp();
     if ((this.cr0 & CR0_PG) !== 0 && ((lo ^ this.efer) & EFER_LME) !== 0) return this.gp();
     this.efer = ((lo & ~EFER_LMA) | (this.efer & EFER_LMA)) >>> 0;
-    this.changed(EXIT_MSR_WRITE);
+    this.changed(EXIT_MSR_WRITE, 0);
     return this.ok();
   }
 
@@ -425,7 +497,7 @@ export class Cpu {
       this.gp();
       return -1;
     }
-    if (fmt === null) return vaLo >>> 12; // paging off, natively: VA = PA
+    if (fmt === null) return this.mmu.stage2 === null ? vaLo >>> 12 : this.translatePhysical(vaLo, access, cpl); // paging off: VA = PA
     const vpnLo = (vaLo >>> 12) | (vaHi << 20) | 0;
     const vpnHi = (vaHi >>> 12) | 0;
     const allow = 1 << (access * 2 + (cpl === 3 ? 1 : 0));
@@ -456,12 +528,21 @@ export class Cpu {
     }
     const mmu = this.mmu;
     const res = mmu.walk;
+    const s2 = mmu.stage2;
     for (;;) {
       let error: number;
-      const r = mmu.walker.walk(mmu.space, mmu.format as WalkFormat, mmu.rootPfn, mmu.pdpte, vaHi, vaLo, res);
+      const r = mmu.walker.walk(mmu.space, mmu.format as WalkFormat, mmu.rootPfn, mmu.pdpte, vaHi, vaLo, res, s2);
       if (r === WALK_OK) {
         if ((this.cr4 & CR4_PGE) === 0) res.perm &= ~PERM_G;
         error = checkAccess(res.perm, access, cpl, (this.ctl & mmu.ctlAnd) | mmu.ctlOr, this.pkru);
+        if (error === 0 && s2 !== null) {
+          const mfn = mmu.walker.translateFinal(mmu.space, s2, res, vaHi, vaLo, access);
+          if (mfn >= 0) return this.fillNested(s2, res, vaHi, vaLo, access, vpnLo, vpnHi, allow, mfn);
+          const h = this.stage2Exit(res, vaHi, vaLo, access, cpl, true);
+          if (h === HOST_RETRY) continue;
+          if (h === HOST_DONE) return TRANSLATE_DONE;
+          return this.deliverPf(vaHi, vaLo, h);
+        }
         if (error === 0) {
           res.commit(access === WRITE, mmu.space);
           const shift = res.shift;
@@ -470,6 +551,11 @@ export class Cpu {
           tlb.l0Record(vpnLo, vpnHi, pfn, allow, shift);
           return pfn;
         }
+      } else if (r === WALK_STAGE2) {
+        const h = this.stage2Exit(res, vaHi, vaLo, access, cpl, true);
+        if (h === HOST_RETRY) continue;
+        if (h === HOST_DONE) return TRANSLATE_DONE;
+        return this.deliverPf(vaHi, vaLo, h);
       } else {
         error = faultError(r, access, cpl, this.ctl);
       }
@@ -490,6 +576,86 @@ export class Cpu {
       this.cr2Hi = vaHi;
       this.cr2Lo = vaLo >>> 0;
       return -1;
+    }
+  }
+
+  /** Deliver a #PF with error code `error` that a host's emulation found (the TLB entries for `va` go first). */
+  private deliverPf(vaHi: number, vaLo: number, error: number): number {
+    this.mmu.flushVa(vaHi, vaLo, this.pcid, true);
+    this.counters.pageFaults++;
+    this.fault = FAULT_PF;
+    this.faultError = error;
+    this.cr2Hi = vaHi;
+    this.cr2Lo = vaLo >>> 0;
+    return -1;
+  }
+
+  /**
+   * A two-stage translation succeeded: set the guest's accessed and dirty
+   * flags (in guest-physical memory, so a ROM table keeps its own, rule 5)
+   * and cache the combined translation (SDM vol. 3C, 29.4.1) with rights no
+   * wider than stage 2 grants: a page stage 2 will not let be written caches
+   * as clean (a write walks again), one it will not let be executed as
+   * execute-disable (a fetch walks again), one it will not let be read is not
+   * cached. A combined page is the smaller of the two stages' pages; a piece
+   * of a larger guest page is recorded as fractured (Mmu.noteFractured).
+   */
+  private fillNested(
+    s2: Stage2,
+    res: WalkResult,
+    vaHi: number,
+    vaLo: number,
+    access: AccessKind,
+    vpnLo: number,
+    vpnHi: number,
+    allow: number,
+    mfn: number,
+  ): number {
+    res.commit(access === WRITE, this.guestSpace);
+    const fin = res.final as WalkResult;
+    const user = (res.perm & PERM_U) !== 0;
+    let perm = res.perm;
+    if (!stage2Allows(s2.fmt, fin.perm, WRITE, user)) perm &= ~PERM_D;
+    if (!stage2Allows(s2.fmt, fin.perm, FETCH, user)) perm |= PERM_XD;
+    let shift = Math.min(fin.shift, res.shift);
+    // The TLB looks large pages up at the guest format's large-page size (21 or 22) and at 30.
+    if (shift !== res.shift && shift !== 12 && shift !== ((res.fmt as WalkFormat).leafShift[2] as number)) shift = 12;
+    if (stage2Allows(s2.fmt, fin.perm, READ, user)) {
+      if (shift !== res.shift) this.mmu.noteFractured(vaHi, vaLo, res.shift);
+      this.tlb.fill(vaHi, vaLo, this.pcid, shift, mfn - (vpnLo & ((1 << (shift - 12)) - 1)), perm);
+    }
+    this.tlb.l0Record(vpnLo, vpnHi, mfn, allow, shift);
+    return mfn;
+  }
+
+  /**
+   * Guest paging off under nested paging: the linear address is the
+   * guest-physical one, translated by stage 2 alone. Only the level-0 TLB
+   * remembers such translations (any change of control state empties it), so
+   * none survives into paging.
+   */
+  private translatePhysical(vaLo: number, access: AccessKind, cpl: number): number {
+    const vpnLo = vaLo >>> 12;
+    const allow = 1 << (access * 2 + (cpl === 3 ? 1 : 0));
+    const tlb = this.tlb;
+    const pfn = tlb.l0Lookup(vpnLo, 0, allow);
+    if (pfn >= 0) return pfn;
+    const mmu = this.mmu;
+    const s2 = mmu.stage2 as Stage2;
+    const res = mmu.walk;
+    for (;;) {
+      res.pfn = vpnLo;
+      res.shift = 12;
+      res.perm = 0;
+      const mfn = mmu.walker.translateFinal(mmu.space, s2, res, 0, vaLo, access);
+      if (mfn >= 0) {
+        tlb.l0Record(vpnLo, 0, mfn, allow, 12);
+        return mfn;
+      }
+      const h = this.stage2Exit(res, 0, vaLo, access, cpl, true);
+      if (h === HOST_RETRY) continue;
+      if (h === HOST_DONE) return TRANSLATE_DONE;
+      return this.deliverPf(0, vaLo, h);
     }
   }
 

@@ -22,7 +22,12 @@ export const EXIT_INVLPG = 3;
 export const EXIT_INVPCID = 4;
 /** The scenario format's `flush` (all of this vCPU's TLB entries, globals included; a CR4.PGE toggle on hardware). */
 export const EXIT_FLUSH = 5;
-/** Room for nested paging: EPT violation, EPT misconfiguration, AMD nested page fault. */
+/**
+ * Nested paging: EPT violation, EPT misconfiguration (SDM vol. 3C, 29.3.3),
+ * AMD nested page fault (APM vol. 2, 15.25.6). ExitInfo holds the
+ * guest-physical address, the qualification (EXITINFO1) and whether the
+ * access was the final translation or a guest paging-structure reference.
+ */
 export const EXIT_EPT_VIOLATION = 6;
 export const EXIT_EPT_MISCONFIG = 7;
 export const EXIT_NPF = 8;
@@ -55,8 +60,31 @@ export interface ExitInfo {
   /** INVPCID: the type and PCID operand. */
   invpcidType: number;
   pcid: number;
+  /** CR write: which register (0, 3 or 4). */
+  cr: number;
+  /** Stage-2 exits: the guest-physical address (below 2^52, a float). */
+  gpa: number;
+  /** Stage-2 exits: the EPT exit qualification, or the low half of NPT EXITINFO1 (access.ts, stage2Qualification). */
+  qualification: number;
+  /** Stage-2 exits: the final translation of a linear address (else a guest paging-structure reference or a PDPTE load). */
+  gpaFinal: boolean;
+  /** Stage-2 exits: a guest-linear address (vaHi, vaLo) is valid; false for a PAE PDPTE load at MOV to CR. */
+  linear: boolean;
 }
 
 export function newExitInfo(): ExitInfo {
-  return { vaHi: 0, vaLo: 0, access: 0, cpl: 0, error: 0, invpcidType: 0, pcid: 0 };
+  return {
+    vaHi: 0,
+    vaLo: 0,
+    access: 0,
+    cpl: 0,
+    error: 0,
+    invpcidType: 0,
+    pcid: 0,
+    cr: 0,
+    gpa: 0,
+    qualification: 0,
+    gpaFinal: false,
+    linear: false,
+  };
 }

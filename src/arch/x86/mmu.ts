@@ -10,7 +10,7 @@
  */
 import type { WalkFormat } from './modes.js';
 import { Tlb, type TlbConfig } from './tlb.js';
-import { type DataSpace, Walker, WalkResult } from './walker.js';
+import { type DataSpace, type Stage2, Walker, WalkResult } from './walker.js';
 
 /**
  * Paging-structure caches (SDM vol. 3A, 4.10.3): cached upper-level entries
@@ -39,6 +39,20 @@ export class Mmu {
    */
   ctlAnd = -1;
   ctlOr = 0;
+  /**
+   * Nested paging: the EPT or NPT tables (in `space`) every guest-physical
+   * address is translated through; null for one-stage paging (native,
+   * shadow). `format`, `rootPfn` and `pdpte` are then the guest's own.
+   */
+  stage2: Stage2 | null = null;
+  /**
+   * Guest pages of which the TLB holds smaller pieces (a stage-2 page
+   * smaller than the guest's: "fractured" pages), by page number and size.
+   * INVLPG of any address in such a page must invalidate every piece:
+   * flushVa then flushes everything, as the SDM allows (an invalidation may
+   * do more). Emptied by a full flush.
+   */
+  private readonly fractured = new Set<number>();
 
   readonly tlb: Tlb;
   readonly walker = new Walker();
@@ -54,13 +68,36 @@ export class Mmu {
 
   /** Invalidate translations of `va` (TLB and paging-structure caches). */
   flushVa(vaHi: number, vaLo: number, pcid: number, globals: boolean): void {
+    if (this.fractured.size !== 0 && this.inFractured(vaHi, vaLo)) {
+      this.flushContext(-1, true);
+      return;
+    }
     this.tlb.flushVa(vaHi, vaLo, pcid, globals);
     if (this.psc !== null) this.psc.flushVa(vaHi, vaLo, pcid, globals);
   }
 
+  /** The TLB now holds a piece of the guest page of 2^shift bytes (21, 22 or 30) holding `va`. */
+  noteFractured(vaHi: number, vaLo: number, shift: number): void {
+    if (this.fractured.size >= 4096) this.flushContext(-1, true); // bound the record: start afresh
+    this.fractured.add(fracturedKey(vaHi, vaLo, shift));
+  }
+
+  private inFractured(vaHi: number, vaLo: number): boolean {
+    const f = this.fractured;
+    return (
+      f.has(fracturedKey(vaHi, vaLo, 21)) || f.has(fracturedKey(vaHi, vaLo, 22)) || f.has(fracturedKey(vaHi, vaLo, 30))
+    );
+  }
+
   /** Invalidate a PCID's translations (-1: all), global ones too if `globals`. */
   flushContext(pcid: number, globals: boolean): void {
+    if (pcid < 0 && globals) this.fractured.clear();
     this.tlb.flushContext(pcid, globals);
     if (this.psc !== null) this.psc.flushContext(pcid, globals);
   }
+}
+
+/** A guest page of 2^shift bytes (shift >= 21) as one exact number: its page number (at most 36 bits) and its size. */
+function fracturedKey(vaHi: number, vaLo: number, shift: number): number {
+  return ((vaHi >>> 0) * 2 ** (32 - shift) + (vaLo >>> shift)) * 64 + shift;
 }

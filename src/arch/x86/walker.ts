@@ -255,6 +255,8 @@ export class Walker {
   /** Counters: walks (stage-2 sub-walks included) and entries read. */
   walks = 0;
   entryReads = 0;
+  /** Entries read by stage-2 walks (included in entryReads): the second dimension of 2-D walks. */
+  stage2Reads = 0;
 
   /**
    * Translate `va` through the tables rooted at `rootPfn` (or, for PAE, the
@@ -404,7 +406,14 @@ export class Walker {
     final: boolean,
   ): number {
     const fmt = stage2.fmt;
-    const r = this.walk(space, fmt, stage2.rootPfn, null, Math.floor(gpa / 0x100000000), gpa >>> 0, sub, null);
+    // A guest-physical address wider than the stage-2 tables can name (48
+    // bits with 4 levels) never aliases a lower one: Umbra reports it as a
+    // not-present stage-2 entry (a violation / #NPF), which a pager emulates.
+    const r =
+      gpa < 2 ** fmt.mode.vaBits
+        ? this.walk(space, fmt, stage2.rootPfn, null, Math.floor(gpa / 0x100000000), gpa >>> 0, sub, null)
+        : this.end(sub, WALK_NOT_PRESENT, fmt.mode.topLevel, 0, -1, 0);
+    this.stage2Reads += sub.n;
     let status = r;
     if (r === WALK_OK) {
       if (stage2Allows(fmt, sub.perm, access, user)) {

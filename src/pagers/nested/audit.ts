@@ -1,0 +1,74 @@
+/**
+ * The nested pager's isolation checker (run after every exit with --check):
+ * the rules of tdp.ts checked from the outside, entry by entry.
+ *
+ *  - No stage-2 leaf reaches a machine frame the domain does not own, and
+ *    each maps every gfn it covers to that gfn's own frame (placement).
+ *  - Rights never exceed guest ∩ p2m: the guest's rights are the first
+ *    stage's, enforced by the hardware walk of the guest's own tables; a
+ *    leaf grants write only over RAM, never over ROM, and no leaf exists for
+ *    a gfn with no RAM but the unusable MMIO entry (level 1 only).
+ *  - The p2m type an entry carries is the physmap's.
+ *  - Every table frame is the hypervisor's and the pager's; no table is
+ *    reached twice; non-present entries hold no bits.
+ *  - Every vCPU's MMU walks this stage 2 in machine memory.
+ */
+
+import type { Cpu } from '../../arch/x86/cpu.js';
+import { leafFrame } from '../../arch/x86/entry.js';
+import type { Stage2 } from '../../arch/x86/walker.js';
+import type { Domain } from '../../hypervisor/domain.js';
+import { PHYS_NONE, PHYS_RAM } from '../../hypervisor/physmap.js';
+import { OWNER_HYPERVISOR } from '../../machine/memory.js';
+import { entryType, P2M_RAM_RO, P2M_RAM_RW, type Stage2Entries } from './entries.js';
+import type { Stage2Table } from './tdp.js';
+
+export function auditStage2(
+  domain: Domain,
+  cpus: readonly Cpu[],
+  table: Stage2Table,
+  enc: Stage2Entries,
+  stage2: Stage2,
+): string | null {
+  const mem = domain.mem;
+  const guest = domain.guest;
+  const placement = domain.placement;
+  for (const c of cpus) {
+    if (c.mmu.stage2 !== stage2) return `vCPU ${c.index} does not walk the domain's stage 2`;
+  }
+  for (const t of table.tables) {
+    if (mem.ownerOf(t) !== OWNER_HYPERVISOR) return `stage-2 table frame ${t} is not the hypervisor's`;
+  }
+  try {
+    for (const l of table.leaves()) {
+      const where = `stage-2 leaf for gfn ${l.gfn} (level ${l.level}, table ${l.tableMfn}[${l.index}])`;
+      if (l.lo === enc.mmio[0] && l.hi === enc.mmio[1]) {
+        if (l.level !== 1) return `${where}: an MMIO entry above level 1`;
+        if (guest.typeOf(l.gfn) !== PHYS_NONE) return `${where}: an MMIO entry over a frame with RAM`;
+        continue;
+      }
+      const span = 2 ** (9 * (l.level - 1));
+      const mfn = leafFrame(l.lo, l.hi, true, l.level > 1, 12 + 9 * (l.level - 1));
+      const last = l.gfn + span - 1;
+      if (last >= guest.ramFrames) return `${where}: covers gfns beyond RAM`;
+      const type = entryType(l.hi);
+      const phys = guest.typeOf(l.gfn);
+      if (phys === PHYS_NONE) return `${where}: maps a frame taken away`;
+      if (type !== (phys === PHYS_RAM ? P2M_RAM_RW : P2M_RAM_RO)) return `${where}: p2m type ${type}, physmap ${phys}`;
+      if ((l.lo & enc.writeLo) !== 0 && phys !== PHYS_RAM) return `${where}: writable over ROM`;
+      if (span > 1) {
+        if (guest.physmap.anyNotRam(l.gfn, span)) return `${where}: a large leaf over frames that are not all RAM`;
+        if (placement.mfnOf(l.gfn) !== mfn || placement.mfnOf(last) !== mfn + span - 1)
+          return `${where}: a large leaf over frames not contiguous in machine memory`;
+        for (const m of [mfn, mfn + span - 1])
+          if (mem.ownerOf(m) !== domain.id) return `${where}: reaches frame ${m}, not the domain's`;
+      } else {
+        if (placement.mfnOf(l.gfn) !== mfn) return `${where}: maps frame ${mfn}, not the gfn's own`;
+        if (mem.ownerOf(mfn) !== domain.id) return `${where}: reaches frame ${mfn}, not the domain's`;
+      }
+    }
+  } catch (e) {
+    return (e as Error).message;
+  }
+  return null;
+}

@@ -1,0 +1,77 @@
+/**
+ * Stage-2 entries as the nested pager writes them, one encoder per format
+ * ("one algorithm, many formats": tdp.ts builds EPT and NPT tables alike
+ * from these).
+ *
+ * The P2M *is* the stage-2 table: every leaf carries its p2m type in bits
+ * 52-58 with Xen's numbers (src/p2m/p2m.ts) — ignored by the hardware in
+ * both formats (EPT: bits 62:52 are ignored, SDM vol. 3C, table 29-6; Xen's
+ * ept_entry_t keeps sa_p2mt there; NPT: bits 58:52 of a long-mode entry are
+ * available to software) — and the type decides the rights:
+ *   ram_rw   EPT R W X, memory type WB with IPAT (as KVM for RAM); NPT P RW US
+ *   ram_ro   the same without write: a write exits and is discarded (rule 5)
+ *   mmio_dm  (switch mmio=misconfig) EPT W X without R, a misconfiguration
+ *            (KVM's VMX_EPT_MISCONFIG_WX_VALUE); NPT P RW US with reserved
+ *            address bit 51 (KVM's reserved-bit MMIO SPTE on AMD): #NPF RSVD
+ * Non-leaf entries grant everything (EPT R W X; NPT P RW US): the leaf
+ * decides. NPT entries need U/S=1 at every level: every nested access is a
+ * user access (APM vol. 2, 15.25.5).
+ */
+import { PTE_P, PTE_PS, PTE_RW, PTE_US } from '../../arch/x86/bits.js';
+import { entryHi, entryLo } from '../../arch/x86/entry.js';
+import { EPT_IPAT, EPT_MEMTYPE_SHIFT, EPT_MT_WB, EPT_PS, EPT_R, EPT_W, EPT_X } from '../../arch/x86/modes.js';
+import { P2M_MMIO, P2M_RAM_RO, P2M_RAM_RW } from '../../p2m/p2m.js';
+
+/** Physical-address width of the simulated host (as under the shadow pager): machine frames fit in 46 bits. */
+export const HOST_MAXPHYADDR = 46;
+/** The p2m type's place in an entry's high word (entry bits 52-58). */
+const TYPE_SHIFT_HI = 20;
+const TYPE_MASK_HI = 0x7f << TYPE_SHIFT_HI;
+
+/** How one stage-2 format spells its entries. */
+export interface Stage2Entries {
+  /** A non-leaf entry naming table frame `mfn`. */
+  table(mfn: number): readonly [number, number];
+  /** A leaf at `level` (1: 4 KiB; 2, 3: a large page) mapping `mfn` with p2m type ram_rw or ram_ro. */
+  leaf(mfn: number, level: number, type: number): readonly [number, number];
+  /** The MMIO entry (switch mmio=misconfig): present to the walker, and unusable by design. */
+  readonly mmio: readonly [number, number];
+  /** Rights bits of the low half that allow a write (EPT W, NPT R/W). */
+  readonly writeLo: number;
+}
+
+const typeHi = (type: number): number => (type << TYPE_SHIFT_HI) >>> 0;
+
+/** The p2m type an entry carries. */
+export function entryType(hi: number): number {
+  return (hi & TYPE_MASK_HI) >>> TYPE_SHIFT_HI;
+}
+
+export const EPT_ENTRIES: Stage2Entries = {
+  table: (mfn) => [entryLo(mfn, EPT_R | EPT_W | EPT_X), entryHi(mfn)],
+  leaf(mfn, level, type) {
+    let flags = EPT_R | EPT_X | (EPT_MT_WB << EPT_MEMTYPE_SHIFT) | EPT_IPAT;
+    if (type === P2M_RAM_RW) flags |= EPT_W;
+    if (level > 1) flags |= EPT_PS;
+    return [entryLo(mfn, flags), (entryHi(mfn) | typeHi(type)) >>> 0];
+  },
+  mmio: [EPT_W | EPT_X, typeHi(P2M_MMIO)],
+  writeLo: EPT_W,
+};
+
+/** Bit 51 of an NPT entry (high-half bit 19): reserved with the host's MAXPHYADDR of 46. */
+const NPT_RSVD_HI = 1 << 19;
+
+export const NPT_ENTRIES: Stage2Entries = {
+  table: (mfn) => [entryLo(mfn, PTE_P | PTE_RW | PTE_US), entryHi(mfn)],
+  leaf(mfn, level, type) {
+    let flags = PTE_P | PTE_US;
+    if (type === P2M_RAM_RW) flags |= PTE_RW;
+    if (level > 1) flags |= PTE_PS;
+    return [entryLo(mfn, flags), (entryHi(mfn) | typeHi(type)) >>> 0];
+  },
+  mmio: [PTE_P | PTE_RW | PTE_US, (NPT_RSVD_HI | typeHi(P2M_MMIO)) >>> 0],
+  writeLo: PTE_RW,
+};
+
+export { P2M_MMIO, P2M_RAM_RO, P2M_RAM_RW };

@@ -1,0 +1,84 @@
+/**
+ * The nested pager's spec: `nested` (EPT, the default), `nested:ept`,
+ * `nested:npt`, then switches: `levels=4|5` (the EPTP page-walk length, or
+ * the host's CR4.LA57 under NPT), `+ad`/`-ad` (EPT accessed and dirty
+ * flags, EPTP bit 6; NPT always has them), `mmio=misconfig|violation` (how
+ * guest-physical addresses with no RAM behind them are left in stage 2), and
+ * `+large`/`-large` (stage-2 superpages where the domain's frames allow).
+ * The spec is also the pager's name in the statistics.
+ */
+
+export type Stage2Kind = 'ept' | 'npt';
+export type MmioMode = 'misconfig' | 'violation';
+
+export interface NestedSwitches {
+  kind: Stage2Kind;
+  levels: 4 | 5;
+  /** EPT only: EPTP bit 6. */
+  ad: boolean;
+  mmio: MmioMode;
+  large: boolean;
+}
+
+export const NESTED_SWITCHES: readonly { name: string; description: string }[] = [
+  { name: 'ept', description: 'Intel EPT (SDM vol. 3C, 29.3): the default format' },
+  { name: 'npt', description: "AMD nested paging (APM vol. 2, 15.25): the host's long-mode entries under nCR3" },
+  {
+    name: 'levels',
+    description: 'stage-2 levels, 4 (default) or 5: the EPTP page-walk length, or the host CR4.LA57 under NPT',
+  },
+  {
+    name: 'ad',
+    description:
+      'EPT accessed/dirty flags (EPTP bit 6; default on): stage-2 A/D set by hardware, guest table reads count as writes',
+  },
+  {
+    name: 'mmio',
+    description:
+      "gfns with no RAM (above RAM, or taken away): =misconfig (default, KVM's fast path: a misconfigured EPT entry or an NPT entry with reserved bits, installed on first use) or =violation (no entry: every access is a violation)",
+  },
+  {
+    name: 'large',
+    description:
+      'stage-2 2 MiB and 1 GiB pages where the guest frames are contiguous in machine memory and all RAM (default on)',
+  },
+];
+
+export const DEFAULT_NESTED: NestedSwitches = { kind: 'ept', levels: 4, ad: true, mmio: 'misconfig', large: true };
+
+/** Parse a nested spec into switches, or return the one-line reason it is bad. */
+export function parseNestedSpec(spec: string): NestedSwitches | string {
+  const parts = spec.split(':');
+  if (parts[0] !== 'nested') return `"${spec}": not a nested pager spec`;
+  const sw: NestedSwitches = { ...DEFAULT_NESTED };
+  let i = 1;
+  if (parts[1] === 'ept' || parts[1] === 'npt') {
+    sw.kind = parts[1];
+    i = 2;
+  }
+  const seen = new Set<string>();
+  for (; i < parts.length; i++) {
+    const p = parts[i] as string;
+    const m = /^([+-]?)([a-z]+)(?:=(.*))?$/.exec(p);
+    if (m === null) return `"${spec}": bad switch "${p}"`;
+    const [, sign, name, value] = m as unknown as [string, string, string, string | undefined];
+    if (seen.has(name)) return `"${spec}": switch "${name}" given twice`;
+    seen.add(name);
+    if (name === 'ept' || name === 'npt') return `"${spec}": the format (ept or npt) comes first, right after "nested"`;
+    if (name === 'levels') {
+      if (sign !== '' || (value !== '4' && value !== '5')) return `"${spec}": levels takes =4 or =5`;
+      sw.levels = value === '5' ? 5 : 4;
+    } else if (name === 'mmio') {
+      if (sign !== '' || (value !== 'misconfig' && value !== 'violation'))
+        return `"${spec}": mmio takes =misconfig or =violation`;
+      sw.mmio = value;
+    } else if (name === 'ad' || name === 'large') {
+      if (value !== undefined) return `"${spec}": ${name} takes no value (+${name} or -${name})`;
+      if (name === 'ad' && sw.kind === 'npt') return `"${spec}": ad is an EPT switch (NPT always has A/D flags)`;
+      sw[name] = sign !== '-';
+    } else {
+      return `"${spec}": unknown switch "${name}" (known: ${NESTED_SWITCHES.map((s) => s.name).join(', ')})`;
+    }
+  }
+  return sw;
+}
