@@ -93,9 +93,10 @@ const shadow: PagerKind = {
       for (const prefetch of PREFETCH_WINDOWS)
         for (const magic of MAGIC)
           for (const unshadow of [true, false])
+            // Umbra's two other mappings go together: shadow superpages, unpaged vCPUs on the P2M.
             for (const pool of ['-pool', '+pool', `pool=${small}`])
               for (const rmap of ['-rmap', '+rmap'])
-                for (const superpages of ['-superpages', '+superpages']) {
+                for (const superpages of ['-superpages:-unpagedp2m', '+superpages:+unpagedp2m']) {
                   const parts = [
                     oos,
                     prefetch === 0 ? '-prefetch' : `prefetch=${prefetch}`,
@@ -122,12 +123,13 @@ const shadow: PagerKind = {
       '-pool',
       '+rmap',
       '+superpages',
+      '+unpagedp2m',
     ];
     return [
       'shadow',
       ...flips.map((o) => `shadow:${o}`),
-      'shadow:-oos:-resyncall:-prefetch:-fastpath:-gnp:-unshadow:-pool:-rmap:-superpages',
-      `shadow:+oos:+resyncall:prefetch=512:+fastpath:+gnp:+unshadow:pool=${smallPool(vcpus)}:+rmap:+superpages`, // a whole table; the smallest pool
+      'shadow:-oos:-resyncall:-prefetch:-fastpath:-gnp:-unshadow:-pool:-rmap:-superpages:-unpagedp2m',
+      `shadow:+oos:+resyncall:prefetch=512:+fastpath:+gnp:+unshadow:pool=${smallPool(vcpus)}:+rmap:+superpages:+unpagedp2m`, // a whole table; the smallest pool
     ];
   },
 };

@@ -228,7 +228,7 @@ export class ShadowCache implements ShadowReleaser {
    * PDPTE registers name; for a 32-bit guest (2-on-3, as Xen ran them), the
    * four quarter-shadows of its page directory.
    */
-  pdptes(cpu: Cpu, fmt: WalkFormat): Uint32Array {
+  pdptes(cpu: Cpu, fmt: WalkFormat, root: number): Uint32Array {
     let st = this.hwPdpte.get(cpu);
     if (st === undefined) {
       st = { regs: new Uint32Array(8), refs: [] };
@@ -248,7 +248,7 @@ export class ShadowCache implements ShadowReleaser {
         }
         sh = this.get(fmt, 2, entryFrame(lo, hi));
       } else {
-        sh = this.get(fmt, 2, cpu.cr3RootPfn, i);
+        sh = this.get(fmt, 2, root, i);
       }
       this.pin(sh);
       sh.refs++;
@@ -355,7 +355,7 @@ export class ShadowCache implements ShadowReleaser {
    * roots at a CR3 load (sh_update_cr3); wrmap.ts finds the mappings.
    */
   private removeWriteAccess(gfn: number, level: number): void {
-    const region = gfn >>> 9;
+    const region = Math.floor(gfn / 512);
     this.shadowedInRegion.set(region, (this.shadowedInRegion.get(region) ?? 0) + 1);
     // A shadow superpage over a frame that is now a guest table: drop it (it is rebuilt splintered).
     this.set.dropSuperpages(region);
@@ -393,7 +393,7 @@ export class ShadowCache implements ShadowReleaser {
           st.byGfn.delete(sh.gfn);
           this.oos.forget(sh.gfn);
           st.p2m.protect(sh.gfn, false);
-          const region = sh.gfn >>> 9;
+          const region = Math.floor(sh.gfn / 512);
           const n = (this.shadowedInRegion.get(region) ?? 1) - 1;
           if (n === 0) this.shadowedInRegion.delete(region);
           else this.shadowedInRegion.set(region, n);

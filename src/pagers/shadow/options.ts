@@ -51,6 +51,12 @@ export const OPTIMIZATIONS: readonly Optimization[] = [
     xen: 'shadow_set_allocation / shadow_prealloc',
   },
   {
+    name: 'unpagedp2m',
+    description:
+      "Umbra's, not Xen's: a vCPU with paging off runs on the P2M itself (Xen shadows a 1:1 32-bit table of 4 MiB pages, unpaged_pagetable)",
+    xen: 'none (Xen: sh_update_paging_modes with d->arch.paging.shadow.unpaged_pagetable)',
+  },
+  {
     name: 'superpages',
     description:
       "Umbra's, not Xen's: a guest superpage over a contiguous, uniform P2M range is shadowed by a superpage (Xen splinters every one into fl1 shadows of 4 KiB entries)",
@@ -85,6 +91,7 @@ export interface ShadowSwitches {
   unshadow: boolean;
   /** Pool size in frames: 0 = the default rule, -1 = unbounded (pool off). */
   pool: number;
+  unpagedp2m: boolean;
   superpages: boolean;
   rmap: boolean;
   ldrevoke: boolean;
@@ -104,6 +111,7 @@ export const DEFAULT_SWITCHES: Readonly<ShadowSwitches> = Object.freeze({
   gnp: false,
   unshadow: true,
   pool: 0,
+  unpagedp2m: false,
   superpages: false,
   rmap: false,
   ldrevoke: false,
@@ -119,7 +127,7 @@ export function parseShadowSpec(spec: string): ShadowSwitches | string {
   if (parts[0] !== 'shadow') return `"${spec}" is not a shadow pager spec`;
   const sw: ShadowSwitches = { ...DEFAULT_SWITCHES };
   for (const part of parts.slice(1)) {
-    const m = /^([+-]?)([a-z]+)(?:=(\d+))?$/.exec(part);
+    const m = /^([+-]?)([a-z][a-z0-9]*)(?:=(\d+))?$/.exec(part);
     if (m === null) return `"${part}" in "${spec}": expected +NAME, -NAME or NAME=N`;
     const [, sign, name, value] = m as unknown as [string, string, string, string | undefined];
     if (!OPTIMIZATIONS.some((o) => o.name === name)) {
@@ -154,6 +162,9 @@ export function parseShadowSpec(spec: string): ShadowSwitches | string {
         if (n !== undefined && (n < 64 || n > MAX_POOL_FRAMES))
           return `"${part}": the pool needs at least 64 frames and at most ${MAX_POOL_FRAMES}`;
         sw.pool = on ? (n ?? 0) : -1;
+        break;
+      case 'unpagedp2m':
+        sw.unpagedp2m = on;
         break;
       case 'superpages':
         sw.superpages = on;

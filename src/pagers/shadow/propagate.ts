@@ -250,7 +250,7 @@ export class Propagator implements LeafSetter {
     const placement = domain.placement;
     if (placement.kind !== 'identity' || base + span > placement.ramFrames) return false;
     if (domain.guest.physmap.anyNotRam(base, span)) return false;
-    for (let r = base >>> 9, end = (base + span - 1) >>> 9; r <= end; r++) {
+    for (let r = Math.floor(base / 512), end = Math.floor((base + span - 1) / 512); r <= end; r++) {
       if (this.cache.hasShadowedTable(r)) return false;
     }
     return true;

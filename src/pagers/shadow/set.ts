@@ -173,7 +173,7 @@ export class ShadowSet {
   private superTrack(sh: Shadow, index: number, lo: number, hi: number, add: boolean): void {
     const [first, span] = this.superRange(sh, lo, hi);
     const slot = sh.smfn * 1024 + index;
-    for (let r = first >>> 9, end = (first + span - 1) >>> 9; r <= end; r++) {
+    for (let r = Math.floor(first / 512), end = Math.floor((first + span - 1) / 512); r <= end; r++) {
       let set = this.superSlots.get(r);
       if (add) {
         if (set === undefined) {

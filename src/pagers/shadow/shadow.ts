@@ -211,29 +211,33 @@ export class ShadowPager implements Pager {
 
   /** Point the vCPU's MMU at the shadows (or the P2M) for its current control state. */
   private load(cpu: Cpu): void {
-    const fmt = cpu.format;
+    const fmt = this.st.guestFormat(cpu);
     const m = cpu.mmu;
     m.space = this.st.hwSpace;
     if (fmt === null) {
-      // Paging off: the hardware walks the P2M itself, VA = GPA. Shadowed guest
-      // tables are read-only there too, so writes to them still trap.
+      // Paging off, switch unpagedp2m (Umbra's): the hardware walks the P2M
+      // itself, VA = GPA. Shadowed guest tables are read-only there too, so
+      // writes to them still trap.
       m.format = this.st.p2m.format;
       m.rootPfn = this.st.p2m.rootMfn;
       m.pdpte = null;
       m.ctlAnd = 0;
       m.ctlOr = CTL_WP;
     } else {
+      // Paging on, or off as Xen runs it: on shadows of the 1:1 table
+      // (UNPAGED_GFN), where no paging control (SMEP, SMAP, WP, keys) applies.
       m.format = formatFor(hardwareMode(fmt), HOST_MAXPHYADDR, true, fmt.pse);
-      m.ctlAnd = -1;
+      m.ctlAnd = cpu.format === null ? 0 : -1;
       m.ctlOr = CTL_WP;
+      const root = this.st.guestRoot(cpu);
       if (hardwareMode(fmt).pdpteRegisters) {
         this.cache.prealloc();
-        m.pdpte = this.cache.pdptes(cpu, fmt);
+        m.pdpte = this.cache.pdptes(cpu, fmt, root);
         m.rootPfn = 0;
       } else {
         m.pdpte = null;
         this.cache.prealloc();
-        m.rootPfn = this.cache.pinRoot(fmt, cpu.cr3RootPfn).smfn;
+        m.rootPfn = this.cache.pinRoot(fmt, root).smfn;
       }
     }
     cpu.mmu.flushContext(-1, true);
@@ -304,18 +308,20 @@ export class ShadowPager implements Pager {
     const w = cpu.mmu.walk; // the hardware walk that faulted, ended by the entry with reserved bits
     const lo = w.entryLo;
     const hi = w.entryHi;
-    const fmt = cpu.format;
+    const fmt = this.st.guestFormat(cpu);
     if (!isMagic(lo, hi) || fmt === null) return NOT_FAST;
+    // With paging off no paging control applies (the 1:1 table's rights are all).
+    const ctl = cpu.format === null ? 0 : cpu.ctl;
     const sh = this.st.byMfn.get(w.entryTable);
     if (sh === undefined || sh.level !== 1 || (!sh.fl && this.oos.has(sh.gfn))) return NOT_FAST;
     if (!isMmioMagic(lo, hi)) {
       this.counters['fastpath.not_present']++;
       this.counters['fault.injected']++;
-      return faultError(0, access, cpl, cpu.ctl);
+      return faultError(0, access, cpl, ctl);
     }
     const perm = leafPermission(fmt, w.acc & lo, w.xd | hi, lo, hi);
     if (access === WRITE && (perm & PERM_D) === 0) return NOT_FAST;
-    const error = checkAccess(perm, access, cpl, cpu.ctl, cpu.pkru);
+    const error = checkAccess(perm, access, cpl, ctl, cpu.pkru);
     if (error !== 0) {
       this.counters['fault.injected']++;
       return error;
@@ -326,16 +332,18 @@ export class ShadowPager implements Pager {
   }
 
   private handleFault(cpu: Cpu, vaHi: number, vaLo: number, access: AccessKind, cpl: number): number {
-    const fmt = cpu.format;
     const st = this.st;
+    const fmt = st.guestFormat(cpu);
     this.cache.prealloc();
     if (fmt === null) return this.physicalAccess(cpu, vaLo >>> 12, vaLo & 0xfff, access);
+    // With paging off (the 1:1 table) no paging control applies.
+    const ctl = cpu.format === null ? 0 : cpu.ctl;
     // Walk the guest's own tables, as the hardware would natively.
     const w = st.walk;
     const r = st.walker.walk(
       st.guestSpace,
       fmt,
-      cpu.cr3RootPfn,
+      st.guestRoot(cpu),
       fmt.mode.pdpteRegisters ? cpu.pdpte : null,
       vaHi,
       vaLo,
@@ -345,9 +353,9 @@ export class ShadowPager implements Pager {
       this.counters['fault.injected']++;
       // Umbra's, not Xen's (switch gnp): remember the guest's not-present l1 entry as a magic entry.
       if (r === 0 && w.level === 1 && this.sw.fastpath && this.sw.gnp) this.prop.markNotPresent(fmt, vaHi, vaLo);
-      return faultError(r, access, cpl, cpu.ctl);
+      return faultError(r, access, cpl, ctl);
     }
-    const error = checkAccess(w.perm, access, cpl, cpu.ctl, cpu.pkru);
+    const error = checkAccess(w.perm, access, cpl, ctl, cpu.pkru);
     if (error !== 0) {
       this.counters['fault.injected']++;
       return error;
@@ -384,7 +392,7 @@ export class ShadowPager implements Pager {
         // Let the guest write this l1 directly until it next flushes its TLB.
         this.oos.unsync(cpu, gfn);
       }
-      if (checkAccess(w.perm, access, cpl, cpu.ctl | CTL_WP, cpu.pkru) !== 0) {
+      if (checkAccess(w.perm, access, cpl, ctl | CTL_WP, cpu.pkru) !== 0) {
         // Allowed only because the guest runs with CR0.WP=0 (a read-only page,
         // or a protection key's write-disable): the hardware runs with WP=1.
         this.counters['emulate.wp0_write']++;
@@ -523,7 +531,7 @@ export class ShadowPager implements Pager {
   private *auditRoots(): Generator<AuditRoot> {
     const current = new Set<number>();
     for (const c of this.st.cpus) {
-      const fmt = c.format;
+      const fmt = this.st.guestFormat(c);
       const hw = c.mmu.format;
       if (fmt === null || hw === null) continue;
       current.add(c.mmu.rootPfn);
@@ -531,7 +539,7 @@ export class ShadowPager implements Pager {
       yield {
         guestFmt: fmt,
         hwFmt: hw,
-        guestRoot: c.cr3RootPfn,
+        guestRoot: this.st.guestRoot(c),
         guestPdpte,
         hwRoot: c.mmu.rootPfn,
         hwPdpte: c.mmu.pdpte,
