@@ -92,8 +92,8 @@ const shadow: PagerKind = {
     for (const oos of OOS)
       for (const prefetch of PREFETCH_WINDOWS)
         for (const magic of MAGIC)
+          // Umbra's two other mappings go together: shadow superpages, unpaged vCPUs on the P2M.
           for (const unshadow of [true, false])
-            // Umbra's two other mappings go together: shadow superpages, unpaged vCPUs on the P2M.
             for (const pool of ['-pool', '+pool', `pool=${small}`])
               for (const rmap of ['-rmap', '+rmap'])
                 for (const superpages of ['-superpages:-unpagedp2m', '+superpages:+unpagedp2m']) {
