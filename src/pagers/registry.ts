@@ -86,13 +86,14 @@ const shadow: PagerKind = {
     if (opts.shadowPool !== undefined && !/(^|:)[+-]?pool/.test(spec)) sw.pool = opts.shadowPool;
     return new ShadowPager({ check: opts.check, name: spec, switches: sw });
   },
+  // Every combination of the switches, except that Umbra's two other
+  // mappings (shadow superpages, unpaged vCPUs on the P2M) go together.
   variants(vcpus) {
     const specs: string[] = [];
     const small = smallPool(vcpus);
     for (const oos of OOS)
       for (const prefetch of PREFETCH_WINDOWS)
         for (const magic of MAGIC)
-          // Umbra's two other mappings go together: shadow superpages, unpaged vCPUs on the P2M.
           for (const unshadow of [true, false])
             for (const pool of ['-pool', '+pool', `pool=${small}`])
               for (const rmap of ['-rmap', '+rmap'])
