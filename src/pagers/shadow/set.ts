@@ -235,8 +235,13 @@ export class ShadowSet {
     const hi = f[2 * i + 1] as number;
     if ((lo & (PTE_P | PTE_RW)) !== (PTE_P | PTE_RW) || isMagic(lo, hi)) return false;
     if (st.domain.placement.gfnOf(entryFrame(lo, hi)) !== gfn) return false;
-    this.setEntry(sh, i, [lo & ~(PTE_RW | PTE_D), hi], null);
+    this.makeReadOnly(sh, i, lo, hi);
     return true;
+  }
+
+  /** Make l1 entry `i` of `sh`, now (lo, hi), read-only and clean: the next write faults (every revocation's last step). */
+  makeReadOnly(sh: Shadow, i: number, lo: number, hi: number): void {
+    this.setEntry(sh, i, [lo & ~(PTE_RW | PTE_D), hi], null);
   }
 
   /** Clear the write permission of every shadow leaf mapping `gfn` (through the writer); true if any had it. */
@@ -248,7 +253,7 @@ export class ShadowSet {
       const sh = st.byMfn.get(Math.floor(slot / 1024)) as Shadow;
       const i = slot % 1024;
       const f = st.domain.mem.read(sh.smfn);
-      this.setEntry(sh, i, [(f[2 * i] as number) & ~(PTE_RW | PTE_D), f[2 * i + 1] as number], null);
+      this.makeReadOnly(sh, i, f[2 * i] as number, f[2 * i + 1] as number);
     }
     return slots.length > 0;
   }

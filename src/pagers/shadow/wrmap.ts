@@ -24,7 +24,7 @@
  * no shadow l1 entry maps the frame writable; every change goes through the
  * one writer (set.ts).
  */
-import { PTE_D, PTE_P, PTE_PS, PTE_RW } from '../../arch/x86/bits.js';
+import { PTE_P, PTE_PS, PTE_RW } from '../../arch/x86/bits.js';
 import type { Cpu } from '../../arch/x86/cpu.js';
 import { entryFrame } from '../../arch/x86/entry.js';
 import { vaIndex } from '../../arch/x86/walker.js';
@@ -61,7 +61,8 @@ function l1Type(sh: Shadow): number {
 export function hwL1Slot(st: ShadowState, cpu: Cpu, vaHi: number, vaLo: number): number {
   const m = cpu.mmu;
   const hw = m.format;
-  if (hw === null || cpu.format === null || m.space !== st.hwSpace || m.format === st.p2m.format) return -1;
+  // With paging off there is no guest linear map to look in (and with unpagedp2m no shadow at all).
+  if (hw === null || cpu.format === null) return -1;
   const mode = hw.mode;
   const mem = st.domain.mem;
   let level = mode.topLevel;
@@ -214,7 +215,7 @@ export class WriteAccess {
       if ((lo & (PTE_P | PTE_RW)) !== (PTE_P | PTE_RW)) continue;
       const hi = f[2 * i + 1] as number;
       if (isMagic(lo, hi) || entryFrame(lo, hi) !== mfn) continue;
-      this.set.setEntry(sh, i, [lo & ~(PTE_RW | PTE_D), hi], null);
+      this.set.makeReadOnly(sh, i, lo, hi);
       if (st.exitCpu !== null) this.lastSmfn[st.exitCpu.index] = sh.smfn;
       if (this.set.writableCount(gfn) === 0) return;
     }
