@@ -178,10 +178,14 @@ function once(c: Counterpart): Record<string, number> {
   // Fault kinds from a recorded run.
   before(c);
   const data = join(work, 'pf.data');
-  execFileSync('perf', ['record', '-q', '-e', 'exceptions:page_fault_user', '-o', data, '--', ...c.cmd], {
-    env,
-    stdio: 'ignore',
-  });
+  execFileSync(
+    'perf',
+    ['record', '-q', '-e', 'exceptions:page_fault_user,sched:sched_switch', '-o', data, '--', ...c.cmd],
+    {
+      env,
+      stdio: 'ignore',
+    },
+  );
   const script = execFileSync('perf', ['script', '-i', data, '-F', 'trace'], {
     encoding: 'utf8',
     maxBuffer: 1 << 30,
@@ -191,6 +195,13 @@ function once(c: Counterpart): Record<string, number> {
   let writes = 0;
   let fetches = 0;
   let cow = 0;
+  // A task switched out in state R was preempted (by whatever else this shared machine runs); any other state blocked or exited.
+  let preempted = 0;
+  let blocked = 0;
+  for (const m of script.matchAll(/prev_state=(\S+)/g)) {
+    if ((m[1] as string).startsWith('R')) preempted++;
+    else blocked++;
+  }
   for (const m of script.matchAll(/error_code=0x([0-9a-f]+)/g)) {
     const e = Number.parseInt(m[1] as string, 16);
     faults++;
@@ -205,6 +216,8 @@ function once(c: Counterpart): Record<string, number> {
     execs: ev['sched:sched_process_exec'] ?? 0,
     page_faults: ev['page-faults'] ?? 0,
     context_switches: ev['context-switches'] ?? 0,
+    context_switches_blocking: blocked,
+    context_switches_preempted: preempted,
     mm_syscalls: MM.reduce((a, s) => a + (ev[`syscalls:sys_enter_${s}`] ?? 0), 0),
     ...Object.fromEntries(MM.map((s) => [`syscalls.${s}`, ev[`syscalls:sys_enter_${s}`] ?? 0])),
     tlb_shootdown_interrupts: tlb,

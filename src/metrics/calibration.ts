@@ -100,6 +100,8 @@ export interface RealRun {
   fault_cow_pct: number;
   mm_syscalls: number;
   context_switches: number;
+  /** Switches in which the task blocked or exited (not preempted): the model has no other load. */
+  context_switches_blocking: number;
   tlb_shootdown_interrupts: number;
   pte_kib_per_process: number;
 }
