@@ -25,6 +25,8 @@ export class KernelCounters {
   faultFile = 0;
   faultCow = 0;
   faultCowReuse = 0;
+  /** Of faultCow: first writes to a not-present page of a private file mapping (no page was present). */
+  faultCowFile = 0;
   faultStackGrowth = 0;
   faultHuge = 0;
   faultSpurious = 0;
@@ -72,6 +74,7 @@ export function counterStats(c: KernelCounters, frames: FrameAllocator, balloon 
     'guest.page_faults.file': c.faultFile,
     'guest.page_faults.cow': c.faultCow,
     'guest.page_faults.cow_reuse': c.faultCowReuse,
+    'guest.page_faults.cow_file': c.faultCowFile,
     'guest.page_faults.stack_growth': c.faultStackGrowth,
     'guest.page_faults.huge': c.faultHuge,
     'guest.page_faults.spurious': c.faultSpurious,
