@@ -19,9 +19,11 @@
  * - page-table pages per process: VmPTE read by an LD_PRELOADed destructor
  *   at each process's exit (calibrate/programs/ptepeek.c; a process that
  *   leaves by _exit or by exec is not seen);
- * - TLB shootdown interrupts: the "TLB" line of /proc/interrupts, summed over
- *   CPUs, before and after (machine-wide: other load adds to it, so the
- *   median of several runs is taken).
+ * - TLB shootdowns the run's tasks sent: tlb:tlb_flush events with reason
+ *   "remote IPI send" in the recorded run (each flushes the other CPUs
+ *   that may hold the mm: one IPI on a 2-CPU machine); also the "TLB" line
+ *   of /proc/interrupts before and after, machine-wide (other load adds to
+ *   it).
  * Needs perf (Debian: linux-perf), gcc and make, and root or
  * kernel.perf_event_paranoid <= -1 for the tracepoints.
  */
@@ -84,9 +86,9 @@ const COUNTERPARTS: Counterpart[] = [
   },
   {
     workload: 'forkexec',
-    what: 'sh running 6,000 short commands: /bin/true, ls /, cat of a small file, in turn',
+    what: 'bash running 6,000 short commands: /bin/true, ls /, cat of a small file, in turn',
     cmd: [
-      'sh',
+      'bash',
       '-c',
       'i=0; while [ $i -lt 2000 ]; do /bin/true; ls / >/dev/null; cat /etc/hostname >/dev/null; i=$((i+1)); done',
     ],
@@ -180,7 +182,7 @@ function once(c: Counterpart): Record<string, number> {
   const data = join(work, 'pf.data');
   execFileSync(
     'perf',
-    ['record', '-q', '-e', 'exceptions:page_fault_user,sched:sched_switch', '-o', data, '--', ...c.cmd],
+    ['record', '-q', '-e', 'exceptions:page_fault_user,sched:sched_switch,tlb:tlb_flush', '-o', data, '--', ...c.cmd],
     {
       env,
       stdio: 'ignore',
@@ -195,6 +197,8 @@ function once(c: Counterpart): Record<string, number> {
   let writes = 0;
   let fetches = 0;
   let cow = 0;
+  // Shootdowns our own tasks started: the sender's "remote IPI send" flush event (one per flush of other CPUs).
+  const ipiSends = [...script.matchAll(/reason:remote IPI send/g)].length;
   // A task switched out in state R was preempted (by whatever else this shared machine runs); any other state blocked or exited.
   let preempted = 0;
   let blocked = 0;
@@ -221,6 +225,7 @@ function once(c: Counterpart): Record<string, number> {
     mm_syscalls: MM.reduce((a, s) => a + (ev[`syscalls:sys_enter_${s}`] ?? 0), 0),
     ...Object.fromEntries(MM.map((s) => [`syscalls.${s}`, ev[`syscalls:sys_enter_${s}`] ?? 0])),
     tlb_shootdown_interrupts: tlb,
+    tlb_shootdowns_sent: ipiSends,
     fault_write_pct: faults === 0 ? 0 : (100 * writes) / faults,
     fault_fetch_pct: faults === 0 ? 0 : (100 * fetches) / faults,
     fault_cow_pct: faults === 0 ? 0 : (100 * cow) / faults,

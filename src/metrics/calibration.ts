@@ -104,6 +104,8 @@ export interface RealRun {
   /** Switches in which the task blocked or exited (not preempted): the model has no other load. */
   context_switches_blocking: number;
   tlb_shootdown_interrupts: number;
+  /** Shootdowns the run's own tasks sent (tlb:tlb_flush, "remote IPI send"). */
+  tlb_shootdowns_sent: number;
   pte_kib_per_process: number;
 }
 
@@ -180,14 +182,14 @@ const FIGURES: Array<{
     // Preemptions are left out: on a shared machine they count the other load, which the model does not have.
     figure: 'context switches (blocking, exiting)',
     total: true,
-    model: (g) => g('guest.context_switches'),
+    model: (g) => g('guest.context_switches') - g('guest.context_switches.preempted'),
     real: (r) => r.context_switches_blocking,
   },
   {
     figure: 'TLB shootdown IPIs',
     total: true,
     model: (g) => g('guest.shootdown_ipis'),
-    real: (r) => r.tlb_shootdown_interrupts,
+    real: (r) => r.tlb_shootdowns_sent,
   },
   {
     figure: 'page-table pages per process',

@@ -16,6 +16,8 @@ export class KernelCounters {
   kills = 0;
   execs = 0;
   contextSwitches = 0;
+  /** Of contextSwitches: a task that could have run on was switched out at the end of its slice. */
+  contextSwitchesPreempted = 0;
   cr3Switches = 0;
   pageFaults = 0;
   faultWrite = 0;
@@ -65,6 +67,7 @@ export function counterStats(c: KernelCounters, frames: FrameAllocator, balloon 
     'guest.exits': c.exits,
     'guest.kills': c.kills,
     'guest.context_switches': c.contextSwitches,
+    'guest.context_switches.preempted': c.contextSwitchesPreempted,
     'guest.cr3_switches': c.cr3Switches,
     'guest.page_faults': c.pageFaults,
     'guest.page_faults.write': c.faultWrite,

@@ -98,7 +98,10 @@ function runSlice(k: KernelState, exit: (t: Task) => void, v: number, t: Task): 
   // Context switches are counted as perf counts them: each time a task leaves its CPU (preempted, blocked, exited).
   if (st.current !== t) {
     kfetch(k, ENTRY_SCHEDULE);
-    if (st.current !== null && !st.switchedOut) k.counters.contextSwitches++;
+    if (st.current !== null && !st.switchedOut) {
+      k.counters.contextSwitches++;
+      k.counters.contextSwitchesPreempted++;
+    }
     st.current = t;
     switchMm(k, t.mm);
   }
