@@ -106,7 +106,11 @@ export function registerWorkloadCommands(program: Command): void {
     program
       .command('migrate')
       .description('live-migrate a guest running a workload (pre-copy with log-dirty) and verify the copy')
-      .option('--pager <spec>', 'shadow pager spec (shadow:-logdirty: stop-and-copy only)', 'shadow')
+      .option(
+        '--pager <spec>',
+        'shadow or nested pager spec (shadow:-logdirty: stop-and-copy only; nested:…:logdirty=wp|pml)',
+        'shadow',
+      )
       .option('--warmup <ops>', 'guest operations before migration starts', '1000000')
       .option('--bandwidth <mbit>', 'link speed in Mbit/s (sets how far the guest runs per page sent)', '1000')
       .option('--max-rounds <n>', 'pre-copy rounds at most (Xen: 30)', '30')

@@ -74,6 +74,8 @@ export const PAGER_COST_UNITS = [
   'vm_exit',
   'shadow_fault_fix',
   'stage2_fault_fix',
+  'stage2_split',
+  'pml_entry',
   'fault_inject',
   'fast_fault',
   'emulate_insn',
