@@ -601,9 +601,9 @@ export class Cpu {
    * flags (in guest-physical memory, so a ROM table keeps its own, rule 5)
    * and cache the combined translation (SDM vol. 3C, 29.4.1) with rights no
    * wider than stage 2 grants: a page stage 2 will not let be written, or
-   * whose stage-2 dirty flag is clear, caches as clean (a write walks again), one it will not let be executed as
-   * execute-disable (a fetch walks again), one it will not let be read is not
-   * cached. A combined page is the smaller of the two stages' pages; a piece
+   * whose stage-2 dirty flag is clear, caches as clean (a write walks again),
+   * one it will not let be executed as execute-disable (a fetch walks
+   * again), one it will not let be read is not cached. A combined page is the smaller of the two stages' pages; a piece
    * of a larger guest page is recorded as fractured (Mmu.noteFractured).
    */
   private fillNested(

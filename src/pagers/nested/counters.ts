@@ -103,7 +103,7 @@ export const NESTED_COUNTERS: readonly CounterDecl[] = [
     name: 'emulate.table_ref',
     kind: 'count',
     description:
-      'accesses emulated because a guest paging-structure reference failed in stage 2 (a guest table in ROM with EPT A/D on, or in MMIO)',
+      'accesses emulated because a guest paging-structure reference failed in stage 2 (a guest table in ROM with EPT A/D on or where the walk sets a flag, or in MMIO)',
     cost: [emulation('other')],
   },
   {
