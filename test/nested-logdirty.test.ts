@@ -80,8 +80,11 @@ test('logdirty switch: pml by default where Xen would use it, wp otherwise; pml 
 const PAGES = 700;
 const DATA = 16;
 
-/** A 4-level guest: PML4 gfn 1 -> PDPT 2 -> PD 3 -> PTs 4, 5 -> data pages; every accessed flag clear. */
-function smallGuest(spec: string): { vm: Vm; pager: NestedPager; cpu: Cpu } {
+/**
+ * A 4-level guest: PML4 gfn 1 -> PDPT 2 -> PD 3 -> PTs 4, 5 -> data pages;
+ * every accessed flag clear, the PTEs' dirty flags set if `dirty`.
+ */
+function smallGuest(spec: string, dirty = false): { vm: Vm; pager: NestedPager; cpu: Cpu } {
   const pager = createPager(spec, { check: true }) as NestedPager;
   const vm = new Vm({ vcpus: 1, memory: 0x800000, maxphyaddr: 40 }, pager, { layout: 'identity', seed: 0 });
   const g = vm.domain.guest;
@@ -92,7 +95,7 @@ function smallGuest(spec: string): { vm: Vm; pager: NestedPager; cpu: Cpu } {
   put(2, 0, entryLo(3, 7));
   put(3, 0, entryLo(4, 7));
   put(3, 1, entryLo(5, 7));
-  for (let i = 0; i < PAGES; i++) put(4 + (i >> 9), i & 511, entryLo(DATA + i, 7));
+  for (let i = 0; i < PAGES; i++) put(4 + (i >> 9), i & 511, entryLo(DATA + i, dirty ? 0x47 : 7));
   const cpu = vm.cpus[0] as Cpu;
   assert.equal(cpu.writeCr4(0, 0x20), OK);
   assert.equal(cpu.writeCr3(0, 0x1000), OK);
@@ -163,10 +166,15 @@ test('accessed-flag writes and device writes alone: the copy is exact under ever
 });
 
 test('PML: 512 entries, a full log exits and is drained; logs are drained before a clean; superpages split', () => {
-  const { vm, pager, cpu } = smallGuest('nested:ept:+large:logdirty=pml');
+  const { vm, pager, cpu } = smallGuest('nested:ept:+large:logdirty=pml', true);
   vm.domain.logDirty.enable();
-  // Guest stores to 600 pages: each sets an EPT dirty flag once.
-  for (let i = 0; i < 600; i++) assert.equal(cpu.write(0, i * 4096, 4, 0, i, 0), OK);
+  // Guest stores to 600 pages, each after a read. The guest's own dirty flags are set, but the read
+  // caches the page as clean (its EPT dirty flag is clear), so the store walks again, sets the EPT
+  // flag and logs the page.
+  for (let i = 0; i < 600; i++) {
+    assert.equal(cpu.read(0, i * 4096, 4, 0), OK);
+    assert.equal(cpu.write(0, i * 4096, 4, 0, i, 0), OK);
+  }
   assert.equal(stat(pager, 'stage2.splits'), 2, 'the two 2 MiB leaves over the data went whole to 4 KiB leaves');
   assert.ok(stat(pager, 'exit.pml_full') >= 1 && stat(pager, 'pml.drains') >= 1);
   const dirty = vm.domain.logDirty.clean();
