@@ -5,7 +5,7 @@
  * page-modification logging, switch `logdirty=wp|pml`.
  *
  *  - Specs: the default is pml with EPT A/D, wp without A/D and under NPT
- *    (Xen: PML needs EPT A/D, NPT has none); asking for pml there is a
+ *    (Xen: PML needs EPT A/D; Umbra's NPT has no PML); asking for pml there is a
  *    one-line error.
  *  - A guest whose only writes are the CPU's accessed-flag updates in its
  *    own page tables, plus device writes (pwrite), migrates exactly under
@@ -60,7 +60,7 @@ test('logdirty switch: pml by default where Xen would use it, wp otherwise; pml 
   assert.equal(mode('nested:npt'), 'wp');
   assert.equal(mode('nested:ept:logdirty=wp'), 'wp');
   assert.match(mode('nested:ept:logdirty=pml:-ad'), /needs EPT accessed\/dirty flags/);
-  assert.match(mode('nested:npt:logdirty=pml'), /NPT has none/);
+  assert.match(mode('nested:npt:logdirty=pml'), /Umbra's NPT has none/);
   assert.match(mode('nested:logdirty=on'), /logdirty takes =wp or =pml/);
   const both = VARIANTS.map(mode);
   assert.ok(both.includes('pml') && both.includes('wp'), 'the variants run both ways');

@@ -103,7 +103,7 @@ export function parseNestedSpec(spec: string): NestedSwitches | string {
     // Xen uses PML whenever the CPU has it, and PML needs EPT A/D (vmcs.c, vmx_init_vmcs_config): else write protection.
     sw.logdirty = sw.kind === 'ept' && sw.ad ? 'pml' : 'wp';
   } else if (sw.logdirty === 'pml' && sw.kind === 'npt') {
-    return `"${spec}": logdirty=pml is Intel's page-modification logging; NPT has none (use logdirty=wp)`;
+    return `"${spec}": logdirty=pml is Intel's page-modification logging; Umbra's NPT has none (use logdirty=wp)`;
   } else if (sw.logdirty === 'pml' && !sw.ad) {
     return `"${spec}": logdirty=pml needs EPT accessed/dirty flags (EPTP bit 6, SDM vol. 3C 29.3.6); drop -ad or use logdirty=wp`;
   }
