@@ -113,12 +113,17 @@ export function registerWorkloadCommands(program: Command): void {
     program
       .command('migrate')
       .description('live-migrate a guest running a workload (pre-copy with log-dirty) and verify the copy')
-      .option('--pager <spec>', 'shadow pager spec (shadow:-logdirty: stop-and-copy only)', 'shadow')
+      .option(
+        '--pager <spec>',
+        'shadow or nested pager spec (shadow:-logdirty: stop-and-copy only; nested:…:logdirty=wp|pml)',
+        'shadow',
+      )
       .option('--warmup <ops>', 'guest operations before migration starts', '1000000')
       .option('--bandwidth <mbit>', 'link speed in Mbit/s (sets how far the guest runs per page sent)', '1000')
       .option('--max-rounds <n>', 'pre-copy rounds at most (Xen: 30)', '30')
       .option('--stop-pages <n>', 'stop and copy when a round dirtied fewer pages (Xen: 50)', '50')
-      .option('--json', 'print the result as JSON'),
+      .option('--json', 'print the result as JSON')
+      .option('--stats', "print every counter to stderr after the migration (the pager's log-dirty work included)"),
   ).action(migrateCommand);
 
   const replay = program
@@ -425,6 +430,7 @@ interface MigrateCommandOptions extends GuestOptions {
   maxRounds: string;
   stopPages: string;
   json?: boolean;
+  stats?: boolean;
 }
 
 /**
@@ -452,6 +458,7 @@ function migrateCommand(o: MigrateCommandOptions): void {
   const pager = makePager(o.pager, o.check, o.shadowPool);
   const mbit = parseIntOption('--bandwidth', o.bandwidth, 1, 1e6);
   const per = opsPerPage(spec.params.vcpus, mbit);
+  const t0 = performance.now();
   const { port, kernel } = startWorkload(machineOf(spec, o, pager));
   // The domain's log-dirty mode works if the pager registered its half at attach.
   const logDirty = port.domain.logDirty;
@@ -502,6 +509,8 @@ function migrateCommand(o: MigrateCommandOptions): void {
     lines.push(`verified   destination ${r.verified ? '=' : '≠'} source: sha256 ${r.destinationSha256}`);
     process.stdout.write(`${lines.join('\n')}\n`);
   }
+  if (o.stats)
+    process.stderr.write(formatStats(collectStats(pager, port.cpus, port.ops, (performance.now() - t0) / 1000)));
   if (!r.verified)
     throw new UsageError(`migration lost writes: destination ${r.destinationSha256} ≠ source ${r.sourceSha256}`);
 }
