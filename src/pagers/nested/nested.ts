@@ -46,6 +46,7 @@ import type { Domain, GuestPhysicalSpace } from '../../hypervisor/domain.js';
 import type { CounterDecl, Pager } from '../../hypervisor/pager.js';
 import { PHYS_NONE, PHYS_ROM } from '../../hypervisor/physmap.js';
 import { MachineSpace } from '../../p2m/p2m.js';
+import { installPwc, pwcStats } from '../pwc.js';
 import { auditStage2 } from './audit.js';
 import { NESTED_COUNTERS, type NestedCounters, newCounters } from './counters.js';
 import { EPT_ENTRIES, HOST_MAXPHYADDR, NPT_ENTRIES, P2M_RAM_RO, P2M_RAM_RW, type Stage2Entries } from './entries.js';
@@ -109,6 +110,7 @@ export class NestedPager implements Pager {
       sw.large,
     );
     this.stage2 = { fmt, rootPfn: this.table.rootMfn };
+    installPwc(cpus, sw.pwc);
     for (const c of cpus) this.load(c);
   }
 
@@ -137,6 +139,7 @@ export class NestedPager implements Pager {
       'stage2.table_frames': t?.tables.size ?? 0,
       'stage2.entries': t?.present ?? 0,
       'walk.stage2_refs': refs,
+      ...pwcStats(this.cpus, true),
     };
   }
 
@@ -272,7 +275,7 @@ export class NestedPager implements Pager {
     if (n > 0) {
       c.tlb_shootdowns++;
       for (const cpu of this.cpus) {
-        cpu.mmu.flushContext(-1, true);
+        cpu.mmu.invept();
         c.invept++;
       }
     }

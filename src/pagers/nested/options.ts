@@ -8,6 +8,9 @@
  * The spec is also the pager's name in the statistics.
  */
 
+import { DEFAULT_WALK_CACHES, type WalkCacheConfig } from '../../arch/x86/psc.js';
+import { PWC_SWITCH_NESTED, parsePwc } from '../pwc.js';
+
 export type Stage2Kind = 'ept' | 'npt';
 export type MmioMode = 'misconfig' | 'violation';
 
@@ -18,6 +21,8 @@ export interface NestedSwitches {
   ad: boolean;
   mmio: MmioMode;
   large: boolean;
+  /** Paging-structure caches, guest and stage 2, and the guest-physical TLB (pwc.ts; null: none). */
+  pwc: WalkCacheConfig | null;
 }
 
 export const NESTED_SWITCHES: readonly { name: string; description: string }[] = [
@@ -42,9 +47,17 @@ export const NESTED_SWITCHES: readonly { name: string; description: string }[] =
     description:
       'stage-2 2 MiB and 1 GiB pages where the guest frames are contiguous in machine memory and all RAM (default on)',
   },
+  PWC_SWITCH_NESTED,
 ];
 
-export const DEFAULT_NESTED: NestedSwitches = { kind: 'ept', levels: 4, ad: true, mmio: 'misconfig', large: true };
+export const DEFAULT_NESTED: NestedSwitches = {
+  kind: 'ept',
+  levels: 4,
+  ad: true,
+  mmio: 'misconfig',
+  large: true,
+  pwc: DEFAULT_WALK_CACHES,
+};
 
 /** Parse a nested spec into switches, or return the one-line reason it is bad. */
 export function parseNestedSpec(spec: string): NestedSwitches | string {
@@ -72,6 +85,10 @@ export function parseNestedSpec(spec: string): NestedSwitches | string {
       if (sign !== '' || (value !== 'misconfig' && value !== 'violation'))
         return `"${spec}": mmio takes =misconfig or =violation`;
       sw.mmio = value;
+    } else if (name === 'pwc') {
+      const pwc = parsePwc(p, true);
+      if (typeof pwc === 'string') return `"${spec}": ${pwc}`;
+      sw.pwc = pwc ?? null;
     } else if (name === 'ad' || name === 'large') {
       if (value !== undefined) return `"${spec}": ${name} takes no value (+${name} or -${name})`;
       if (name === 'ad' && sw.kind === 'npt') return `"${spec}": ad is an EPT switch (NPT always has A/D flags)`;

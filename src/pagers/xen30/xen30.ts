@@ -55,11 +55,13 @@ import {
   type ExitReason,
 } from '../../arch/x86/exits.js';
 import { formatFor } from '../../arch/x86/modes.js';
+import type { WalkCacheConfig } from '../../arch/x86/psc.js';
 import { type PhysicalSpace, vaIndex, WALK_OK } from '../../arch/x86/walker.js';
 import type { Domain } from '../../hypervisor/domain.js';
 import type { LogDirtyOps } from '../../hypervisor/logdirty.js';
 import type { CounterDecl, Pager } from '../../hypervisor/pager.js';
 import { P2M_RAM_RO, P2M_RAM_RW } from '../../p2m/p2m.js';
+import { installPwc, ONE_STAGE_DEFAULT, PWC_COUNTERS, pwcStats } from '../pwc.js';
 import { type AuditRoot, type AuditView, auditPaths } from '../shadow/audit.js';
 import { HOST_MAXPHYADDR } from '../shadow/magic.js';
 import { derivedEntries, hardwareMode } from '../shadow/types.js';
@@ -81,10 +83,12 @@ export interface Xen30Options {
   name?: string;
   /** Log-dirty mode available for migration (shadow_mode_log_dirty); default on. */
   logdirty?: boolean;
+  /** The hardware's paging-structure caches (pwc.ts; default on, null: none). */
+  pwc?: WalkCacheConfig | null;
 }
 
 export class Xen30Pager implements Pager, LogDirtyOps {
-  static readonly counters: readonly CounterDecl[] = XEN30_COUNTERS;
+  static readonly counters: readonly CounterDecl[] = [...XEN30_COUNTERS, ...PWC_COUNTERS];
   readonly name: string;
   private readonly counters: Xen30Counters = newXen30Counters();
   private st!: Xen30State;
@@ -121,12 +125,18 @@ export class Xen30Pager implements Pager, LogDirtyOps {
     });
     Object.assign(this, { st, set, status, prop, hl2, oos });
     if (this.opts.logdirty !== false) domain.logDirty.register(this);
+    installPwc(cpus, this.opts.pwc === undefined ? ONE_STAGE_DEFAULT : this.opts.pwc);
     for (const c of cpus) this.load(c);
   }
 
   stats(): Xen30Stats {
     const p2m = this.st.p2m;
-    return { ...this.counters, p2m_table_frames: p2m.tableFrames, p2m_entries: p2m.populated };
+    return {
+      ...this.counters,
+      p2m_table_frames: p2m.tableFrames,
+      p2m_entries: p2m.populated,
+      ...pwcStats(this.st.cpus, false),
+    };
   }
 
   // ---- exits -------------------------------------------------------------------

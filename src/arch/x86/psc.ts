@@ -1,0 +1,427 @@
+/**
+ * Paging-structure caches (SDM vol. 3A, 4.10.3; under EPT vol. 3C, 29.4):
+ * what a walk may use instead of the upper-level entries in memory.
+ *
+ * UpperCaches is one stage's set: a PML5E, PML4E, PDPTE and PDE cache (the
+ * levels 5..2 of modes.ts), each a small fully associative array with LRU
+ * replacement. An entry at level L is tagged by the address bits above
+ * level L-1's index (PDE cache, 4-level: bits 47:21) and by PCID, and holds
+ * what 4.10.3.1 lists: the next table's address, the AND of the low halves
+ * (R/W, U/S; P and A, always 1) and the OR of the high halves (XD) of every
+ * entry from the top down to it. A walk starts below the deepest entry it
+ * finds, the PDE cache first (4.10.3.2). An entry is made only from entries
+ * with P=1, no reserved bits, PS=0 and the accessed flag set in memory
+ * (4.10.3.1): Umbra fills after a successful walk's commit(), which set A.
+ *
+ * WalkCaches is one vCPU's caches (tagged by VPID on real hardware; here each
+ * vCPU has its own): the upper caches of the one-stage or guest walk, and
+ * under nested paging the upper caches of stage-2 walks (EPT paging-structure
+ * caches, 29.4.1 "guest-physical mappings") and a guest-physical TLB (the
+ * "nested TLB" of Bhargava et al., ASPLOS'08; 29.4.1's guest-physical
+ * mappings of pages). Guest upper-cache entries are then *combined* mappings
+ * (29.4.1): they hold the next guest table's host frame as well, so a hit
+ * skips that table's stage-2 translation too.
+ *
+ * Invalidation is 4.10.4.1's: INVLPG drops every entry of the current PCID;
+ * a #PF and INVPCID type 0 those the address would use; MOV to CR3 (no
+ * no-flush bit) and INVPCID type 1 a PCID's; type 2/3, CR4.PGE and
+ * CR4.PCIDE 1->0 all (Mmu, cpu.ts). Global pages are never here (only
+ * leaves are global). INVEPT (29.4.3.1) drops the stage-2 caches as well,
+ * which guest-TLB invalidations leave alone.
+ */
+import type { PagingMode } from './modes.js';
+
+/** The per-level sizes of one stage's upper caches: [PML5E, PML4E, PDPTE, PDE]. */
+export type UpperSizes = readonly [number, number, number, number];
+
+export interface WalkCacheConfig {
+  /** One-stage (or guest) walks. */
+  readonly upper: UpperSizes;
+  /** Stage-2 walks (nested paging only). */
+  readonly stage2: UpperSizes;
+  /** Guest-physical TLB entries (nested paging only; 0: none). */
+  readonly ntlb: number;
+}
+
+/**
+ * Default sizes. PML4E 2, PDPTE 4, PDE 32: Intel's caches as Barr, Cox and
+ * Rixner measured them (ISCA'10, "Translation caching: skip, don't walk").
+ * PML5E 2: no published figure; Umbra gives it the PML4E cache's size.
+ * Stage 2: no published sizes for EPT's caches; Umbra uses the same.
+ * Guest-physical TLB 16: Umbra's choice (Bhargava et al. vary its size).
+ */
+export const DEFAULT_WALK_CACHES: WalkCacheConfig = {
+  upper: [2, 2, 4, 32],
+  stage2: [2, 2, 4, 32],
+  ntlb: 16,
+};
+
+/** One level's cache. */
+class LevelCache {
+  readonly size: number;
+  /** Tag: address bits above the next level's index, or -1 (invalid). */
+  readonly tag: Float64Array;
+  readonly pcid: Int32Array;
+  /** The next table (guest-physical under nested paging) and its host frame. */
+  readonly next: Float64Array;
+  readonly mfn: Float64Array;
+  readonly acc: Int32Array;
+  readonly xd: Int32Array;
+  readonly stamp: Float64Array;
+  used = 0;
+  hits = 0;
+  misses = 0;
+  fills = 0;
+  saved = 0;
+
+  constructor(size: number) {
+    this.size = size;
+    this.tag = new Float64Array(size).fill(-1);
+    this.pcid = new Int32Array(size);
+    this.next = new Float64Array(size);
+    this.mfn = new Float64Array(size);
+    this.acc = new Int32Array(size);
+    this.xd = new Int32Array(size);
+    this.stamp = new Float64Array(size);
+  }
+
+  find(tag: number, pcid: number): number {
+    const t = this.tag;
+    const p = this.pcid;
+    for (let i = 0, n = this.used; i < n; i++) if (t[i] === tag && p[i] === pcid) return i;
+    return -1;
+  }
+
+  clear(): void {
+    this.tag.fill(-1);
+    this.used = 0;
+  }
+
+  /** Drop every entry of `pcid`, keeping the valid ones packed at the front. */
+  clearPcid(pcid: number): void {
+    let j = 0;
+    const n = this.used;
+    for (let i = 0; i < n; i++) {
+      if (this.pcid[i] === pcid) continue;
+      if (i !== j) this.move(i, j);
+      j++;
+    }
+    for (let i = j; i < n; i++) this.tag[i] = -1;
+    this.used = j;
+  }
+
+  /** Drop the entry at `i` (packed). */
+  drop(i: number): void {
+    const last = this.used - 1;
+    if (i !== last) this.move(last, i);
+    this.tag[last] = -1;
+    this.used = last;
+  }
+
+  private move(from: number, to: number): void {
+    this.tag[to] = this.tag[from] as number;
+    this.pcid[to] = this.pcid[from] as number;
+    this.next[to] = this.next[from] as number;
+    this.mfn[to] = this.mfn[from] as number;
+    this.acc[to] = this.acc[from] as number;
+    this.xd[to] = this.xd[from] as number;
+    this.stamp[to] = this.stamp[from] as number;
+  }
+}
+
+/** The key of `va`'s entry at a level whose next level is indexed from bit `shift` up. */
+export function prefixKey(vaHi: number, vaLo: number, shift: number): number {
+  return (vaHi >>> 0) * 2 ** (32 - shift) + (vaLo >>> shift);
+}
+
+/** One stage's PML5E/PML4E/PDPTE/PDE caches. */
+export class UpperCaches {
+  /** By level (2 = PDE .. 5 = PML5E); a size of 0 is no cache. */
+  readonly levels: Array<LevelCache | null> = [null, null, null, null, null, null];
+  readonly enabled: boolean;
+  private clock = 0;
+  /** After a hit: the deepest level found, and its entry. */
+  hitLevel = 0;
+  hitNext = 0;
+  hitMfn = 0;
+  hitAcc = 0;
+  hitXd = 0;
+
+  constructor(sizes: UpperSizes) {
+    let any = false;
+    for (let level = 2; level <= 5; level++) {
+      const n = sizes[5 - level] as number;
+      if (n > 0) {
+        this.levels[level] = new LevelCache(n);
+        any = true;
+      }
+    }
+    this.enabled = any;
+  }
+
+  /**
+   * Find the deepest cached entry for `va` in `mode` below `from` (the level
+   * the walk would read first); its level (0: none) and hit* fields.
+   */
+  lookup(mode: PagingMode, from: number, vaHi: number, vaLo: number, pcid: number): number {
+    const shifts = mode.shift;
+    for (let level = 2; level <= from; level++) {
+      const c = this.levels[level];
+      if (c === null || c === undefined || c.used === 0) continue;
+      const i = c.find(prefixKey(vaHi, vaLo, shifts[level - 1] as number), pcid);
+      if (i < 0) continue;
+      c.hits++;
+      c.saved += from - level + 1;
+      c.stamp[i] = ++this.clock;
+      this.hitLevel = level;
+      this.hitNext = c.next[i] as number;
+      this.hitMfn = c.mfn[i] as number;
+      this.hitAcc = c.acc[i] as number;
+      this.hitXd = c.xd[i] as number;
+      // The deeper caches were looked in first, and missed.
+      for (let l = 2; l < level; l++) {
+        const u = this.levels[l];
+        if (u !== null && u !== undefined) u.misses++;
+      }
+      return level;
+    }
+    for (let level = 2; level <= from; level++) {
+      const c = this.levels[level];
+      if (c !== null && c !== undefined) c.misses++;
+    }
+    this.hitLevel = 0;
+    return 0;
+  }
+
+  /** Cache the entry at `level` for `va` (LRU replacement). */
+  fill(
+    mode: PagingMode,
+    level: number,
+    vaHi: number,
+    vaLo: number,
+    pcid: number,
+    next: number,
+    mfn: number,
+    acc: number,
+    xd: number,
+  ): void {
+    const c = this.levels[level];
+    if (c === null || c === undefined) return;
+    const tag = prefixKey(vaHi, vaLo, mode.shift[level - 1] as number);
+    let i = c.find(tag, pcid);
+    if (i < 0) {
+      if (c.used < c.size) i = c.used++;
+      else {
+        i = 0;
+        const s = c.stamp;
+        for (let j = 1; j < c.size; j++) if ((s[j] as number) < (s[i] as number)) i = j;
+      }
+    }
+    c.fills++;
+    c.tag[i] = tag;
+    c.pcid[i] = pcid;
+    c.next[i] = next;
+    c.mfn[i] = mfn;
+    c.acc[i] = acc;
+    c.xd[i] = xd;
+    c.stamp[i] = ++this.clock;
+  }
+
+  /** Drop every entry (pcid -1) or a PCID's. */
+  flush(pcid: number): void {
+    for (const c of this.levels) {
+      if (c === null || c === undefined || c.used === 0) continue;
+      if (pcid < 0) c.clear();
+      else c.clearPcid(pcid);
+    }
+  }
+
+  /** Drop the entries of `pcid` that `va` would use (a #PF, INVPCID type 0). */
+  flushVa(mode: PagingMode | null, vaHi: number, vaLo: number, pcid: number): void {
+    if (mode === null) {
+      this.flush(pcid);
+      return;
+    }
+    for (let level = 2; level <= 5; level++) {
+      const c = this.levels[level];
+      if (c === null || c === undefined || c.used === 0) continue;
+      if (level > mode.topLevel) {
+        c.clearPcid(pcid);
+        continue;
+      }
+      const i = c.find(prefixKey(vaHi, vaLo, mode.shift[level - 1] as number), pcid);
+      if (i >= 0) c.drop(i);
+    }
+  }
+
+  /** Every valid entry (for the isolation checkers and inspection; allocates). */
+  *entries(): Generator<CachedEntry> {
+    for (let level = 2; level <= 5; level++) {
+      const c = this.levels[level];
+      if (c === null || c === undefined) continue;
+      for (let i = 0; i < c.used; i++) {
+        yield {
+          level,
+          tag: c.tag[i] as number,
+          pcid: c.pcid[i] as number,
+          next: c.next[i] as number,
+          mfn: c.mfn[i] as number,
+          acc: c.acc[i] as number,
+          xd: c.xd[i] as number,
+        };
+      }
+    }
+  }
+
+  /** Counters of the cache at `level` (null: no cache there). */
+  counts(level: number): { hits: number; misses: number; fills: number; saved: number } | null {
+    const c = this.levels[level];
+    return c === null || c === undefined ? null : c;
+  }
+}
+
+/** A cached upper entry, as the checkers see it. */
+export interface CachedEntry {
+  level: number;
+  tag: number;
+  pcid: number;
+  next: number;
+  mfn: number;
+  acc: number;
+  xd: number;
+}
+
+/**
+ * The guest-physical TLB: 4 KiB guest-physical page -> host frame, with the
+ * stage-2 permission word and page size, LRU. An entry is made after a
+ * successful stage-2 walk whose A flags are set (commit()).
+ */
+export class GuestPhysicalTlb {
+  readonly size: number;
+  private readonly gfn: Float64Array;
+  private readonly mfn: Float64Array;
+  private readonly perm: Int32Array;
+  /** The stage-2 page's size as a shift, and how many entries its walk read from the top. */
+  private readonly shift: Uint8Array;
+  private readonly depth: Uint8Array;
+  private readonly stamp: Float64Array;
+  private used = 0;
+  private clock = 0;
+  hits = 0;
+  misses = 0;
+  fills = 0;
+  saved = 0;
+  /** After a hit: the entry. */
+  hitMfn = 0;
+  hitPerm = 0;
+  hitShift = 12;
+
+  constructor(size: number) {
+    this.size = size;
+    this.gfn = new Float64Array(size).fill(-1);
+    this.mfn = new Float64Array(size);
+    this.perm = new Int32Array(size);
+    this.shift = new Uint8Array(size);
+    this.depth = new Uint8Array(size);
+    this.stamp = new Float64Array(size);
+  }
+
+  /** Index of `gfn`'s entry, or -1 (counts a miss; a hit is counted by the caller that uses it). */
+  find(gfn: number): number {
+    const g = this.gfn;
+    for (let i = 0, n = this.used; i < n; i++) {
+      if (g[i] === gfn) {
+        this.hitMfn = this.mfn[i] as number;
+        this.hitPerm = this.perm[i] as number;
+        this.hitShift = this.shift[i] as number;
+        return i;
+      }
+    }
+    this.misses++;
+    return -1;
+  }
+
+  /** The entry at `i` served a translation. */
+  touch(i: number): void {
+    this.hits++;
+    this.saved += this.depth[i] as number;
+    this.stamp[i] = ++this.clock;
+  }
+
+  fill(gfn: number, mfn: number, perm: number, shift: number, depth: number): void {
+    let i = -1;
+    const g = this.gfn;
+    for (let j = 0; j < this.used; j++) if (g[j] === gfn) i = j;
+    if (i < 0) {
+      if (this.used < this.size) i = this.used++;
+      else {
+        i = 0;
+        const s = this.stamp;
+        for (let j = 1; j < this.size; j++) if ((s[j] as number) < (s[i] as number)) i = j;
+      }
+    }
+    this.fills++;
+    g[i] = gfn;
+    this.mfn[i] = mfn;
+    this.perm[i] = perm;
+    this.shift[i] = shift;
+    this.depth[i] = depth;
+    this.stamp[i] = ++this.clock;
+  }
+
+  flush(): void {
+    this.gfn.fill(-1);
+    this.used = 0;
+  }
+
+  *entries(): Generator<{ gfn: number; mfn: number; perm: number }> {
+    for (let i = 0; i < this.used; i++) {
+      yield { gfn: this.gfn[i] as number, mfn: this.mfn[i] as number, perm: this.perm[i] as number };
+    }
+  }
+}
+
+/** One vCPU's paging-structure caches (Mmu.psc). */
+export class WalkCaches {
+  readonly config: WalkCacheConfig;
+  /** Upper caches of one-stage or guest walks (null: none). */
+  readonly upper: UpperCaches | null;
+  /** Upper caches of stage-2 walks, and the guest-physical TLB (nested paging). */
+  readonly stage2: UpperCaches | null;
+  readonly ntlb: GuestPhysicalTlb | null;
+  /** The PCID of the walk in progress (set by the CPU before it walks). */
+  pcid = 0;
+  /** The paging mode the upper caches were filled in (for flushVa). */
+  mode: PagingMode | null = null;
+
+  constructor(config: WalkCacheConfig) {
+    this.config = config;
+    const u = new UpperCaches(config.upper);
+    this.upper = u.enabled ? u : null;
+    const s = new UpperCaches(config.stage2);
+    this.stage2 = s.enabled ? s : null;
+    this.ntlb = config.ntlb > 0 ? new GuestPhysicalTlb(config.ntlb) : null;
+  }
+
+  /** INVLPG: every entry of `pcid`. */
+  flushPcid(pcid: number): void {
+    this.upper?.flush(pcid);
+  }
+
+  /** A #PF or INVPCID type 0: the entries of `pcid` that `va` would use. */
+  flushVa(vaHi: number, vaLo: number, pcid: number): void {
+    this.upper?.flushVa(this.mode, vaHi, vaLo, pcid);
+  }
+
+  /** MOV to CR3/CR4, INVPCID types 1-3: a PCID's entries (-1: every PCID's). */
+  flushContext(pcid: number): void {
+    this.upper?.flush(pcid);
+  }
+
+  /** INVEPT (29.4.3.1): the guest-physical caches and every combined entry. */
+  invept(): void {
+    this.upper?.flush(-1);
+    this.stage2?.flush(-1);
+    this.ntlb?.flush();
+  }
+}
