@@ -469,8 +469,8 @@ describe('two-stage walks: every guest table reference translated', () => {
 });
 
 describe('the per-vCPU MMU', () => {
-  test('owns the TLB and walk result; paging-structure caches are off by default (the pager installs them) and flushed with the TLB', () => {
-    const { cpu } = makeMachine();
+  test('owns the TLB and walk result; paging-structure caches are installed by the pager, and are flushed with the TLB', () => {
+    const { cpu } = makeMachine({ pwc: false });
     assert.equal(cpu.mmu.psc, null);
     assert.equal(cpu.tlb, cpu.mmu.tlb);
     const psc = new WalkCaches(DEFAULT_WALK_CACHES);

@@ -29,7 +29,10 @@
  * leaves are global). INVEPT (29.4.3.1) drops the stage-2 caches as well,
  * which guest-TLB invalidations leave alone.
  */
-import type { PagingMode } from './modes.js';
+import { XD_HI } from './bits.js';
+import type { Mmu } from './mmu.js';
+import type { PagingMode, WalkFormat } from './modes.js';
+import { type PhysicalSpace, type Stage2, WALK_OK, Walker, WalkResult } from './walker.js';
 
 /** The per-level sizes of one stage's upper caches: [PML5E, PML4E, PDPTE, PDE]. */
 export type UpperSizes = readonly [number, number, number, number];
@@ -129,9 +132,9 @@ class LevelCache {
   }
 }
 
-/** The key of `va`'s entry at a level whose next level is indexed from bit `shift` up. */
+/** The key of `va`'s entry at a level indexed from bit `shift` up: the address bits from `shift` up (SDM 4.10.3.1: PML4E cache, bits 47:39). */
 export function prefixKey(vaHi: number, vaLo: number, shift: number): number {
-  return (vaHi >>> 0) * 2 ** (32 - shift) + (vaLo >>> shift);
+  return shift >= 32 ? vaHi >>> (shift - 32) : (vaHi >>> 0) * 2 ** (32 - shift) + (vaLo >>> shift);
 }
 
 /** One stage's PML5E/PML4E/PDPTE/PDE caches. */
@@ -168,7 +171,7 @@ export class UpperCaches {
     for (let level = 2; level <= from; level++) {
       const c = this.levels[level];
       if (c === null || c === undefined || c.used === 0) continue;
-      const i = c.find(prefixKey(vaHi, vaLo, shifts[level - 1] as number), pcid);
+      const i = c.find(prefixKey(vaHi, vaLo, shifts[level] as number), pcid);
       if (i < 0) continue;
       c.hits++;
       c.saved += from - level + 1;
@@ -207,7 +210,7 @@ export class UpperCaches {
   ): void {
     const c = this.levels[level];
     if (c === null || c === undefined) return;
-    const tag = prefixKey(vaHi, vaLo, mode.shift[level - 1] as number);
+    const tag = prefixKey(vaHi, vaLo, mode.shift[level] as number);
     let i = c.find(tag, pcid);
     if (i < 0) {
       if (c.used < c.size) i = c.used++;
@@ -249,7 +252,7 @@ export class UpperCaches {
         c.clearPcid(pcid);
         continue;
       }
-      const i = c.find(prefixKey(vaHi, vaLo, mode.shift[level - 1] as number), pcid);
+      const i = c.find(prefixKey(vaHi, vaLo, mode.shift[level] as number), pcid);
       if (i >= 0) c.drop(i);
     }
   }
@@ -424,4 +427,101 @@ export class WalkCaches {
     this.stage2?.flush(-1);
     this.ntlb?.flush();
   }
+}
+
+/**
+ * The isolation checkers' view of one vCPU's caches (shadow/audit.ts,
+ * nested/audit.ts): every cached entry must still be what the tables the
+ * MMU walks now give — a hypervisor that removes or changes an upper entry
+ * of tables it owns, or frees a table, must have invalidated what was
+ * cached of it on every vCPU. Checked by walking those tables afresh (a
+ * walker of its own: no caches, no accessed flags set):
+ *  - an upper-cache entry at level L for address prefix P: the walk of P
+ *    reads a present, non-leaf entry at L whose next table is the cached
+ *    one, and the cached rights are no wider than the walk's (R/W, U/S, or
+ *    EPT's R/W/X: never set where the walk has them clear; XD never clear
+ *    where the walk has it set);
+ *  - under nested paging, a guest entry's host frame is what stage 2 maps
+ *    the guest table's frame to now (the guest's own entries are the
+ *    guest's to invalidate, as natively); a stage-2 entry is checked as
+ *    above against the stage-2 tables; a guest-physical TLB entry maps its
+ *    page to the frame stage 2 gives, with no wider rights.
+ * Returns null, or what is wrong.
+ */
+export function auditWalkCaches(mmu: Mmu): string | null {
+  const psc = mmu.psc;
+  if (psc === null) return null;
+  const walker = new Walker();
+  const res = new WalkResult();
+  const s2 = mmu.stage2;
+  const s2frame = (gfn: number): { mfn: number; perm: number } | null => {
+    const st = s2 as Stage2;
+    const gpa = gfn * 4096;
+    if (gpa >= 2 ** st.fmt.mode.vaBits) return null;
+    const r = walker.walk(mmu.space, st.fmt, st.rootPfn, null, Math.floor(gpa / 0x100000000), gpa >>> 0, res);
+    if (r !== WALK_OK) return null;
+    return { mfn: res.pfn + (gfn & ((1 << (res.shift - 12)) - 1)), perm: res.perm };
+  };
+  const upper = psc.upper;
+  if (upper !== null) {
+    for (const e of upper.entries()) {
+      const where = `vCPU paging-structure cache: level-${e.level} entry (prefix 0x${e.tag.toString(16)}, PCID ${e.pcid})`;
+      if (s2 === null) {
+        const fmt = mmu.format;
+        if (fmt === null || psc.mode !== fmt.mode) return `${where}: cached in another paging mode than the one walked`;
+        const p = checkUpper(walker, res, mmu.space, fmt, mmu.rootPfn, mmu.pdpte, e);
+        if (p !== null) return `${where}: ${p}`;
+      } else {
+        const now = s2frame(e.next);
+        if (now === null) return `${where}: its guest table gfn ${e.next} has no stage-2 mapping now`;
+        if (now.mfn !== e.mfn) return `${where}: caches gfn ${e.next} at frame ${e.mfn}, stage 2 maps it to ${now.mfn}`;
+      }
+    }
+  }
+  if (s2 !== null && psc.stage2 !== null) {
+    for (const e of psc.stage2.entries()) {
+      const p = checkUpper(walker, res, mmu.space, s2.fmt, s2.rootPfn, null, e);
+      if (p !== null)
+        return `stage-2 paging-structure cache: level-${e.level} entry (prefix 0x${e.tag.toString(16)}): ${p}`;
+    }
+  }
+  if (s2 !== null && psc.ntlb !== null) {
+    const rights = s2.fmt.rightsLo;
+    for (const e of psc.ntlb.entries()) {
+      const now = s2frame(e.gfn);
+      const where = `guest-physical TLB entry for gfn ${e.gfn}`;
+      if (now === null) return `${where}: stage 2 maps it no more`;
+      if (now.mfn !== e.mfn) return `${where}: caches frame ${e.mfn}, stage 2 maps ${now.mfn}`;
+      if ((e.perm & rights & ~now.perm) !== 0) return `${where}: rights 0x${e.perm.toString(16)} wider than stage 2's`;
+    }
+  }
+  return null;
+}
+
+/** One upper-cache entry against the tables rooted at `root` (see auditWalkCaches); null or the problem. */
+function checkUpper(
+  walker: Walker,
+  res: WalkResult,
+  space: PhysicalSpace,
+  fmt: WalkFormat,
+  root: number,
+  pdpte: Uint32Array | null,
+  e: CachedEntry,
+): string | null {
+  const shift = fmt.mode.shift[e.level] as number;
+  const va = e.tag * 2 ** shift;
+  walker.walk(space, fmt, root, pdpte, Math.floor(va / 0x100000000), va >>> 0, res);
+  const k = res.top - e.level;
+  if (k < 0 || k + 1 >= res.n) return 'the tables have no present non-leaf entry there now';
+  if (res.tables[k + 1] !== e.next)
+    return `caches next table ${e.next}, the tables name ${res.tables[k + 1] as number} now`;
+  let acc = -1;
+  let xd = 0;
+  for (let j = 0; j <= k; j++) {
+    acc &= res.loAt(j);
+    xd |= res.hiAt(j);
+  }
+  if ((e.acc & fmt.rightsLo & ~acc) !== 0) return 'cached rights wider than the tables give';
+  if (fmt.xd && (xd & XD_HI) !== 0 && (e.xd & XD_HI) === 0) return 'cached without the execute-disable the tables set';
+  return null;
 }

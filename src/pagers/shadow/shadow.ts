@@ -54,7 +54,7 @@ import type { Domain } from '../../hypervisor/domain.js';
 import type { CounterDecl, Pager } from '../../hypervisor/pager.js';
 import { P2M_MMIO, P2M_RAM_RO, P2M_RAM_RW } from '../../p2m/p2m.js';
 import { installPwc, PWC_COUNTERS, pwcStats } from '../pwc.js';
-import { type AuditRoot, type AuditView, auditPaths } from './audit.js';
+import { type AuditRoot, type AuditView, auditHardwareCaches, auditPaths } from './audit.js';
 import { ShadowCache } from './cache.js';
 import { newCounters, SHADOW_COUNTERS, type ShadowCounters, type ShadowStats } from './counters.js';
 import { DirtyLog } from './logdirty.js';
@@ -498,7 +498,8 @@ export class ShadowPager implements Pager {
 
   /** Verify the pool bound, reference counts, and every path through the shadows (audit.ts); null if all hold. */
   checkInvariants(): string | null {
-    return this.cache.checkRefs() ?? auditPaths(this.auditView());
+    const view = this.auditView();
+    return this.cache.checkRefs() ?? auditPaths(view) ?? auditHardwareCaches(this.st.cpus, view);
   }
 
   /** What the checker may read: shadows, the P2M, and the guest as the shadows should reflect it. */

@@ -62,7 +62,7 @@ import type { LogDirtyOps } from '../../hypervisor/logdirty.js';
 import type { CounterDecl, Pager } from '../../hypervisor/pager.js';
 import { P2M_RAM_RO, P2M_RAM_RW } from '../../p2m/p2m.js';
 import { installPwc, ONE_STAGE_DEFAULT, PWC_COUNTERS, pwcStats } from '../pwc.js';
-import { type AuditRoot, type AuditView, auditPaths } from '../shadow/audit.js';
+import { type AuditRoot, type AuditView, auditHardwareCaches, auditPaths } from '../shadow/audit.js';
 import { HOST_MAXPHYADDR } from '../shadow/magic.js';
 import { derivedEntries, hardwareMode } from '../shadow/types.js';
 import { newXen30Counters, XEN30_COUNTERS, type Xen30Counters, type Xen30Stats } from './counters.js';
@@ -552,7 +552,8 @@ export class Xen30Pager implements Pager, LogDirtyOps {
     return (
       this.status.checkRefs(this.oos.references()) ??
       this.hl2.check((gfn) => this.oos.snaps.words(gfn)) ??
-      auditPaths(this.auditView())
+      auditPaths(this.auditView()) ??
+      auditHardwareCaches(this.st.cpus, this.auditView())
     );
   }
 
