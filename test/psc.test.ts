@@ -22,7 +22,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { type Cpu, OK } from '../src/arch/x86/cpu.js';
 import { entryLo } from '../src/arch/x86/entry.js';
-import { auditWalkCaches, type UpperCaches } from '../src/arch/x86/psc.js';
+import { auditWalkCaches, type UpperCaches, type WalkCaches } from '../src/arch/x86/psc.js';
 import type { Pager } from '../src/hypervisor/pager.js';
 import { PHYS_NONE } from '../src/hypervisor/physmap.js';
 import type { NestedPager } from '../src/pagers/nested/nested.js';
@@ -121,7 +121,7 @@ test('caches on, warm: a neighbouring page takes 2 references or 1 under nested 
 test('SDM 4.10.3/4.10.4.1: a cached PDE is used until INVLPG or MOV to CR3; a #PF drops only its address', () => {
   const { vm, cpu } = guest('native', 4);
   const g = vm.domain.guest;
-  const upper = (): UpperCaches => cpu.mmu.psc?.upper as UpperCaches;
+  const upper = (): UpperCaches => (cpu.mmu.psc as WalkCaches).upper as UpperCaches;
   const levels = (): number[] => [...upper().entries()].map((e) => e.level).sort();
   // A second 2 MiB region: PD entry 1 -> page table gfn 11 -> gfn 12.
   (g.frameForWrite(3) as Uint32Array)[2] = entryLo(11, 7);
@@ -164,11 +164,11 @@ test('an upper entry is cached only once its accessed flag is set: a faulting wa
   const g = vm.domain.guest;
   (g.frameForWrite(4) as Uint32Array)[0] = 0; // the PTE of VA 0: not present
   assert.notEqual(cpu.read(0, 0, 4, 0), OK);
-  assert.equal([...(cpu.mmu.psc?.upper as UpperCaches).entries()].length, 0);
+  assert.equal([...((cpu.mmu.psc as WalkCaches).upper as UpperCaches).entries()].length, 0);
   for (let gfn = 1; gfn <= 3; gfn++) assert.equal((g.frameForRead(gfn)[0] as number) & 0x20, 0, 'A clear');
   assert.equal(cpu.read(0, 0x1000, 4, 0), OK);
   assert.deepEqual(
-    [...(cpu.mmu.psc?.upper as UpperCaches).entries()].map((e) => e.level),
+    [...((cpu.mmu.psc as WalkCaches).upper as UpperCaches).entries()].map((e) => e.level),
     [2, 3, 4],
   );
   for (let gfn = 1; gfn <= 3; gfn++) assert.notEqual((g.frameForRead(gfn)[0] as number) & 0x20, 0, 'A set');
