@@ -542,7 +542,12 @@ export class Cpu {
         error = checkAccess(res.perm, access, cpl, (this.ctl & mmu.ctlAnd) | mmu.ctlOr, this.pkru);
         if (error === 0 && s2 !== null) {
           const mfn = mmu.walker.translateFinal(mmu.space, s2, res, vaHi, vaLo, access, psc);
-          if (mfn >= 0) return this.fillNested(s2, res, vaHi, vaLo, access, vpnLo, vpnHi, allow, mfn);
+          if (mfn >= 0) {
+            const pfn = this.fillNested(s2, res, vaHi, vaLo, access, vpnLo, vpnHi, allow, mfn);
+            if (mmu.walkObserver !== null) mmu.walkObserver(vaHi, vaLo, access, 'ok');
+            return pfn;
+          }
+          if (mmu.walkObserver !== null) mmu.walkObserver(vaHi, vaLo, access, 'stage-2 exit');
           const h = this.stage2Exit(res, vaHi, vaLo, access, cpl, true);
           if (h === HOST_RETRY) continue;
           if (h === HOST_DONE) return TRANSLATE_DONE;
@@ -551,6 +556,7 @@ export class Cpu {
         if (error === 0) {
           res.commit(access === WRITE, mmu.space);
           if (psc !== null && psc.upper !== null) mmu.walker.fillCaches(res, psc.upper, this.pcid);
+          if (mmu.walkObserver !== null) mmu.walkObserver(vaHi, vaLo, access, 'ok');
           const shift = res.shift;
           tlb.fill(vaHi, vaLo, this.pcid, shift, res.pfn, res.perm);
           const pfn = res.pfn + (vpnLo & ((1 << (shift - 12)) - 1));
@@ -558,6 +564,7 @@ export class Cpu {
           return pfn;
         }
       } else if (r === WALK_STAGE2) {
+        if (mmu.walkObserver !== null) mmu.walkObserver(vaHi, vaLo, access, 'stage-2 exit');
         const h = this.stage2Exit(res, vaHi, vaLo, access, cpl, true);
         if (h === HOST_RETRY) continue;
         if (h === HOST_DONE) return TRANSLATE_DONE;
@@ -565,6 +572,7 @@ export class Cpu {
       } else {
         error = faultError(r, access, cpl, this.ctl);
       }
+      if (mmu.walkObserver !== null) mmu.walkObserver(vaHi, vaLo, access, '#PF');
       // A page fault invalidates the TLB entries for the faulting address.
       mmu.flushVa(vaHi, vaLo, this.pcid, true);
       const x = this.exitInfo;

@@ -51,6 +51,12 @@ export class Mmu {
    * the TLB, as 4.10.4.1 says for each operation.
    */
   psc: WalkCaches | null = null;
+  /**
+   * Told of every hardware walk the CPU finishes, its result in `walk`
+   * (`umbra exec --trace-walks`): the address, the access, and how it ended
+   * ('ok', '#PF', 'stage-2 exit'). null: nobody listens.
+   */
+  walkObserver: ((vaHi: number, vaLo: number, access: number, outcome: string) => void) | null = null;
 
   constructor(space: DataSpace, tlbConfig: TlbConfig) {
     this.space = space;
