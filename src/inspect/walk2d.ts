@@ -35,6 +35,8 @@ import type { NestedSwitches } from '../pagers/nested/options.js';
 import { Stage2Table } from '../pagers/nested/tdp.js';
 import type { VcpuView } from './context.js';
 import { hex16, hx } from './format.js';
+import type { GuestImage } from './image.js';
+import type { Root } from './tree.js';
 
 /** One memory reference, or a cached stand-in for it. */
 export interface Cell {
@@ -220,12 +222,108 @@ export interface NestedTranslation {
 }
 
 /**
- * One linear address of an image's vCPU through a 2-D walk: the image's
- * guest-physical memory placed in machine memory by `layout` (identity, or
- * a seeded scatter), behind a stage 2 built the nested pager's way (tdp.ts:
- * filled in on each stage-2 fault of the walk, superpages where the layout
- * allows). The walk is made once to fill stage 2 in, then shown from cold
- * caches (or warm ones, `warm`).
+ * An image's guest-physical memory placed in machine memory by a layout
+ * (identity, or a seeded scatter), behind a stage 2 built the nested
+ * pager's way (tdp.ts: filled in on each stage-2 fault of a walk, superpages
+ * where the layout allows): what `umbra translate --nested` and the walk
+ * benchmark (bench/walks.ts) walk.
+ */
+export class NestedImage {
+  readonly stage2: Stage2;
+  readonly space: PhysicalSpace;
+  readonly walker = new Walker();
+  private readonly table: Stage2Table;
+
+  constructor(
+    private readonly image: GuestImage,
+    readonly sw: NestedSwitches,
+    layout: LayoutKind,
+    seed: number,
+  ) {
+    const mem = image.memory;
+    let ramFrames = 0;
+    for (const l of image.loads) ramFrames = Math.max(ramFrames, Math.ceil((l.paddr + l.memsz) / 4096));
+    const domain = new Domain({ ramBytes: ramFrames * 4096, layout, seed });
+    const placement = domain.placement;
+    const s2fmt =
+      sw.kind === 'ept'
+        ? eptFormat(sw.levels, HOST_MAXPHYADDR, { ad: sw.ad, mbec: false, executeOnly: true })
+        : nptFormat(sw.levels, HOST_MAXPHYADDR, true);
+    const allRam = (first: number, count: number): boolean => {
+      for (let g = first; g < first + count; g++) if (!mem.isRam(g)) return false;
+      return true;
+    };
+    const table = new Stage2Table(
+      domain.mem,
+      s2fmt,
+      sw.kind === 'ept' ? EPT_ENTRIES : NPT_ENTRIES,
+      {
+        ramFrames,
+        mfnOf: (gfn) => placement.mfnOf(gfn),
+        contiguousRam: (first, count) => layout === 'identity' && allRam(first, count),
+      },
+      sw.large,
+    );
+    this.table = table;
+    const ALL_ONES = new Uint32Array(1024).fill(0xffffffff);
+    // Machine memory as the walk sees it: stage-2 tables, and the image's frames where the layout put them.
+    this.space = {
+      frameForRead(mfn) {
+        if (table.tables.has(mfn)) return domain.mem.read(mfn);
+        const gfn = placement.gfnOf(mfn);
+        return gfn < 0 ? ALL_ONES : mem.frameForRead(gfn);
+      },
+    };
+    this.stage2 = { fmt: s2fmt, rootPfn: table.rootMfn };
+  }
+
+  /**
+   * One 2-D walk of `va` into `res` to its end, stage 2 filled in on its
+   * faults, the final translation only if the guest's rights (`ctl`, PKRU 0)
+   * allow the access; the caches used and filled. Returns null, or why the
+   * walk stopped short of a host-physical address.
+   */
+  walk(
+    fmt: WalkFormat,
+    root: Root,
+    vaHi: number,
+    vaLo: number,
+    access: AccessKind,
+    cpl: number,
+    ctl: number,
+    res: WalkResult,
+    caches: WalkCaches | null,
+    pcid: number,
+  ): string | null {
+    const walker = this.walker;
+    const stage2 = this.stage2;
+    const space = this.space;
+    if (caches !== null) caches.pcid = pcid;
+    for (let tries = 0; tries < 64; tries++) {
+      const r = walker.walk(space, fmt, root.pfn, root.pdpte, vaHi, vaLo, res, stage2, caches);
+      if (r === WALK_OK) {
+        const error = checkAccess(res.perm, access, cpl, ctl, 0);
+        if (error !== 0) return `the guest refuses the access (#PF, error code ${hx(error)}): no final translation`;
+        const mfn = walker.translateFinal(space, stage2, res, vaHi, vaLo, access, caches);
+        if (mfn >= 0) {
+          if (caches?.upper) walker.fillCaches(res, caches.upper, pcid);
+          return null;
+        }
+      } else if (r !== WALK_STAGE2) {
+        return `the guest walk faults at its ${LEVEL_NAMES[fmt.mode.name][res.level]} (#PF)`;
+      }
+      const gfn = Math.floor(res.stage2Gpa / 4096);
+      if (!this.image.memory.isRam(gfn) || this.table.map(gfn, P2M_RAM_RW) === 0)
+        return `guest-physical ${hx(res.stage2Gpa)} is not RAM in the image: a stage-2 fault the pager would emulate`;
+    }
+    throw new Walk2dError(`0x${hex16(vaHi, vaLo)}: the 2-D walk did not settle`);
+  }
+}
+
+/**
+ * One linear address of an image's vCPU through a 2-D walk (NestedImage):
+ * walked once to fill stage 2 in, then shown from cold caches (or warm
+ * ones, `warm`).
  */
 export function translateNested(
   view: VcpuView,
@@ -239,72 +337,18 @@ export function translateNested(
   const root = view.root;
   const va = `0x${hex16(vaHi, vaLo)}`;
   if (fmt === null || root === null) throw new Walk2dError('paging is off: there is no guest walk to show');
-  const mem = view.image.memory;
-  let ramFrames = 0;
-  for (const l of view.image.loads) ramFrames = Math.max(ramFrames, Math.ceil((l.paddr + l.memsz) / 4096));
-  const domain = new Domain({ ramBytes: ramFrames * 4096, layout: opts.layout, seed: opts.seed });
-  const placement = domain.placement;
   const sw = opts.sw;
-  const s2fmt =
-    sw.kind === 'ept'
-      ? eptFormat(sw.levels, HOST_MAXPHYADDR, { ad: sw.ad, mbec: false, executeOnly: true })
-      : nptFormat(sw.levels, HOST_MAXPHYADDR, true);
-  const allRam = (first: number, count: number): boolean => {
-    for (let g = first; g < first + count; g++) if (!mem.isRam(g)) return false;
-    return true;
-  };
-  const table = new Stage2Table(
-    domain.mem,
-    s2fmt,
-    sw.kind === 'ept' ? EPT_ENTRIES : NPT_ENTRIES,
-    {
-      ramFrames,
-      mfnOf: (gfn) => placement.mfnOf(gfn),
-      contiguousRam: (first, count) => opts.layout === 'identity' && allRam(first, count),
-    },
-    sw.large,
-  );
-  const ALL_ONES = new Uint32Array(1024).fill(0xffffffff);
-  // Machine memory as the walk sees it: stage-2 tables, and the image's frames where the layout put them.
-  const space: PhysicalSpace = {
-    frameForRead(mfn) {
-      if (table.tables.has(mfn)) return domain.mem.read(mfn);
-      const gfn = placement.gfnOf(mfn);
-      return gfn < 0 ? ALL_ONES : mem.frameForRead(gfn);
-    },
-  };
-  const stage2: Stage2 = { fmt: s2fmt, rootPfn: table.rootMfn };
-  const walker = new Walker();
+  const img = new NestedImage(view.image, sw, opts.layout, opts.seed);
+  const ctl = view.cpu.ctl;
   const pcid = view.cpu.pcid;
-  // One walk to the end, filling stage 2 in on its faults; the final translation only if the guest allows it.
-  const walkOnce = (res: WalkResult, caches: WalkCaches | null): string | null => {
-    if (caches !== null) caches.pcid = pcid;
-    for (let tries = 0; tries < 64; tries++) {
-      const r = walker.walk(space, fmt, root.pfn, root.pdpte, vaHi, vaLo, res, stage2, caches);
-      if (r === WALK_OK) {
-        const error = checkAccess(res.perm, access, cpl, view.cpu.ctl, 0);
-        if (error !== 0) return `the guest refuses the access (#PF, error code ${hx(error)}): no final translation`;
-        const mfn = walker.translateFinal(space, stage2, res, vaHi, vaLo, access, caches);
-        if (mfn >= 0) {
-          if (caches?.upper) walker.fillCaches(res, caches.upper, pcid);
-          return null;
-        }
-      } else if (r !== WALK_STAGE2) {
-        return `the guest walk faults at its ${LEVEL_NAMES[fmt.mode.name][res.level]} (#PF)`;
-      }
-      const gfn = Math.floor(res.stage2Gpa / 4096);
-      if (!mem.isRam(gfn) || table.map(gfn, P2M_RAM_RW) === 0)
-        return `guest-physical ${hx(res.stage2Gpa)} is not RAM in the image: a stage-2 fault the pager would emulate`;
-    }
-    throw new Walk2dError(`${va}: the 2-D walk did not settle`);
-  };
-  walkOnce(new WalkResult(), null);
+  img.walk(fmt, root, vaHi, vaLo, access, cpl, ctl, new WalkResult(), null, pcid);
   const caches = sw.pwc === null ? null : new WalkCaches(sw.pwc);
   const res = new WalkResult();
-  if (opts.warm) walkOnce(res, caches);
-  const before = walker.entryReads;
-  const stop = walkOnce(res, caches);
-  const refs = walker.entryReads - before;
+  if (opts.warm) img.walk(fmt, root, vaHi, vaLo, access, cpl, ctl, res, caches, pcid);
+  const before = img.walker.entryReads;
+  const stop = img.walk(fmt, root, vaHi, vaLo, access, cpl, ctl, res, caches, pcid);
+  const refs = img.walker.entryReads - before;
+  const s2fmt = img.stage2.fmt;
   const grid = gridOf(res, s2fmt, stop === null);
   const s2name = sw.kind === 'ept' ? 'EPT' : 'nPT';
   let text = `${va}, ${['read', 'write', 'instruction fetch'][access]} at CPL ${cpl}: ${fmt.mode.name} guest (CR3 ${hx(root.cr3)}) on ${sw.levels}-level ${sw.kind.toUpperCase()}, ${opts.layout} placement${opts.layout === 'scatter' ? ` (seed ${opts.seed})` : ''}, ${sw.pwc === null ? 'no paging-structure caches' : `${opts.warm ? 'warm' : 'cold'} paging-structure caches`}\n`;

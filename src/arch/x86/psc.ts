@@ -59,18 +59,34 @@ export const DEFAULT_WALK_CACHES: WalkCacheConfig = {
   ntlb: 16,
 };
 
-/** One level's cache. */
+/**
+ * One level's cache: fully associative, LRU. Found in O(1) (a hash index
+ * over the entries' keys, linear probing) and kept in recency order (a
+ * doubly linked list), so a lookup that misses costs a probe or two, not a
+ * scan of every entry.
+ */
 class LevelCache {
   readonly size: number;
-  /** Tag: address bits above the next level's index, or -1 (invalid). */
-  readonly tag: Float64Array;
+  /** Key: the tag (address bits from the level's index up) * 4096 + PCID, or -1 (a free slot). */
+  readonly key: Float64Array;
   readonly pcid: Int32Array;
   /** The next table (guest-physical under nested paging) and its host frame. */
   readonly next: Float64Array;
   readonly mfn: Float64Array;
   readonly acc: Int32Array;
   readonly xd: Int32Array;
-  readonly stamp: Float64Array;
+  /** Recency list (slot numbers, -1 at the ends): head most recently used. */
+  private readonly prev: Int32Array;
+  private readonly nxt: Int32Array;
+  private head = -1;
+  private tail = -1;
+  /** Hash index: slot + 1, 0 empty. */
+  private readonly index: Int32Array;
+  private readonly mask: number;
+  private readonly hashShift: number;
+  /** Free slots (a stack). */
+  private readonly free: Int32Array;
+  private freeTop: number;
   used = 0;
   hits = 0;
   misses = 0;
@@ -79,70 +95,155 @@ class LevelCache {
 
   constructor(size: number) {
     this.size = size;
-    this.tag = new Float64Array(size).fill(-1);
+    this.key = new Float64Array(size).fill(-1);
     this.pcid = new Int32Array(size);
     this.next = new Float64Array(size);
     this.mfn = new Float64Array(size);
     this.acc = new Int32Array(size);
     this.xd = new Int32Array(size);
-    this.stamp = new Float64Array(size);
+    this.prev = new Int32Array(size).fill(-1);
+    this.nxt = new Int32Array(size).fill(-1);
+    let bits = 2;
+    while (1 << bits < 2 * size) bits++;
+    this.index = new Int32Array(1 << bits);
+    this.mask = (1 << bits) - 1;
+    this.hashShift = 32 - bits;
+    this.free = Int32Array.from({ length: size }, (_, i) => size - 1 - i);
+    this.freeTop = size;
   }
 
-  find(tag: number, pcid: number): number {
-    const t = this.tag;
-    const p = this.pcid;
-    for (let i = 0, n = this.used; i < n; i++) if (t[i] === tag && p[i] === pcid) return i;
-    return -1;
+  private hash(key: number): number {
+    return Math.imul(key >>> 0, 0x9e3779b1) >>> this.hashShift;
+  }
+
+  /** The slot holding `key`, or -1. */
+  find(key: number): number {
+    const index = this.index;
+    const keys = this.key;
+    for (let h = this.hash(key); ; h = (h + 1) & this.mask) {
+      const s = index[h] as number;
+      if (s === 0) return -1;
+      if (keys[s - 1] === key) return s - 1;
+    }
+  }
+
+  /** Make slot `i` the most recently used. */
+  touch(i: number): void {
+    if (this.head === i) return;
+    this.unlink(i);
+    this.linkFront(i);
+  }
+
+  /** A slot for a new entry with `key`: a free one, else the least recently used (evicted); it is made most recent. */
+  insert(key: number, pcid: number): number {
+    let i: number;
+    if (this.freeTop > 0) i = this.free[--this.freeTop] as number;
+    else {
+      i = this.tail;
+      this.unindex(i);
+      this.unlink(i);
+      this.used--;
+    }
+    this.key[i] = key;
+    this.pcid[i] = pcid;
+    const index = this.index;
+    let h = this.hash(key);
+    while (index[h] !== 0) h = (h + 1) & this.mask;
+    index[h] = i + 1;
+    this.linkFront(i);
+    this.used++;
+    return i;
+  }
+
+  /** Drop the entry at slot `i`. */
+  drop(i: number): void {
+    this.unindex(i);
+    this.unlink(i);
+    this.key[i] = -1;
+    this.free[this.freeTop++] = i;
+    this.used--;
   }
 
   clear(): void {
-    this.tag.fill(-1);
+    if (this.used === 0) return;
+    this.index.fill(0);
+    this.key.fill(-1);
+    this.head = -1;
+    this.tail = -1;
+    for (let i = 0; i < this.size; i++) this.free[i] = this.size - 1 - i;
+    this.freeTop = this.size;
     this.used = 0;
   }
 
-  /** Drop every entry of `pcid`, keeping the valid ones packed at the front. */
+  /** Drop every entry of `pcid`. */
   clearPcid(pcid: number): void {
-    let j = 0;
-    const n = this.used;
-    for (let i = 0; i < n; i++) {
-      if (this.pcid[i] === pcid) continue;
-      if (i !== j) this.move(i, j);
-      j++;
+    for (let i = this.head; i >= 0; ) {
+      const n = this.nxt[i] as number;
+      if (this.pcid[i] === pcid) this.drop(i);
+      i = n;
     }
-    for (let i = j; i < n; i++) this.tag[i] = -1;
-    this.used = j;
   }
 
-  /** Drop the entry at `i` (packed). */
-  drop(i: number): void {
-    const last = this.used - 1;
-    if (i !== last) this.move(last, i);
-    this.tag[last] = -1;
-    this.used = last;
+  /** Valid slots, most recently used first. */
+  *slots(): Generator<number> {
+    for (let i = this.head; i >= 0; i = this.nxt[i] as number) yield i;
   }
 
-  private move(from: number, to: number): void {
-    this.tag[to] = this.tag[from] as number;
-    this.pcid[to] = this.pcid[from] as number;
-    this.next[to] = this.next[from] as number;
-    this.mfn[to] = this.mfn[from] as number;
-    this.acc[to] = this.acc[from] as number;
-    this.xd[to] = this.xd[from] as number;
-    this.stamp[to] = this.stamp[from] as number;
+  private linkFront(i: number): void {
+    this.prev[i] = -1;
+    this.nxt[i] = this.head;
+    if (this.head >= 0) this.prev[this.head] = i;
+    this.head = i;
+    if (this.tail < 0) this.tail = i;
   }
+
+  private unlink(i: number): void {
+    const p = this.prev[i] as number;
+    const n = this.nxt[i] as number;
+    if (p >= 0) this.nxt[p] = n;
+    else this.head = n;
+    if (n >= 0) this.prev[n] = p;
+    else this.tail = p;
+  }
+
+  /** Remove slot `i` from the hash index (backward-shift deletion keeps probe chains whole). */
+  private unindex(i: number): void {
+    const index = this.index;
+    const mask = this.mask;
+    let h = this.hash(this.key[i] as number);
+    while (index[h] !== i + 1) h = (h + 1) & mask;
+    for (let j = (h + 1) & mask; ; j = (j + 1) & mask) {
+      const s = index[j] as number;
+      if (s === 0) break;
+      const home = this.hash(this.key[s - 1] as number);
+      // Move s back into the hole at h unless its home lies cyclically in (h, j].
+      if (((j - home) & mask) >= ((j - h) & mask)) {
+        index[h] = s;
+        h = j;
+      }
+    }
+    index[h] = 0;
+  }
+}
+
+/** Combined key of a tag and a PCID (below 2^48: exact). */
+function entryKey(tag: number, pcid: number): number {
+  return tag * 4096 + pcid;
 }
 
 /** The key of `va`'s entry at a level indexed from bit `shift` up: the address bits from `shift` up (SDM 4.10.3.1: PML4E cache, bits 47:39). */
 export function prefixKey(vaHi: number, vaLo: number, shift: number): number {
-  return shift >= 32 ? vaHi >>> (shift - 32) : (vaHi >>> 0) * 2 ** (32 - shift) + (vaLo >>> shift);
+  return shift >= 32 ? vaHi >>> (shift - 32) : (vaHi >>> 0) * (HI_SCALE[shift] as number) + (vaLo >>> shift);
 }
+
+/** 2^(32 - shift), for prefixKey (a table: `**` is slow on the hot path). */
+const HI_SCALE = Float64Array.from({ length: 33 }, (_, s) => 2 ** (32 - s));
 
 /** One stage's PML5E/PML4E/PDPTE/PDE caches. */
 export class UpperCaches {
   /** By level (2 = PDE .. 5 = PML5E); a size of 0 is no cache. */
   readonly levels: Array<LevelCache | null> = [null, null, null, null, null, null];
   readonly enabled: boolean;
-  private clock = 0;
   /** After a hit: the deepest level found, and its entry. */
   hitLevel = 0;
   hitNext = 0;
@@ -171,11 +272,11 @@ export class UpperCaches {
     for (let level = 2; level <= from; level++) {
       const c = this.levels[level];
       if (c === null || c === undefined || c.used === 0) continue;
-      const i = c.find(prefixKey(vaHi, vaLo, shifts[level] as number), pcid);
+      const i = c.find(entryKey(prefixKey(vaHi, vaLo, shifts[level] as number), pcid));
       if (i < 0) continue;
       c.hits++;
       c.saved += from - level + 1;
-      c.stamp[i] = ++this.clock;
+      c.touch(i);
       this.hitLevel = level;
       this.hitNext = c.next[i] as number;
       this.hitMfn = c.mfn[i] as number;
@@ -210,24 +311,15 @@ export class UpperCaches {
   ): void {
     const c = this.levels[level];
     if (c === null || c === undefined) return;
-    const tag = prefixKey(vaHi, vaLo, mode.shift[level] as number);
-    let i = c.find(tag, pcid);
-    if (i < 0) {
-      if (c.used < c.size) i = c.used++;
-      else {
-        i = 0;
-        const s = c.stamp;
-        for (let j = 1; j < c.size; j++) if ((s[j] as number) < (s[i] as number)) i = j;
-      }
-    }
+    const key = entryKey(prefixKey(vaHi, vaLo, mode.shift[level] as number), pcid);
+    let i = c.find(key);
+    if (i >= 0) c.touch(i);
+    else i = c.insert(key, pcid);
     c.fills++;
-    c.tag[i] = tag;
-    c.pcid[i] = pcid;
     c.next[i] = next;
     c.mfn[i] = mfn;
     c.acc[i] = acc;
     c.xd[i] = xd;
-    c.stamp[i] = ++this.clock;
   }
 
   /** Drop every entry (pcid -1) or a PCID's. */
@@ -252,7 +344,7 @@ export class UpperCaches {
         c.clearPcid(pcid);
         continue;
       }
-      const i = c.find(prefixKey(vaHi, vaLo, mode.shift[level] as number), pcid);
+      const i = c.find(entryKey(prefixKey(vaHi, vaLo, mode.shift[level] as number), pcid));
       if (i >= 0) c.drop(i);
     }
   }
@@ -262,10 +354,10 @@ export class UpperCaches {
     for (let level = 2; level <= 5; level++) {
       const c = this.levels[level];
       if (c === null || c === undefined) continue;
-      for (let i = 0; i < c.used; i++) {
+      for (const i of c.slots()) {
         yield {
           level,
-          tag: c.tag[i] as number,
+          tag: Math.floor((c.key[i] as number) / 4096),
           pcid: c.pcid[i] as number,
           next: c.next[i] as number,
           mfn: c.mfn[i] as number,
