@@ -158,7 +158,9 @@ export function gridOf(res: WalkResult, stage2Fmt: WalkFormat, withFinal: boolea
     }
   }
   if (withFinal && res.final !== null) {
-    rows.push({ label: 'page', gpa: '', stage2: s2cells(res.final, res.finalVia), guest: null });
+    const within = ((res.vaLo >>> 12) | (res.vaHi << 20)) & ((1 << (res.shift - 12)) - 1);
+    const gpa = hx((res.pfn + within) * 4096 + (res.vaLo & 0xfff));
+    rows.push({ label: 'page', gpa, stage2: s2cells(res.final, res.finalVia), guest: null });
   }
   return { guestFmt: fmt, stage2Fmt, rows, refs, cachedLevel: res.cachedLevel };
 }
