@@ -65,7 +65,7 @@ export const DEFAULT_WALK_CACHES: WalkCacheConfig = {
  * doubly linked list), so a lookup that misses costs a probe or two, not a
  * scan of every entry.
  */
-class LevelCache {
+export class LevelCache {
   readonly size: number;
   /** Key: the tag (address bits from the level's index up) * 4096 + PCID, or -1 (a free slot). */
   readonly key: Float64Array;
@@ -244,12 +244,12 @@ export class UpperCaches {
   /** By level (2 = PDE .. 5 = PML5E); a size of 0 is no cache. */
   readonly levels: Array<LevelCache | null> = [null, null, null, null, null, null];
   readonly enabled: boolean;
-  /** After a hit: the deepest level found, and its entry. */
-  hitLevel = 0;
-  hitNext = 0;
-  hitMfn = 0;
-  hitAcc = 0;
-  hitXd = 0;
+  /**
+   * After a hit: the slot of the entry in levels[level] (the walker reads
+   * the entry from the typed arrays itself: fields holding the entry's
+   * values would box numbers on the hot path).
+   */
+  hitSlot = 0;
 
   constructor(sizes: UpperSizes) {
     let any = false;
@@ -277,11 +277,7 @@ export class UpperCaches {
       c.hits++;
       c.saved += from - level + 1;
       c.touch(i);
-      this.hitLevel = level;
-      this.hitNext = c.next[i] as number;
-      this.hitMfn = c.mfn[i] as number;
-      this.hitAcc = c.acc[i] as number;
-      this.hitXd = c.xd[i] as number;
+      this.hitSlot = i;
       // The deeper caches were looked in first, and missed.
       for (let l = 2; l < level; l++) {
         const u = this.levels[l];
@@ -293,7 +289,6 @@ export class UpperCaches {
       const c = this.levels[level];
       if (c !== null && c !== undefined) c.misses++;
     }
-    this.hitLevel = 0;
     return 0;
   }
 

@@ -34,7 +34,7 @@ import { PERM_D, PERM_G, PERM_PK_SHIFT, PERM_U, PERM_XD, stage2Allows, stage2Qua
 import { type AccessKind, PF_P, PF_RSVD, PK_SHIFT_HI, READ, WRITE, XD_HI } from './bits.js';
 import { entryFrame, leafFrame } from './entry.js';
 import { ENTRY_EPT, type WalkFormat } from './modes.js';
-import type { UpperCaches, WalkCaches } from './psc.js';
+import type { LevelCache, UpperCaches, WalkCaches } from './psc.js';
 
 /** Where paging structures are read from. */
 export interface PhysicalSpace {
@@ -135,8 +135,8 @@ export class WalkResult {
    * translated (VIA_*) and how the final address was.
    */
   cachedLevel = 0;
-  cachedAcc = -1;
-  cachedXd = 0;
+  /** The cached entry's AND of low halves and OR of high halves (-1, 0 without one): typed, not to box them. */
+  readonly cachedRights = Int32Array.of(-1, 0);
   readonly mfns = new Float64Array(MAX_STEPS);
   readonly via = new Uint8Array(MAX_STEPS);
   finalVia = VIA_WALK;
@@ -367,16 +367,22 @@ export class Walker {
     // The deepest cached upper entry for this address: start below it.
     let skipMfn = -1;
     out.cachedLevel = 0;
-    if (upper !== null && upper.lookup(mode, level, vaHi, vaLo, pcid) !== 0) {
-      out.cachedLevel = upper.hitLevel;
-      level = upper.hitLevel - 1;
-      tablePfn = upper.hitNext;
-      skipMfn = upper.hitMfn;
-      acc = upper.hitAcc;
-      xd = upper.hitXd;
+    if (upper !== null) {
+      const hit = upper.lookup(mode, level, vaHi, vaLo, pcid);
+      if (hit !== 0) {
+        const c = upper.levels[hit] as LevelCache;
+        const i = upper.hitSlot;
+        out.cachedLevel = hit;
+        level = hit - 1;
+        tablePfn = c.next[i] as number;
+        skipMfn = c.mfn[i] as number;
+        acc = c.acc[i] as number;
+        xd = c.xd[i] as number;
+      }
     }
-    out.cachedAcc = acc;
-    out.cachedXd = xd;
+    const cr = out.cachedRights;
+    cr[0] = acc;
+    cr[1] = xd;
     out.top = level;
     for (;;) {
       const idx = vaIndex(vaHi, vaLo, mode.shift[level] as number, mode.indexMask[level] as number);
@@ -456,8 +462,8 @@ export class Walker {
     const fmt = out.fmt as WalkFormat;
     const mode = fmt.mode;
     const a = fmt.accessedBit;
-    let acc = out.cachedAcc;
-    let xd = out.cachedXd;
+    let acc = out.cachedRights[0] as number;
+    let xd = out.cachedRights[1] as number;
     for (let k = 0, last = out.n - 1; k < last; k++) {
       const lo = out.loAt(k);
       if ((lo & a) !== a) return;
