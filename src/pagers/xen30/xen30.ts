@@ -368,6 +368,7 @@ export class Xen30Pager implements Pager, LogDirtyOps {
     }
     // STEP 3: the shadow path and leaf; a write to a page table takes it out of sync (l1pte_write_fault).
     const leaf = this.prop.build(fmt, vaHi, vaLo, write);
+    if (this.prop.replaced) this.set.shootdown();
     if (write && st.isPageTable(gfn)) {
       const f = st.domain.mem.read(leaf.sh.smfn);
       if (((f[2 * leaf.index] as number) & PTE_RW) !== 0) this.oos.markVa(cpu, gfn, leaf);
