@@ -81,5 +81,9 @@ test('an instruction that faults (#GP) is not an exit, and native paging counts 
   assert.equal(exits(text).exits, 4);
   const native = new NativePager();
   runText(text, { pager: native });
-  assert.deepEqual(native.stats(), {});
+  // Its only counters are the hardware's paging-structure caches'.
+  assert.deepEqual(
+    Object.keys(native.stats()).filter((k) => !k.startsWith('pwc.')),
+    [],
+  );
 });

@@ -120,7 +120,7 @@ test('an execute-only EPT page: a fetch passes, a read is a violation saying the
   assert.ok(leaf !== undefined);
   const f = vm.domain.mem.write(leaf.tableMfn);
   f[2 * leaf.index] = entryLo(5, EPT_X | (EPT_MT_WB << EPT_MEMTYPE_SHIFT));
-  for (const c of vm.cpus) c.mmu.flushContext(-1, true); // INVEPT
+  for (const c of vm.cpus) c.mmu.invept();
   rec.seen.length = 0;
   rec.swallow = true;
   assert.equal(cpu.fetch(0, 1, 0), OK);
@@ -141,7 +141,7 @@ test("NPT: a nested leaf without U/S refuses even the guest's supervisor access 
   assert.ok(leaf !== undefined);
   const f = vm.domain.mem.write(leaf.tableMfn);
   f[2 * leaf.index] = (f[2 * leaf.index] as number) & ~4;
-  cpu.mmu.flushContext(-1, true);
+  cpu.mmu.invept();
   rec.seen.length = 0;
   rec.swallow = true;
   assert.equal(cpu.read(0, 0, 4, 0), OK);
@@ -151,12 +151,12 @@ test("NPT: a nested leaf without U/S refuses even the guest's supervisor access 
   );
 });
 
-test('2-D walks: 24 references with 4-level EPT, 29 with 5-level, for a 4-level guest', () => {
+test('2-D walks without caches: 24 references with 4-level EPT, 29 with 5-level, for a 4-level guest', () => {
   for (const [levels, refs, s2] of [
     [4, 24, 20],
     [5, 29, 25],
   ] as const) {
-    const { rec, cpu } = longGuest(`nested:ept:levels=${levels}:-large`);
+    const { rec, cpu } = longGuest(`nested:ept:levels=${levels}:-large:-pwc`);
     assert.equal(cpu.read(0, 0, 4, 0), OK); // populates stage 2
     cpu.mmu.flushContext(-1, true);
     const reads = cpu.walker.entryReads;

@@ -52,6 +52,7 @@ import {
   nptFormat,
   type WalkFormat,
 } from '../src/arch/x86/modes.js';
+import { DEFAULT_WALK_CACHES, type UpperCaches, WalkCaches } from '../src/arch/x86/psc.js';
 import {
   type PhysicalSpace,
   S2_MISCONFIG,
@@ -468,17 +469,18 @@ describe('two-stage walks: every guest table reference translated', () => {
 });
 
 describe('the per-vCPU MMU', () => {
-  test('owns the TLB and walk result; paging-structure caches are off by default and flushed with the TLB', () => {
-    const { cpu } = makeMachine();
+  test('owns the TLB and walk result; paging-structure caches are installed by the pager, and are flushed with the TLB', () => {
+    const { cpu } = makeMachine({ pwc: false });
     assert.equal(cpu.mmu.psc, null);
     assert.equal(cpu.tlb, cpu.mmu.tlb);
-    const calls: string[] = [];
-    cpu.mmu.psc = {
-      flushVa: (_hi, lo, pcid, globals) => calls.push(`va ${lo.toString(16)} ${pcid} ${globals}`),
-      flushContext: (pcid, globals) => calls.push(`ctx ${pcid} ${globals}`),
-    };
-    cpu.invlpg(0, 0x5000);
+    const psc = new WalkCaches(DEFAULT_WALK_CACHES);
+    cpu.mmu.psc = psc;
+    const cached = (): number => [...(psc.upper as UpperCaches).entries()].length;
+    (psc.upper as UpperCaches).fill(MODE_LONG4, 2, 0, 0x5000, 0, 7, 7, -1, 0);
+    cpu.invlpg(0, 0x7000_0000); // INVLPG drops every entry of the PCID, whatever its address (SDM 4.10.4.1)
+    assert.equal(cached(), 0);
+    (psc.upper as UpperCaches).fill(MODE_LONG4, 2, 0, 0x5000, 0, 7, 7, -1, 0);
     cpu.writeCr3(0, 0x1000);
-    assert.deepEqual(calls, ['va 5000 0 true', 'ctx 0 false']);
+    assert.equal(cached(), 0, 'MOV to CR3');
   });
 });

@@ -9,6 +9,7 @@ import { MAX_POOL_FRAMES } from '../pagers/shadow/options.js';
 import { UsageError } from './errors.js';
 import { readScenario } from './input.js';
 import { parseIntOption, parseTlb } from './options.js';
+import { traceWalks } from './walks.js';
 
 export interface ExecOptions {
   pager: string;
@@ -20,6 +21,7 @@ export interface ExecOptions {
   p2mRo?: string[];
   check?: boolean;
   shadowPool?: string;
+  traceWalks?: string | true;
 }
 
 /**
@@ -54,6 +56,7 @@ export function execCommand(file: string, opts: ExecOptions): void {
   const readOnly = parseRanges(opts.p2mRo ?? []);
   const scenario = readScenario(file);
   const pager = makePager(opts.pager, opts.check, opts.shadowPool);
+  const closeTrace = opts.traceWalks === undefined ? null : traceWalks(pager, opts.traceWalks);
   const chunks: Uint8Array[] = [];
   let size = 0;
   const out = (c: Uint8Array): void => {
@@ -79,6 +82,8 @@ export function execCommand(file: string, opts: ExecOptions): void {
   } catch (e) {
     if (e instanceof RangeError && /machine memory/.test(e.message)) throw new UsageError(`${file}: ${e.message}`);
     throw e;
+  } finally {
+    closeTrace?.();
   }
   process.stdout.write(Buffer.concat(chunks));
   if (opts.stats || opts.statsJson) {

@@ -8,6 +8,8 @@ import { parseInfoRegisters, RegistersError } from '../inspect/registers.js';
 import { buildReport } from '../inspect/report.js';
 import { renderSummary } from '../inspect/summary.js';
 import { parseVa, renderTranslation, translate } from '../inspect/translate.js';
+import { translateNested, Walk2dError } from '../inspect/walk2d.js';
+import { type NestedSwitches, parseNestedSpec } from '../pagers/nested/options.js';
 import { own } from '../util/json.js';
 import { UsageError } from './errors.js';
 import { readSmallFile } from './input.js';
@@ -28,6 +30,10 @@ export interface TranslateOptions extends ImageOptions {
   access: string;
   cpl: string;
   root: string;
+  nested?: string | boolean;
+  layout: string;
+  seed: string;
+  warm?: boolean;
 }
 
 const ACCESS: Record<string, AccessKind> = { r: READ, w: WRITE, x: FETCH };
@@ -129,9 +135,37 @@ export async function translateCommand(path: string, va: string, opts: Translate
   const cpl = parseIntOption('--cpl', opts.cpl, 0, 3);
   if (opts.root !== 'cr3' && opts.root !== 'twin')
     throw new UsageError(`--root must be cr3 or twin, got "${opts.root}"`);
+  let nested: NestedSwitches | null = null;
+  if (opts.nested !== undefined) {
+    const sw = parseNestedSpec(opts.nested === true ? 'nested' : String(opts.nested));
+    if (typeof sw === 'string') throw new UsageError(`--nested ${sw}`);
+    nested = sw;
+    if (opts.root !== 'cr3') throw new UsageError('--nested walks from CR3 only');
+  } else if (opts.warm) throw new UsageError('--warm goes with --nested');
+  if (opts.layout !== 'identity' && opts.layout !== 'scatter')
+    throw new UsageError(`--layout must be identity or scatter, got "${opts.layout}"`);
+  const seed = parseIntOption('--seed', opts.seed, 0, 2 ** 31 - 1);
   const { image, view } = await openView(path, opts);
   guardStdout();
   try {
+    if (nested !== null) {
+      if ((view.mode === null || view.mode.vaBits === 32) && at.hi !== 0)
+        throw new UsageError(`${va} does not fit in 32-bit linear addresses`);
+      const sw = nested;
+      const layout = opts.layout;
+      const t = withImageErrors(path, () => {
+        try {
+          return translateNested(view, at.hi, at.lo, access, cpl, { sw, layout, seed, warm: opts.warm === true });
+        } catch (e) {
+          if (e instanceof Walk2dError) throw new UsageError(`${path}: ${e.message}`);
+          throw e;
+        }
+      });
+      let text = t.text;
+      for (const n of view.inferred) text += `note: ${n.text}\n`;
+      process.stdout.write(text);
+      return;
+    }
     if (opts.root === 'twin' && view.twin === null) {
       throw new UsageError(`${path}: vCPU ${view.state.index} has no KPTI twin root (see inspect --format summary)`);
     }

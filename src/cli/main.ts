@@ -50,6 +50,7 @@ program
   )
   .option('--check', 'run the shadow isolation checker after every exit')
   .option('--shadow-pool <frames>', "shadow pager's pool size in frames (default: Xen's rule; see shadow:pool=N)")
+  .option('--trace-walks [file]', 'print every hardware walk (the 2-D grid under nested paging) to stderr, or to FILE')
   .action(execCommand);
 
 program
@@ -78,6 +79,13 @@ program
   .option('--registers <file>', "QEMU 'info registers' text for this vCPU (gives EFER)")
   .option('--maxphyaddr <n>', 'physical-address width of the guest CPU')
   .option('--root <which>', 'walk from CR3 (cr3) or the KPTI twin table (twin)', 'cr3')
+  .option(
+    '--nested [spec]',
+    'show the 2-D walk with the image behind a stage 2 built as the nested pager builds it (spec: nested[:npt][:levels=5][:-large][:-pwc]…)',
+  )
+  .option('--layout <kind>', 'with --nested: where guest frames sit in machine memory, identity or scatter', 'identity')
+  .option('--seed <n>', 'with --nested --layout scatter: the placement seed', '1')
+  .option('--warm', 'with --nested: walk the address once first, so the paging-structure caches are warm')
   .action(translateCommand);
 
 program

@@ -9,10 +9,12 @@
  * `shadow:-oos:prefetch=32:pool=512`. It is also the pager's name in the
  * statistics.
  */
+import type { WalkCacheConfig } from '../arch/x86/psc.js';
 import { ConfigError, type CounterDecl, type Pager } from '../hypervisor/pager.js';
 import { NativePager } from './native/native.js';
 import { NestedPager } from './nested/nested.js';
 import { NESTED_SWITCHES, parseNestedSpec } from './nested/options.js';
+import { ONE_STAGE_DEFAULT, PWC_COUNTERS, PWC_SWITCH, parsePwc } from './pwc.js';
 import { minPoolFrames, OPTIMIZATIONS, parseShadowSpec } from './shadow/options.js';
 import { ShadowPager } from './shadow/shadow.js';
 import { Xen30Pager } from './xen30/xen30.js';
@@ -52,17 +54,31 @@ export interface PagerKind {
 /** A pager spec that names no pager or has a bad switch: the message says which and why. */
 export class PagerSpecError extends ConfigError {}
 
+/** Parse the `pwc` switch of a one-stage spec's parts (native, xen30): the caches, or the default. */
+function onePwc(spec: string, parts: readonly string[], other: string): WalkCacheConfig | null {
+  let pwc: WalkCacheConfig | null = ONE_STAGE_DEFAULT;
+  for (const part of parts) {
+    const r = parsePwc(part, false);
+    if (r === undefined) throw new PagerSpecError(`"${part}" in "${spec}": ${other}`);
+    if (typeof r === 'string') throw new PagerSpecError(r);
+    pwc = r;
+  }
+  return pwc;
+}
+
 const native: PagerKind = {
   name: 'native',
   description: 'no virtualization: the hardware walks the guest tables (the reference)',
-  switches: [],
-  counters: [],
+  switches: [PWC_SWITCH],
+  counters: PWC_COUNTERS,
   create(spec) {
-    if (spec !== 'native') throw new PagerSpecError(`"${spec}": native takes no switches`);
-    return new NativePager();
+    if (spec !== 'native' && !spec.startsWith('native:')) throw new PagerSpecError(`"${spec}": not a native spec`);
+    const pwc = onePwc(spec, spec.split(':').slice(1), 'native takes only the pwc switch (+pwc, -pwc, pwc=SIZES)');
+    return new NativePager({ name: spec, pwc });
   },
-  variants: () => ['native'],
-  sample: () => ['native'],
+  // The hardware with and without its paging-structure caches.
+  variants: () => ['native', 'native:-pwc'],
+  sample: () => ['native', 'native:-pwc'],
 };
 
 /** Prefetch distances the variants try: off, one entry after the fault, Xen's 32, a whole table. */
@@ -140,6 +156,7 @@ const XEN30_SWITCHES = [
     name: 'logdirty',
     description: "shadow log-dirty mode for migration (Xen 3.0's SHM_log_dirty: every clean throws every shadow away)",
   },
+  PWC_SWITCH,
 ] as const;
 
 const nested: PagerKind = {
@@ -157,6 +174,8 @@ const nested: PagerKind = {
   // logdirty acts only in log-dirty mode (migration): EPT with A/D takes
   // both ways, pml with mmio=misconfig and wp with mmio=violation, rather
   // than doubling the list; without A/D and under NPT only wp exists.
+  // The caches are off in half of them, by the parity of the other
+  // switches, so that each value of every switch runs with and without them.
   variants() {
     const specs: string[] = [];
     for (const kind of ['ept', 'npt'] as const)
@@ -165,7 +184,9 @@ const nested: PagerKind = {
           for (const mmio of ['misconfig', 'violation'])
             for (const large of ['+large', '-large']) {
               const logdirty = ad === '+ad' ? `logdirty=${mmio === 'misconfig' ? 'pml' : 'wp'}` : 'logdirty=wp';
-              const parts = [`nested:${kind}`, `levels=${levels}`, ad, `mmio=${mmio}`, large, logdirty].filter(
+              const odd = [kind === 'npt', levels === 5, ad === '-ad', mmio === 'violation', large === '-large'];
+              const pwc = odd.filter((x) => x).length % 2 === 1 ? '-pwc' : '';
+              const parts = [`nested:${kind}`, `levels=${levels}`, ad, `mmio=${mmio}`, large, logdirty, pwc].filter(
                 (p) => p !== '',
               );
               specs.push(parts.join(':'));
@@ -181,7 +202,8 @@ const nested: PagerKind = {
       'nested:ept:mmio=violation',
       'nested:ept:-large',
       'nested:ept:logdirty=wp',
-      'nested:ept:-ad:mmio=violation:-large:logdirty=wp', // every switch off
+      'nested:-pwc',
+      'nested:ept:-ad:mmio=violation:-large:logdirty=wp:-pwc', // every switch off
       'nested:npt:levels=5:mmio=misconfig:+large:logdirty=wp', // NPT, every switch on, 5 levels
     ];
   },
@@ -195,14 +217,15 @@ const xen30: PagerKind = {
   counters: Xen30Pager.counters,
   create(spec, opts) {
     let logdirty = true;
+    const rest: string[] = [];
     for (const part of spec.split(':').slice(2)) {
       const m = /^([+-]?)logdirty$/.exec(part);
-      if (m === null)
-        throw new PagerSpecError(`"${part}" in "${spec}": shadow:xen30 takes only +logdirty or -logdirty`);
-      logdirty = m[1] !== '-';
+      if (m === null) rest.push(part);
+      else logdirty = m[1] !== '-';
     }
+    const pwc = onePwc(spec, rest, 'shadow:xen30 takes only +logdirty, -logdirty and the pwc switch');
     // --shadow-pool sizes the shadow pager's pool; Xen 3.0 bounded none, so it has nothing to size here (as native).
-    return new Xen30Pager({ check: opts.check, name: spec, logdirty });
+    return new Xen30Pager({ check: opts.check, name: spec, logdirty, pwc });
   },
   variants: () => ['shadow:xen30'],
   sample: () => ['shadow:xen30'],

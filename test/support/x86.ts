@@ -78,11 +78,18 @@ export interface MachineOptions {
   ramBytes?: number;
   maxPhys?: number;
   tlb?: TlbConfig;
+  /**
+   * Paging-structure caches: default on, except on a machine with no TLB
+   * (NO_TLB: every access walks memory, as the SDM conformance tests that
+   * rewrite entries without invalidating expect).
+   */
+  pwc?: boolean;
 }
 
 export function makeMachine(opts: MachineOptions = {}): Machine {
   const d = new Domain({ ramBytes: opts.ramBytes ?? 0x1000000, layout: 'identity', seed: 0 });
-  const pager = new NativePager();
+  const pwc = opts.pwc ?? opts.tlb !== NO_TLB;
+  const pager = new NativePager(pwc ? {} : { pwc: null });
   const cpu = new Cpu(0, d.guest, opts.maxPhys ?? 40, pager, opts.tlb ?? DEFAULT_TLB);
   pager.attach(d, [cpu]);
   return { d, cpu, pager };

@@ -455,7 +455,7 @@ export class Cpu {
   invlpg(vaHi: number, vaLo: number): number {
     this.counters.invlpg++;
     const hi = this.lma ? vaHi : 0;
-    if (this.canonical(hi)) this.mmu.flushVa(hi, vaLo >>> 0, this.pcid, true);
+    if (this.canonical(hi)) this.mmu.flushVa(hi, vaLo >>> 0, this.pcid, true, true);
     this.exitInfo.vaHi = hi;
     this.exitInfo.vaLo = vaLo >>> 0;
     this.host.exit(this, EXIT_INVLPG);
@@ -534,16 +534,25 @@ export class Cpu {
     const mmu = this.mmu;
     const res = mmu.walk;
     const s2 = mmu.stage2;
+    const psc = mmu.psc;
+    if (psc !== null) {
+      psc.pcid = this.pcid;
+      psc.mode = fmt.mode;
+    }
     for (;;) {
       let error: number;
-      const r = mmu.walker.walk(mmu.space, mmu.format as WalkFormat, mmu.rootPfn, mmu.pdpte, vaHi, vaLo, res, s2);
+      const r = mmu.walker.walk(mmu.space, fmt, mmu.rootPfn, mmu.pdpte, vaHi, vaLo, res, s2, psc);
       if (r === WALK_OK) {
         if ((this.cr4 & CR4_PGE) === 0) res.perm &= ~PERM_G;
         error = checkAccess(res.perm, access, cpl, (this.ctl & mmu.ctlAnd) | mmu.ctlOr, this.pkru);
         if (error === 0 && s2 !== null) {
-          const mfn = mmu.walker.translateFinal(mmu.space, s2, res, vaHi, vaLo, access);
-          if (mfn >= 0 && mmu.walker.flagWrites(mmu.space, s2, res, access === WRITE))
-            return this.fillNested(s2, res, vaHi, vaLo, access, vpnLo, vpnHi, allow, mfn);
+          const mfn = mmu.walker.translateFinal(mmu.space, s2, res, vaHi, vaLo, access, psc);
+          if (mfn >= 0 && mmu.walker.flagWrites(mmu.space, s2, res, access === WRITE)) {
+            const pfn = this.fillNested(s2, res, vaHi, vaLo, access, vpnLo, vpnHi, allow, mfn);
+            if (mmu.walkObserver !== null) mmu.walkObserver(vaHi, vaLo, access, 'ok');
+            return pfn;
+          }
+          if (mmu.walkObserver !== null) mmu.walkObserver(vaHi, vaLo, access, 'stage-2 exit');
           const h = this.stage2Exit(res, vaHi, vaLo, access, cpl, true);
           if (h === HOST_RETRY) continue;
           if (h === HOST_DONE) return TRANSLATE_DONE;
@@ -551,6 +560,8 @@ export class Cpu {
         }
         if (error === 0) {
           res.commit(access === WRITE, mmu.space);
+          if (psc !== null && psc.upper !== null) mmu.walker.fillCaches(res, psc.upper, this.pcid);
+          if (mmu.walkObserver !== null) mmu.walkObserver(vaHi, vaLo, access, 'ok');
           const shift = res.shift;
           tlb.fill(vaHi, vaLo, this.pcid, shift, res.pfn, res.perm);
           const pfn = res.pfn + (vpnLo & ((1 << (shift - 12)) - 1));
@@ -558,6 +569,7 @@ export class Cpu {
           return pfn;
         }
       } else if (r === WALK_STAGE2) {
+        if (mmu.walkObserver !== null) mmu.walkObserver(vaHi, vaLo, access, 'stage-2 exit');
         const h = this.stage2Exit(res, vaHi, vaLo, access, cpl, true);
         if (h === HOST_RETRY) continue;
         if (h === HOST_DONE) return TRANSLATE_DONE;
@@ -565,6 +577,7 @@ export class Cpu {
       } else {
         error = faultError(r, access, cpl, this.ctl);
       }
+      if (mmu.walkObserver !== null) mmu.walkObserver(vaHi, vaLo, access, '#PF');
       // A page fault invalidates the TLB entries for the faulting address.
       mmu.flushVa(vaHi, vaLo, this.pcid, true);
       const x = this.exitInfo;
@@ -618,6 +631,8 @@ export class Cpu {
     mfn: number,
   ): number {
     res.commit(access === WRITE, this.guestSpace);
+    const psc = this.mmu.psc;
+    if (psc !== null && psc.upper !== null) this.mmu.walker.fillCaches(res, psc.upper, this.pcid);
     const fin = res.final as WalkResult;
     const user = (res.perm & PERM_U) !== 0;
     let perm = res.perm;
@@ -654,7 +669,7 @@ export class Cpu {
       res.pfn = vpnLo;
       res.shift = 12;
       res.perm = 0;
-      const mfn = mmu.walker.translateFinal(mmu.space, s2, res, 0, vaLo, access);
+      const mfn = mmu.walker.translateFinal(mmu.space, s2, res, 0, vaLo, access, mmu.psc);
       if (mfn >= 0) {
         tlb.l0Record(vpnLo, 0, mfn, allow, 12);
         return mfn;

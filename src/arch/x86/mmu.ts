@@ -9,22 +9,9 @@
  * filled by each walk, never scratch state of the walker.
  */
 import type { WalkFormat } from './modes.js';
+import type { WalkCaches } from './psc.js';
 import { Tlb, type TlbConfig } from './tlb.js';
 import { type DataSpace, type Stage2, Walker, WalkResult } from './walker.js';
-
-/**
- * Paging-structure caches (SDM vol. 3A, 4.10.3): cached upper-level entries
- * that let a walk start below the root; under nested paging also the
- * guest-physical and combined caches (SDM vol. 3C, 29.4). None by default.
- * The MMU invalidates them whenever it invalidates the TLB, as the SDM
- * requires of INVLPG, INVPCID and MOV to CR3/CR4 (4.10.4).
- */
-export interface PagingStructureCache {
-  /** Invalidate what `va` may use (INVLPG, INVPCID type 0, a #PF). */
-  flushVa(vaHi: number, vaLo: number, pcid: number, globals: boolean): void;
-  /** Invalidate a PCID's entries (-1: every PCID), global ones too if `globals`. */
-  flushContext(pcid: number, globals: boolean): void;
-}
 
 export class Mmu {
   /** What the hardware walks; set by the host (pager) whenever it changes. */
@@ -58,22 +45,40 @@ export class Mmu {
   readonly walker = new Walker();
   /** The result of the hardware walk of the access in progress. */
   readonly walk = new WalkResult();
-  /** Paging-structure caches, when a configuration models them (issue 11). */
-  psc: PagingStructureCache | null = null;
+  /**
+   * Paging-structure caches (psc.ts; SDM vol. 3A, 4.10.3, vol. 3C, 29.4),
+   * set by the pager from its spec (switch pwc); null: none. Invalidated with
+   * the TLB, as 4.10.4.1 says for each operation.
+   */
+  psc: WalkCaches | null = null;
+  /**
+   * Told of every hardware walk the CPU finishes, its result in `walk`
+   * (`umbra exec --trace-walks`): the address, the access, and how it ended
+   * ('ok', '#PF', 'stage-2 exit'). null: nobody listens.
+   */
+  walkObserver: ((vaHi: number, vaLo: number, access: number, outcome: string) => void) | null = null;
 
   constructor(space: DataSpace, tlbConfig: TlbConfig) {
     this.space = space;
     this.tlb = new Tlb(tlbConfig);
   }
 
-  /** Invalidate translations of `va` (TLB and paging-structure caches). */
-  flushVa(vaHi: number, vaLo: number, pcid: number, globals: boolean): void {
+  /**
+   * Invalidate translations of `va` (TLB and paging-structure caches): of
+   * the caches, every entry of `pcid` for INVLPG (`wholePcid`), else those
+   * `va` would use (a #PF, INVPCID type 0; SDM 4.10.4.1).
+   */
+  flushVa(vaHi: number, vaLo: number, pcid: number, globals: boolean, wholePcid = false): void {
     if (this.fractured.size !== 0 && this.inFractured(vaHi, vaLo)) {
       this.flushContext(-1, true);
       return;
     }
     this.tlb.flushVa(vaHi, vaLo, pcid, globals);
-    if (this.psc !== null) this.psc.flushVa(vaHi, vaLo, pcid, globals);
+    const psc = this.psc;
+    if (psc !== null) {
+      if (wholePcid) psc.flushPcid(pcid);
+      else psc.flushVa(vaHi, vaLo, pcid);
+    }
   }
 
   /** The TLB now holds a piece of the guest page of 2^shift bytes (21, 22 or 30) holding `va`. */
@@ -93,7 +98,17 @@ export class Mmu {
   flushContext(pcid: number, globals: boolean): void {
     if (pcid < 0 && globals) this.fractured.clear();
     this.tlb.flushContext(pcid, globals);
-    if (this.psc !== null) this.psc.flushContext(pcid, globals);
+    if (this.psc !== null) this.psc.flushContext(pcid);
+  }
+
+  /**
+   * INVEPT of the stage 2 this MMU walks (SDM vol. 3C, 29.4.3.1): every
+   * combined mapping (TLB, guest paging-structure caches) and every
+   * guest-physical one (stage-2 caches, guest-physical TLB).
+   */
+  invept(): void {
+    this.flushContext(-1, true);
+    if (this.psc !== null) this.psc.invept();
   }
 }
 

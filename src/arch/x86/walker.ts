@@ -19,6 +19,13 @@
  * faults sets no flag (scenario spec, semantics 1). translateFinal() is the
  * two-stage walk's last step, the stage-2 translation of the page reached.
  *
+ * Paging-structure caches (psc.ts): given a WalkCaches, a walk starts
+ * below the deepest upper entry cached for its address (4.10.3.2), a stage-2
+ * translation is first looked up in the guest-physical TLB, and a stage-2
+ * walk starts below its own deepest cached entry. A WalkResult records what
+ * the caches served (cachedLevel, via). fillCaches() caches a walk's upper
+ * entries once commit() has set their accessed flags.
+ *
  * Hot path: no allocation (results are reused; stage-2 sub-results are made
  * once per slot), 64-bit entries as two 32-bit halves.
  */
@@ -28,6 +35,7 @@ import { type AccessKind, PF_P, PF_RSVD, PK_SHIFT_HI, READ, WRITE, XD_HI } from 
 import { entryFrame, leafFrame } from './entry.js';
 import { ENTRY_EPT, type WalkFormat } from './modes.js';
 import { type PmlLog, setsStage2Flag } from './pml.js';
+import type { LevelCache, UpperCaches, WalkCaches } from './psc.js';
 
 /** Where paging structures are read from. */
 export interface PhysicalSpace {
@@ -69,6 +77,13 @@ export const S2_VIOLATION = 1;
 export const S2_MISCONFIG = 2;
 /** A page-modification log-full event (SDM vol. 3C, 29.3.6): an EPT A/D flag was due and the PML index was out of range. */
 export const S2_PML_FULL = 3;
+
+/** WalkResult.via: how a two-stage walk's table (or final) address was translated. */
+export const VIA_WALK = 0;
+/** By the combined upper-cache entry the walk started from (its next table's host frame). */
+export const VIA_PSC = 1;
+/** By the guest-physical TLB. */
+export const VIA_NTLB = 2;
 
 /** Most entries one walk reads (5-level paging). */
 const MAX_STEPS = 8;
@@ -115,6 +130,19 @@ export class WalkResult {
   readonly tables = new Float64Array(MAX_STEPS);
   readonly frames: Uint32Array[] = Array.from({ length: MAX_STEPS }, () => NO_FRAME);
   readonly words = new Int32Array(MAX_STEPS);
+  /**
+   * Paging-structure caches: the level of the cached entry the walk started
+   * below (0: none; the walk then began at the top), with the AND/OR of
+   * rights it held; each step's table's host frame (the table frame itself in
+   * a one-stage walk); and, in a two-stage walk, how each step's table was
+   * translated (VIA_*) and how the final address was.
+   */
+  cachedLevel = 0;
+  /** The cached entry's AND of low halves and OR of high halves (-1, 0 without one): typed, not to box them. */
+  readonly cachedRights = Int32Array.of(-1, 0);
+  readonly mfns = new Float64Array(MAX_STEPS);
+  readonly via = new Uint8Array(MAX_STEPS);
+  finalVia = VIA_WALK;
   /** The AND of the low halves and the OR of the high halves of the entries used (after a fault: those above it). */
   acc = -1;
   xd = 0;
@@ -262,12 +290,16 @@ export class Walker {
   stage2Reads = 0;
   /** The vCPU's page-modification log while PML is enabled (pml.ts); null: PML off. */
   pml: PmlLog | null = null;
+  /** The caches of the two-stage walk in progress (for its stage-2 translations). */
+  private caches: WalkCaches | null = null;
 
   /**
    * Translate `va` through the tables rooted at `rootPfn` (or, for PAE, the
    * PDPTE registers `pdpte`: lo/hi pairs, 8 words) into `out`. With `stage2`,
-   * table frames are guest-physical and translated through it first. Returns
-   * out.status: WALK_OK, WALK_NOT_PRESENT, WALK_RSVD or WALK_STAGE2.
+   * table frames are guest-physical and translated through it first. With
+   * `caches` (a hardware walk), its paging-structure caches are used (not
+   * filled: fillCaches()). Returns out.status: WALK_OK, WALK_NOT_PRESENT,
+   * WALK_RSVD or WALK_STAGE2.
    */
   walk(
     space: PhysicalSpace,
@@ -278,6 +310,34 @@ export class Walker {
     vaLo: number,
     out: WalkResult,
     stage2: Stage2 | null = null,
+    caches: WalkCaches | null = null,
+  ): number {
+    this.caches = caches;
+    return this.walkIn(
+      space,
+      fmt,
+      rootPfn,
+      pdpte,
+      vaHi,
+      vaLo,
+      out,
+      stage2,
+      caches === null ? null : caches.upper,
+      caches === null ? 0 : caches.pcid,
+    );
+  }
+
+  private walkIn(
+    space: PhysicalSpace,
+    fmt: WalkFormat,
+    rootPfn: number,
+    pdpte: Uint32Array | null,
+    vaHi: number,
+    vaLo: number,
+    out: WalkResult,
+    stage2: Stage2 | null,
+    upper: UpperCaches | null,
+    pcid: number,
   ): number {
     this.walks++;
     const mode = fmt.mode;
@@ -309,6 +369,25 @@ export class Walker {
       tablePfn = entryFrame(lo, hi);
       level = 2;
     }
+    // The deepest cached upper entry for this address: start below it.
+    let skipMfn = -1;
+    out.cachedLevel = 0;
+    if (upper !== null) {
+      const hit = upper.lookup(mode, level, vaHi, vaLo, pcid);
+      if (hit !== 0) {
+        const c = upper.levels[hit] as LevelCache;
+        const i = upper.hitSlot;
+        out.cachedLevel = hit;
+        level = hit - 1;
+        tablePfn = c.next[i] as number;
+        skipMfn = c.mfn[i] as number;
+        acc = c.acc[i] as number;
+        xd = c.xd[i] as number;
+      }
+    }
+    const cr = out.cachedRights;
+    cr[0] = acc;
+    cr[1] = xd;
     out.top = level;
     for (;;) {
       const idx = vaIndex(vaHi, vaLo, mode.shift[level] as number, mode.indexMask[level] as number);
@@ -316,12 +395,22 @@ export class Walker {
       let f: Uint32Array;
       if (stage2 === null) {
         f = space.frameForRead(tablePfn);
+        out.mfns[n] = tablePfn;
+      } else if (skipMfn >= 0) {
+        // A combined cache entry gave this table's host frame (29.4.1).
+        f = space.frameForRead(skipMfn);
+        out.mfns[n] = skipMfn;
+        out.via[n] = VIA_PSC;
+        skipMfn = -1;
       } else {
         // SDM 29.3.3.2: with EPT A/D on, guest paging-structure accesses count as writes.
         const s2 = stage2.fmt;
         const access = s2.kind === ENTRY_EPT && s2.accessedBit !== 0 ? WRITE : READ;
-        const mfn = this.stage2Frame(space, stage2, out, out.sub(n), tablePfn * 4096 + w * 4, access, false, false);
+        const sub = out.sub(n);
+        const mfn = this.stage2Frame(space, stage2, out, sub, tablePfn * 4096 + w * 4, access, false, false);
         if (mfn < 0) return this.end(out, WALK_STAGE2, level, n, acc, xd);
+        out.via[n] = sub.n === 0 && sub.status === WALK_OK ? VIA_NTLB : VIA_WALK;
+        out.mfns[n] = mfn;
         f = space.frameForRead(mfn);
       }
       this.entryReads++;
@@ -368,6 +457,38 @@ export class Walker {
   }
 
   /**
+   * Cache the upper entries a successful walk read (after its commit(): SDM
+   * 4.10.3.1 caches an entry only once its accessed flag is 1; a format with
+   * no accessed flag, EPT with A/D off, has none to wait for). Only the
+   * levels below the entry the walk started from are new: those above it are
+   * cached already.
+   */
+  fillCaches(out: WalkResult, upper: UpperCaches, pcid: number): void {
+    const fmt = out.fmt as WalkFormat;
+    const mode = fmt.mode;
+    const a = fmt.accessedBit;
+    let acc = out.cachedRights[0] as number;
+    let xd = out.cachedRights[1] as number;
+    for (let k = 0, last = out.n - 1; k < last; k++) {
+      const lo = out.loAt(k);
+      if ((lo & a) !== a) return;
+      acc &= lo;
+      xd |= out.hiAt(k);
+      upper.fill(
+        mode,
+        out.top - k,
+        out.vaHi,
+        out.vaLo,
+        pcid,
+        out.tables[k + 1] as number,
+        out.mfns[k + 1] as number,
+        acc,
+        xd,
+      );
+    }
+  }
+
+  /**
    * The last step of a two-stage walk: after `out` (a first-stage walk with
    * `stage2`) ended WALK_OK and the access passed the first stage's rights
    * check, translate the guest-physical address it reached for `access`.
@@ -381,7 +502,9 @@ export class Walker {
     vaHi: number,
     vaLo: number,
     access: AccessKind,
+    caches: WalkCaches | null = null,
   ): number {
+    this.caches = caches;
     let fin = out.final;
     if (fin === null) {
       fin = new WalkResult();
@@ -392,6 +515,7 @@ export class Walker {
     const user = (out.perm & PERM_U) !== 0;
     const mfn = this.stage2Frame(space, stage2, out, fin, gpa, access, user, true);
     if (mfn < 0) out.status = WALK_STAGE2;
+    else out.finalVia = fin.n === 0 ? VIA_NTLB : VIA_WALK;
     return mfn;
   }
 
@@ -414,7 +538,8 @@ export class Walker {
       const lo = out.loAt(k);
       if ((lo & a) !== 0 && !(write && k === n - 1 && (lo & fmt.dirtyBit) === 0)) continue;
       const sub = out.sub(k);
-      if (stage2Allows(s2, sub.perm, WRITE, false)) continue;
+      // A table reached through a combined cache entry had no stage-2 translation in this walk: its sub is stale.
+      if (out.via[k] !== VIA_PSC && stage2Allows(s2, sub.perm, WRITE, false)) continue;
       const gpa = (out.tables[k] as number) * 4096 + (out.words[k] as number) * 4;
       if (this.stage2Frame(space, stage2, out, sub, gpa, WRITE, false, false) < 0) return false;
     }
@@ -437,12 +562,37 @@ export class Walker {
     final: boolean,
   ): number {
     const fmt = stage2.fmt;
+    const caches = this.caches;
+    const ntlb = caches === null ? null : caches.ntlb;
+    const gfn = Math.floor(gpa / 4096);
+    if (ntlb !== null) {
+      // The guest-physical TLB: a hit whose rights allow the access (a write
+      // needs a cached dirty flag) stands for the whole stage-2 walk.
+      const i = ntlb.find(gfn);
+      if (i >= 0) {
+        const perm = ntlb.hitPerm;
+        if (stage2Allows(fmt, perm, access, user) && (access !== WRITE || (perm & PERM_D) !== 0)) {
+          ntlb.touch(i);
+          const shift = ntlb.hitShift;
+          sub.fmt = fmt;
+          sub.status = WALK_OK;
+          sub.n = 0;
+          sub.cachedLevel = 0;
+          sub.perm = perm;
+          sub.shift = shift;
+          sub.pfn = ntlb.hitMfn - (gfn & ((1 << (shift - 12)) - 1));
+          return ntlb.hitMfn;
+        }
+        ntlb.misses++; // cached, but not for this access: walk
+      }
+    }
     // A guest-physical address wider than the stage-2 tables can name (48
     // bits with 4 levels) never aliases a lower one: Umbra reports it as a
     // not-present stage-2 entry (a violation / #NPF), which a pager emulates.
+    const s2upper = caches === null ? null : caches.stage2;
     const r =
       gpa < 2 ** fmt.mode.vaBits
-        ? this.walk(space, fmt, stage2.rootPfn, null, Math.floor(gpa / 0x100000000), gpa >>> 0, sub, null)
+        ? this.walkIn(space, fmt, stage2.rootPfn, null, Math.floor(gpa / 0x100000000), gpa >>> 0, sub, null, s2upper, 0)
         : this.end(sub, WALK_NOT_PRESENT, fmt.mode.topLevel, 0, -1, 0);
     this.stage2Reads += sub.n;
     let status = r;
@@ -463,7 +613,12 @@ export class Walker {
           if (write && (sub.loAt(sub.n - 1) & fmt.dirtyBit) === 0) pml.log(gpa);
         }
         sub.commit(write, null);
-        return sub.pfn + (Math.floor(gpa / 4096) & ((1 << (sub.shift - 12)) - 1));
+        const mfn = sub.pfn + (gfn & ((1 << (sub.shift - 12)) - 1));
+        if (caches !== null) {
+          if (s2upper !== null) this.fillCaches(sub, s2upper, 0);
+          if (ntlb !== null) ntlb.fill(gfn, mfn, sub.perm, sub.shift, fmt.mode.topLevel - sub.level + 1);
+        }
+        return mfn;
       }
       status = PF_P; // present, but the rights refuse the access
     }

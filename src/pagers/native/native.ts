@@ -7,13 +7,29 @@
  */
 import type { Cpu } from '../../arch/x86/cpu.js';
 import { EXIT_CR_WRITE, EXIT_MSR_WRITE, EXIT_PAGE_FAULT, type ExitReason } from '../../arch/x86/exits.js';
+import type { WalkCacheConfig } from '../../arch/x86/psc.js';
 import type { Domain } from '../../hypervisor/domain.js';
 import type { Pager } from '../../hypervisor/pager.js';
+import { installPwc, ONE_STAGE_DEFAULT, pwcStats } from '../pwc.js';
+
+export interface NativeOptions {
+  /** The pager's name in statistics (its spec). */
+  name?: string;
+  /** The paging-structure caches (pwc.ts; default on, null: none). */
+  pwc?: WalkCacheConfig | null;
+}
 
 export class NativePager implements Pager {
-  readonly name = 'native';
+  readonly name: string;
+  private cpus: readonly Cpu[] = [];
+
+  constructor(private readonly opts: NativeOptions = {}) {
+    this.name = opts.name ?? 'native';
+  }
 
   attach(_domain: Domain, cpus: readonly Cpu[]): void {
+    this.cpus = cpus;
+    installPwc(cpus, this.opts.pwc === undefined ? ONE_STAGE_DEFAULT : this.opts.pwc);
     for (const c of cpus) this.load(c);
   }
 
@@ -35,6 +51,6 @@ export class NativePager implements Pager {
   }
 
   stats(): Record<string, number> {
-    return {};
+    return pwcStats(this.cpus, false);
   }
 }

@@ -11,7 +11,10 @@
  *  - The p2m type an entry carries is the physmap's.
  *  - Every table frame is the hypervisor's and the pager's; no table is
  *    reached twice; non-present entries hold no bits.
- *  - Every vCPU's MMU walks this stage 2 in machine memory.
+ *  - Every vCPU's MMU walks this stage 2 in machine memory, and what its
+ *    paging-structure caches hold of stage 2 (combined entries' host
+ *    frames, stage-2 upper entries, the guest-physical TLB) is what stage 2
+ *    gives now: INVEPT followed every change (psc.ts, auditWalkCaches).
  *  - Log-dirty (logdirty.ts), for leaves the hardware can use (none above
  *    them marked for recalculation): RAM is ram_rw, or ram_logdirty only in
  *    log-dirty mode; a ram_logdirty leaf is writable only under pml and at
@@ -22,6 +25,7 @@
 
 import type { Cpu } from '../../arch/x86/cpu.js';
 import { leafFrame } from '../../arch/x86/entry.js';
+import { auditWalkCaches } from '../../arch/x86/psc.js';
 import type { Stage2 } from '../../arch/x86/walker.js';
 import type { Domain } from '../../hypervisor/domain.js';
 import { PHYS_NONE, PHYS_RAM } from '../../hypervisor/physmap.js';
@@ -51,6 +55,9 @@ export function auditStage2(
   const placement = domain.placement;
   for (const c of cpus) {
     if (c.mmu.stage2 !== stage2) return `vCPU ${c.index} does not walk the domain's stage 2`;
+    // Its caches: combined entries' host frames and guest-physical ones are stage 2's now (psc.ts).
+    const p = auditWalkCaches(c.mmu);
+    if (p !== null) return `vCPU ${c.index}: ${p}`;
   }
   for (const t of table.tables) {
     if (mem.ownerOf(t) !== OWNER_HYPERVISOR) return `stage-2 table frame ${t} is not the hypervisor's`;

@@ -13,6 +13,7 @@
  * those were the second dimension.
  */
 import type { CostCharge, CounterDecl } from '../../hypervisor/pager.js';
+import { PWC_COUNTERS_NESTED } from '../pwc.js';
 
 const emulation = (part: string): CostCharge => ({
   unit: 'emulate_insn',
@@ -191,6 +192,7 @@ export const NESTED_COUNTERS: readonly CounterDecl[] = [
     description: "flushes of every vCPU's TLB after a stage-2 change (one INVEPT per vCPU)",
     cost: [{ unit: 'shootdown', part: 'shootdowns', category: 'shootdown' }],
   },
+  ...PWC_COUNTERS_NESTED,
 ];
 
 export function newCounters() {

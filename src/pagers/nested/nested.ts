@@ -51,6 +51,7 @@ import type { Domain, GuestPhysicalSpace } from '../../hypervisor/domain.js';
 import type { CounterDecl, Pager } from '../../hypervisor/pager.js';
 import { PHYS_NONE, PHYS_ROM } from '../../hypervisor/physmap.js';
 import { MachineSpace } from '../../p2m/p2m.js';
+import { installPwc, pwcStats } from '../pwc.js';
 import { auditStage2 } from './audit.js';
 import { NESTED_COUNTERS, type NestedCounters, newCounters } from './counters.js';
 import {
@@ -128,15 +129,20 @@ export class NestedPager implements Pager {
     this.dirty = new NestedDirtyLog(domain.logDirty, sw.logdirty, this.table, cpus, this.counters, () =>
       this.flushAll(),
     );
+    installPwc(cpus, sw.pwc);
     for (const c of cpus) this.load(c);
   }
 
-  /** Flush every vCPU's cached translations after a stage-2 change that took rights away (INVEPT on each). */
+  /**
+   * Flush every vCPU's cached translations after a stage-2 change that took
+   * rights away: INVEPT on each, which drops combined and guest-physical
+   * mappings alike (SDM vol. 3C, 29.4.3.1).
+   */
   private flushAll(): void {
     const c = this.counters;
     c.tlb_shootdowns++;
     for (const cpu of this.cpus) {
-      cpu.mmu.flushContext(-1, true);
+      cpu.mmu.invept();
       c.invept++;
     }
   }
@@ -170,6 +176,7 @@ export class NestedPager implements Pager {
       'stage2.recalc_entries': t?.recalcEntries ?? 0,
       'stage2.splits': t?.splits ?? 0,
       'pml.logged': this.dirty?.pmlLogged() ?? 0,
+      ...pwcStats(this.cpus, true),
     };
     const out: Record<string, number> = {};
     for (const d of NESTED_COUNTERS) out[d.name] = all[d.name] as number;

@@ -10,6 +10,9 @@
  * pager's name in the statistics.
  */
 
+import { DEFAULT_WALK_CACHES, type WalkCacheConfig } from '../../arch/x86/psc.js';
+import { PWC_SWITCH_NESTED, parsePwc } from '../pwc.js';
+
 export type Stage2Kind = 'ept' | 'npt';
 export type MmioMode = 'misconfig' | 'violation';
 export type LogDirtyMode = 'wp' | 'pml';
@@ -22,6 +25,8 @@ export interface NestedSwitches {
   mmio: MmioMode;
   large: boolean;
   logdirty: LogDirtyMode;
+  /** Paging-structure caches, guest and stage 2, and the guest-physical TLB (pwc.ts; null: none). */
+  pwc: WalkCacheConfig | null;
 }
 
 export const NESTED_SWITCHES: readonly { name: string; description: string }[] = [
@@ -51,6 +56,7 @@ export const NESTED_SWITCHES: readonly { name: string; description: string }[] =
     description:
       "log-dirty mode (migration): =wp (Xen's HAP way: RAM leaves become ram_logdirty and read-only, a write takes a violation that logs it) or =pml (page-modification logging: the CPU logs each page whose EPT dirty flag it sets; EPT with A/D only). Default: pml where it can be, as Xen on a CPU with PML; wp under NPT or -ad",
   },
+  PWC_SWITCH_NESTED,
 ];
 
 export const DEFAULT_NESTED: NestedSwitches = {
@@ -60,6 +66,7 @@ export const DEFAULT_NESTED: NestedSwitches = {
   mmio: 'misconfig',
   large: true,
   logdirty: 'pml',
+  pwc: DEFAULT_WALK_CACHES,
 };
 
 /** Parse a nested spec into switches, or return the one-line reason it is bad. */
@@ -91,6 +98,10 @@ export function parseNestedSpec(spec: string): NestedSwitches | string {
     } else if (name === 'logdirty') {
       if (sign !== '' || (value !== 'wp' && value !== 'pml')) return `"${spec}": logdirty takes =wp or =pml`;
       sw.logdirty = value;
+    } else if (name === 'pwc') {
+      const pwc = parsePwc(p, true);
+      if (typeof pwc === 'string') return `"${spec}": ${pwc}`;
+      sw.pwc = pwc ?? null;
     } else if (name === 'ad' || name === 'large') {
       if (value !== undefined) return `"${spec}": ${name} takes no value (+${name} or -${name})`;
       if (name === 'ad' && sw.kind === 'npt') return `"${spec}": ad is an EPT switch (NPT always has A/D flags)`;

@@ -31,8 +31,10 @@
  */
 import { PERM_D, PERM_PK_SHIFT, PERM_U, PERM_W, PERM_XD } from '../../arch/x86/access.js';
 import { PTE_A, PTE_D, PTE_P, PTE_PS, PTE_RW, PTE_US, XD_HI } from '../../arch/x86/bits.js';
+import type { Cpu } from '../../arch/x86/cpu.js';
 import { entryFrame, leafFrame } from '../../arch/x86/entry.js';
 import type { WalkFormat } from '../../arch/x86/modes.js';
+import { auditWalkCaches } from '../../arch/x86/psc.js';
 import { leafPermission, type PhysicalSpace, vaIndex, WALK_OK, Walker, WalkResult } from '../../arch/x86/walker.js';
 import { isMagic, isMmioMagic, mmioMagicGfn } from './magic.js';
 import { guestIndex, type Shadow, shadowName } from './types.js';
@@ -73,6 +75,32 @@ const RIGHTS = PTE_RW | PTE_US;
 const FL_KEY_LO = 0x1fff;
 const FL_KEY_HI = 0x80000000 | (0xf << 27);
 const PK_MASK = 0xf << PERM_PK_SHIFT;
+
+/**
+ * The hardware's paging-structure caches over the shadows (psc.ts): on every
+ * vCPU, each cached upper entry is what the shadows it walks now give
+ * (auditWalkCaches), and names a live shadow of the level below, or a frame
+ * that is not the guest's (the P2M's, walked with paging off). A stale one
+ * would let a freed and reused shadow frame translate for the guest: the
+ * pager must flush every vCPU after it unhooks or frees a shadow, as Xen
+ * does (shadow/common.c: sh_remove_shadows and shadow_blow_tables end with
+ * guest_flush_tlb_mask; shadow_alloc flushes before reusing a freed frame).
+ */
+export function auditHardwareCaches(cpus: readonly Cpu[], v: AuditView): string | null {
+  for (const c of cpus) {
+    const p = auditWalkCaches(c.mmu);
+    if (p !== null) return `vCPU ${c.index}: ${p}`;
+    const upper = c.mmu.psc?.upper;
+    if (upper === null || upper === undefined) continue;
+    for (const e of upper.entries()) {
+      const sh = v.shadowAt(e.next);
+      const where = `vCPU ${c.index}: cached level-${e.level} entry names frame ${e.next}`;
+      if (sh === undefined && v.ownerOf(e.next) === v.domainId) return `${where}, a guest frame`;
+      if (sh !== undefined && sh.level !== e.level - 1) return `${where}, a level-${sh.level} shadow`;
+    }
+  }
+  return null;
+}
 
 /** The first violation found, or null. */
 export function auditPaths(v: AuditView): string | null {

@@ -1,3 +1,6 @@
+import type { WalkCacheConfig } from '../../arch/x86/psc.js';
+import { ONE_STAGE_DEFAULT, PWC_SWITCH, parsePwc } from '../pwc.js';
+
 /**
  * The shadow pager's optimizations, each switchable by name in a pager spec
  * (`shadow:-oos`, `shadow:+prefetch=16`, `shadow:-oos:-prefetch`), on by
@@ -79,6 +82,10 @@ export const OPTIMIZATIONS: readonly Optimization[] = [
     description: 'log-dirty mode for migration: writes to RAM are tracked through read-only shadows',
     xen: 'paging_log_dirty_enable',
   },
+  {
+    ...PWC_SWITCH,
+    xen: "none: the hardware's (Xen flushes every vCPU after unhooking shadows: sh_remove_shadows, shadow_blow_tables, and before reusing a freed shadow frame, shadow_alloc)",
+  },
 ];
 
 export interface ShadowSwitches {
@@ -96,6 +103,8 @@ export interface ShadowSwitches {
   rmap: boolean;
   ldrevoke: boolean;
   logdirty: boolean;
+  /** The hardware's paging-structure caches over the shadows (null: none). */
+  pwc: WalkCacheConfig | null;
 }
 
 /** Xen's PREFETCH_DISTANCE (shadow/multi.c). */
@@ -116,6 +125,7 @@ export const DEFAULT_SWITCHES: Readonly<ShadowSwitches> = Object.freeze({
   rmap: false,
   ldrevoke: false,
   logdirty: true,
+  pwc: ONE_STAGE_DEFAULT,
 });
 
 /**
@@ -127,6 +137,12 @@ export function parseShadowSpec(spec: string): ShadowSwitches | string {
   if (parts[0] !== 'shadow') return `"${spec}" is not a shadow pager spec`;
   const sw: ShadowSwitches = { ...DEFAULT_SWITCHES };
   for (const part of parts.slice(1)) {
+    const pwc = parsePwc(part, false);
+    if (typeof pwc === 'string') return pwc;
+    if (pwc !== undefined) {
+      sw.pwc = pwc;
+      continue;
+    }
     const m = /^([+-]?)([a-z][a-z0-9]*)(?:=(\d+))?$/.exec(part);
     if (m === null) return `"${part}" in "${spec}": expected +NAME, -NAME or NAME=N`;
     const [, sign, name, value] = m as unknown as [string, string, string, string | undefined];

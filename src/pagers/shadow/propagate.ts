@@ -67,7 +67,9 @@ export class Propagator implements LeafSetter {
    */
   fix(fmt: WalkFormat, vaHi: number, vaLo: number): Shadow | null {
     this.hookup = false;
+    this.replaced = false;
     const l1 = this.build(fmt, vaHi, vaLo);
+    if (this.replaced) this.set.shootdown();
     // Xen resyncs every out-of-sync page when a fault hooks a shadow in below
     // an l4 or l3 entry (shadow_get_and_create_l3e/l2e, shadow/multi.c): a
     // subtree reachable afresh must not show stale out-of-sync entries.
@@ -77,6 +79,8 @@ export class Propagator implements LeafSetter {
 
   /** Set by build(): it filled an empty l5, l4 or l3 shadow entry of a 4- or 5-level guest. */
   private hookup = false;
+  /** Set by build(): it replaced a present entry above l1 in a way a cache may hold (set.setUpper). */
+  private replaced = false;
 
   private build(fmt: WalkFormat, vaHi: number, vaLo: number): Shadow | null {
     const st = this.st;
@@ -121,7 +125,7 @@ export class Propagator implements LeafSetter {
         const child = cache.get(fmt, level - 1, leafFrame(lo, hi, guestWide, false, 12), guestWide ? 0 : half);
         if (level >= 3 && fmt.mode.topLevel >= 4 && ((st.domain.mem.read(sh.smfn)[2 * sIndex] as number) & PTE_P) === 0)
           this.hookup = true;
-        this.set.setEntry(sh, sIndex, this.nonLeaf(child.smfn, lo, hi), child);
+        if (this.set.setUpper(sh, sIndex, this.nonLeaf(child.smfn, lo, hi), child)) this.replaced = true;
         sh = child;
         continue;
       }
@@ -131,7 +135,7 @@ export class Propagator implements LeafSetter {
       if (this.canMapLarge(base, 2 ** (hwShift - 12))) {
         // The P2M maps the whole range contiguously and uniformly: one shadow superpage.
         st.counters.superpages_mapped++;
-        this.set.setEntry(sh, sIndex, this.largeLeaf(base, lo, hi), null);
+        if (this.set.setUpper(sh, sIndex, this.largeLeaf(base, lo, hi), null)) this.replaced = true;
         return null;
       }
       // Otherwise splinter it into fl shadows of 4 KiB entries.
@@ -142,7 +146,7 @@ export class Propagator implements LeafSetter {
       let first = base;
       for (;;) {
         const child = cache.getFl(fmt, flLevel, first, lo, hi);
-        this.set.setEntry(parent, parentIndex, this.nonLeaf(child.smfn, lo, hi), child);
+        if (this.set.setUpper(parent, parentIndex, this.nonLeaf(child.smfn, lo, hi), child)) this.replaced = true;
         const shift = hw.shift[flLevel] as number;
         const idx = ((vaLo >>> shift) | (vaHi << (32 - shift))) & (hw.indexMask[flLevel] as number);
         if (flLevel === 1) {

@@ -20,7 +20,7 @@
  *    what setEntry() reports, and what callers flush for (shootdown()).
  */
 
-import { PTE_D, PTE_P, PTE_PS, PTE_RW } from '../../arch/x86/bits.js';
+import { PTE_D, PTE_P, PTE_PS, PTE_RW, PTE_US, XD_HI } from '../../arch/x86/bits.js';
 import { entryFrame, leafFrame } from '../../arch/x86/entry.js';
 import { isMagic } from './magic.js';
 import type { ShadowState } from './state.js';
@@ -160,6 +160,26 @@ export class ShadowSet {
       }
     }
     return oldReal;
+  }
+
+  /**
+   * setEntry() for an entry above l1 in the fault path; true if what it
+   * replaced may be held by a TLB or a paging-structure cache of any vCPU
+   * (the caller flushes): the old entry was present and the new one names
+   * another frame or does not strictly increase its rights — Xen's
+   * SHADOW_SET_FLUSH rule (shadow/set.c, shadow_set_l2e and friends,
+   * perms_strictly_increased). Xen's fault path never replaces a present
+   * entry (it asserts so); Umbra's does when an fl shadow's key (the guest
+   * superpage's flags) changed, so it must flush.
+   */
+  setUpper(sh: Shadow, index: number, entry: readonly [number, number], child: Shadow | null): boolean {
+    const f = this.st.domain.mem.read(sh.smfn);
+    const oldLo = f[2 * index] as number;
+    const oldHi = f[2 * index + 1] as number;
+    if (!this.setEntry(sh, index, entry, child)) return false;
+    const [lo, hi] = entry;
+    if (entryFrame(oldLo, oldHi) !== entryFrame(lo, hi)) return true;
+    return (oldLo & ~lo & (PTE_P | PTE_RW | PTE_US)) !== 0 || (hi & ~oldHi & XD_HI) !== 0;
   }
 
   /** Guest frames covered by a shadow superpage entry at `level` (first frame, count). */

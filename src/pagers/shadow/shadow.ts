@@ -53,7 +53,8 @@ import { leafPermission, type PhysicalSpace, WALK_OK } from '../../arch/x86/walk
 import type { Domain } from '../../hypervisor/domain.js';
 import type { CounterDecl, Pager } from '../../hypervisor/pager.js';
 import { P2M_MMIO, P2M_RAM_RO, P2M_RAM_RW } from '../../p2m/p2m.js';
-import { type AuditRoot, type AuditView, auditPaths } from './audit.js';
+import { installPwc, PWC_COUNTERS, pwcStats } from '../pwc.js';
+import { type AuditRoot, type AuditView, auditHardwareCaches, auditPaths } from './audit.js';
 import { ShadowCache } from './cache.js';
 import { newCounters, SHADOW_COUNTERS, type ShadowCounters, type ShadowStats } from './counters.js';
 import { DirtyLog } from './logdirty.js';
@@ -82,7 +83,7 @@ export interface ShadowOptions {
 
 export class ShadowPager implements Pager {
   /** Every counter stats() reports, with what it means. */
-  static readonly counters: readonly CounterDecl[] = SHADOW_COUNTERS;
+  static readonly counters: readonly CounterDecl[] = [...SHADOW_COUNTERS, ...PWC_COUNTERS];
   readonly name: string;
   private readonly sw: ShadowSwitches;
   private readonly counters: ShadowCounters = newCounters();
@@ -121,12 +122,18 @@ export class ShadowPager implements Pager {
     this.dirty = dirty;
     this.prop = new Propagator(st, set, oos, cache, dirty);
     cache.sizePool();
+    installPwc(cpus, this.sw.pwc);
     for (const c of cpus) this.load(c);
   }
 
   stats(): ShadowStats {
     const p2m = this.st.p2m;
-    return { ...this.counters, p2m_table_frames: p2m.tableFrames, p2m_entries: p2m.populated };
+    return {
+      ...this.counters,
+      p2m_table_frames: p2m.tableFrames,
+      p2m_entries: p2m.populated,
+      ...pwcStats(this.st.cpus, false),
+    };
   }
 
   // ---- exits ----------------------------------------------------------------
@@ -491,7 +498,8 @@ export class ShadowPager implements Pager {
 
   /** Verify the pool bound, reference counts, and every path through the shadows (audit.ts); null if all hold. */
   checkInvariants(): string | null {
-    return this.cache.checkRefs() ?? auditPaths(this.auditView());
+    const view = this.auditView();
+    return this.cache.checkRefs() ?? auditPaths(view) ?? auditHardwareCaches(this.st.cpus, view);
   }
 
   /** What the checker may read: shadows, the P2M, and the guest as the shadows should reflect it. */

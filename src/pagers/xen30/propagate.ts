@@ -106,6 +106,12 @@ export class Propagator {
     return [entryLo(smfn, PTE_P | PTE_A | (lo & NONLEAF_COPY_LO)), entryHi(smfn) | (hi & XD_HI)];
   }
 
+  /**
+   * Set by build(): it replaced a present upper entry in a way a TLB or a
+   * paging-structure cache may hold (set.setUpper); the caller flushes.
+   */
+  replaced = false;
+
   /** The guest entry shadow entry `i` of table shadow `sh` derives from, as memory holds it now. */
   guestEntry(sh: XenShadow, i: number, frame: Uint32Array): [number, number] {
     const gi = guestIndex(sh, i);
@@ -134,6 +140,7 @@ export class Propagator {
    * `writeFault` and the guest allows it). The walk succeeded.
    */
   build(fmt: WalkFormat, vaHi: number, vaLo: number, writeFault: boolean): LeafSlot {
+    this.replaced = false;
     const st = this.st;
     const w = st.walk;
     const wide = fmt.mode.wide;
@@ -167,7 +174,7 @@ export class Propagator {
         child = this.status.get(fmt, level - 1, childGfn, childPart);
         if (level === 2) this.initL1(child, (vaLo >>> 12) & 511);
       }
-      this.set.setEntry(sh, sIndex, this.nonLeaf(child.smfn, lo, hi), child);
+      if (this.set.setUpper(sh, sIndex, this.nonLeaf(child.smfn, lo, hi), child)) this.replaced = true;
       sh = child;
     }
     throw new Error('xen30: build() on a walk that did not reach a leaf');
@@ -221,7 +228,7 @@ export class Propagator {
         if (flLevel === 1)
           for (let i = 0; i < 512; i++) this.set.setEntry(sh, i, this.leaf(fmt, first + i, lo, hi, false), null);
       }
-      this.set.setEntry(up, upIndex, this.nonLeaf(sh.smfn, lo, hi), sh);
+      if (this.set.setUpper(up, upIndex, this.nonLeaf(sh.smfn, lo, hi), sh)) this.replaced = true;
       const shift = hw.shift[flLevel] as number;
       const idx = ((vaLo >>> shift) | (vaHi << (32 - shift))) & (hw.indexMask[flLevel] as number);
       if (flLevel === 1) {

@@ -17,7 +17,7 @@
  *  - only a replaced present entry can be held by a TLB: that is what
  *    setEntry() reports, and what callers flush for (shootdown()).
  */
-import { PTE_P, PTE_RW } from '../../arch/x86/bits.js';
+import { PTE_P, PTE_RW, PTE_US, XD_HI } from '../../arch/x86/bits.js';
 import { entryFrame } from '../../arch/x86/entry.js';
 import type { Xen30State, XenShadow } from './state.js';
 
@@ -39,6 +39,24 @@ export class ShadowWriter {
 
   bind(refs: ShadowRef): void {
     this.refs = refs;
+  }
+
+  /**
+   * setEntry() for an entry above l1 in the fault path; true if what it
+   * replaced may be held by a TLB or a paging-structure cache (the caller
+   * flushes): a present entry replaced by one naming another frame or with
+   * rights not strictly increased (Xen's SHADOW_SET_FLUSH rule, shadow/set.c).
+   * It happens when an fl shadow's key (the guest superpage's flags) changed.
+   */
+  setUpper(sh: XenShadow, index: number, entry: readonly [number, number], child: XenShadow | null): boolean {
+    const f = this.st.domain.mem.read(sh.smfn);
+    const oldLo = f[2 * index] as number;
+    const oldHi = f[2 * index + 1] as number;
+    const present = (oldLo & PTE_P) !== 0;
+    if (!this.setEntry(sh, index, entry, child) || !present) return false;
+    const [lo, hi] = entry;
+    if (entryFrame(oldLo, oldHi) !== entryFrame(lo, hi)) return true;
+    return (oldLo & ~lo & (PTE_P | PTE_RW | PTE_US)) !== 0 || (hi & ~oldHi & XD_HI) !== 0;
   }
 
   /** Store (lo, hi) at `index` of `sh`; `child` is the shadow a present upper entry points at. True if a present entry was replaced. */

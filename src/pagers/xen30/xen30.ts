@@ -55,12 +55,14 @@ import {
   type ExitReason,
 } from '../../arch/x86/exits.js';
 import { formatFor } from '../../arch/x86/modes.js';
+import type { WalkCacheConfig } from '../../arch/x86/psc.js';
 import { type PhysicalSpace, vaIndex, WALK_OK } from '../../arch/x86/walker.js';
 import type { Domain } from '../../hypervisor/domain.js';
 import type { LogDirtyOps } from '../../hypervisor/logdirty.js';
 import type { CounterDecl, Pager } from '../../hypervisor/pager.js';
 import { P2M_RAM_RO, P2M_RAM_RW } from '../../p2m/p2m.js';
-import { type AuditRoot, type AuditView, auditPaths } from '../shadow/audit.js';
+import { installPwc, ONE_STAGE_DEFAULT, PWC_COUNTERS, pwcStats } from '../pwc.js';
+import { type AuditRoot, type AuditView, auditHardwareCaches, auditPaths } from '../shadow/audit.js';
 import { HOST_MAXPHYADDR } from '../shadow/magic.js';
 import { derivedEntries, hardwareMode } from '../shadow/types.js';
 import { newXen30Counters, XEN30_COUNTERS, type Xen30Counters, type Xen30Stats } from './counters.js';
@@ -81,10 +83,12 @@ export interface Xen30Options {
   name?: string;
   /** Log-dirty mode available for migration (shadow_mode_log_dirty); default on. */
   logdirty?: boolean;
+  /** The hardware's paging-structure caches (pwc.ts; default on, null: none). */
+  pwc?: WalkCacheConfig | null;
 }
 
 export class Xen30Pager implements Pager, LogDirtyOps {
-  static readonly counters: readonly CounterDecl[] = XEN30_COUNTERS;
+  static readonly counters: readonly CounterDecl[] = [...XEN30_COUNTERS, ...PWC_COUNTERS];
   readonly name: string;
   private readonly counters: Xen30Counters = newXen30Counters();
   private st!: Xen30State;
@@ -121,12 +125,18 @@ export class Xen30Pager implements Pager, LogDirtyOps {
     });
     Object.assign(this, { st, set, status, prop, hl2, oos });
     if (this.opts.logdirty !== false) domain.logDirty.register(this);
+    installPwc(cpus, this.opts.pwc === undefined ? ONE_STAGE_DEFAULT : this.opts.pwc);
     for (const c of cpus) this.load(c);
   }
 
   stats(): Xen30Stats {
     const p2m = this.st.p2m;
-    return { ...this.counters, p2m_table_frames: p2m.tableFrames, p2m_entries: p2m.populated };
+    return {
+      ...this.counters,
+      p2m_table_frames: p2m.tableFrames,
+      p2m_entries: p2m.populated,
+      ...pwcStats(this.st.cpus, false),
+    };
   }
 
   // ---- exits -------------------------------------------------------------------
@@ -358,6 +368,7 @@ export class Xen30Pager implements Pager, LogDirtyOps {
     }
     // STEP 3: the shadow path and leaf; a write to a page table takes it out of sync (l1pte_write_fault).
     const leaf = this.prop.build(fmt, vaHi, vaLo, write);
+    if (this.prop.replaced) this.set.shootdown();
     if (write && st.isPageTable(gfn)) {
       const f = st.domain.mem.read(leaf.sh.smfn);
       if (((f[2 * leaf.index] as number) & PTE_RW) !== 0) this.oos.markVa(cpu, gfn, leaf);
@@ -542,7 +553,8 @@ export class Xen30Pager implements Pager, LogDirtyOps {
     return (
       this.status.checkRefs(this.oos.references()) ??
       this.hl2.check((gfn) => this.oos.snaps.words(gfn)) ??
-      auditPaths(this.auditView())
+      auditPaths(this.auditView()) ??
+      auditHardwareCaches(this.st.cpus, this.auditView())
     );
   }
 
