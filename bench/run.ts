@@ -103,8 +103,11 @@ function spawnFigure(fig: Figure, a: Args): FigureResult | string {
     { stdio: ['ignore', 'ignore', 'pipe'], timeout: a.timeout * 1000, maxBuffer: 1 << 24 },
   );
   try {
-    if (r.status !== 0)
-      return `failed (${r.signal ?? `status ${r.status}`}): ${r.stderr.toString().trim().split('\n').slice(-3).join(' / ')}`;
+    if (r.status !== 0) {
+      const err = r.stderr.toString().split('\n');
+      const why = err.find((l) => /^\w*Error\b/.test(l)) ?? err.filter((l) => l.trim() !== '').pop() ?? '';
+      return `failed (${r.signal ?? `status ${r.status}`}): ${why.trim()}`;
+    }
     return JSON.parse(readFileSync(result, 'utf8')) as FigureResult;
   } finally {
     rmSync(result, { force: true });
