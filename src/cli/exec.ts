@@ -54,16 +54,9 @@ export function execCommand(file: string, opts: ExecOptions): void {
   const readOnly = parseRanges(opts.p2mRo ?? []);
   const scenario = readScenario(file);
   const pager = makePager(opts.pager, opts.check, opts.shadowPool);
-  const chunks: Uint8Array[] = [];
-  let size = 0;
+  // The writer hands over chunks of up to 1 MiB and never touches them again: each is written as it is.
   const out = (c: Uint8Array): void => {
-    chunks.push(c);
-    size += c.length;
-    if (size > 1 << 20) {
-      process.stdout.write(Buffer.concat(chunks));
-      chunks.length = 0;
-      size = 0;
-    }
+    process.stdout.write(c);
   };
   let r: ReturnType<typeof runScenario>;
   try {
@@ -80,7 +73,6 @@ export function execCommand(file: string, opts: ExecOptions): void {
     if (e instanceof RangeError && /machine memory/.test(e.message)) throw new UsageError(`${file}: ${e.message}`);
     throw e;
   }
-  process.stdout.write(Buffer.concat(chunks));
   if (opts.stats || opts.statsJson) {
     const stats = collectStats(pager, r.cpus, r.ops, r.seconds);
     if (opts.stats) process.stderr.write(formatStats(stats));
