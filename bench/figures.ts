@@ -232,7 +232,8 @@ function execFigure(pages: number, variant: ExecVariant): Figure {
       const layout = variant === 'scatter' ? 'scatter' : 'identity';
       const out = variant === 'native-nooutput' ? undefined : noOutput;
       const s = rounds(cfg, () => {
-        runScenario(scenario, { pager: pager(), layout, seed: variant === 'scatter' ? 1 : 0, out });
+        // As `umbra exec` writes: one reused output buffer.
+        runScenario(scenario, { pager: pager(), layout, seed: variant === 'scatter' ? 1 : 0, out, outReused: true });
       });
       const what = {
         native: 'native, output on',

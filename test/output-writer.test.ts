@@ -33,9 +33,10 @@ function expected(events: Event[], final: string): string {
   return s + final;
 }
 
-function written(events: Event[], final: string): string {
+function written(events: Event[], final: string, reuse = false): string {
   const chunks: Uint8Array[] = [];
-  const o = new ScenarioLines((c) => chunks.push(c));
+  // A reused buffer's chunks are copied, as such a sink must; owned ones are kept as given.
+  const o = new ScenarioLines((c) => chunks.push(reuse ? c.slice() : c), reuse);
   for (const e of events) {
     if (e.k === 'ok') o.ok(e.ln);
     else if (e.k === 'value') o.value(e.ln, e.hi, e.lo);
@@ -87,6 +88,7 @@ test('every line kind, line numbers across carries and jumps, hex of every width
   }
   const final = '{"final":{"memory_sha256":"00","vcpus":[]}}\n';
   assert.equal(written(events, final), expected(events, final));
+  assert.equal(written(events, final, true), expected(events, final));
 });
 
 test('line numbers from 0 across every decimal carry, one or ten at a time', () => {
@@ -108,4 +110,5 @@ test('a long dump and a long final line cross chunk boundaries', () => {
   ];
   const final = `{"final":{"x":"${'a'.repeat(300_000)}"}}\n`;
   assert.equal(written(events, final), expected(events, final));
+  assert.equal(written(events, final, true), expected(events, final));
 });

@@ -1,5 +1,5 @@
 /** `umbra exec`: run a scenario. */
-import { writeFileSync } from 'node:fs';
+import { writeFileSync, writeSync } from 'node:fs';
 import { runScenario } from '../guest/scenario/run.js';
 import type { Pager } from '../hypervisor/pager.js';
 import type { LayoutKind } from '../machine/placement.js';
@@ -48,16 +48,33 @@ export function parseRanges(values: readonly string[]): Array<[number, number]> 
   });
 }
 
+/**
+ * Write all of `c` to stdout before returning (the buffer is reused after):
+ * a non-blocking pipe's EAGAIN waits and retries; a reader gone away
+ * (`umbra exec … | head`) ends the run quietly.
+ */
+function writeStdout(c: Uint8Array): void {
+  let done = 0;
+  while (done < c.length) {
+    try {
+      done += writeSync(1, c, done, c.length - done);
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === 'EPIPE') process.exit(0);
+      if (code !== 'EAGAIN') throw e;
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 5);
+    }
+  }
+}
+
 export function execCommand(file: string, opts: ExecOptions): void {
   const seed = parseIntOption('--seed', opts.seed, 0, 2 ** 32 - 1);
   const tlb = parseTlb(opts.tlb);
   const readOnly = parseRanges(opts.p2mRo ?? []);
   const scenario = readScenario(file);
   const pager = makePager(opts.pager, opts.check, opts.shadowPool);
-  // The writer hands over chunks of up to 1 MiB and never touches them again: each is written as it is.
-  const out = (c: Uint8Array): void => {
-    process.stdout.write(c);
-  };
+  // Chunks of up to 1 MiB from one reused buffer (outReused), each written out before the writer goes on.
+  const out = writeStdout;
   let r: ReturnType<typeof runScenario>;
   try {
     r = runScenario(scenario, {
@@ -66,6 +83,7 @@ export function execCommand(file: string, opts: ExecOptions): void {
       seed,
       tlb,
       out,
+      outReused: true,
       readOnly,
       digest: opts.statsJson !== undefined,
     });

@@ -28,8 +28,9 @@ const DUMP_END = ascii('"}\n');
 
 export class ScenarioLines implements PortObserver {
   private readonly w: LineWriter;
-  constructor(sink: (chunk: Uint8Array) => void) {
-    this.w = new LineWriter(sink);
+  /** `reuse`: the sink copies what it keeps (LineWriter). */
+  constructor(sink: (chunk: Uint8Array) => void, reuse = false) {
+    this.w = new LineWriter(sink, reuse);
   }
 
   ok(ln: number): void {

@@ -60,8 +60,16 @@ export class LineWriter {
   private pl = 0;
   private last = -100;
 
-  /** `sink` owns each chunk it is given. */
-  constructor(private readonly sink: (bytes: Uint8Array) => void) {
+  /**
+   * `sink` owns each chunk it is given, unless `reuse`: then a chunk is valid
+   * only during the call (a sink that keeps it copies it) and the writer
+   * writes on into the same buffer, whose pages are already mapped (a fresh
+   * megabyte costs 256 page faults).
+   */
+  constructor(
+    private readonly sink: (bytes: Uint8Array) => void,
+    private readonly reuse = false,
+  ) {
     this.pre.set(LINE_START);
   }
 
@@ -218,11 +226,12 @@ export class LineWriter {
     this.buf[this.n++] = HEX[v & 15] as number;
   }
 
-  /** Hand what is written to the sink; the next bytes go into a new buffer. */
+  /** Hand what is written to the sink; the next bytes go into a new buffer (the same one once it is full size, with `reuse`). */
   flush(): void {
     if (this.n === 0) return;
     this.sink(this.buf.subarray(0, this.n));
-    this.replace(Math.min(this.buf.length * 2, MAX_CHUNK));
+    if (this.reuse && this.buf.length === MAX_CHUNK) this.n = 0;
+    else this.replace(Math.min(this.buf.length * 2, MAX_CHUNK));
   }
 
   private replace(size: number): void {
