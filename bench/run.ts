@@ -242,4 +242,11 @@ async function main(): Promise<void> {
   if (failures.length > 0) process.exitCode = 1;
 }
 
-await main();
+try {
+  await main();
+} catch (e) {
+  // A child's failure is its own report; a bad argument is one line.
+  const err = e as Error;
+  process.stderr.write(`bench: ${process.argv.includes('--child') ? err.stack : err.message}\n`);
+  process.exitCode = 2;
+}
