@@ -1,400 +1,252 @@
 /**
- * Umbra benchmarks (npm run bench). Single thread; each figure is the median
- * of several timed rounds after a warm-up round, so runs can be compared.
+ * Umbra benchmarks (`npm run bench`). Every figure (bench/figures.ts) runs in
+ * a child process of its own, so no figure inherits another's JIT state,
+ * heap or garbage; a child does `--warmup` untimed rounds, then `--rounds`
+ * timed ones, each timed in CPU time (user + system) and wall time. The
+ * table gives the median rate per second of CPU time with its spread
+ * (min–max over the rounds), the median wall-time rate, and the figure as a
+ * fraction of its JavaScript ceiling (bench/ceilings.ts, measured in the same
+ * run). Wall time on the shared machines swings 2–5× with load; CPU time far
+ * less, so goals are judged on CPU time.
  *
- *   walks/s        random 4-level walks over the bundled real x86-64 image,
- *                  at VAs QEMU's own `info tlb` lists as mapped (full walks)
- *   tlb-hits/s     CPU.translate() of addresses resident in the TLB
- *   exec ops/s     scenario execution (parse excluded, reported apart) of a
- *                  generated 1-million-operation scenario, native pager
- *   import         time and memory to import each corpus image
- *   workloads      guest operations per second of the guest kernel's
- *                  workloads (compile, bigmem) per pager, and how the rate
- *                  changes with guest RAM (256 MiB → 64 GiB) and with the
- *                  number of processes (10 → 10,000)
+ *   npm run bench                         every figure but the heavy ones
+ *   npm run bench -- --all                also the minute-long ones (compile size 1, forkexec 10,000)
+ *   npm run bench -- --only walks,ceiling-walk --rounds 9
+ *   npm run bench -- --json [FILE]        also the results as JSON (to FILE, or stdout with the table on stderr)
+ *   npm run bench -- --list               the figure ids
  */
-import { existsSync, readdirSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { Cpu } from '../src/arch/x86/cpu.js';
-import { formatFor, MODE_LONG4 } from '../src/arch/x86/modes.js';
-import { WALK_OK, Walker, WalkResult } from '../src/arch/x86/walker.js';
-import { runWorkload } from '../src/guest/kernel/run.js';
-import { workload } from '../src/guest/kernel/workloads.js';
-import { rng } from '../src/guest/rng.js';
-import { parseScenario } from '../src/guest/scenario/parse.js';
-import { runScenario } from '../src/guest/scenario/run.js';
-import { Domain } from '../src/hypervisor/domain.js';
-import { openImage } from '../src/import/image.js';
-import { unxzFile } from '../src/import/xz.js';
 import { useNodeSha256 } from '../src/io/sha256.js';
-import { NativePager } from '../src/pagers/native/native.js';
-import { ShadowPager } from '../src/pagers/shadow/shadow.js';
+import { type Figure, figures, RATIOS } from './figures.js';
+import { type FigureResult, type Metric, type RunConfig, type Spread, spread } from './harness.js';
 
-useNodeSha256();
-
-const root = fileURLToPath(new URL('../..', import.meta.url));
-const ROUNDS = Number(process.env.UMBRA_BENCH_ROUNDS ?? 5);
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)] as number;
+interface Args extends RunConfig {
+  only: string[] | null;
+  all: boolean;
+  json: string | null | undefined;
+  list: boolean;
+  child: string | null;
+  result: string | null;
+  timeout: number;
 }
 
-/**
- * Run `fn` (which does `n` operations) for warm-up + ROUNDS rounds; return
- * the median operations per second of CPU time (user + system): these
- * machines are shared and wall time swings 2-5x with load, CPU time far less.
- */
-function rate(n: number, fn: () => void): number {
-  fn();
-  const rates: number[] = [];
-  for (let r = 0; r < ROUNDS; r++) {
-    const t0 = process.cpuUsage();
-    fn();
-    const t = process.cpuUsage(t0);
-    rates.push(n / ((t.user + t.system) / 1e6));
-  }
-  return median(rates);
-}
-
-const fmt = (x: number): string => `${(x / 1e6).toFixed(2)} M/s`;
-const results: Array<[string, string, string]> = [];
-
-async function walkBench(): Promise<void> {
-  const dir = join(root, 'fixtures/x86_64-4level-2');
-  const image = await openImage(join(dir, 'dump.elf.xz'));
-  const cpu = image.cpus[0];
-  if (cpu === undefined) throw new Error('fixture has no vCPU');
-  const tlbText = (await unxzFile(join(dir, 'tlb-cpu0.txt.xz'))).toString('utf8');
-  const vas: Array<[number, number]> = [];
-  for (const line of tlbText.split('\n')) {
-    if (line.length < 17) continue;
-    const va = BigInt(`0x${line.slice(0, 16)}`);
-    vas.push([Number(va >> 32n) >>> 0, Number(va & 0xffffffffn) >>> 0]);
-  }
-  // Shuffle deterministically so successive walks touch unrelated tables.
-  const r = rng(42);
-  for (let i = vas.length - 1; i > 0; i--) {
-    const j = Math.floor(r() * (i + 1));
-    [vas[i], vas[j]] = [vas[j] as [number, number], vas[i] as [number, number]];
-  }
-  const hi = new Uint32Array(vas.map((v) => v[0]));
-  const lo = new Uint32Array(vas.map((v) => v[1]));
-  const fmt4 = formatFor(MODE_LONG4, 40, true, false);
-  const rootPfn = Number(cpu.cr3 >> 12n) & 0xfffffff;
-  const w = new Walker();
-  const res = new WalkResult();
-  const N = 2_000_000;
-  let ok = 0;
-  const walks = rate(N, () => {
-    for (let i = 0, k = 0; i < N; i++, k++) {
-      if (k === hi.length) k = 0;
-      if (w.walk(image.memory, fmt4, rootPfn, null, hi[k] as number, lo[k] as number, res) === WALK_OK) ok++;
-    }
-  });
-  if (ok === 0) throw new Error('no walk succeeded: the benchmark is broken');
-  results.push(['4-level walks (real image, random mapped VAs)', fmt(walks), `${vas.length} VAs; goal >= 10 M/s`]);
-  image.close();
-}
-
-/** A 4-level guest mapping `pages` 4 KiB pages at VA 0 (tables at 0x1000...). */
-function longModeSetup(pages: number): string[] {
-  const memory = Math.max(0x10000000, 0x2000000 + pages * 4096);
-  const lines = [`{"op":"machine","vcpus":1,"memory":"0x${memory.toString(16)}"}`];
-  const pw = (gpa: number, v: number): void => {
-    lines.push(`{"op":"pwrite","gpa":"0x${gpa.toString(16)}","size":8,"value":"0x${v.toString(16)}"}`);
+function parseArgs(argv: string[]): Args {
+  const a: Args = {
+    rounds: Number(process.env.UMBRA_BENCH_ROUNDS ?? 5),
+    warmup: 1,
+    only: null,
+    all: false,
+    json: undefined,
+    list: false,
+    child: null,
+    result: null,
+    timeout: 900,
   };
-  pw(0x1000, 0x2007);
-  pw(0x2000, 0x3007);
-  const pts = Math.ceil(pages / 512);
-  for (let t = 0; t < pts; t++) pw(0x3000 + 8 * t, (0x10000 + t * 0x1000) | 7);
-  for (let p = 0; p < pages; p++) pw(0x10000 + p * 8, (0x1000000 + p * 0x1000) | 7);
-  lines.push('{"op":"wrcr","reg":"cr4","value":"0x20"}', '{"op":"wrmsr","msr":"efer","value":"0x900"}');
-  lines.push('{"op":"wrcr","reg":"cr3","value":"0x1000"}', '{"op":"wrcr","reg":"cr0","value":"0x80010011"}');
-  return lines;
-}
-
-function tlbBench(): void {
-  const setup = longModeSetup(512);
-  const chunks: Uint8Array[] = [];
-  const run = runScenario(parseScenario(`${setup.join('\n')}\n`, 'bench'), {
-    pager: new NativePager(),
-    layout: 'identity',
-    seed: 0,
-    out: (c) => chunks.push(c),
-  });
-  const cpu = run.cpus[0] as Cpu;
-  const N = 5_000_000;
-  let sum = 0;
-  const hits = rate(N, () => {
-    for (let i = 0; i < N; i++) sum += cpu.translate(0, (i & 511) << 12, 0, 0);
-  });
-  if (sum <= 0 || cpu.tlb.hits < N) throw new Error('TLB benchmark did not hit the TLB');
-  results.push(['TLB-hit translations', fmt(hits), '512 resident pages; goal >= 50 M/s']);
-}
-
-/** A generated 1M-op scenario over `pages` random pages (4,096: beyond the TLB; 512: TLB-resident). */
-function execBench(pages: number): void {
-  const lines = longModeSetup(pages);
-  const r = rng(7);
-  const ops = 1_000_000;
-  for (let i = 0; i < ops; i++) {
-    const va = (Math.floor(r() * pages) << 12) | (Math.floor(r() * 512) << 3);
-    const k = r();
-    if (k < 0.6) lines.push(`{"op":"read","va":${va},"size":8,"cpl":3}`);
-    else if (k < 0.9) lines.push(`{"op":"write","va":${va},"size":8,"value":${i},"cpl":3}`);
-    else if (k < 0.97) lines.push(`{"op":"fetch","va":${va},"cpl":3}`);
-    else lines.push(`{"op":"invlpg","va":${va}}`);
-  }
-  const text = `${lines.join('\n')}\n`;
-  const t0 = process.hrtime.bigint();
-  const scenario = parseScenario(text, 'bench');
-  const parseSeconds = Number(process.hrtime.bigint() - t0) / 1e9;
-  const execRate = rate(scenario.count, () => {
-    runScenario(scenario, { pager: new NativePager(), layout: 'identity', seed: 0, out: () => {} });
-  });
-  results.push([
-    `scenario execution (1M ops over ${pages} pages, native)`,
-    fmt(execRate),
-    `parse ${(scenario.count / parseSeconds / 1e6).toFixed(2)} M lines/s; goal >= 5 M/s`,
-  ]);
-  const scatter = rate(scenario.count, () => {
-    runScenario(scenario, { pager: new NativePager(), layout: 'scatter', seed: 1, out: () => {} });
-  });
-  results.push([`scenario execution (1M ops over ${pages} pages, scattered)`, fmt(scatter), '']);
-  const shadow = rate(scenario.count, () => {
-    runScenario(scenario, { pager: new ShadowPager(), layout: 'identity', seed: 0, out: () => {} });
-  });
-  results.push([
-    `scenario execution (1M ops over ${pages} pages, shadow)`,
-    fmt(shadow),
-    `shadow/native run time ${(execRate / shadow).toFixed(2)}x; goal <= 3x`,
-  ]);
-}
-
-/** Shadow faults: first touches of many distinct pages, each fixed by the shadow pager. */
-function shadowFaultBench(): void {
-  const pages = 131072;
-  const lines = longModeSetup(pages);
-  for (let p = 0; p < pages; p++) lines.push(`{"op":"read","va":${p * 4096},"size":8,"cpl":3}`);
-  const scenario = parseScenario(`${lines.join('\n')}\n`, 'bench');
-  let faults = 0;
-  const whole: number[] = [];
-  const marginal: number[] = [];
-  const time = (pager: NativePager | ShadowPager): number => {
-    const t0 = process.hrtime.bigint();
-    runScenario(scenario, { pager, layout: 'identity', seed: 0, out: () => {} });
-    return Number(process.hrtime.bigint() - t0) / 1e9;
-  };
-  for (let r = 0; r <= ROUNDS; r++) {
-    const pager = new ShadowPager();
-    const shadowSeconds = time(pager);
-    const nativeSeconds = time(new NativePager());
-    faults = pager.stats()['fault.fixed'] as number;
-    if (r === 0) continue;
-    whole.push(faults / shadowSeconds);
-    marginal.push(faults / Math.max(shadowSeconds - nativeSeconds, 1e-9));
-  }
-  if (faults < pages) throw new Error('shadow fault benchmark did not fault');
-  results.push(['shadow faults (first touch), whole run', fmt(median(whole)), `${faults} faults per run`]);
-  results.push([
-    'shadow faults handled (run time beyond native)',
-    fmt(median(marginal)),
-    'guest walk, A/D, P2M population, shadow build; goal >= 1 M/s',
-  ]);
-}
-
-/** Emulated page-table writes: the guest rewrites PTEs through an alias of its page table. */
-function emulatedWriteBench(): void {
-  const lines = longModeSetup(1024);
-  // Alias: VA 0x40000000 (PDPT[1] -> PD 0x5000 -> PT 0x6000) maps the page-table frames 0x10000, 0x11000.
-  const pw = (gpa: number, v: number): void => {
-    lines.push(`{"op":"pwrite","gpa":"0x${gpa.toString(16)}","size":8,"value":"0x${v.toString(16)}"}`);
-  };
-  pw(0x2008, 0x5007);
-  pw(0x5000, 0x6007);
-  pw(0x6000, 0x10003);
-  pw(0x6008, 0x11003);
-  for (let p = 0; p < 1024; p++) lines.push(`{"op":"read","va":${p * 4096},"size":8,"cpl":3}`);
-  const N = 200000;
-  for (let i = 0; i < N; i++) {
-    const p = i & 1023;
-    lines.push(`{"op":"write","va":${0x40000000 + p * 8},"size":8,"value":${(0x1000000 + p * 0x1000) | 7},"cpl":0}`);
-  }
-  const scenario = parseScenario(`${lines.join('\n')}\n`, 'bench');
-  let emulated = 0;
-  const runs: number[] = [];
-  for (let r = 0; r <= ROUNDS; r++) {
-    // Out-of-sync l1s would let these writes go direct: measure emulation with them off.
-    const pager = new ShadowPager({ switches: { oos: false } });
-    const t0 = process.hrtime.bigint();
-    runScenario(scenario, { pager, layout: 'identity', seed: 0, out: () => {} });
-    const dt = Number(process.hrtime.bigint() - t0) / 1e9;
-    emulated = pager.stats()['emulate.pt_write'] as number;
-    if (r > 0) runs.push(emulated / dt);
-  }
-  if (emulated < N) throw new Error(`emulated-write benchmark emulated only ${emulated} writes`);
-  results.push(['emulated page-table writes (whole run)', fmt(median(runs)), `${emulated} writes per run`]);
-}
-
-/**
- * Out-of-sync resyncs: an l1 (its page reachable through an alias) gets K of
- * its entries rewritten directly, then an INVLPG resyncs it; the cost per
- * round against K shows what a resync costs with few and many changes.
- */
-function resyncBench(): void {
-  for (const k of [1, 8, 64, 512]) {
-    const lines = longModeSetup(512);
-    const pw = (gpa: number, v: number): void => {
-      lines.push(`{"op":"pwrite","gpa":"0x${gpa.toString(16)}","size":8,"value":"0x${v.toString(16)}"}`);
+  for (let i = 0; i < argv.length; i++) {
+    const x = argv[i];
+    const next = (): string => {
+      const v = argv[++i];
+      if (v === undefined) throw new Error(`${x} needs a value`);
+      return v;
     };
-    pw(0x2008, 0x5007);
-    pw(0x5000, 0x6007);
-    pw(0x6000, 0x10003);
-    for (let p = 0; p < 512; p++) lines.push(`{"op":"read","va":${p * 4096},"size":8,"cpl":3}`);
-    const rounds = Math.floor(100000 / k);
-    for (let r = 0; r < rounds; r++) {
-      for (let i = 0; i < k; i++) {
-        const p = (r * 7 + i) & 511;
-        lines.push(
-          `{"op":"write","va":${0x40000000 + p * 8},"size":8,"value":${(0x1000000 + (p ^ (r & 1)) * 0x1000) | 7},"cpl":0}`,
-        );
+    if (x === '--rounds') a.rounds = Number(next());
+    else if (x === '--warmup') a.warmup = Number(next());
+    else if (x === '--only') a.only = next().split(',');
+    else if (x === '--all') a.all = true;
+    else if (x === '--list') a.list = true;
+    else if (x === '--timeout') a.timeout = Number(next());
+    else if (x === '--child') a.child = next();
+    else if (x === '--result') a.result = next();
+    else if (x === '--json') {
+      const v = argv[i + 1];
+      a.json = null;
+      if (v !== undefined && !v.startsWith('--')) {
+        a.json = v;
+        i++;
       }
-      lines.push('{"op":"invlpg","va":0}');
+    } else throw new Error(`unknown argument ${x} (see bench/run.ts)`);
+  }
+  if (!(a.rounds >= 1) || !(a.warmup >= 0)) throw new Error('--rounds must be at least 1, --warmup at least 0');
+  return a;
+}
+
+/** Child: run one figure, write its result as JSON to `result`. */
+async function child(fig: Figure, cfg: RunConfig, result: string): Promise<void> {
+  useNodeSha256();
+  const metrics = await fig.run(cfg);
+  const out: FigureResult = { figure: fig.id, metrics, maxRssMiB: process.resourceUsage().maxRSS / 1024 };
+  writeFileSync(result, JSON.stringify(out));
+}
+
+interface Row {
+  metric: Metric;
+  maxRssMiB: number;
+  /** Work per second of CPU time, per round. */
+  cpuRate: Spread;
+  wallRate: Spread;
+  cpuSeconds: Spread;
+  wallSeconds: Spread;
+  ofCeiling: number | null;
+}
+
+function spawnFigure(fig: Figure, a: Args): FigureResult | string {
+  const self = fileURLToPath(import.meta.url);
+  const result = join(tmpdir(), `umbra-bench-${process.pid}-${fig.id}.json`);
+  const r = spawnSync(
+    process.execPath,
+    [self, '--child', fig.id, '--rounds', String(a.rounds), '--warmup', String(a.warmup), '--result', result],
+    // stdout to /dev/null: the end-to-end figure writes its output there, as `umbra exec > /dev/null`.
+    { stdio: ['ignore', 'ignore', 'pipe'], timeout: a.timeout * 1000, maxBuffer: 1 << 24 },
+  );
+  try {
+    if (r.status !== 0) {
+      const err = r.stderr.toString().split('\n');
+      const why = err.find((l) => /^\w*Error\b/.test(l)) ?? err.filter((l) => l.trim() !== '').pop() ?? '';
+      return `failed (${r.signal ?? `status ${r.status}`}): ${why.trim()}`;
     }
-    const scenario = parseScenario(`${lines.join('\n')}\n`, 'bench');
-    const times: number[] = [];
-    let resyncs = 0;
-    let changed = 0;
-    for (let r = 0; r <= ROUNDS; r++) {
-      const pager = new ShadowPager();
-      const t0 = process.hrtime.bigint();
-      runScenario(scenario, { pager, layout: 'identity', seed: 0, out: () => {} });
-      const dt = Number(process.hrtime.bigint() - t0) / 1e9;
-      resyncs = pager.stats()['oos.resyncs'] as number;
-      changed = pager.stats()['oos.entries_changed'] as number;
-      if (r > 0) times.push(dt);
-    }
-    if (resyncs < rounds / 2) throw new Error(`resync benchmark: only ${resyncs} resyncs`);
-    const t = median(times);
-    results.push([
-      `out-of-sync rounds, ${k} entries changed per resync`,
-      fmt(resyncs / t),
-      `${((t / resyncs) * 1e6).toFixed(2)} µs per round (${k} direct writes + resync), ${Math.round(changed / resyncs)} changed per resync`,
-    ]);
+    return JSON.parse(readFileSync(result, 'utf8')) as FigureResult;
+  } finally {
+    rmSync(result, { force: true });
   }
 }
 
-async function importBench(): Promise<void> {
-  const corpus = join(root, '../shared/corpus/realguests');
-  const dirs = existsSync(corpus) ? readdirSync(corpus).filter((d) => existsSync(join(corpus, d, 'dump.elf.xz'))) : [];
-  const targets = dirs.length > 0 ? dirs.map((d) => join(corpus, d)) : [join(root, 'fixtures/x86_64-4level-2')];
-  for (const d of targets) {
-    global.gc?.();
-    const before = process.memoryUsage();
-    const t0 = process.hrtime.bigint();
-    const image = await openImage(join(d, 'dump.elf.xz'));
-    const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
-    const after = process.memoryUsage();
-    image.close();
-    const mib = (x: number): string => `${(x / 2 ** 20).toFixed(1)} MiB`;
-    results.push([
-      `import ${d.split('/').pop()}`,
-      `${seconds.toFixed(2)} s`,
-      `${mib(image.bytes)} ELF; heap +${mib(after.heapUsed - before.heapUsed)}, rss ${mib(after.rss)}`,
-    ]);
-  }
+const rateText = (x: number, unit: string): string =>
+  unit === 's' ? `${x.toFixed(2)} s` : x >= 1e6 ? `${(x / 1e6).toFixed(2)} M/s` : `${(x / 1e3).toFixed(1)} k/s`;
+
+function spreadText(s: Spread, unit: string): string {
+  if (unit === 's') return `${s.median.toFixed(2)} s (${s.min.toFixed(2)}–${s.max.toFixed(2)})`;
+  const d = s.median >= 1e6 ? 1e6 : 1e3;
+  const u = d === 1e6 ? 'M/s' : 'k/s';
+  const p = d === 1e6 ? 2 : 1;
+  return `${(s.median / d).toFixed(p)} ${u} (${(s.min / d).toFixed(p)}–${(s.max / d).toFixed(p)})`;
 }
 
-function domainBench(): void {
-  // Sanity figure: pwrite/pread through a scattered 1 TiB guest stays cheap.
-  const d = new Domain({ ramBytes: 2 ** 40, layout: 'scatter', seed: 3 });
-  const N = 1_000_000;
-  const r = rng(1);
-  const gfns = Array.from({ length: 4096 }, () => Math.floor(r() * 2 ** 28));
-  const touch = rate(N, () => {
-    for (let i = 0; i < N; i++) d.guest.frameForRead(gfns[i & 4095] as number);
+async function main(): Promise<void> {
+  const a = parseArgs(process.argv.slice(2));
+  const all = figures();
+  if (a.child !== null) {
+    const fig = all.find((f) => f.id === a.child);
+    if (fig === undefined || a.result === null) throw new Error(`no figure ${a.child}`);
+    await child(fig, a, a.result);
+    return;
+  }
+  if (a.list) {
+    for (const f of all) console.log(`${f.id}${f.heavy ? ' (heavy: --all)' : ''}`);
+    return;
+  }
+  const chosen = all.filter((f) => (a.only === null ? a.all || !f.heavy : a.only.includes(f.id)));
+  if (a.only !== null) {
+    for (const id of a.only) if (!all.some((f) => f.id === id)) throw new Error(`no figure ${id} (--list)`);
+  }
+  const log = a.json === null ? process.stderr : process.stdout;
+  const rows: Row[] = [];
+  const failures: Array<[string, string]> = [];
+  for (const fig of chosen) {
+    process.stderr.write(`  ${fig.id} …\r`);
+    const r = spawnFigure(fig, a);
+    process.stderr.write(`\x1b[K`);
+    if (typeof r === 'string') {
+      failures.push([fig.id, r]);
+      continue;
+    }
+    for (const m of r.metrics) {
+      const per = (k: 'cpu' | 'wall'): number[] => m.samples.map((s) => (m.work === 0 ? s[k] : m.work / s[k]));
+      rows.push({
+        metric: m,
+        maxRssMiB: r.maxRssMiB,
+        cpuRate: spread(per('cpu')),
+        wallRate: spread(per('wall')),
+        cpuSeconds: spread(m.samples.map((s) => s.cpu)),
+        wallSeconds: spread(m.samples.map((s) => s.wall)),
+        ofCeiling: null,
+      });
+    }
+  }
+  const byId = new Map(rows.map((r) => [r.metric.id, r]));
+  for (const r of rows) {
+    const c = r.metric.ceiling === undefined ? undefined : byId.get(r.metric.ceiling);
+    if (c !== undefined) r.ofCeiling = r.cpuRate.median / c.cpuRate.median;
+  }
+  const ratios = RATIOS.flatMap(([name, fast, slow, goal]) => {
+    const f = byId.get(fast);
+    const s = byId.get(slow);
+    return f === undefined || s === undefined ? [] : [{ name, ratio: f.cpuRate.median / s.cpuRate.median, goal }];
   });
-  results.push([
-    'guest-physical frame lookups (1 TiB scattered guest)',
-    fmt(touch),
-    `${d.mem.materializedFrames} frames materialized`,
-  ]);
-}
 
-/** One workload run: guest operations per second (median of rounds) and the operation count. */
-function workloadRate(
-  name: string,
-  size: number,
-  pager: 'native' | 'shadow',
-  memory?: number,
-  rounds = Math.min(ROUNDS, 3),
-): [number, number] {
-  const w = workload(name);
-  if (w === undefined) throw new Error(name);
-  const rates: number[] = [];
-  let ops = 0;
-  for (let r = 0; r < rounds; r++) {
-    const t0 = process.cpuUsage();
-    const run = runWorkload({
-      workload: w,
-      params: { size, seed: 1, vcpus: w.defaults.vcpus, memory: memory ?? w.defaults.memory, thp: false },
-      mode: '4-level',
-      pcid: true,
-      pager: pager === 'native' ? new NativePager() : new ShadowPager(),
-      layout: 'identity',
-    });
-    const t = process.cpuUsage(t0);
-    ops = run.ops;
-    rates.push(run.ops / ((t.user + t.system) / 1e6));
+  log.write(
+    `Umbra benchmarks: node ${process.version}, ${cpus().length} × ${cpus()[0]?.model ?? '?'}; each figure in its own process, ` +
+      `${a.warmup} warm-up + ${a.rounds} timed rounds; rates per second of CPU time (user + system), median (min–max)\n\n`,
+  );
+  const head = ['figure', 'CPU time: median (min–max)', 'wall: median', 'of ceiling', 'peak RSS', 'goal / note'];
+  const table = rows.map((r) => [
+    r.metric.name,
+    spreadText(r.metric.work === 0 ? r.cpuSeconds : r.cpuRate, r.metric.unit),
+    rateText(r.metric.work === 0 ? r.wallSeconds.median : r.wallRate.median, r.metric.unit),
+    r.ofCeiling === null ? '' : r.ofCeiling.toFixed(2),
+    `${r.maxRssMiB.toFixed(0)} MiB`,
+    [r.metric.goal === undefined ? '' : `goal ${r.metric.goal}`, r.metric.note ?? '']
+      .filter((x) => x !== '')
+      .join('; '),
+  ]);
+  const widths = head.map((h, i) => Math.max(h.length, ...table.map((t) => (t[i] as string).length)));
+  const line = (cells: string[]): string =>
+    `${cells
+      .map((c, i) =>
+        i === 0 || i === cells.length - 1 ? c.padEnd(widths[i] as number) : c.padStart(widths[i] as number),
+      )
+      .join('  ')
+      .trimEnd()}\n`;
+  log.write(line(head));
+  for (const t of table) log.write(line(t));
+  if (ratios.length > 0) {
+    log.write('\n');
+    for (const r of ratios) log.write(`${r.name}: ${r.ratio.toFixed(2)}×${r.goal === '' ? '' : ` (goal ${r.goal})`}\n`);
   }
-  return [median(rates), ops];
-}
+  for (const [id, why] of failures) log.write(`\n${id}: ${why}\n`);
 
-function workloadBench(): void {
-  for (const [name, size] of [
-    ['compile', 0.5],
-    ['bigmem', 0.5],
-  ] as const) {
-    for (const pager of ['native', 'shadow'] as const) {
-      const [r, ops] = workloadRate(name, size, pager);
-      results.push([
-        `workload ${name} (size ${size}), ${pager}`,
-        fmt(r),
-        `${ops.toLocaleString('en-US')} guest operations`,
-      ]);
-    }
+  if (a.json !== undefined) {
+    const doc = {
+      node: process.version,
+      date: new Date().toISOString(),
+      cpus: cpus().length,
+      cpuModel: cpus()[0]?.model ?? null,
+      warmup: a.warmup,
+      rounds: a.rounds,
+      figures: rows.map((r) => ({
+        id: r.metric.id,
+        name: r.metric.name,
+        unit: r.metric.unit,
+        workPerRound: r.metric.work,
+        cpuRate: r.metric.work === 0 ? null : r.cpuRate,
+        wallRate: r.metric.work === 0 ? null : r.wallRate,
+        cpuSeconds: r.cpuSeconds,
+        wallSeconds: r.wallSeconds,
+        samples: r.metric.samples,
+        ceiling: r.metric.ceiling ?? null,
+        fractionOfCeiling: r.ofCeiling,
+        maxRssMiB: r.maxRssMiB,
+        goal: r.metric.goal ?? null,
+        note: r.metric.note ?? null,
+      })),
+      ratios,
+      failures: failures.map(([id, why]) => ({ id, why })),
+    };
+    const text = `${JSON.stringify(doc, null, 2)}\n`;
+    if (a.json === null) process.stdout.write(text);
+    else writeFileSync(a.json, text);
   }
-  const [small] = workloadRate('compile', 0.25, 'shadow', 256 * 2 ** 20);
-  const [big] = workloadRate('compile', 0.25, 'shadow', 64 * 2 ** 30);
-  results.push(['compile (size 0.25), shadow, 256 MiB guest', fmt(small), '']);
-  results.push([
-    'compile (size 0.25), shadow, 64 GiB guest',
-    fmt(big),
-    `${(small / big).toFixed(2)}× slower than 256 MiB (goal ≤ 2×)`,
-  ]);
-  const [few] = workloadRate('forkexec', 10 / 6000, 'shadow');
-  // One round: a minute of work, and the code is warm from the rounds before.
-  const [many] = workloadRate('forkexec', 10000 / 6000, 'shadow', undefined, 1);
-  results.push(['forkexec, shadow, 10 processes', fmt(few), '']);
-  results.push([
-    'forkexec, shadow, 10,000 processes',
-    fmt(many),
-    `${(few / many).toFixed(2)}× slower than 10 (goal ≤ 2×)`,
-  ]);
+  if (failures.length > 0) process.exitCode = 1;
 }
 
-await walkBench();
-tlbBench();
-execBench(512);
-execBench(4096);
-shadowFaultBench();
-emulatedWriteBench();
-resyncBench();
-domainBench();
-await importBench();
-workloadBench();
-const w = Math.max(...results.map((r) => r[0].length));
-console.log(`Umbra benchmarks (node ${process.version}, median of ${ROUNDS} rounds, rates per second of CPU time)\n`);
-for (const [name, value, note] of results) console.log(`${name.padEnd(w)}  ${value.padStart(12)}  ${note}`);
+try {
+  await main();
+} catch (e) {
+  // A child's failure is its own report; a bad argument is one line.
+  const err = e as Error;
+  process.stderr.write(`bench: ${process.argv.includes('--child') ? err.stack : err.message}\n`);
+  process.exitCode = 2;
+}

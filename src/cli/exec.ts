@@ -1,5 +1,5 @@
 /** `umbra exec`: run a scenario. */
-import { writeFileSync } from 'node:fs';
+import { writeFileSync, writeSync } from 'node:fs';
 import { runScenario } from '../guest/scenario/run.js';
 import type { Pager } from '../hypervisor/pager.js';
 import type { LayoutKind } from '../machine/placement.js';
@@ -50,6 +50,25 @@ export function parseRanges(values: readonly string[]): Array<[number, number]> 
   });
 }
 
+/**
+ * Write all of `c` to stdout before returning (the buffer is reused after):
+ * a non-blocking pipe's EAGAIN waits and retries; a reader gone away
+ * (`umbra exec … | head`) ends the run quietly.
+ */
+function writeStdout(c: Uint8Array): void {
+  let done = 0;
+  while (done < c.length) {
+    try {
+      done += writeSync(1, c, done, c.length - done);
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === 'EPIPE') process.exit(0);
+      if (code !== 'EAGAIN') throw e;
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 5);
+    }
+  }
+}
+
 export function execCommand(file: string, opts: ExecOptions): void {
   const seed = parseIntOption('--seed', opts.seed, 0, 2 ** 32 - 1);
   const tlb = parseTlb(opts.tlb);
@@ -57,17 +76,8 @@ export function execCommand(file: string, opts: ExecOptions): void {
   const scenario = readScenario(file);
   const pager = makePager(opts.pager, opts.check, opts.shadowPool);
   const closeTrace = opts.traceWalks === undefined ? null : traceWalks(pager, opts.traceWalks);
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  const out = (c: Uint8Array): void => {
-    chunks.push(c);
-    size += c.length;
-    if (size > 1 << 20) {
-      process.stdout.write(Buffer.concat(chunks));
-      chunks.length = 0;
-      size = 0;
-    }
-  };
+  // Chunks of up to 1 MiB from one reused buffer (outReused), each written out before the writer goes on.
+  const out = writeStdout;
   let r: ReturnType<typeof runScenario>;
   try {
     r = runScenario(scenario, {
@@ -76,6 +86,7 @@ export function execCommand(file: string, opts: ExecOptions): void {
       seed,
       tlb,
       out,
+      outReused: true,
       readOnly,
       digest: opts.statsJson !== undefined,
     });
@@ -85,7 +96,6 @@ export function execCommand(file: string, opts: ExecOptions): void {
   } finally {
     closeTrace?.();
   }
-  process.stdout.write(Buffer.concat(chunks));
   if (opts.stats || opts.statsJson) {
     const stats = collectStats(pager, r.cpus, r.ops, r.seconds);
     if (opts.stats) process.stderr.write(formatStats(stats));

@@ -3,7 +3,7 @@
  * enforces them); every failure is a one-line UsageError.
  */
 import { MAX_LINE_BYTES, type Scenario, ScenarioError, ScenarioParser } from '../guest/scenario/parse.js';
-import { forEachLine, InputError, readWholeText } from '../import/input.js';
+import { forEachLineBytes, InputError, readWholeText } from '../import/input.js';
 import { type CostModel, CostsError, DEFAULT_COSTS, parseCosts } from '../metrics/costs.js';
 import { userErrors } from './errors.js';
 
@@ -16,13 +16,19 @@ export const MAX_SMALL_FILE = 1 << 20;
 export function readScenario(file: string): Scenario {
   return userErrors(file, () => {
     const parser = new ScenarioParser(file);
-    const lines = forEachLine(
+    parser.decode = utf8Text;
+    const lines = forEachLineBytes(
       file,
       { maxLine: MAX_LINE_BYTES, maxBytes: MAX_SCENARIO_BYTES, what: 'a scenario' },
-      (line, n) => parser.line(line, n),
+      (b, start, end, n) => parser.bytes(b, start, end, n),
     );
     return parser.finish(lines);
   }, [ScenarioError, InputError]);
+}
+
+/** A line's bytes as text, as the line reader has always decoded them (Buffer's UTF-8). */
+function utf8Text(b: Uint8Array): string {
+  return Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('utf8');
 }
 
 /** A small text file read whole (`what`: "a cost file"). */

@@ -41,8 +41,10 @@ export function recordOps(rec: OpRecorder, s: Scenario): void {
 
 export interface PortOptions extends HostConfig {
   pager: Pager;
-  /** Receives the output (ASCII JSON Lines, the scenario format) in chunks. */
+  /** Receives the output (ASCII JSON Lines, the scenario format) in chunks, each its own unless `outReused`. */
   out?: (chunk: Uint8Array) => void;
+  /** `out` copies what it keeps: its chunks are views of one buffer the writer reuses. */
+  outReused?: boolean;
   /** Keep a digest of the guest-visible outcome (see GuestPort.digest). */
   digest?: boolean;
 }
@@ -79,7 +81,7 @@ export class GuestPort {
     this.cpus = this.vm.cpus;
     this.pager = opts.pager;
     this.cpu = this.cpus[0] as Cpu;
-    this.out = opts.out === undefined ? null : new ScenarioLines(opts.out);
+    this.out = opts.out === undefined ? null : new ScenarioLines(opts.out, opts.outReused === true);
     this.outcome = opts.digest ? new OutcomeDigest() : null;
   }
 

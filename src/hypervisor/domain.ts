@@ -10,7 +10,7 @@
 import type { DataSpace } from '../arch/x86/cpu.js';
 import { MachineMemory, ONES_FRAME } from '../machine/memory.js';
 import { type LayoutKind, machineFramesFor, Placement } from '../machine/placement.js';
-import { createSha256 } from '../util/sha256.js';
+import { createSha256, type Sha256 } from '../util/sha256.js';
 import { LogDirty } from './logdirty.js';
 import { PHYS_NONE, PHYS_RAM, Physmap, type PhysType } from './physmap.js';
 
@@ -107,14 +107,78 @@ export class Domain {
   /**
    * SHA-256 over every guest RAM frame holding a non-zero byte, in ascending
    * gfn order, each as gfn (8 bytes LE) then its 4096 bytes (scenario spec).
+   * Only materialized frames can hold data; their gfns are sorted as numbers
+   * (a typed-array sort, no comparator) and each frame is found again from
+   * its gfn.
    */
   memorySha256(): string {
-    const frames: Array<[number, Uint32Array]> = [];
+    const placement = this.placement;
+    let gfns = new Float64Array(1024);
+    let n = 0;
     for (const mfn of this.mem.materializedMfns()) {
-      const gfn = this.placement.gfnOf(mfn);
-      if (gfn >= 0) frames.push([gfn, this.mem.read(mfn)]);
+      const gfn = placement.gfnOf(mfn);
+      if (gfn < 0 || !nonZero(this.mem.read(mfn))) continue;
+      if (n === gfns.length) {
+        const g = new Float64Array(n * 2);
+        g.set(gfns);
+        gfns = g;
+      }
+      gfns[n++] = gfn;
     }
-    return imageSha256(frames);
+    const sorted = gfns.subarray(0, n).sort();
+    const h = new FrameHasher(createSha256());
+    for (let i = 0; i < n; i++) {
+      const gfn = sorted[i] as number;
+      h.add(gfn, this.mem.read(placement.mfnOf(gfn)));
+    }
+    return h.hex();
+  }
+}
+
+/** Whether any word of the frame is non-zero (most data frames answer at their first word). */
+function nonZero(f: Uint32Array): boolean {
+  for (let i = 0; i < f.length; i++) if (f[i] !== 0) return true;
+  return false;
+}
+
+/** Frames staged per hash update: one update per 64 KiB, not two per frame (each update has a fixed cost). */
+const STAGED = 16;
+const RECORD = 8 + 4096;
+
+/** The memory hash's input, gfn (8 bytes LE) then the frame's bytes per frame, fed to a hash in large updates. */
+class FrameHasher {
+  private readonly stage = new Uint8Array(STAGED * RECORD);
+  private readonly words = new Uint32Array(this.stage.buffer);
+  private k = 0;
+  constructor(private readonly h: Sha256) {}
+
+  add(gfn: number, f: Uint32Array): void {
+    const st = this.stage;
+    const k = this.k;
+    const lo = gfn >>> 0;
+    const hi = Math.floor(gfn / 0x100000000);
+    st[k] = lo & 0xff;
+    st[k + 1] = (lo >>> 8) & 0xff;
+    st[k + 2] = (lo >>> 16) & 0xff;
+    st[k + 3] = lo >>> 24;
+    st[k + 4] = hi & 0xff;
+    st[k + 5] = (hi >>> 8) & 0xff;
+    st[k + 6] = (hi >>> 16) & 0xff;
+    st[k + 7] = hi >>> 24;
+    // The frame's words in memory order, as its bytes (RECORD keeps every frame 4-byte aligned).
+    this.words.set(f, (k + 8) >>> 2);
+    this.k = k + RECORD;
+    if (this.k === st.length) this.drain();
+  }
+
+  private drain(): void {
+    if (this.k > 0) this.h.update(this.stage.subarray(0, this.k));
+    this.k = 0;
+  }
+
+  hex(): string {
+    this.drain();
+    return this.h.hex();
   }
 }
 
@@ -124,15 +188,8 @@ export class Domain {
  * each as gfn (8 bytes LE) then its 4096 bytes.
  */
 export function imageSha256(frames: ReadonlyArray<readonly [number, Uint32Array]>): string {
-  const nonZero = frames.filter(([, f]) => f.some((w) => w !== 0)).sort((a, b) => a[0] - b[0]);
-  const h = createSha256();
-  const key = new Uint8Array(8);
-  const keyView = new DataView(key.buffer);
-  for (const [gfn, f] of nonZero) {
-    keyView.setUint32(0, gfn % 0x100000000, true);
-    keyView.setUint32(4, Math.floor(gfn / 0x100000000), true);
-    h.update(key);
-    h.update(new Uint8Array(f.buffer, f.byteOffset, 4096));
-  }
+  const kept = frames.filter(([, f]) => nonZero(f)).sort((a, b) => a[0] - b[0]);
+  const h = new FrameHasher(createSha256());
+  for (const [gfn, f] of kept) h.add(gfn, f);
   return h.hex();
 }

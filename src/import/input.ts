@@ -101,6 +101,19 @@ const MAX_LINES = 2 ** 32 - 2;
  * the current line is held, so memory is bounded by `maxLine`.
  */
 export function forEachLine(path: string, limits: LineLimits, each: (line: string, lineNo: number) => void): number {
+  return forEachLineBytes(path, limits, (b, start, end, lineNo) => each(b.toString('utf8', start, end), lineNo));
+}
+
+/**
+ * forEachLine without making strings: `each(bytes, start, end, lineNo)`
+ * gets the line as bytes [start, end) of a buffer that is reused once it
+ * returns.
+ */
+export function forEachLineBytes(
+  path: string,
+  limits: LineLimits,
+  each: (bytes: Buffer, start: number, end: number, lineNo: number) => void,
+): number {
   const fd = openInput(path);
   try {
     const buf = Buffer.allocUnsafe(CHUNK);
@@ -113,12 +126,15 @@ export function forEachLine(path: string, limits: LineLimits, each: (line: strin
         `${path}:${lineNo + 1}: the line is longer than ${sizeText(limits.maxLine)}, the limit for a line of ${limits.what}`,
       );
     };
-    const emit = (tail: Buffer): void => {
+    const emit = (b: Buffer, start: number, end: number): void => {
       if (++lineNo > MAX_LINES) throw new InputError(`${path}: more than ${MAX_LINES} lines`);
-      const line = carried === 0 ? tail : Buffer.concat([...carry, tail]);
-      carry.length = 0;
-      carried = 0;
-      each(line.toString('utf8'), lineNo);
+      if (carried === 0) each(b, start, end, lineNo);
+      else {
+        const line = Buffer.concat([...carry, b.subarray(start, end)]);
+        carry.length = 0;
+        carried = 0;
+        each(line, 0, line.length, lineNo);
+      }
     };
     for (;;) {
       const n = readSome(path, fd, buf, buf.length);
@@ -129,7 +145,7 @@ export function forEachLine(path: string, limits: LineLimits, each: (line: strin
       let start = 0;
       for (let nl = buf.indexOf(10, 0); nl >= 0 && nl < n; nl = buf.indexOf(10, start)) {
         if (carried + nl - start > limits.maxLine) tooLong();
-        emit(buf.subarray(start, nl));
+        emit(buf, start, nl);
         start = nl + 1;
       }
       if (start < n) {
@@ -138,7 +154,7 @@ export function forEachLine(path: string, limits: LineLimits, each: (line: strin
         carried += n - start;
       }
     }
-    emit(Buffer.alloc(0));
+    emit(buf, 0, 0);
     return lineNo;
   } finally {
     if (fd !== 0) closeSync(fd);

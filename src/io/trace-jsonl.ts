@@ -10,7 +10,7 @@ import { MAX_LINE_BYTES, Scenario, ScenarioParser } from '../guest/scenario/pars
 import { MAX_OPS } from '../guest/trace/format.js';
 import { commentObject, META_COMMENT, machineLine, opLine, TRAILER_COMMENT } from '../guest/trace/jsonl.js';
 import { TraceWriter, type TraceWriterOptions } from '../guest/trace/writer.js';
-import { forEachLine } from '../import/input.js';
+import { forEachLine, forEachLineBytes } from '../import/input.js';
 import { openTrace, traceFileOutput } from './trace.js';
 
 /** Buffered text output to a file descriptor. */
@@ -94,6 +94,7 @@ export function jsonlToTrace(input: string, output: string, opts: TraceWriterOpt
   });
 
   const parser = new ScenarioParser(input, MAX_OPS);
+  parser.decode = (b) => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('utf8');
   let writer = null as TraceWriter | null;
   let ops = 0;
   let renumbered = false;
@@ -104,8 +105,9 @@ export function jsonlToTrace(input: string, output: string, opts: TraceWriterOpt
     parser.scenario = new Scenario(s.machine, BATCH);
   };
   try {
-    const lines = eachLine(input, (line, lineNo) => {
-      parser.line(line, lineNo);
+    const limits = { maxLine: MAX_LINE_BYTES, what: 'a scenario' };
+    const lines = forEachLineBytes(input, limits, (b, start, end, lineNo) => {
+      parser.bytes(b, start, end, lineNo);
       const s = parser.scenario;
       if (s === null) return;
       if (writer === null) writer = new TraceWriter(traceFileOutput(output), s.machine, meta, opts);

@@ -10,6 +10,7 @@
 import { PHYS_TYPE_NAMES } from '../../hypervisor/physmap.js';
 import { own, parseJson } from '../../util/json.js';
 import { type Machine, OP, type OpName, Scenario } from '../ops.js';
+import { LineScanner } from './scan.js';
 
 export { type Machine, OP, type OpName, Scenario };
 
@@ -33,6 +34,8 @@ const KEYS: Record<OpName | 'machine', readonly string[]> = {
   p2m: ['gfn', 'count', 'type'],
 };
 const OPTIONAL = new Set(['machine.maxphyaddr']);
+
+const utf8 = new TextDecoder('utf-8', { ignoreBOM: true });
 
 export const CR_INDEX: Readonly<Record<string, number>> = { cr0: 0, cr3: 3, cr4: 4 };
 
@@ -89,14 +92,24 @@ function toNumber(x: U64): number {
 /** Parse and validate a whole scenario. Throws ScenarioError on the first problem. */
 export function parseScenario(text: string, file: string): Scenario {
   const parser = new ScenarioParser(file);
+  // The scanner reads bytes; a line it leaves to the general parser is taken from `text`
+  // (line k of both is the same line), whose position is brought forward only then.
+  const bytes = new TextEncoder().encode(text);
   let lineNo = 0;
   let start = 0;
-  while (start <= text.length) {
-    let end = text.indexOf('\n', start);
-    if (end < 0) end = text.length;
-    parser.line(text.slice(start, end), ++lineNo);
+  let textLine = 1;
+  let textStart = 0;
+  for (;;) {
+    let end = bytes.indexOf(10, start);
+    if (end < 0) end = bytes.length;
+    if (!parser.scanLine(bytes, start, end, ++lineNo)) {
+      for (; textLine < lineNo; textLine++) textStart = text.indexOf('\n', textStart) + 1;
+      let textEnd = text.indexOf('\n', textStart);
+      if (textEnd < 0) textEnd = text.length;
+      parser.line(text.slice(textStart, textEnd), lineNo);
+    }
+    if (end === bytes.length) break;
     start = end + 1;
-    if (end === text.length) break;
   }
   return parser.finish(lineNo);
 }
@@ -116,6 +129,26 @@ export class ScenarioParser {
     readonly file: string,
     readonly maxOps = MAX_SCENARIO_OPS,
   ) {}
+
+  /** The fast path for the lines of the common subset (scan.ts). */
+  private readonly scanner = new LineScanner();
+  /** How a line's bytes become text for the general parser: UTF-8, a BOM kept (a front end may give its own). */
+  decode: (bytes: Uint8Array) => string = (b) => utf8.decode(b);
+
+  /**
+   * Parse one line given as bytes [start, end) of `b` (UTF-8, no newline):
+   * the scanner takes it if it can, else the general parser. Throws ScenarioError.
+   */
+  bytes(b: Uint8Array, start: number, end: number, lineNo: number): void {
+    if (!this.scanLine(b, start, end, lineNo)) this.line(this.decode(b.subarray(start, end)), lineNo);
+  }
+
+  /** The scanner's attempt at a line: true when it took it (a blank line, a comment or a valid operation). */
+  scanLine(b: Uint8Array, start: number, end: number, lineNo: number): boolean {
+    const r = this.scanner.scan(b, start, end, lineNo, this.scenario, this.ops < this.maxOps);
+    if (r === 2) this.ops++;
+    return r !== 0;
+  }
 
   /** After the last line: the scenario, or the empty-scenario error (`lines` = lines seen). */
   finish(lines: number): Scenario {
