@@ -138,6 +138,7 @@ function faultIn(k: KernelState, mm: Mm, a: Vma, leaf: TableNode, page: number, 
     k.frames.get(pg);
     setPte(k, leaf, page, pg, userFlags(k, a, false, false));
     k.counters.faultFile++;
+    faultAround(k, mm, a, leaf, page);
     return;
   }
   if (!write) {
@@ -147,6 +148,37 @@ function faultIn(k: KernelState, mm: Mm, a: Vma, leaf: TableNode, page: number, 
   }
   setPte(k, leaf, page, allocZeroed(k), userFlags(k, a, true, true));
   k.counters.faultDemandZero++;
+}
+
+/**
+ * Fault-around (Linux's do_fault_around in mm/memory.c, fault_around_bytes =
+ * 64 KiB): after a read fault on a file mapping, also map the other pages of
+ * the 16-page window around it (aligned, then clamped to the area and to the
+ * faulting page's leaf table) that are not mapped yet, read-only, from the
+ * page cache — filemap_map_pages maps pages readahead brought in, which the
+ * model takes to be every page of the window. Nothing to flush: the entries
+ * were not present.
+ */
+function faultAround(k: KernelState, mm: Mm, a: Vma, leaf: TableNode, page: number): void {
+  const n = k.opts.faultAround ?? 16;
+  if (n <= 1) return;
+  const per = k.entries[k.entries.length - 1] as number;
+  const pteOff = leafIndex(k, page);
+  const vmaOff = (page - a.start) / 4096;
+  const from = Math.max(Math.floor(pteOff / n) * n, pteOff - Math.min(pteOff, vmaOff));
+  const to = Math.min(from + n, per, pteOff + (a.end - a.start) / 4096 - vmaOff);
+  const f = userFlags(k, a, false, false);
+  for (let i = from; i < to; i++) {
+    if (i === pteOff) continue;
+    readEntry(k, leaf, i);
+    if ((lastEntry(k).lo & PTE_P) !== 0) continue;
+    const va = page + (i - pteOff) * 4096;
+    const pg = pageCachePage(k, a.file, a.pgoff + (va - a.start) / 4096);
+    k.frames.get(pg);
+    setPte(k, leaf, va, pg, f);
+    mm.rss++;
+    k.counters.faultAroundPages++;
+  }
 }
 
 /** A write to a present read-only page of a writable area: copy-on-write (or reuse if sole owner). */

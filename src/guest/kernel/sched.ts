@@ -14,7 +14,7 @@
 import { balloonWork } from './balloon.js';
 import { kfetch } from './kmem.js';
 import { ENTRY_SCHEDULE, type KernelState, type Task, type TaskBody, type VcpuState } from './state.js';
-import { switchMm } from './tlb.js';
+import { leaveLazy, switchMm } from './tlb.js';
 
 /** The vCPU with the shortest run queue (the first of equals). */
 export function pickVcpu(k: KernelState): number {
@@ -99,17 +99,28 @@ function runSlice(k: KernelState, exit: (t: Task) => void, v: number, t: Task): 
     kfetch(k, ENTRY_SCHEDULE);
     k.counters.contextSwitches++;
     st.current = t;
-    switchMm(k, t.mm);
   }
+  leaveLazy(k, t.mm);
+  switchMm(k, t.mm);
   const r = (t.body as TaskBody).next();
-  if (t.state === 'dead') return;
-  if (r.done === true || t.killed) {
-    exit(t);
-    return;
+  if (t.state !== 'dead') {
+    if (r.done === true || t.killed) exit(t);
+    else {
+      const y = r.value;
+      if (y !== undefined && 'sleep' in y) {
+        t.state = 'blocked';
+        t.waitingFor = null;
+      } else if (y !== undefined && y.wait.state !== 'dead') {
+        t.state = 'blocked';
+        t.waitingFor = y.wait;
+      }
+    }
   }
-  const y = r.value;
-  if (y !== undefined && y.wait.state !== 'dead') {
-    t.state = 'blocked';
-    t.waitingFor = y.wait;
-  }
+  // A vCPU whose task stopped running idles with its address space still loaded (enter_lazy_tlb).
+  if (t.state !== 'runnable' && st.loadedMm !== k.initMm) st.lazy = true;
+}
+
+/** Wake `t` from a sleep (the futex wake of a task that yielded { sleep: true }). */
+export function wake(t: Task): void {
+  if (t.state === 'blocked' && t.waitingFor === null) t.state = 'runnable';
 }
