@@ -7,16 +7,21 @@
  * progress bar go to stderr.
  */
 import { writeFileSync } from 'node:fs';
+import { basename } from 'node:path';
 import type { Command } from 'commander';
 import { Option } from 'commander';
+import type { Kernel } from '../guest/kernel/kernel.js';
 import { KERNEL_MODES, type KernelMode, layoutFor } from '../guest/kernel/layout.js';
 import { runWorkload, startWorkload, type WorkloadRunOptions } from '../guest/kernel/run.js';
 import { WORKLOADS, type Workload, type WorkloadParams, workload } from '../guest/kernel/workloads.js';
+import { ProgramError } from '../guest/program/format.js';
+import { programTop, programWorkload, replayCounters } from '../guest/program/replay.js';
 import { TraceError } from '../guest/trace/format.js';
 import { replayTrace } from '../guest/trace/replay.js';
 import { TraceWriter } from '../guest/trace/writer.js';
 import { type MigratingGuest, migrate } from '../hypervisor/migrate.js';
 import type { Pager } from '../hypervisor/pager.js';
+import { openProgram } from '../io/program.js';
 import { openTrace, traceFileOutput } from '../io/trace.js';
 import type { LayoutKind } from '../machine/placement.js';
 import { calibration } from '../metrics/calibration.js';
@@ -31,7 +36,10 @@ import { parseIntOption, parseTlb } from './options.js';
 import { startProgress } from './progress.js';
 
 interface GuestOptions {
-  workload: string;
+  workload?: string;
+  program?: string;
+  lazyTlb?: boolean;
+  faultAround?: boolean;
   size: string;
   seed: string;
   vcpus?: string;
@@ -69,6 +77,8 @@ interface RunSpec {
   params: WorkloadParams;
   mode: KernelMode;
   pcid: boolean;
+  lazyTlb: boolean;
+  faultAround: boolean;
 }
 
 export function registerWorkloadCommands(program: Command): void {
@@ -131,7 +141,8 @@ const BALLOON_HELP =
   'a balloon driver gives back up to SIZE of guest RAM (25%, 128M) and takes it back, four times over the run';
 
 function guestOptions(c: Command): Command {
-  c.requiredOption('--workload <name>', `workload: ${WORKLOADS.map((w) => w.name).join(', ')}`)
+  c.option('--workload <name>', `workload: ${WORKLOADS.map((w) => w.name).join(', ')}`)
+    .option('--program <file>', 'a captured program tree instead (umbra capture; docs/programs.md)')
     .option('--size <x>', 'amount of work, relative to the workload default (1)', '1')
     .option('--seed <n>', 'seed of every random choice', '1')
     .option('--vcpus <n>', 'guest vCPUs (default: the workload default)')
@@ -139,7 +150,9 @@ function guestOptions(c: Command): Command {
     .addOption(new Option('--mode <mode>', 'guest paging mode').choices([...KERNEL_MODES]).default('4-level'))
     .option('--no-pcid', 'do not tag address spaces with PCIDs')
     .option('--thp', 'transparent huge pages for large anonymous areas')
-    .option('--verify', "check every user read against the guest kernel's record of what was written");
+    .option('--verify', "check every user read against the guest kernel's record of what was written")
+    .option('--no-lazy-tlb', 'IPI idle vCPUs for every shootdown (no lazy TLB mode)')
+    .option('--no-fault-around', 'map only the faulting page of a file mapping (fault_around_bytes = 4096)');
   return hostOptions(c);
 }
 
@@ -212,11 +225,32 @@ export function parseBalloon(v: string, memory: number): number {
   return bytes;
 }
 
-function specOf(o: GuestOptions): RunSpec {
-  const w = workload(o.workload);
+/** The workload of --workload or --program (exactly one of them). */
+function workloadOf(o: GuestOptions): Workload {
+  if ((o.workload === undefined) === (o.program === undefined))
+    throw new UsageError('give --workload NAME or --program FILE (one of them)');
+  if (o.program !== undefined) {
+    const file = o.program;
+    const f = userErrors(file, () => openProgram(file), [ProgramError]);
+    const mode = o.mode as KernelMode;
+    const top = programTop(f);
+    const userTop = layoutFor(mode).userTop;
+    if (top > userTop)
+      throw new UsageError(
+        `--program ${file}: uses addresses up to 0x${(top - 1).toString(16)}, above the 0x${userTop.toString(16)} a ${mode} guest gives user space (use --mode 4-level)`,
+      );
+    if (o.size !== '1') throw new UsageError('--size: a captured program runs as captured (--size 1)');
+    return programWorkload(f, `program:${basename(file)}`);
+  }
+  const w = workload(o.workload as string);
   if (w === undefined) {
     throw new UsageError(`unknown workload "${o.workload}" (try: ${WORKLOADS.map((x) => x.name).join(', ')})`);
   }
+  return w;
+}
+
+function specOf(o: GuestOptions): RunSpec {
+  const w = workloadOf(o);
   // Decimal only: Number() would also take "0x10", "1e3" and " 2".
   const size = /^(?:\d+(?:\.\d*)?|\.\d+)$/.test(o.size) ? Number(o.size) : Number.NaN;
   if (!Number.isFinite(size) || size <= 0 || size > 10000)
@@ -237,6 +271,8 @@ function specOf(o: GuestOptions): RunSpec {
     workload: w,
     mode,
     pcid: o.pcid,
+    lazyTlb: o.lazyTlb !== false,
+    faultAround: o.faultAround !== false,
     params: {
       size,
       seed: parseIntOption('--seed', o.seed, 0, 2 ** 32 - 1),
@@ -260,6 +296,25 @@ function metaOf(s: RunSpec): Record<string, unknown> {
     thp: s.params.thp,
     // Only when asked for: traces and reports of runs without a balloon stay as they were.
     ...(s.params.balloon === undefined ? {} : { balloon: s.params.balloon }),
+    ...(s.lazyTlb ? {} : { lazyTlb: false }),
+    ...(s.faultAround ? {} : { faultAround: false }),
+  };
+}
+
+/** A program replay's own counters, as "program.*" stats (none for built-in workloads). */
+function programStats(k: Kernel): Record<string, number> {
+  const c = replayCounters(k);
+  if (c === undefined) return {};
+  return {
+    'program.events': c.events,
+    'program.access_runs': c.accessRuns,
+    'program.accesses': c.accesses,
+    'program.syscalls': c.syscalls,
+    'program.processes': c.processes,
+    'program.threads': c.threads,
+    'program.killed': c.killed,
+    'program.madvise_ignored': c.madviseIgnored,
+    'program.shared_mappings': c.sharedMappings,
   };
 }
 
@@ -295,6 +350,8 @@ function machineOf(spec: RunSpec, o: GuestOptions, pager: Pager): WorkloadRunOpt
     params: spec.params,
     mode: spec.mode,
     pcid: spec.pcid,
+    lazyTlb: spec.lazyTlb,
+    faultAround: spec.faultAround ? 16 : 1,
     verify: o.verify,
     pager,
     layout: o.layout,
@@ -346,7 +403,11 @@ function measure(
     progress.stop();
     sink.close();
   }
-  const stats = { ...collectStats(pager, r.port.cpus, r.ops, r.seconds), ...r.kernel.stats() };
+  const stats = {
+    ...collectStats(pager, r.port.cpus, r.ops, r.seconds),
+    ...r.kernel.stats(),
+    ...programStats(r.kernel),
+  };
   recorder?.close({ digest: r.digest, ops: r.ops, guest: r.kernel.stats() });
   return { stats, digest: r.digest, seconds: r.seconds };
 }

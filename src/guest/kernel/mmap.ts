@@ -128,7 +128,12 @@ export function mremap(k: KernelState, t: Task, from: number, oldBytes: number, 
       const a = mm.find(from + oldLen - 1);
       if (a !== undefined) {
         if (mm.covers(from + oldLen, from + newLen)) unmapRange(k, mm, from + oldLen, from + newLen);
-        mm.insert({ ...a, start: from + oldLen, end: from + newLen, pgoff: a.pgoff + (from + oldLen - a.start) / 4096 });
+        mm.insert({
+          ...a,
+          start: from + oldLen,
+          end: from + newLen,
+          pgoff: a.pgoff + (from + oldLen - a.start) / 4096,
+        });
       }
     }
     return;
@@ -145,7 +150,13 @@ export function mremap(k: KernelState, t: Task, from: number, oldBytes: number, 
   }
   const last = pieces[pieces.length - 1];
   if (newLen > oldLen && last !== undefined) {
-    mm.insert({ ...last, start: to + oldLen, end: to + newLen, pgoff: last.pgoff + (last.end - last.start) / 4096, growsDown: false });
+    mm.insert({
+      ...last,
+      start: to + oldLen,
+      end: to + newLen,
+      pgoff: last.pgoff + (last.end - last.start) / 4096,
+      growsDown: false,
+    });
   }
   const moves: Array<[number, number, number]> = [];
   forEachPresent(
