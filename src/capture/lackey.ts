@@ -75,6 +75,8 @@ export function parseLayouts(lines: Iterable<string>): Map<number, LayoutSegment
   let pid = -1;
   let names = new Map<number, string>();
   let segs: LayoutSegment[] | null = null;
+  let expect = 0;
+  let seen = 0;
   const prefix = /^--(\d+):\d+: aspacem (.*)$/;
   for (const line of lines) {
     const m = prefix.exec(line);
@@ -85,10 +87,17 @@ export function parseLayouts(lines: Iterable<string>): Map<number, LayoutSegment
       pid = p;
       names = new Map();
       segs = [];
+      expect = Number(/\((\d+) segments\)/.exec(body)?.[1] ?? -1);
+      seen = 0;
       continue;
     }
     if (segs === null || p !== pid) continue;
     if (body.startsWith('>>>')) {
+      // Concurrent processes' debug output can interleave mid-line: a dump that lost a line is not trusted.
+      if (seen !== expect)
+        throw new CaptureError(
+          `valgrind's startup layout of pid ${pid} came out garbled (${seen} of ${expect} segments): capture again`,
+        );
       const list = out.get(pid) ?? [];
       list.push(classify(segs, body));
       out.set(pid, list);
@@ -100,6 +109,7 @@ export function parseLayouts(lines: Iterable<string>): Map<number, LayoutSegment
       names.set(Number(nm[1]), nm[2] as string);
       continue;
     }
+    if (/^\s*\d+: /.test(body)) seen++;
     const sm =
       /^\s*\d+: (file|anon|RSVN|ANON|FILE|SHMC|shmc|\s*) ?([0-9a-f]+)-([0-9a-f]+)\s+\S+\s+([r-])([w-])([x-])\S*\s*(.*)$/.exec(
         body,
@@ -120,7 +130,7 @@ export function parseLayouts(lines: Iterable<string>): Map<number, LayoutSegment
     let path: string | null = null;
     let offset = 0;
     if (kind === 'file') {
-      const fm = /o=(\d+)\s+\((\d+),\d+\)/.exec(rest);
+      const fm = /o=(\d+)\s+\((\d+),\d+\)$/.exec(rest);
       if (fm === null) throw new CaptureError(`valgrind layout of pid ${pid}: file segment without offset: ${body}`);
       offset = Number(fm[1]);
       path = names.get(Number(fm[2])) ?? null;
@@ -364,9 +374,20 @@ class StreamParser {
       this.done(p, body.slice('... [async] --> '.length));
       return;
     }
-    const cm = /^(\S+) ?\( ?(.*?) ?\)/.exec(body);
-    if (cm === null) return;
-    const p: Pending = { nr, name: (cm[1] as string).replace(/^sys_/, ''), args: splitArgs(cm[2] as string) };
+    const open = body.indexOf('(');
+    if (open < 0) return;
+    // The argument list ends at its matching parenthesis (path arguments hold their own).
+    let depth = 0;
+    let close = open;
+    for (; close < body.length; close++) {
+      if (body[close] === '(') depth++;
+      else if (body[close] === ')' && --depth === 0) break;
+    }
+    const p: Pending = {
+      nr,
+      name: body.slice(0, open).trim().replace(/^sys_/, ''),
+      args: splitArgs(body.slice(open + 1, close).trim()),
+    };
     const child = /created child (\d+)/.exec(body);
     if (child !== null) {
       this.fork(Number(child[1]));
@@ -437,7 +458,8 @@ class StreamParser {
         break;
       case 'clone':
       case 'clone3': {
-        const flags = a[0] as number;
+        // valgrind prints clone's flags in hex without 0x.
+        const flags = Number.parseInt(p.args[0] ?? '0', 16);
         if ((flags & CLONE_THREAD) !== 0 && (flags & CLONE_VM) !== 0) {
           // valgrind gives a new thread the lowest free thread slot (VG_(alloc_ThreadState)).
           let t = 1;

@@ -108,6 +108,7 @@ export async function capture(
         '--trace-syscalls=yes',
         '--trace-sched=yes',
         '--trace-children=yes',
+        '--vgdb=no',
         '-d',
         `--log-file=${dir}/log.%p.%n`,
         ...argv,
@@ -150,7 +151,7 @@ export async function capture(
     const w = new ProgramWriter(traceFileOutput(out), {
       command: argv.join(' '),
       tool: version,
-      toolOptions: '--tool=lackey --trace-mem=yes --trace-syscalls=yes --trace-sched=yes --trace-children=yes -d',
+      toolOptions: '--tool=lackey --trace-mem=yes --trace-syscalls=yes --trace-sched=yes --trace-children=yes --vgdb=no -d',
       capturedOn: `${process.platform} ${process.arch}`,
       exitCode,
     });
@@ -161,8 +162,14 @@ export async function capture(
         return p;
       }
     };
-    const counts = writeCapture(w, rootPid, logs, resolver, files);
-    w.close(files, { counts });
+    let counts: ReturnType<typeof writeCapture>;
+    try {
+      counts = writeCapture(w, rootPid, logs, resolver, files);
+      w.close(files, { counts });
+    } catch (e) {
+      rmSync(out, { force: true });
+      throw e;
+    }
     return {
       processes: counts.processes,
       threads: counts.threads,

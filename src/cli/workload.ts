@@ -301,20 +301,20 @@ function metaOf(s: RunSpec): Record<string, unknown> {
   };
 }
 
-/** A program replay's own counters, as "program.*" stats (none for built-in workloads). */
+/** A program replay's own counters, as "guest.program.*" stats (none for built-in workloads). */
 function programStats(k: Kernel): Record<string, number> {
   const c = replayCounters(k);
   if (c === undefined) return {};
   return {
-    'program.events': c.events,
-    'program.access_runs': c.accessRuns,
-    'program.accesses': c.accesses,
-    'program.syscalls': c.syscalls,
-    'program.processes': c.processes,
-    'program.threads': c.threads,
-    'program.killed': c.killed,
-    'program.madvise_ignored': c.madviseIgnored,
-    'program.shared_mappings': c.sharedMappings,
+    'guest.program.events': c.events,
+    'guest.program.access_runs': c.accessRuns,
+    'guest.program.accesses': c.accesses,
+    'guest.program.syscalls': c.syscalls,
+    'guest.program.processes': c.processes,
+    'guest.program.threads': c.threads,
+    'guest.program.killed': c.killed,
+    'guest.program.madvise_ignored': c.madviseIgnored,
+    'guest.program.shared_mappings': c.sharedMappings,
   };
 }
 

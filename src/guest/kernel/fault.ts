@@ -133,6 +133,7 @@ function faultIn(k: KernelState, mm: Mm, a: Vma, leaf: TableNode, page: number, 
       const copy = copyPage(k, pg);
       setPte(k, leaf, page, copy, userFlags(k, a, true, true));
       k.counters.faultCow++;
+      a.anon = true;
       return;
     }
     k.frames.get(pg);
@@ -205,6 +206,7 @@ function wpFault(
     }
     setPte(k, leaf, page, gfn, userFlags(k, a, true, true));
     k.counters.faultCow++;
+    if (a.file >= 0) a.anon = true;
   }
   flush(k, mm, page, page + 4096);
 }

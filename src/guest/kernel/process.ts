@@ -55,8 +55,8 @@ export function fork(k: KernelState, parent: Task, name: string, body: (t: Task)
   mm.expected = pm.expected === null ? null : new Map(pm.expected);
   let wrprotected = false;
   for (const a of pm.vmas) {
-    // Like Linux, read-only file mappings are not copied: the child refaults them from the page cache.
-    if (a.file >= 0 && (a.prot & PROT_W) === 0) continue;
+    // Like Linux (vma_needs_copy), read-only file mappings without private copies are not copied: the child refaults them.
+    if (a.file >= 0 && (a.prot & PROT_W) === 0 && a.anon !== true) continue;
     const cow = (a.prot & PROT_W) !== 0;
     forEachPresent(
       k,

@@ -28,7 +28,7 @@ import { EV, type EventBlock, SEG_BRK, SEG_STACK } from './format.js';
 export const FILE_BASE = 1000;
 const MADV_DONTNEED = 4;
 
-/** What a replay counted beyond the kernel's counters (reported as "program.*"). */
+/** What a replay counted beyond the kernel's counters (reported as "guest.program.*"). */
 export interface ReplayCounters {
   events: number;
   accessRuns: number;
