@@ -151,7 +151,8 @@ export async function capture(
     const w = new ProgramWriter(traceFileOutput(out), {
       command: argv.join(' '),
       tool: version,
-      toolOptions: '--tool=lackey --trace-mem=yes --trace-syscalls=yes --trace-sched=yes --trace-children=yes --vgdb=no -d',
+      toolOptions:
+        '--tool=lackey --trace-mem=yes --trace-syscalls=yes --trace-sched=yes --trace-children=yes --vgdb=no -d',
       capturedOn: `${process.platform} ${process.arch}`,
       exitCode,
     });

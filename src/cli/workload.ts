@@ -668,6 +668,11 @@ function report(meta: Record<string, unknown>, s: Stats, digest: string, costs: 
     .filter((k) => k.startsWith('guest.syscalls.'))
     .map((k) => `${k.slice(15)} ${n(s[k])}`);
   lines.push(`syscalls   ${n(g('guest.syscalls'))} (${sys.join(', ')})`);
+  if (typeof s['guest.program.accesses'] === 'number') {
+    lines.push(
+      `program    ${n(g('guest.program.accesses'))} captured accesses replayed as ${n(g('guest.program.access_runs'))} (identical repeats collapsed), ${n(g('guest.program.syscalls'))} captured system calls, ${n(g('guest.program.killed'))} processes killed`,
+    );
+  }
   lines.push(
     `TLB        hit rate ${pct(g('tlb_hits'), g('tlb_hits') + g('tlb_misses'))}, ${n(g('walks'))} walks, ${g('memory_refs_per_walk')} memory references per walk; ${n(g('guest.shootdown_ipis'))} shootdown IPIs`,
   );

@@ -18,7 +18,7 @@ import { FRAMES_PER_HUGE, OutOfMemory } from './frames.js';
 import { bug, clearFrame, copyLines, kfetch, ok } from './kmem.js';
 import { spanOf } from './layout.js';
 import { type Mm, PROT_R, PROT_W, PROT_X, TableNode, type Vma } from './mm.js';
-import { allocZeroed, copyPage, pageCachePage, putPage } from './pages.js';
+import { allocZeroed, copyPage, pageCacheKey, pageCachePage, putPage } from './pages.js';
 import {
   lastEntry,
   leafFor,
@@ -155,10 +155,11 @@ function faultIn(k: KernelState, mm: Mm, a: Vma, leaf: TableNode, page: number, 
  * Fault-around (Linux's do_fault_around in mm/memory.c, fault_around_bytes =
  * 64 KiB): after a read fault on a file mapping, also map the other pages of
  * the 16-page window around it (aligned, then clamped to the area and to the
- * faulting page's leaf table) that are not mapped yet, read-only, from the
- * page cache — filemap_map_pages maps pages readahead brought in, which the
- * model takes to be every page of the window. Nothing to flush: the entries
- * were not present.
+ * faulting page's leaf table) that are not mapped yet, read-only — those the
+ * page cache already holds, as filemap_map_pages maps only up-to-date cached
+ * pages and starts no I/O (the model has no readahead: a file's pages enter
+ * the cache when first faulted). Nothing to flush: the entries were not
+ * present.
  */
 function faultAround(k: KernelState, mm: Mm, a: Vma, leaf: TableNode, page: number): void {
   const n = k.opts.faultAround ?? 16;
@@ -174,7 +175,8 @@ function faultAround(k: KernelState, mm: Mm, a: Vma, leaf: TableNode, page: numb
     readEntry(k, leaf, i);
     if ((lastEntry(k).lo & PTE_P) !== 0) continue;
     const va = page + (i - pteOff) * 4096;
-    const pg = pageCachePage(k, a.file, a.pgoff + (va - a.start) / 4096);
+    const pg = k.pageCache.get(pageCacheKey(a.file, a.pgoff + (va - a.start) / 4096));
+    if (pg === undefined) continue;
     k.frames.get(pg);
     setPte(k, leaf, va, pg, f);
     mm.rss++;
