@@ -229,6 +229,9 @@ class StreamParser {
   private readonly pending = new Map<number, Pending>();
   private readonly fds: Map<number, string>;
   private readonly children = new Map<number, number>();
+  /** Child streams in fork order, and those already waited for. */
+  private readonly childOrder: number[] = [];
+  private readonly waited = new Set<number>();
   private exited = false;
 
   constructor(
@@ -355,6 +358,15 @@ class StreamParser {
     const m = /SCHED\[(\d+)\]: {1,2}acquired lock \(([^)]*)/.exec(text);
     if (m === null) return;
     const tid = Number(m[1]);
+    const p = this.pending.get(tid);
+    if (p !== undefined && (p.name === 'wait4' || p.name === 'waitid') && m[2] === 'async_signalhandler') {
+      // A blocking wait cut short by SIGCHLD: valgrind prints no result. A child exited: take the
+      // earliest one not yet waited for (shells reap in order; documented in docs/programs.md).
+      this.pending.delete(tid);
+      this.tid = tid;
+      const s = this.childOrder.find((c) => !this.waited.has(c));
+      if (s !== undefined) this.waitFor(s);
+    }
     if ((m[2] as string).startsWith('thread_wrapper') && !this.live.has(tid))
       throw new CaptureError(`pid ${this.pl.pid}: thread ${tid} started without a clone the parser saw`);
     this.tid = tid;
@@ -412,6 +424,7 @@ class StreamParser {
     const index = this.queue.length;
     this.queue.push({ pid, parent: this.index, tid: this.tid, state: { fds: new Map(this.fds) } });
     this.children.set(pid, index);
+    this.childOrder.push(index);
     this.thread(this.tid);
     this.w.event(EV.fork, [index, this.tid]);
   }
@@ -487,10 +500,7 @@ class StreamParser {
       case 'wait4':
       case 'waitid': {
         const s = this.children.get(r);
-        if (s !== undefined) {
-          this.count('wait');
-          this.w.event(EV.wait, [s]);
-        }
+        if (s !== undefined && !this.waited.has(s)) this.waitFor(s);
         break;
       }
       case 'open':
@@ -526,6 +536,13 @@ class StreamParser {
         if (a[1] === F_DUPFD || a[1] === F_DUPFD_CLOEXEC) this.dupFd(a[0] as number, r);
         break;
     }
+  }
+
+  private waitFor(stream: number): void {
+    this.waited.add(stream);
+    this.count('wait');
+    this.thread(this.tid);
+    this.w.event(EV.wait, [stream]);
   }
 
   private dupFd(from: number, to: number): void {
