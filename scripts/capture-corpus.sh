@@ -10,13 +10,14 @@ trap 'rm -rf "$work"' EXIT
 cap() { name=$1; shift; $umbra capture -o "$out/$name.ump" -- "$@" > /dev/null; }
 
 cc -O1 -pthread -o "$work/threads" "$out/src/threads.c"
-seq 1 40000 | awk '{ printf "%08d %s\n", ($1 * 7919) % 100003, $1 }' > "$work/sort-input.txt"
+gcc -O2 -S -o "$work/hello.s" "$out/src/hello.c"
+seq 1 2000 | awk '{ printf "%08d %s\n", ($1 * 7919) % 100003, $1 }' > "$work/sort-input.txt"
 
 cap true true
 cap ls ls /
 cap cat cat "$out/src/threads.c"
 cap pipeline sh -c 'ls / | wc -l'
 cap threads "$work/threads"
-cap gcc gcc -O2 -c "$out/src/hello.c" -o "$work/hello.o"
+cap gcc gcc -c "$work/hello.s" -o "$work/hello.o"
 cap sort sort "$work/sort-input.txt" -o "$work/sorted.txt"
 ls -l "$out"/*.ump
