@@ -189,6 +189,28 @@ test('a read of the old place after mremap moved it is a kill (SIGSEGV)', () => 
   assert.equal(k.leakedFrames(), 0);
 });
 
+test('fork copies a read-only file mapping that holds private copies (RELRO), not the file', () => {
+  const { k, port } = boot(1);
+  let seen: number[] = [];
+  k.spawn('p', function* (t): TaskBody {
+    k.exec(t, TRUE);
+    // The loader relocates a private file mapping, then makes it read-only.
+    const a = k.mmap(t, 2 * 4096, PROT_R | PROT_W, 80, 0, 'data');
+    k.access(t, ACCESS_WRITE, a, 42);
+    k.mprotect(t, a, 2 * 4096, PROT_R);
+    const c = k.fork(t, 'c', function* (ct): TaskBody {
+      k.access(ct, ACCESS_READ, a);
+      seen = [port.cpu.valueHi, port.cpu.valueLo];
+      k.access(ct, ACCESS_READ, a + 4096);
+      yield;
+    });
+    yield { wait: c };
+    seen.push(t.pid);
+  });
+  finish(k, port);
+  assert.deepEqual(seen, [seen[2], 42, seen[2]], "the child reads the parent's relocated word");
+});
+
 /**
  * Two threads of one process on two vCPUs: B blocks (its vCPU idles with the
  * address space loaded); A unmaps a page. With lazy TLB, B's vCPU gets no IPI
