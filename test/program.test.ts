@@ -33,7 +33,7 @@ import { programWorkload, replayCounters } from '../src/guest/program/replay.js'
 import type { TraceInput, TraceOutput } from '../src/guest/trace/format.js';
 import { openProgram } from '../src/io/program.js';
 import { NativePager } from '../src/pagers/native/native.js';
-import { createPager } from '../src/pagers/registry.js';
+import { createPager, sampleVariants } from '../src/pagers/registry.js';
 
 const MiB = 2 ** 20;
 const root = fileURLToPath(new URL('../..', import.meta.url));
@@ -456,6 +456,14 @@ for (const name of bundled) {
     for (const spec of PAGERS.slice(1)) assert.equal(replay(f, spec).digest, base.digest, spec);
   });
 }
+
+test("bundled captures true and threads: identical digests under every pager's sample of variants", () => {
+  for (const name of ['true.ump', 'threads.ump']) {
+    const f = openProgram(join(corpus, name));
+    const base = replay(f, 'native').digest;
+    for (const spec of sampleVariants(2)) assert.equal(replay(f, spec).digest, base, `${name} under ${spec}`);
+  }
+});
 
 // ---- the parser of valgrind's logs ----
 
