@@ -32,6 +32,7 @@ import { EV, ProgramError, SEG_BRK, SEG_MAP, SEG_STACK } from '../src/guest/prog
 import { programWorkload, replayCounters } from '../src/guest/program/replay.js';
 import type { TraceInput, TraceOutput } from '../src/guest/trace/format.js';
 import { openProgram } from '../src/io/program.js';
+import { traceFileOutput } from '../src/io/trace.js';
 import { NativePager } from '../src/pagers/native/native.js';
 import { createPager, sampleVariants } from '../src/pagers/registry.js';
 
@@ -589,6 +590,26 @@ test('run --program: a bad file is one located line, exit 2; --workload and --pr
     pae.stderr,
     /^umbra: --program .*true\.ump: uses addresses up to 0x[0-9a-f]+, above .* \(use --mode 4-level\)\n$/,
   );
+});
+
+test('run --program: a guest too small for the program is one line naming --memory, exit 2', () => {
+  const big = join(dir, 'big.ump');
+  const w = new ProgramWriter(traceFileOutput(big), { command: 'big' });
+  w.beginStream({ pid: 1, parent: -1, tid: 1, command: 'big' });
+  w.event(EV.exec, IMAGE);
+  w.event(EV.mmap, [0, 96 * MiB, 3, 0x22, -1, 0, 0x7f0000000000]);
+  for (let p = 0; p < (96 * MiB) / 4096; p++) w.access(1, 0x7f0000000 + p);
+  w.event(EV.exit, [0]);
+  w.endStream();
+  w.close(['/bin/big']);
+  const r = umbra(['run', '--program', big, '--memory', '64M']);
+  assert.equal(r.status, 2, r.stderr);
+  assert.match(
+    r.stderr,
+    /^umbra: program:big\.ump: the guest ran out of memory \(.*\) in 64 MiB of RAM: give it more with --memory\n$/,
+  );
+  // The default RAM follows the program's footprint.
+  assert.equal(umbra(['run', '--program', big]).status, 0);
 });
 
 test('compare --program: the same digest under native and shadow, and program counters in --stats-json', () => {

@@ -10,6 +10,7 @@ import { writeFileSync } from 'node:fs';
 import { basename } from 'node:path';
 import type { Command } from 'commander';
 import { Option } from 'commander';
+import { OutOfMemory } from '../guest/kernel/frames.js';
 import type { Kernel } from '../guest/kernel/kernel.js';
 import { KERNEL_MODES, type KernelMode, layoutFor } from '../guest/kernel/layout.js';
 import { runWorkload, startWorkload, type WorkloadRunOptions } from '../guest/kernel/run.js';
@@ -301,6 +302,14 @@ function metaOf(s: RunSpec): Record<string, unknown> {
   };
 }
 
+/** The guest kernel running out of memory is the user's to fix (--memory): one line, exit 2. */
+function outOfMemory(e: unknown, spec: RunSpec): unknown {
+  if (!(e instanceof OutOfMemory)) return e;
+  return new UsageError(
+    `${spec.workload.name}: the guest ran out of memory (${e.message}) in ${mibOf(spec.params.memory)} of RAM: give it more with --memory`,
+  );
+}
+
 /** A program replay's own counters, as "guest.program.*" stats (none for built-in workloads). */
 function programStats(k: Kernel): Record<string, number> {
   const c = replayCounters(k);
@@ -399,6 +408,8 @@ function measure(
       out: sink.out,
       onProgress: (n) => progress.update(n),
     });
+  } catch (e) {
+    throw outOfMemory(e, spec);
   } finally {
     progress.stop();
     sink.close();
@@ -512,17 +523,22 @@ function migrateCommand(o: MigrateCommandOptions): void {
   const switchedOff = /(^|:)-logdirty(:|$)/.test(o.pager);
   if (!logDirty.supported && !switchedOff)
     throw new UsageError(`--pager ${o.pager}: this pager cannot track dirty pages; migration needs log-dirty mode`);
-  const r = migrate({
-    domain: port.domain,
-    cpus: port.cpus,
-    guest: migratingGuest({ port, kernel }),
-    logDirty: logDirty.supported ? logDirty : null,
-    warmupOps: parseIntOption('--warmup', o.warmup, 0, 2 ** 40),
-    opsPerPage: per,
-    maxRounds: parseIntOption('--max-rounds', o.maxRounds, 1, 1000),
-    stopPages: parseIntOption('--stop-pages', o.stopPages, 0, 2 ** 30),
-    maxFactor: 3,
-  });
+  let r: ReturnType<typeof migrate>;
+  try {
+    r = migrate({
+      domain: port.domain,
+      cpus: port.cpus,
+      guest: migratingGuest({ port, kernel }),
+      logDirty: logDirty.supported ? logDirty : null,
+      warmupOps: parseIntOption('--warmup', o.warmup, 0, 2 ** 40),
+      opsPerPage: per,
+      maxRounds: parseIntOption('--max-rounds', o.maxRounds, 1, 1000),
+      stopPages: parseIntOption('--stop-pages', o.stopPages, 0, 2 ** 30),
+      maxFactor: 3,
+    });
+  } catch (e) {
+    throw outOfMemory(e, spec);
+  }
   const ms = (pages: number): string => (((pages * 4096 * 8) / (mbit * 1e6)) * 1000).toFixed(2);
   if (o.json) {
     process.stdout.write(
