@@ -41,6 +41,7 @@ interface GuestOptions {
   program?: string;
   lazyTlb?: boolean;
   faultAround?: boolean;
+  readahead?: boolean;
   size: string;
   seed: string;
   vcpus?: string;
@@ -80,6 +81,7 @@ interface RunSpec {
   pcid: boolean;
   lazyTlb: boolean;
   faultAround: boolean;
+  readahead: boolean;
 }
 
 export function registerWorkloadCommands(program: Command): void {
@@ -153,7 +155,8 @@ function guestOptions(c: Command): Command {
     .option('--thp', 'transparent huge pages for large anonymous areas')
     .option('--verify', "check every user read against the guest kernel's record of what was written")
     .option('--no-lazy-tlb', 'IPI idle vCPUs for every shootdown (no lazy TLB mode)')
-    .option('--no-fault-around', 'map only the faulting page of a file mapping (fault_around_bytes = 4096)');
+    .option('--no-fault-around', 'map only the faulting page of a file mapping (fault_around_bytes = 4096)')
+    .option('--no-readahead', 'read only the missing page of a file into the page cache (no mmap read-around)');
   return hostOptions(c);
 }
 
@@ -274,6 +277,7 @@ function specOf(o: GuestOptions): RunSpec {
     pcid: o.pcid,
     lazyTlb: o.lazyTlb !== false,
     faultAround: o.faultAround !== false,
+    readahead: o.readahead !== false,
     params: {
       size,
       seed: parseIntOption('--seed', o.seed, 0, 2 ** 32 - 1),
@@ -299,6 +303,7 @@ function metaOf(s: RunSpec): Record<string, unknown> {
     ...(s.params.balloon === undefined ? {} : { balloon: s.params.balloon }),
     ...(s.lazyTlb ? {} : { lazyTlb: false }),
     ...(s.faultAround ? {} : { faultAround: false }),
+    ...(s.readahead ? {} : { readahead: false }),
   };
 }
 
@@ -361,6 +366,7 @@ function machineOf(spec: RunSpec, o: GuestOptions, pager: Pager): WorkloadRunOpt
     pcid: spec.pcid,
     lazyTlb: spec.lazyTlb,
     faultAround: spec.faultAround ? 16 : 1,
+    readahead: spec.readahead ? 32 : 1,
     verify: o.verify,
     pager,
     layout: o.layout,

@@ -37,6 +37,7 @@ export class KernelCounters {
   lazyLeaves = 0;
   /** Pages mapped by fault-around beyond the faulting one; madvise(DONTNEED) and mremap calls. */
   faultAroundPages = 0;
+  readaheadPages = 0;
   madviseDontneed = 0;
   mremapMoves = 0;
   flushesLocal = 0;
@@ -97,6 +98,7 @@ export function counterStats(c: KernelCounters, frames: FrameAllocator, balloon 
     'guest.lazy_tlb.catchup_flushes': c.lazyCatchups,
     'guest.lazy_tlb.left_for_init_mm': c.lazyLeaves,
     'guest.page_faults.fault_around_pages': c.faultAroundPages,
+    'guest.page_cache_readahead': c.readaheadPages,
     'guest.madvise_dontneed': c.madviseDontneed,
     'guest.mremap_moves': c.mremapMoves,
     'guest.pages_aged_young': c.agedYoung,

@@ -127,7 +127,11 @@ function growStack(k: KernelState, mm: Mm, va: number): Vma | undefined {
 function faultIn(k: KernelState, mm: Mm, a: Vma, leaf: TableNode, page: number, write: boolean): void {
   mm.rss++;
   if (a.file >= 0) {
-    const pg = pageCachePage(k, a.file, a.pgoff + (page - a.start) / 4096);
+    const pgoff = a.pgoff + (page - a.start) / 4096;
+    // do_read_fault maps the cached neighbours first (fault-around), then the page itself.
+    if (!write) faultAround(k, mm, a, leaf, page);
+    if (!k.pageCache.has(pageCacheKey(a.file, pgoff))) readAround(k, a, pgoff);
+    const pg = pageCachePage(k, a.file, pgoff);
     if (write) {
       // Private file mapping: the first write copies the page.
       const copy = copyPage(k, pg);
@@ -139,7 +143,6 @@ function faultIn(k: KernelState, mm: Mm, a: Vma, leaf: TableNode, page: number, 
     k.frames.get(pg);
     setPte(k, leaf, page, pg, userFlags(k, a, false, false));
     k.counters.faultFile++;
-    faultAround(k, mm, a, leaf, page);
     return;
   }
   if (!write) {
@@ -152,14 +155,33 @@ function faultIn(k: KernelState, mm: Mm, a: Vma, leaf: TableNode, page: number, 
 }
 
 /**
+ * mmap read-around on a page-cache miss (Linux's do_sync_mmap_readahead in
+ * mm/filemap.c): the file's pages in a window of ra_pages (32, i.e.
+ * VM_READAHEAD_PAGES = 128 KiB) starting half a window before the missing
+ * page are read into the page cache, clamped here to the part of the file
+ * the area maps (the model knows no file sizes). Nothing is mapped: the
+ * next faults nearby find them for fault-around.
+ */
+function readAround(k: KernelState, a: Vma, pgoff: number): void {
+  const ra = k.opts.readahead ?? 32;
+  if (ra <= 1) return;
+  const start = Math.max(a.pgoff, pgoff - Math.floor(ra / 2));
+  const end = Math.min(a.pgoff + (a.end - a.start) / 4096, start + ra);
+  for (let p = start; p < end; p++) {
+    if (p === pgoff || k.pageCache.has(pageCacheKey(a.file, p))) continue;
+    pageCachePage(k, a.file, p);
+    k.counters.readaheadPages++;
+  }
+}
+
+/**
  * Fault-around (Linux's do_fault_around in mm/memory.c, fault_around_bytes =
- * 64 KiB): after a read fault on a file mapping, also map the other pages of
+ * 64 KiB): on a read fault on a file mapping, first map the other pages of
  * the 16-page window around it (aligned, then clamped to the area and to the
  * faulting page's leaf table) that are not mapped yet, read-only — those the
  * page cache already holds, as filemap_map_pages maps only up-to-date cached
- * pages and starts no I/O (the model has no readahead: a file's pages enter
- * the cache when first faulted). Nothing to flush: the entries were not
- * present.
+ * pages and starts no I/O (readAround brings pages in on a miss). Nothing to
+ * flush: the entries were not present.
  */
 function faultAround(k: KernelState, mm: Mm, a: Vma, leaf: TableNode, page: number): void {
   const n = k.opts.faultAround ?? 16;

@@ -27,6 +27,7 @@ export interface WorkloadRunOptions {
   /** Lazy TLB mode (default on) and fault-around pages (default 16; 1 = off): KernelOptions. */
   lazyTlb?: boolean;
   faultAround?: number;
+  readahead?: number;
   verify?: boolean;
   pager: Pager;
   layout: LayoutKind;
@@ -68,6 +69,7 @@ export function startWorkload(o: WorkloadRunOptions): { port: GuestPort; kernel:
     balloon: balloonConfig(o.workload, o.params),
     lazyTlb: o.lazyTlb,
     faultAround: o.faultAround,
+    readahead: o.readahead,
   });
   kernel.boot();
   o.workload.start(kernel, o.params);

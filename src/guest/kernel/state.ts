@@ -33,6 +33,8 @@ export interface KernelOptions {
   lazyTlb?: boolean;
   /** Pages mapped around a read fault on a file mapping (Linux's fault_around_bytes / 4096); default 16, 1 = off. */
   faultAround?: number;
+  /** Pages read into the page cache around a file fault that misses it (Linux's ra_pages); default 32, 1 = off. */
+  readahead?: number;
 }
 
 /** What the host asks of the balloon: how much memory at the peak, and how often the target changes. */

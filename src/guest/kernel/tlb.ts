@@ -41,7 +41,7 @@ export function flush(k: KernelState, mm: Mm, start: number, end: number, freedT
     k,
     mm,
     (st) => {
-      if (lazyTlb && st.lazy) {
+      if (lazyTlb && st.lazy && st !== k.vcpus[here]) {
         // Only reached with freed tables (the filter below): leave the address space.
         switchMm(k, k.initMm);
         k.counters.lazyLeaves++;
