@@ -46,7 +46,10 @@ const umbra = (args: string[], env?: NodeJS.ProcessEnv) =>
 
 // ---- the kernel mechanisms ----
 
-function boot(vcpus = 2, opts: { lazyTlb?: boolean; faultAround?: number } = {}): { k: Kernel; port: GuestPort } {
+function boot(
+  vcpus = 2,
+  opts: { lazyTlb?: boolean; faultAround?: number; readahead?: number } = {},
+): { k: Kernel; port: GuestPort } {
   const port = new GuestPort(
     { vcpus, memory: 128 * MiB, maxphyaddr: layoutFor('4-level').maxphyaddr },
     { pager: new NativePager(), layout: 'identity', seed: 3, out: () => {} },
@@ -114,6 +117,25 @@ test('fault-around stops at the area and maps only what the page cache holds', (
     yield;
   });
   finish(k, port);
+});
+
+test('read-around: a page-cache miss reads 32 pages around it; the next fault nearby maps them by fault-around', () => {
+  for (const ra of [32, 1]) {
+    const { k, port } = boot(1, { readahead: ra });
+    k.spawn('p', function* (t): TaskBody {
+      k.exec(t, TRUE);
+      const a = 0x7e0000000000;
+      k.mmapFixed(t, a, 64 * 4096, PROT_R, 81, 0, 'file');
+      const before = k.counters.pageFaults;
+      k.access(t, ACCESS_READ, a + 20 * 4096);
+      // Pages 4..35 are read; page 24's window (16..31) is then mapped in one fault.
+      assert.equal(k.counters.readaheadPages, ra === 32 ? 31 : 0);
+      for (let p = 16; p < 32; p++) k.access(t, ACCESS_READ, a + p * 4096);
+      assert.equal(k.counters.pageFaults - before, ra === 32 ? 2 : 16);
+      yield;
+    });
+    finish(k, port);
+  }
 });
 
 test('madvise(DONTNEED): anonymous pages refault zero-filled, private file pages from the file', () => {
