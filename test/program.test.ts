@@ -606,6 +606,17 @@ test('run --program: a bad file is one located line, exit 2; --workload and --pr
   const both = umbra(['run', '--program', bad, '--workload', 'compile']);
   assert.equal(both.status, 2);
   assert.equal(both.stderr, 'umbra: give --workload NAME or --program FILE (one of them)\n');
+  // A damaged block is found when the replay reaches it: still one located line.
+  const good = readFileSync(join(corpus, 'true.ump'));
+  const f = openProgram(join(corpus, 'true.ump'));
+  const flipped = Buffer.from(good);
+  const at = (f.streams[0]?.offset as number) + 40;
+  flipped[at] = (flipped[at] as number) ^ 0x10;
+  const damaged = join(dir, 'damaged.ump');
+  writeFileSync(damaged, flipped);
+  const d = umbra(['run', '--program', damaged]);
+  assert.equal(d.status, 2, d.stderr);
+  assert.match(d.stderr, /^umbra: .*damaged\.ump: stream 0 block 0: checksum mismatch\n$/);
   const pae = umbra(['run', '--program', join(corpus, 'true.ump'), '--mode', 'pae']);
   assert.equal(pae.status, 2);
   assert.match(

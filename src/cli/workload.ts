@@ -307,8 +307,13 @@ function metaOf(s: RunSpec): Record<string, unknown> {
   };
 }
 
-/** The guest kernel running out of memory is the user's to fix (--memory): one line, exit 2. */
+/**
+ * Failures a run can meet that are the user's to fix, as one line (exit 2):
+ * the guest kernel running out of memory (--memory), a bad block of a
+ * program trace (found when the replay reaches it).
+ */
 function outOfMemory(e: unknown, spec: RunSpec): unknown {
+  if (e instanceof ProgramError) return new UsageError(e.message);
   if (!(e instanceof OutOfMemory)) return e;
   return new UsageError(
     `${spec.workload.name}: the guest ran out of memory (${e.message}) in ${mibOf(spec.params.memory)} of RAM: give it more with --memory`,

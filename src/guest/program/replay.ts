@@ -22,7 +22,7 @@ import type { Kernel, Task, TaskBody, Vma } from '../kernel/kernel.js';
 import { SLICE } from '../kernel/programs.js';
 import type { Workload, WorkloadParams } from '../kernel/workloads.js';
 import type { ProgramFile } from './file.js';
-import { EV, type EventBlock, SEG_BRK, SEG_STACK } from './format.js';
+import { EV, EV_NAME, type EventBlock, ProgramError, SEG_BRK, SEG_STACK } from './format.js';
 
 /** Guest file id of the capture's file 0. */
 export const FILE_BASE = 1000;
@@ -265,8 +265,8 @@ class Proc {
         case EV.threadExit:
           if (a[0] === tid) {
             this.tasks.delete(tid);
-            // Hand the stream on: run what follows up to the next thread switch.
-            this.handOn(t);
+            // Hand the stream on: find the next thread switch.
+            this.handOn();
             return;
           }
           break;
@@ -285,8 +285,11 @@ class Proc {
 
   private readonly children = new Map<number, Proc>();
 
-  /** After a thread's exit: events up to the next switch belong to no thread; find that switch. */
-  private handOn(t: Task): void {
+  /**
+   * After a thread's exit the next event is the switch to the thread that
+   * runs next (the capture names the thread before each event), or the end.
+   */
+  private handOn(): void {
     for (;;) {
       const ev = this.next();
       if (ev === null) {
@@ -303,7 +306,11 @@ class Proc {
         this.end();
         return;
       }
-      void t;
+      throw new ProgramError(
+        this.f.path,
+        `stream ${this.stream}`,
+        `${EV_NAME[b.code[e] as number]} event after a thread's exit, before any thread switch`,
+      );
     }
   }
 
