@@ -521,6 +521,7 @@ const LOG = [
   '--500--   SCHED[2]:  acquired lock (thread_wrapper(starting new thread))',
   ' L 04835010,8',
   'SYSCALL[500,2](28) sys_madvise ( 0x4837000, 4096, 4 ) --> [async] ... ',
+  '--500--   SCHED[2]: releasing lock (VG_(client_syscall)[async]) -> VgTs_WaitSys',
   '--500--   SCHED[1]:  acquired lock (VG_(scheduler):timeslice)',
   ' L 04837000,8',
   'SYSCALL[500,2](28) ... [async] --> Success(0x0) ',
@@ -559,7 +560,11 @@ test('parser: valgrind log lines become the events of a stream, in order, with t
       const c = b.code[e] as number;
       if (c === EV.access)
         events.push(`${['r', 'w', 'x'][b.kind[e] as number]}${(b.page[e] as number).toString(16)}*${b.repeat[e]}`);
-      else events.push(`${c}:${(b.args[e] as number[]).slice(0, c === EV.exec ? 2 : 7).join(',')}`);
+      else {
+        // A thread switch away from a thread blocked in a system call is marked "b".
+        const flag = c === EV.thread && b.kind[e] === 1 ? 'b' : '';
+        events.push(`${c}${flag}:${(b.args[e] as number[]).slice(0, c === EV.exec ? 2 : 7).join(',')}`);
+      }
     }
   }
   assert.deepEqual(events, [
@@ -576,15 +581,17 @@ test('parser: valgrind log lines become the events of a stream, in order, with t
     `${EV.mmap}:0,8192,1,2,0,0,${0x4835000}`,
     `${EV.mmap}:0,4096,3,34,-1,0,${0x4837000}`,
     `${EV.clone}:2`,
+    // Thread 1 was preempted (VgTs_Yielding): it is still running.
     `${EV.thread}:2`,
     'r4835*1',
-    `${EV.thread}:1`,
+    // Thread 2 blocked in its madvise (VgTs_WaitSys).
+    `${EV.thread}b:1`,
     'r4837*1',
     // The blocking madvise completes on thread 2's behalf.
     `${EV.thread}:2`,
     `${EV.madvise}:${0x4837000},4096,4`,
     `${EV.threadExit}:2`,
-    `${EV.thread}:1`,
+    `${EV.thread}b:1`,
     `${EV.exit}:0`,
   ]);
 });

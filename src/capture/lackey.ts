@@ -19,7 +19,16 @@
  */
 
 import type { ProgramWriter } from '../guest/program/file.js';
-import { EV, KIND_FETCH, KIND_READ, KIND_WRITE, SEG_BRK, SEG_MAP, SEG_STACK } from '../guest/program/format.js';
+import {
+  EV,
+  KIND_FETCH,
+  KIND_READ,
+  KIND_WRITE,
+  SEG_BRK,
+  SEG_MAP,
+  SEG_STACK,
+  THREAD_LEAVES_BLOCKED,
+} from '../guest/program/format.js';
 
 /** One client segment of valgrind's startup dump. */
 export interface LayoutSegment {
@@ -232,6 +241,8 @@ class StreamParser {
   /** Child streams in fork order, and those already waited for. */
   private readonly childOrder: number[] = [];
   private readonly waited = new Set<number>();
+  /** Threads whose last release of valgrind's lock was into a blocking system call. */
+  private readonly blocked = new Set<number>();
   private exited = false;
 
   constructor(
@@ -290,7 +301,9 @@ class StreamParser {
 
   private thread(tid: number): void {
     if (tid === this.emittedTid) return;
-    this.w.event(EV.thread, [tid]);
+    // Did the thread we leave block in a system call (idle on a real CPU), or was it preempted?
+    const blocked = this.blocked.has(this.emittedTid) || !this.live.has(this.emittedTid);
+    this.w.event(EV.thread | (blocked ? THREAD_LEAVES_BLOCKED : 0), [tid]);
     this.emittedTid = tid;
   }
 
@@ -355,6 +368,11 @@ class StreamParser {
   }
 
   private sched(text: string): void {
+    const rel = /SCHED\[(\d+)\]: releasing lock \(.*\) -> (\w+)/.exec(text);
+    if (rel !== null) {
+      if (rel[2] === 'VgTs_WaitSys') this.blocked.add(Number(rel[1]));
+      else this.blocked.delete(Number(rel[1]));
+    }
     const m = /SCHED\[(\d+)\]: {1,2}acquired lock \(([^)]*)/.exec(text);
     if (m === null) return;
     const tid = Number(m[1]);

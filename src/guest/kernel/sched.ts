@@ -103,6 +103,7 @@ function runSlice(k: KernelState, exit: (t: Task) => void, v: number, t: Task): 
   leaveLazy(k, t.mm);
   switchMm(k, t.mm);
   const r = (t.body as TaskBody).next();
+  let busy = false;
   if (t.state !== 'dead') {
     if (r.done === true || t.killed) exit(t);
     else {
@@ -110,6 +111,7 @@ function runSlice(k: KernelState, exit: (t: Task) => void, v: number, t: Task): 
       if (y !== undefined && 'sleep' in y) {
         t.state = 'blocked';
         t.waitingFor = null;
+        busy = y.busy === true;
       } else if (y !== undefined && y.wait.state !== 'dead') {
         t.state = 'blocked';
         t.waitingFor = y.wait;
@@ -117,7 +119,7 @@ function runSlice(k: KernelState, exit: (t: Task) => void, v: number, t: Task): 
     }
   }
   // A vCPU whose task stopped running idles with its address space still loaded (enter_lazy_tlb).
-  if (t.state !== 'runnable' && st.loadedMm !== k.initMm) st.lazy = true;
+  if (t.state !== 'runnable' && !busy && st.loadedMm !== k.initMm) st.lazy = true;
 }
 
 /** Wake `t` from a sleep (the futex wake of a task that yielded { sleep: true }). */

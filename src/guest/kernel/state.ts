@@ -91,8 +91,10 @@ export type TaskBody = Generator<Yield, void, void>;
 /**
  * What a task's body yields: end of its time slice, a wait for a child's
  * exit, or sleep until another task wakes it (Kernel.wake, a futex wake).
+ * A sleep with `busy` stands for a task that is in fact still running (a
+ * replayed thread waiting for its turn): its vCPU does not go lazy.
  */
-export type Yield = undefined | { wait: Task } | { sleep: true };
+export type Yield = undefined | { wait: Task } | { sleep: true; busy?: boolean };
 
 export class Task {
   state: 'runnable' | 'blocked' | 'dead' = 'runnable';

@@ -74,6 +74,9 @@ export const EV_NAME: readonly string[] = [
 /** Operands (varints) per event code; exec is 2 + 6 per segment. */
 export const ARITY: readonly number[] = [0, 0, 1, 7, 2, 3, 2, 3, 5, 2, 1, -1, 1, 1, 1];
 
+/** Flag of a thread event: the thread switched away from is blocked in a system call (idle), not preempted. */
+export const THREAD_LEAVES_BLOCKED = 0x10;
+
 export const KIND_READ = 0;
 export const KIND_WRITE = 1;
 export const KIND_FETCH = 2;
@@ -216,7 +219,9 @@ export function decodeEvents(raw: Uint8Array, n: number): EventBlock {
       continue;
     }
     if (code === 0 || code >= ARITY.length) throw `event ${e + 1}: unknown event code ${code}`;
-    if ((op & 0xf0) !== 0) throw `event ${e + 1}: ${EV_NAME[code]} with flag bits 0x${(op & 0xf0).toString(16)}`;
+    // A thread switch's flag 0x10: the thread it leaves is blocked (in a system call), not preempted.
+    if (code === EV.thread && (op & 0xf0) === THREAD_LEAVES_BLOCKED) b.kind[e] = 1;
+    else if ((op & 0xf0) !== 0) throw `event ${e + 1}: ${EV_NAME[code]} with flag bits 0x${(op & 0xf0).toString(16)}`;
     let arity = ARITY[code] as number;
     const args: number[] = [];
     if (arity < 0) {

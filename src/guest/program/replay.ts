@@ -174,7 +174,8 @@ class Proc {
         return;
       }
       if (this.current !== tid) {
-        yield { sleep: true };
+        // Waiting for its turn: idle if the capture saw it block, else still running (its vCPU stays busy).
+        yield { sleep: true, busy: !this.idle.has(tid) };
         continue;
       }
       const ev = this.next();
@@ -200,6 +201,8 @@ class Proc {
       if (code !== EV.thread) c.syscalls++;
       switch (code) {
         case EV.thread:
+          if (b.kind[e] === 1) this.idle.add(tid);
+          else this.idle.delete(tid);
           this.switchTo(a[0] as number);
           break;
         case EV.mmap: {
@@ -284,6 +287,8 @@ class Proc {
   }
 
   private readonly children = new Map<number, Proc>();
+  /** Threads that left the stream blocked in a system call (their vCPU may go lazy). */
+  private readonly idle = new Set<number>();
 
   /**
    * After a thread's exit the next event is the switch to the thread that
