@@ -6,8 +6,9 @@
  * bytes, and a replay prints what the live run printed); timings and the
  * progress bar go to stderr.
  */
-import { writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { basename } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
 import { Option } from 'commander';
 import { OutOfMemory } from '../guest/kernel/frames.js';
@@ -25,7 +26,13 @@ import type { Pager } from '../hypervisor/pager.js';
 import { openProgram } from '../io/program.js';
 import { openTrace, traceFileOutput } from '../io/trace.js';
 import type { LayoutKind } from '../machine/placement.js';
-import { calibration } from '../metrics/calibration.js';
+import {
+  calibration,
+  calibrationLines,
+  calibrationRows,
+  parseRealFigures,
+  type RealFigures,
+} from '../metrics/calibration.js';
 import { compareRows, renderCsv, renderJson, renderText } from '../metrics/compare.js';
 import { type CostModel, DEFAULT_COSTS, modelCycles } from '../metrics/costs.js';
 import { plotSvg } from '../metrics/plot.js';
@@ -711,10 +718,25 @@ function report(meta: Record<string, unknown>, s: Stats, digest: string, costs: 
   for (const [heading, text] of pagerSummary(s)) lines.push(`${heading.padEnd(10)} ${text}`);
   const cyc = modelCycles(s, costs);
   lines.push(`cycles     ${n(Math.round(cyc.total))} modelled (docs/costs.md)`);
+  const real = realFigures();
+  const rows = real === null ? [] : calibrationRows(String(meta.workload), s, Number(meta.size), real);
+  if (rows.length > 0) {
+    lines.push(`real counterpart measured here (calibrate/real.json, ${String(real?.machine.kernel ?? '')}):`);
+    for (const c of calibrationLines(rows)) lines.push(`  ${c}`);
+  }
   const cal = calibration(String(meta.workload), s, Number(meta.size));
   if (cal.length > 0) {
     lines.push('calibration against the measured real run (shared/corpus/realworkloads):');
     for (const c of cal) lines.push(`  ${c}`);
   }
   return `${lines.join('\n')}\n`;
+}
+
+/** The bundled figures of the workloads' real counterparts (npm run calibrate), or null when absent. */
+function realFigures(): RealFigures | null {
+  const file = fileURLToPath(new URL('../../../calibrate/real.json', import.meta.url));
+  if (!existsSync(file)) return null;
+  const r = parseRealFigures(JSON.parse(readFileSync(file, 'utf8')));
+  if (typeof r === 'string') throw new UsageError(`${file}: ${r}`);
+  return r;
 }

@@ -182,9 +182,13 @@ export async function plotSvg(
   costs: Readonly<CostModel> = DEFAULT_COSTS,
   opts: PlotOptions = {},
 ): Promise<string> {
+  return renderSvg(plotSpec(plotData(runs, costs, opts), opts.title));
+}
+
+/** Render any Vega-Lite specification as an SVG document (the libraries load on first use). */
+export async function renderSvg(vlSpec: Record<string, unknown>): Promise<string> {
   const [vega, vl] = await Promise.all([import('vega'), import('vega-lite')]);
-  const vlSpec = plotSpec(plotData(runs, costs, opts), opts.title) as unknown as Parameters<typeof vl.compile>[0];
-  const spec = vl.compile(vlSpec).spec;
+  const spec = vl.compile(vlSpec as unknown as Parameters<typeof vl.compile>[0]).spec;
   const view = new vega.View(vega.parse(spec), { renderer: 'none' });
   try {
     return await view.toSVG();

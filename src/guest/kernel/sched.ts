@@ -95,31 +95,48 @@ function runSlice(k: KernelState, exit: (t: Task) => void, v: number, t: Task): 
   const p = k.port;
   if (p.cpu.index !== v) p.selectCpu(v);
   const st = k.vcpus[v] as VcpuState;
+  // Context switches are counted as perf counts them: each time a task leaves its CPU (preempted, blocked, exited).
   if (st.current !== t) {
     kfetch(k, ENTRY_SCHEDULE);
-    k.counters.contextSwitches++;
+    if (st.current !== null && !st.switchedOut) {
+      k.counters.contextSwitches++;
+      k.counters.contextSwitchesPreempted++;
+    }
     st.current = t;
   }
+  st.switchedOut = false;
   leaveLazy(k, t.mm);
   switchMm(k, t.mm);
   const r = (t.body as TaskBody).next();
   let busy = false;
-  if (t.state !== 'dead') {
-    if (r.done === true || t.killed) exit(t);
-    else {
-      const y = r.value;
-      if (y !== undefined && 'sleep' in y) {
-        t.state = 'blocked';
-        t.waitingFor = null;
-        busy = y.busy === true;
-      } else if (y !== undefined && y.wait.state !== 'dead') {
-        t.state = 'blocked';
-        t.waitingFor = y.wait;
-      }
+  if (t.state === 'dead') switchOut(k, st, t);
+  else if (r.done === true || t.killed) {
+    switchOut(k, st, t);
+    exit(t);
+  } else {
+    const y = r.value;
+    if (y !== undefined && 'sleep' in y) {
+      t.state = 'blocked';
+      t.waitingFor = null;
+      busy = y.busy === true;
+      // A replayed thread only waiting for its turn is still running: it does not leave its CPU.
+      if (!busy) switchOut(k, st, t);
+    } else if (y !== undefined && y.wait.state !== 'dead') {
+      t.state = 'blocked';
+      t.waitingFor = y.wait;
+      switchOut(k, st, t);
     }
   }
   // A vCPU whose task stopped running idles with its address space still loaded (enter_lazy_tlb).
   if (t.state !== 'runnable' && !busy && st.loadedMm !== k.initMm) st.lazy = true;
+}
+
+/** `t` blocked or exited (dequeued: current is null then): it leaves its CPU now, counted once whatever runs next. */
+function switchOut(k: KernelState, st: VcpuState, t: Task): void {
+  if ((st.current === t || st.current === null) && !st.switchedOut) {
+    k.counters.contextSwitches++;
+    st.switchedOut = true;
+  }
 }
 
 /** Wake `t` from a sleep (the futex wake of a task that yielded { sleep: true }). */

@@ -111,6 +111,8 @@ export class Task {
 
 export interface VcpuState {
   current: Task | null;
+  /** `current` has already been counted as switched out (it blocked or exited). */
+  switchedOut: boolean;
   loadedMm: Mm;
   /** Idle with loadedMm still loaded (Linux's enter_lazy_tlb): shootdowns skip it unless tables were freed. */
   lazy: boolean;
