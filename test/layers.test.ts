@@ -26,11 +26,11 @@ const ORDER: ReadonlyArray<readonly string[]> = [
   ['metrics'],
   ['inspect', 'fuzz'],
   ['import'],
-  ['io'],
+  ['io', 'capture'],
   ['cli'],
 ];
 /** The only layers that may use Node built-ins: file and process I/O. */
-const NODE_LAYERS = new Set(['import', 'io', 'cli']);
+const NODE_LAYERS = new Set(['import', 'io', 'capture', 'cli']);
 
 /**
  * Imports that break the order and cannot be fixed here yet, each with the

@@ -7,6 +7,7 @@ import { Command, CommanderError, Option } from 'commander';
 import { ConfigError } from '../hypervisor/pager.js';
 import { useNodeSha256 } from '../io/sha256.js';
 import { CompareError } from '../metrics/compare.js';
+import { registerCaptureCommand } from './capture.js';
 import { countersCommand } from './counters.js';
 import { UsageError } from './errors.js';
 import { execCommand } from './exec.js';
@@ -96,6 +97,7 @@ program
   .action(countersCommand);
 
 registerTraceCommands(program);
+registerCaptureCommand(program);
 registerWorkloadCommands(program);
 
 async function main(): Promise<void> {

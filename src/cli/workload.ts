@@ -7,17 +7,23 @@
  * progress bar go to stderr.
  */
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { basename } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
 import { Option } from 'commander';
+import { OutOfMemory } from '../guest/kernel/frames.js';
+import type { Kernel } from '../guest/kernel/kernel.js';
 import { KERNEL_MODES, type KernelMode, layoutFor } from '../guest/kernel/layout.js';
 import { runWorkload, startWorkload, type WorkloadRunOptions } from '../guest/kernel/run.js';
 import { WORKLOADS, type Workload, type WorkloadParams, workload } from '../guest/kernel/workloads.js';
+import { ProgramError } from '../guest/program/format.js';
+import { programTop, programWorkload, replayCounters } from '../guest/program/replay.js';
 import { TraceError } from '../guest/trace/format.js';
 import { replayTrace } from '../guest/trace/replay.js';
 import { TraceWriter } from '../guest/trace/writer.js';
 import { type MigratingGuest, migrate } from '../hypervisor/migrate.js';
 import type { Pager } from '../hypervisor/pager.js';
+import { openProgram } from '../io/program.js';
 import { openTrace, traceFileOutput } from '../io/trace.js';
 import type { LayoutKind } from '../machine/placement.js';
 import {
@@ -38,7 +44,11 @@ import { parseIntOption, parseTlb } from './options.js';
 import { startProgress } from './progress.js';
 
 interface GuestOptions {
-  workload: string;
+  workload?: string;
+  program?: string;
+  lazyTlb?: boolean;
+  faultAround?: boolean;
+  readahead?: boolean;
   size: string;
   seed: string;
   vcpus?: string;
@@ -76,6 +86,9 @@ interface RunSpec {
   params: WorkloadParams;
   mode: KernelMode;
   pcid: boolean;
+  lazyTlb: boolean;
+  faultAround: boolean;
+  readahead: boolean;
 }
 
 export function registerWorkloadCommands(program: Command): void {
@@ -143,7 +156,8 @@ const BALLOON_HELP =
   'a balloon driver gives back up to SIZE of guest RAM (25%, 128M) and takes it back, four times over the run';
 
 function guestOptions(c: Command): Command {
-  c.requiredOption('--workload <name>', `workload: ${WORKLOADS.map((w) => w.name).join(', ')}`)
+  c.option('--workload <name>', `workload: ${WORKLOADS.map((w) => w.name).join(', ')}`)
+    .option('--program <file>', 'a captured program tree instead (umbra capture; docs/programs.md)')
     .option('--size <x>', 'amount of work, relative to the workload default (1)', '1')
     .option('--seed <n>', 'seed of every random choice', '1')
     .option('--vcpus <n>', 'guest vCPUs (default: the workload default)')
@@ -151,7 +165,10 @@ function guestOptions(c: Command): Command {
     .addOption(new Option('--mode <mode>', 'guest paging mode').choices([...KERNEL_MODES]).default('4-level'))
     .option('--no-pcid', 'do not tag address spaces with PCIDs')
     .option('--thp', 'transparent huge pages for large anonymous areas')
-    .option('--verify', "check every user read against the guest kernel's record of what was written");
+    .option('--verify', "check every user read against the guest kernel's record of what was written")
+    .option('--no-lazy-tlb', 'IPI idle vCPUs for every shootdown (no lazy TLB mode)')
+    .option('--no-fault-around', 'map only the faulting page of a file mapping (fault_around_bytes = 4096)')
+    .option('--no-readahead', 'read only the missing page of a file into the page cache (no mmap read-around)');
   return hostOptions(c);
 }
 
@@ -224,11 +241,32 @@ export function parseBalloon(v: string, memory: number): number {
   return bytes;
 }
 
-function specOf(o: GuestOptions): RunSpec {
-  const w = workload(o.workload);
+/** The workload of --workload or --program (exactly one of them). */
+function workloadOf(o: GuestOptions): Workload {
+  if ((o.workload === undefined) === (o.program === undefined))
+    throw new UsageError('give --workload NAME or --program FILE (one of them)');
+  if (o.program !== undefined) {
+    const file = o.program;
+    const f = userErrors(file, () => openProgram(file), [ProgramError]);
+    const mode = o.mode as KernelMode;
+    const top = programTop(f);
+    const userTop = layoutFor(mode).userTop;
+    if (top > userTop)
+      throw new UsageError(
+        `--program ${file}: uses addresses up to 0x${(top - 1).toString(16)}, above the 0x${userTop.toString(16)} a ${mode} guest gives user space (use --mode 4-level)`,
+      );
+    if (o.size !== '1') throw new UsageError('--size: a captured program runs as captured (--size 1)');
+    return programWorkload(f, `program:${basename(file)}`);
+  }
+  const w = workload(o.workload as string);
   if (w === undefined) {
     throw new UsageError(`unknown workload "${o.workload}" (try: ${WORKLOADS.map((x) => x.name).join(', ')})`);
   }
+  return w;
+}
+
+function specOf(o: GuestOptions): RunSpec {
+  const w = workloadOf(o);
   // Decimal only: Number() would also take "0x10", "1e3" and " 2".
   const size = /^(?:\d+(?:\.\d*)?|\.\d+)$/.test(o.size) ? Number(o.size) : Number.NaN;
   if (!Number.isFinite(size) || size <= 0 || size > 10000)
@@ -249,6 +287,9 @@ function specOf(o: GuestOptions): RunSpec {
     workload: w,
     mode,
     pcid: o.pcid,
+    lazyTlb: o.lazyTlb !== false,
+    faultAround: o.faultAround !== false,
+    readahead: o.readahead !== false,
     params: {
       size,
       seed: parseIntOption('--seed', o.seed, 0, 2 ** 32 - 1),
@@ -272,6 +313,39 @@ function metaOf(s: RunSpec): Record<string, unknown> {
     thp: s.params.thp,
     // Only when asked for: traces and reports of runs without a balloon stay as they were.
     ...(s.params.balloon === undefined ? {} : { balloon: s.params.balloon }),
+    ...(s.lazyTlb ? {} : { lazyTlb: false }),
+    ...(s.faultAround ? {} : { faultAround: false }),
+    ...(s.readahead ? {} : { readahead: false }),
+  };
+}
+
+/**
+ * Failures a run can meet that are the user's to fix, as one line (exit 2):
+ * the guest kernel running out of memory (--memory), a bad block of a
+ * program trace (found when the replay reaches it).
+ */
+function outOfMemory(e: unknown, spec: RunSpec): unknown {
+  if (e instanceof ProgramError) return new UsageError(e.message);
+  if (!(e instanceof OutOfMemory)) return e;
+  return new UsageError(
+    `${spec.workload.name}: the guest ran out of memory (${e.message}) in ${mibOf(spec.params.memory)} of RAM: give it more with --memory`,
+  );
+}
+
+/** A program replay's own counters, as "guest.program.*" stats (none for built-in workloads). */
+function programStats(k: Kernel): Record<string, number> {
+  const c = replayCounters(k);
+  if (c === undefined) return {};
+  return {
+    'guest.program.events': c.events,
+    'guest.program.access_runs': c.accessRuns,
+    'guest.program.accesses': c.accesses,
+    'guest.program.syscalls': c.syscalls,
+    'guest.program.processes': c.processes,
+    'guest.program.threads': c.threads,
+    'guest.program.killed': c.killed,
+    'guest.program.madvise_ignored': c.madviseIgnored,
+    'guest.program.shared_mappings': c.sharedMappings,
   };
 }
 
@@ -307,6 +381,9 @@ function machineOf(spec: RunSpec, o: GuestOptions, pager: Pager): WorkloadRunOpt
     params: spec.params,
     mode: spec.mode,
     pcid: spec.pcid,
+    lazyTlb: spec.lazyTlb,
+    faultAround: spec.faultAround ? 16 : 1,
+    readahead: spec.readahead ? 32 : 1,
     verify: o.verify,
     pager,
     layout: o.layout,
@@ -354,11 +431,17 @@ function measure(
       out: sink.out,
       onProgress: (n) => progress.update(n),
     });
+  } catch (e) {
+    throw outOfMemory(e, spec);
   } finally {
     progress.stop();
     sink.close();
   }
-  const stats = { ...collectStats(pager, r.port.cpus, r.ops, r.seconds), ...r.kernel.stats() };
+  const stats = {
+    ...collectStats(pager, r.port.cpus, r.ops, r.seconds),
+    ...r.kernel.stats(),
+    ...programStats(r.kernel),
+  };
   recorder?.close({ digest: r.digest, ops: r.ops, guest: r.kernel.stats() });
   return { stats, digest: r.digest, seconds: r.seconds };
 }
@@ -465,17 +548,22 @@ function migrateCommand(o: MigrateCommandOptions): void {
   const switchedOff = /(^|:)-logdirty(:|$)/.test(o.pager);
   if (!logDirty.supported && !switchedOff)
     throw new UsageError(`--pager ${o.pager}: this pager cannot track dirty pages; migration needs log-dirty mode`);
-  const r = migrate({
-    domain: port.domain,
-    cpus: port.cpus,
-    guest: migratingGuest({ port, kernel }),
-    logDirty: logDirty.supported ? logDirty : null,
-    warmupOps: parseIntOption('--warmup', o.warmup, 0, 2 ** 40),
-    opsPerPage: per,
-    maxRounds: parseIntOption('--max-rounds', o.maxRounds, 1, 1000),
-    stopPages: parseIntOption('--stop-pages', o.stopPages, 0, 2 ** 30),
-    maxFactor: 3,
-  });
+  let r: ReturnType<typeof migrate>;
+  try {
+    r = migrate({
+      domain: port.domain,
+      cpus: port.cpus,
+      guest: migratingGuest({ port, kernel }),
+      logDirty: logDirty.supported ? logDirty : null,
+      warmupOps: parseIntOption('--warmup', o.warmup, 0, 2 ** 40),
+      opsPerPage: per,
+      maxRounds: parseIntOption('--max-rounds', o.maxRounds, 1, 1000),
+      stopPages: parseIntOption('--stop-pages', o.stopPages, 0, 2 ** 30),
+      maxFactor: 3,
+    });
+  } catch (e) {
+    throw outOfMemory(e, spec);
+  }
   const ms = (pages: number): string => (((pages * 4096 * 8) / (mbit * 1e6)) * 1000).toFixed(2);
   if (o.json) {
     process.stdout.write(
@@ -623,6 +711,11 @@ function report(meta: Record<string, unknown>, s: Stats, digest: string, costs: 
     .filter((k) => k.startsWith('guest.syscalls.'))
     .map((k) => `${k.slice(15)} ${n(s[k])}`);
   lines.push(`syscalls   ${n(g('guest.syscalls'))} (${sys.join(', ')})`);
+  if (typeof s['guest.program.accesses'] === 'number') {
+    lines.push(
+      `program    ${n(g('guest.program.accesses'))} captured accesses replayed as ${n(g('guest.program.access_runs'))} (identical repeats collapsed), ${n(g('guest.program.syscalls'))} captured system calls, ${n(g('guest.program.killed'))} processes killed`,
+    );
+  }
   lines.push(
     `TLB        hit rate ${pct(g('tlb_hits'), g('tlb_hits') + g('tlb_misses'))}, ${n(g('walks'))} walks, ${g('memory_refs_per_walk')} memory references per walk; ${n(g('guest.shootdown_ipis'))} shootdown IPIs`,
   );

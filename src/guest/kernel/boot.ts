@@ -47,6 +47,8 @@ export function initKernel(k: KernelState): void {
       current: null,
       switchedOut: false,
       loadedMm: k.initMm,
+      lazy: false,
+      loadedGen: 0,
       pcidMm: new Array(DYN_PCIDS).fill(null),
       pcidGen: new Array(DYN_PCIDS).fill(0),
       nextPcid: 0,

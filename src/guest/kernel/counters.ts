@@ -35,6 +35,15 @@ export class KernelCounters {
   faultSegv = 0;
   syscalls: Record<string, number> = {};
   shootdownIpis = 0;
+  /** Lazy TLB: IPIs not sent to idle vCPUs, their catch-up flushes, and lazy vCPUs sent off a freed table. */
+  lazySkips = 0;
+  lazyCatchups = 0;
+  lazyLeaves = 0;
+  /** Pages mapped by fault-around beyond the faulting one; madvise(DONTNEED) and mremap calls. */
+  faultAroundPages = 0;
+  readaheadPages = 0;
+  madviseDontneed = 0;
+  mremapMoves = 0;
   flushesLocal = 0;
   flushesFull = 0;
   tablesAllocated = 0;
@@ -91,6 +100,13 @@ export function counterStats(c: KernelCounters, frames: FrameAllocator, balloon 
     'guest.tlb_flushes.pages': c.flushesLocal,
     'guest.tlb_flushes.full': c.flushesFull,
     'guest.shootdown_ipis': c.shootdownIpis,
+    'guest.lazy_tlb.skipped_ipis': c.lazySkips,
+    'guest.lazy_tlb.catchup_flushes': c.lazyCatchups,
+    'guest.lazy_tlb.left_for_init_mm': c.lazyLeaves,
+    'guest.page_faults.fault_around_pages': c.faultAroundPages,
+    'guest.page_cache_readahead': c.readaheadPages,
+    'guest.madvise_dontneed': c.madviseDontneed,
+    'guest.mremap_moves': c.mremapMoves,
     'guest.pages_aged_young': c.agedYoung,
     'guest.frames_peak': frames.peakInUse,
   };

@@ -18,7 +18,7 @@ import { FRAMES_PER_HUGE, OutOfMemory } from './frames.js';
 import { bug, clearFrame, copyLines, kfetch, ok } from './kmem.js';
 import { spanOf } from './layout.js';
 import { type Mm, PROT_R, PROT_W, PROT_X, TableNode, type Vma } from './mm.js';
-import { allocZeroed, copyPage, pageCachePage, putPage } from './pages.js';
+import { allocZeroed, copyPage, pageCacheKey, pageCachePage, putPage } from './pages.js';
 import {
   lastEntry,
   leafFor,
@@ -127,13 +127,18 @@ function growStack(k: KernelState, mm: Mm, va: number): Vma | undefined {
 function faultIn(k: KernelState, mm: Mm, a: Vma, leaf: TableNode, page: number, write: boolean): void {
   mm.rss++;
   if (a.file >= 0) {
-    const pg = pageCachePage(k, a.file, a.pgoff + (page - a.start) / 4096);
+    const pgoff = a.pgoff + (page - a.start) / 4096;
+    // do_read_fault maps the cached neighbours first (fault-around), then the page itself.
+    if (!write) faultAround(k, mm, a, leaf, page);
+    if (!k.pageCache.has(pageCacheKey(a.file, pgoff))) readAround(k, a, pgoff);
+    const pg = pageCachePage(k, a.file, pgoff);
     if (write) {
       // Private file mapping: the first write copies the page.
       const copy = copyPage(k, pg);
       setPte(k, leaf, page, copy, userFlags(k, a, true, true));
       k.counters.faultCow++;
       k.counters.faultCowFile++;
+      a.anon = true;
       return;
     }
     k.frames.get(pg);
@@ -148,6 +153,58 @@ function faultIn(k: KernelState, mm: Mm, a: Vma, leaf: TableNode, page: number, 
   }
   setPte(k, leaf, page, allocZeroed(k), userFlags(k, a, true, true));
   k.counters.faultDemandZero++;
+}
+
+/**
+ * mmap read-around on a page-cache miss (Linux's do_sync_mmap_readahead in
+ * mm/filemap.c): the file's pages in a window of ra_pages (32, i.e.
+ * VM_READAHEAD_PAGES = 128 KiB) starting half a window before the missing
+ * page are read into the page cache, clamped here to the part of the file
+ * the area maps (the model knows no file sizes). Nothing is mapped: the
+ * next faults nearby find them for fault-around.
+ */
+function readAround(k: KernelState, a: Vma, pgoff: number): void {
+  const ra = k.opts.readahead ?? 32;
+  if (ra <= 1) return;
+  const start = Math.max(a.pgoff, pgoff - Math.floor(ra / 2));
+  const end = Math.min(a.pgoff + (a.end - a.start) / 4096, start + ra);
+  for (let p = start; p < end; p++) {
+    if (p === pgoff || k.pageCache.has(pageCacheKey(a.file, p))) continue;
+    pageCachePage(k, a.file, p);
+    k.counters.readaheadPages++;
+  }
+}
+
+/**
+ * Fault-around (Linux's do_fault_around in mm/memory.c, fault_around_bytes =
+ * 64 KiB): on a read fault on a file mapping, first map the other pages of
+ * the 16-page window around it (aligned, then clamped to the area and to the
+ * faulting page's leaf table) that are not mapped yet, read-only — those the
+ * page cache already holds, as filemap_map_pages maps only up-to-date cached
+ * pages and starts no I/O (readAround brings pages in on a miss). Nothing to
+ * flush: the entries were not present.
+ */
+function faultAround(k: KernelState, mm: Mm, a: Vma, leaf: TableNode, page: number): void {
+  const n = k.opts.faultAround ?? 16;
+  if (n <= 1) return;
+  const per = k.entries[k.entries.length - 1] as number;
+  const pteOff = leafIndex(k, page);
+  const vmaOff = (page - a.start) / 4096;
+  const from = Math.max(Math.floor(pteOff / n) * n, pteOff - Math.min(pteOff, vmaOff));
+  const to = Math.min(from + n, per, pteOff + (a.end - a.start) / 4096 - vmaOff);
+  const f = userFlags(k, a, false, false);
+  for (let i = from; i < to; i++) {
+    if (i === pteOff) continue;
+    readEntry(k, leaf, i);
+    if ((lastEntry(k).lo & PTE_P) !== 0) continue;
+    const va = page + (i - pteOff) * 4096;
+    const pg = k.pageCache.get(pageCacheKey(a.file, a.pgoff + (va - a.start) / 4096));
+    if (pg === undefined) continue;
+    k.frames.get(pg);
+    setPte(k, leaf, va, pg, f);
+    mm.rss++;
+    k.counters.faultAroundPages++;
+  }
 }
 
 /** A write to a present read-only page of a writable area: copy-on-write (or reuse if sole owner). */
@@ -174,6 +231,7 @@ function wpFault(
     }
     setPte(k, leaf, page, gfn, userFlags(k, a, true, true));
     k.counters.faultCow++;
+    if (a.file >= 0) a.anon = true;
   }
   flush(k, mm, page, page + 4096);
 }

@@ -27,10 +27,10 @@ import { access } from './fault.js';
 import type { FrameAllocator } from './frames.js';
 import { enterSyscall } from './kmem.js';
 import type { KernelLayout } from './layout.js';
-import { type Mm, PROT_R, PROT_W, PROT_X } from './mm.js';
-import { brk, mmap, mprotect, munmap } from './mmap.js';
-import { clone, type ExecImage, exec, exit, fork, spawn } from './process.js';
-import { runTasks } from './sched.js';
+import { type Mm, PROT_R, PROT_W, PROT_X, type Vma } from './mm.js';
+import { brk, madviseDontneed, mmap, mmapFixed, mprotect, mremap, munmap } from './mmap.js';
+import { clone, type ExecImage, exec, execAreas, exit, fork, spawn } from './process.js';
+import { runTasks, wake } from './sched.js';
 import {
   ACCESS_FETCH,
   ACCESS_READ,
@@ -63,6 +63,7 @@ export {
   PROT_X,
   Task,
   type TaskBody,
+  type Vma,
   type Yield,
 };
 
@@ -143,6 +144,26 @@ export class Kernel {
     return mmap(this.k, t, bytes, prot, file, pgoff, name);
   }
 
+  /** mmap(MAP_FIXED) at `start`: whatever was mapped there is unmapped first. */
+  mmapFixed(t: Task, start: number, bytes: number, prot: number, file = -1, pgoff = 0, name = 'anon'): void {
+    mmapFixed(this.k, t, start, bytes, prot, file, pgoff, name);
+  }
+
+  /** madvise(MADV_DONTNEED): drop the pages of the range (they refault zero-filled or from the file). */
+  madviseDontneed(t: Task, start: number, bytes: number): void {
+    madviseDontneed(this.k, t, start, bytes);
+  }
+
+  /** mremap(): shrink, grow in place, or move the mapping at `from` to `to`, entries and all. */
+  mremap(t: Task, from: number, oldBytes: number, newBytes: number, to: number): void {
+    mremap(this.k, t, from, oldBytes, newBytes, to);
+  }
+
+  /** Wake a task that yielded { sleep: true }. */
+  wake(t: Task): void {
+    wake(t);
+  }
+
   /** munmap(): remove [start, start+bytes), free its pages and empty tables, flush. */
   munmap(t: Task, start: number, bytes: number): void {
     munmap(this.k, t, start, bytes);
@@ -161,6 +182,11 @@ export class Kernel {
   /** execve(): a fresh address space for program `p`; the old one is torn down. */
   exec(t: Task, p: ExecImage): void {
     exec(this.k, t, p);
+  }
+
+  /** execve() of an image given as areas (one grows down: the stack) and a heap start. */
+  execAreas(t: Task, areas: readonly Vma[], brk: number, name: string): void {
+    execAreas(this.k, t, areas, brk, name);
   }
 
   /**

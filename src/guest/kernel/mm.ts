@@ -21,6 +21,11 @@ export interface Vma {
   /** Eligible for transparent huge pages. */
   huge: boolean;
   name: string;
+  /**
+   * A private file mapping that holds private copies (Linux: the VMA has an
+   * anon_vma): fork must copy its entries even once it is read-only (RELRO).
+   */
+  anon?: boolean;
 }
 
 /** A page table: its frame, level (0 = top) and children (or, at a leaf, a presence bitmap). */

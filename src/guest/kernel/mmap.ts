@@ -15,8 +15,8 @@ import { FRAMES_PER_HUGE, OutOfMemory } from './frames.js';
 import { enterSyscall } from './kmem.js';
 import { type Mm, PROT_R, PROT_W, PROT_X, type TableNode, type Vma } from './mm.js';
 import { putPage } from './pages.js';
-import { forEachPresent, freeTables, lastEntry, readEntry, writeEntry } from './pgtable.js';
-import type { KernelState, Task } from './state.js';
+import { forEachPresent, freeTables, lastEntry, leafFor, leafIndex, readEntry, writeEntry } from './pgtable.js';
+import { type KernelState, LINES_PER_PAGE, type Task } from './state.js';
 import { dropPcids, flush, onCpusRunning, switchMm } from './tlb.js';
 import { forgetRange } from './verify.js';
 
@@ -64,8 +64,140 @@ export function destroyMm(k: KernelState, mm: Mm): void {
 /** Unmap [start, end) of `mm` whatever areas it holds, free emptied tables, flush. */
 function unmapRange(k: KernelState, mm: Mm, start: number, end: number): void {
   for (const a of mm.carve(start, end)) zap(k, mm, a.start, a.end);
+  const freed = k.counters.tablesFreed;
   freeTables(k, mm, mm.root, 0, start, end, false);
+  flush(k, mm, start, end, k.counters.tablesFreed !== freed);
+}
+
+/**
+ * mmap(MAP_FIXED) at `start`: what was mapped in [start, start+bytes) is
+ * unmapped first, as Linux's mmap_region does; pages come on demand. Replays
+ * of captured programs map where the real program's mmap returned.
+ */
+export function mmapFixed(
+  k: KernelState,
+  t: Task,
+  start: number,
+  bytes: number,
+  prot: number,
+  file: number,
+  pgoff: number,
+  name: string,
+): void {
+  enterSyscall(k, 'mmap');
+  const mm = t.mm;
+  const end = start + Math.ceil(bytes / 4096) * 4096;
+  if (mm.covers(start, end)) unmapRange(k, mm, start, end);
+  mm.insert({ start, end, prot, file, pgoff, growsDown: false, huge: false, name });
+}
+
+/**
+ * madvise(MADV_DONTNEED) (Linux's madvise_dontneed_free → zap_page_range):
+ * the pages of [start, end) go — entries cleared, frames dropped, the range
+ * flushed — while the areas stay; the next touch refaults: zero-filled for
+ * anonymous memory, the file's contents for a private file mapping.
+ */
+export function madviseDontneed(k: KernelState, t: Task, start: number, bytes: number): void {
+  enterSyscall(k, 'madvise');
+  k.counters.madviseDontneed++;
+  const mm = t.mm;
+  const end = start + Math.ceil(bytes / 4096) * 4096;
+  for (const a of mm.vmas) {
+    const s = Math.max(a.start, start);
+    const e = Math.min(a.end, end);
+    if (s < e) zap(k, mm, s, e);
+  }
   flush(k, mm, start, end);
+}
+
+/**
+ * mremap(): shrink in place (unmapping the tail), grow in place, or move to
+ * `to` (Linux's move_vma → move_page_tables): the area goes to its new place
+ * and every present entry moves with its frame — nothing is copied — then the
+ * old range is flushed and its emptied tables freed. `to` is where the
+ * captured call put it (equal to `from` when it stayed).
+ */
+export function mremap(k: KernelState, t: Task, from: number, oldBytes: number, newBytes: number, to: number): void {
+  enterSyscall(k, 'mremap');
+  const mm = t.mm;
+  const oldLen = Math.ceil(oldBytes / 4096) * 4096;
+  const newLen = Math.ceil(newBytes / 4096) * 4096;
+  if (to === from) {
+    if (newLen < oldLen) unmapRange(k, mm, from + newLen, from + oldLen);
+    else if (newLen > oldLen) {
+      const a = mm.find(from + oldLen - 1);
+      if (a !== undefined) {
+        if (mm.covers(from + oldLen, from + newLen)) unmapRange(k, mm, from + oldLen, from + newLen);
+        mm.insert({
+          ...a,
+          start: from + oldLen,
+          end: from + newLen,
+          pgoff: a.pgoff + (from + oldLen - a.start) / 4096,
+        });
+      }
+    }
+    return;
+  }
+  k.counters.mremapMoves++;
+  if (mm.covers(to, to + newLen)) unmapRange(k, mm, to, to + newLen);
+  const moving = Math.min(oldLen, newLen);
+  // The areas move first (rules above), then the entries.
+  const pieces = mm.carve(from, from + oldLen);
+  for (const a of pieces) {
+    if (a.start >= from + moving) continue;
+    const end = Math.min(a.end, from + moving);
+    mm.insert({ ...a, start: to + (a.start - from), end: to + (end - from), growsDown: false });
+  }
+  const last = pieces[pieces.length - 1];
+  if (newLen > oldLen && last !== undefined) {
+    mm.insert({
+      ...last,
+      start: to + oldLen,
+      end: to + newLen,
+      pgoff: last.pgoff + (last.end - last.start) / 4096,
+      growsDown: false,
+    });
+  }
+  const moves: Array<[number, number, number]> = [];
+  forEachPresent(
+    k,
+    mm,
+    from,
+    from + oldLen,
+    (leaf, i, va) => {
+      readEntry(k, leaf, i);
+      const e = lastEntry(k);
+      writeEntry(k, leaf, i, 0, 0);
+      leaf.mark(i, false);
+      if (va < from + moving) moves.push([va - from + to, e.hi, e.lo]);
+      else {
+        putPage(k, e.gfn);
+        mm.rss--;
+      }
+    },
+    () => {
+      throw new Error('guest kernel bug: mremap of a huge page (split by forEachPresent)');
+    },
+  );
+  for (const [va, hi, lo] of moves) {
+    const leaf = leafFor(k, mm, va) as TableNode;
+    const i = leafIndex(k, va);
+    writeEntry(k, leaf, i, hi, lo);
+    leaf.mark(i, true);
+  }
+  if (mm.expected !== null) {
+    // --verify: what was written moves with the pages.
+    const moved: Array<[number, number]> = [];
+    for (const [key, v] of mm.expected) {
+      const va = Math.floor(key / LINES_PER_PAGE) * 4096;
+      if (va >= from && va < from + moving) moved.push([key + ((to - from) / 4096) * LINES_PER_PAGE, v]);
+    }
+    forgetRange(mm, from, from + oldLen);
+    for (const [key, v] of moved) mm.expected.set(key, v);
+  }
+  const freed = k.counters.tablesFreed;
+  freeTables(k, mm, mm.root, 0, from, from + oldLen, false);
+  flush(k, mm, from, from + oldLen, k.counters.tablesFreed !== freed);
 }
 
 /** mmap(): place an area top-down below the previous ones; pages come on demand. */

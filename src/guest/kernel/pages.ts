@@ -24,9 +24,14 @@ export function putPage(k: KernelState, gfn: number): void {
   k.frames.put(gfn, false);
 }
 
+/** The page cache's key of (file, page). */
+export function pageCacheKey(file: number, page: number): number {
+  return file * 2 ** 24 + page;
+}
+
 /** The page-cache frame of (file, page), read from "disk" by DMA on a miss. */
 export function pageCachePage(k: KernelState, file: number, page: number): number {
-  const key = file * 2 ** 24 + page;
+  const key = pageCacheKey(file, page);
   let gfn = k.pageCache.get(key);
   if (gfn !== undefined) return gfn;
   gfn = k.frames.alloc(false).gfn;

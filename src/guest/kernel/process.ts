@@ -55,8 +55,8 @@ export function fork(k: KernelState, parent: Task, name: string, body: (t: Task)
   mm.expected = pm.expected === null ? null : new Map(pm.expected);
   let wrprotected = false;
   for (const a of pm.vmas) {
-    // Like Linux, read-only file mappings are not copied: the child refaults them from the page cache.
-    if (a.file >= 0 && (a.prot & PROT_W) === 0) continue;
+    // Like Linux (vma_needs_copy), read-only file mappings without private copies are not copied: the child refaults them.
+    if (a.file >= 0 && (a.prot & PROT_W) === 0 && a.anon !== true) continue;
     const cow = (a.prot & PROT_W) !== 0;
     forEachPresent(
       k,
@@ -144,23 +144,18 @@ export interface ExecImage {
  * by the kernel; the old address space is torn down.
  */
 export function exec(k: KernelState, t: Task, p: ExecImage): void {
-  enterSyscall(k, 'execve');
-  k.counters.execs++;
   const l = k.layout;
-  const old = t.mm;
-  const mm = newMm(k);
-  mm.expected = old.expected === null ? null : new Map();
+  const areas: Vma[] = [];
   const area = (start: number, pages: number, prot: number, file: number, pgoff: number, name: string): number => {
     const end = start + pages * 4096;
-    mm.insert({ start, end, prot, file, pgoff, growsDown: false, huge: false, name });
+    areas.push({ start, end, prot, file, pgoff, growsDown: false, huge: false, name });
     return end;
   };
   let va = area(l.textBase, p.textPages, PROT_R | PROT_X, p.file, 0, 'text');
   va = area(va, p.dataPages, PROT_R | PROT_W, p.file, p.textPages, 'data');
   va = area(va, p.bssPages, PROT_R | PROT_W, -1, 0, 'bss');
-  mm.brkStart = mm.brk = va;
   const stackEnd = l.stackTop;
-  mm.insert({
+  areas.push({
     start: stackEnd - STACK_INITIAL,
     end: stackEnd,
     prot: PROT_R | PROT_W,
@@ -170,6 +165,27 @@ export function exec(k: KernelState, t: Task, p: ExecImage): void {
     huge: false,
     name: 'stack',
   });
+  execAreas(k, t, areas, va, p.name);
+}
+
+/**
+ * execve() of a given image: a fresh address space holding `areas` (what
+ * the ELF loader mapped: the program, its interpreter, the stack, which must
+ * be the grows-down area), the heap starting at `brk`; the arguments are
+ * written onto the stack's top page by the kernel; the old address space is
+ * torn down.
+ */
+export function execAreas(k: KernelState, t: Task, areas: readonly Vma[], brk: number, name: string): void {
+  enterSyscall(k, 'execve');
+  k.counters.execs++;
+  const old = t.mm;
+  const mm = newMm(k);
+  mm.expected = old.expected === null ? null : new Map();
+  for (const a of areas) mm.insert({ ...a });
+  mm.brkStart = mm.brk = brk;
+  const stack = areas.find((a) => a.growsDown);
+  if (stack === undefined) throw new Error('guest kernel bug: an executable image without a stack');
+  const stackEnd = stack.end;
   // Arguments and environment: the kernel writes them onto the new stack's top page.
   const top = stackEnd - 4096;
   const gfn = allocZeroed(k);
@@ -182,7 +198,7 @@ export function exec(k: KernelState, t: Task, p: ExecImage): void {
   setPte(k, leaf, top, gfn, userFlags(k, mm.find(top) as Vma, true, true));
   mm.rss++;
   t.mm = mm;
-  t.name = p.name;
+  t.name = name;
   switchMm(k, mm);
   if (--old.users === 0) destroyMm(k, old);
 }

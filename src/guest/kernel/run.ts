@@ -24,6 +24,10 @@ export interface WorkloadRunOptions {
   params: WorkloadParams;
   mode: KernelMode;
   pcid: boolean;
+  /** Lazy TLB mode (default on) and fault-around pages (default 16; 1 = off): KernelOptions. */
+  lazyTlb?: boolean;
+  faultAround?: number;
+  readahead?: number;
   verify?: boolean;
   pager: Pager;
   layout: LayoutKind;
@@ -63,6 +67,9 @@ export function startWorkload(o: WorkloadRunOptions): { port: GuestPort; kernel:
     thp: o.params.thp,
     verify: o.verify ?? false,
     balloon: balloonConfig(o.workload, o.params),
+    lazyTlb: o.lazyTlb,
+    faultAround: o.faultAround,
+    readahead: o.readahead,
   });
   kernel.boot();
   o.workload.start(kernel, o.params);

@@ -14,7 +14,7 @@
 import { balloonWork } from './balloon.js';
 import { kfetch } from './kmem.js';
 import { ENTRY_SCHEDULE, type KernelState, type Task, type TaskBody, type VcpuState } from './state.js';
-import { switchMm } from './tlb.js';
+import { leaveLazy, switchMm } from './tlb.js';
 
 /** The vCPU with the shortest run queue (the first of equals). */
 export function pickVcpu(k: KernelState): number {
@@ -103,25 +103,32 @@ function runSlice(k: KernelState, exit: (t: Task) => void, v: number, t: Task): 
       k.counters.contextSwitchesPreempted++;
     }
     st.current = t;
-    switchMm(k, t.mm);
   }
   st.switchedOut = false;
+  leaveLazy(k, t.mm);
+  switchMm(k, t.mm);
   const r = (t.body as TaskBody).next();
-  if (t.state === 'dead') {
-    switchOut(k, st, t);
-    return;
-  }
-  if (r.done === true || t.killed) {
+  let busy = false;
+  if (t.state === 'dead') switchOut(k, st, t);
+  else if (r.done === true || t.killed) {
     switchOut(k, st, t);
     exit(t);
-    return;
+  } else {
+    const y = r.value;
+    if (y !== undefined && 'sleep' in y) {
+      t.state = 'blocked';
+      t.waitingFor = null;
+      busy = y.busy === true;
+      // A replayed thread only waiting for its turn is still running: it does not leave its CPU.
+      if (!busy) switchOut(k, st, t);
+    } else if (y !== undefined && y.wait.state !== 'dead') {
+      t.state = 'blocked';
+      t.waitingFor = y.wait;
+      switchOut(k, st, t);
+    }
   }
-  const y = r.value;
-  if (y !== undefined && y.wait.state !== 'dead') {
-    t.state = 'blocked';
-    t.waitingFor = y.wait;
-    switchOut(k, st, t);
-  }
+  // A vCPU whose task stopped running idles with its address space still loaded (enter_lazy_tlb).
+  if (t.state !== 'runnable' && !busy && st.loadedMm !== k.initMm) st.lazy = true;
 }
 
 /** `t` blocked or exited (dequeued: current is null then): it leaves its CPU now, counted once whatever runs next. */
@@ -130,4 +137,9 @@ function switchOut(k: KernelState, st: VcpuState, t: Task): void {
     k.counters.contextSwitches++;
     st.switchedOut = true;
   }
+}
+
+/** Wake `t` from a sleep (the futex wake of a task that yielded { sleep: true }). */
+export function wake(t: Task): void {
+  if (t.state === 'blocked' && t.waitingFor === null) t.state = 'runnable';
 }

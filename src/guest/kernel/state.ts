@@ -25,6 +25,16 @@ export interface KernelOptions {
   verify: boolean;
   /** A balloon driver following a target that goes up and down (balloon.ts); absent: none. */
   balloon?: BalloonConfig;
+  /**
+   * Lazy TLB mode (Linux's cpu_tlbstate_shared.is_lazy): a vCPU left idle keeps its
+   * address space loaded and gets no shootdown IPIs for it unless page tables
+   * were freed; it catches up when it runs that address space again. Default on.
+   */
+  lazyTlb?: boolean;
+  /** Pages mapped around a read fault on a file mapping (Linux's fault_around_bytes / 4096); default 16, 1 = off. */
+  faultAround?: number;
+  /** Pages read into the page cache around a file fault that misses it (Linux's ra_pages); default 32, 1 = off. */
+  readahead?: number;
 }
 
 /** What the host asks of the balloon: how much memory at the peak, and how often the target changes. */
@@ -78,8 +88,13 @@ export const DYN_PCIDS = 6;
 export const LINES_PER_PAGE = 64;
 
 export type TaskBody = Generator<Yield, void, void>;
-/** What a task's body yields: end of its time slice, or a wait for a child's exit. */
-export type Yield = undefined | { wait: Task };
+/**
+ * What a task's body yields: end of its time slice, a wait for a child's
+ * exit, or sleep until another task wakes it (Kernel.wake, a futex wake).
+ * A sleep with `busy` stands for a task that is in fact still running (a
+ * replayed thread waiting for its turn): its vCPU does not go lazy.
+ */
+export type Yield = undefined | { wait: Task } | { sleep: true; busy?: boolean };
 
 export class Task {
   state: 'runnable' | 'blocked' | 'dead' = 'runnable';
@@ -99,6 +114,10 @@ export interface VcpuState {
   /** `current` has already been counted as switched out (it blocked or exited). */
   switchedOut: boolean;
   loadedMm: Mm;
+  /** Idle with loadedMm still loaded (Linux's enter_lazy_tlb): shootdowns skip it unless tables were freed. */
+  lazy: boolean;
+  /** loadedMm's tlb_gen this vCPU's TLB is up to date with (cpu_tlbstate.ctxs[].tlb_gen). */
+  loadedGen: number;
   pcidMm: Array<Mm | null>;
   pcidGen: number[];
   nextPcid: number;

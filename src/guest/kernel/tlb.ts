@@ -24,32 +24,83 @@ const FLUSH_CEILING = 33;
  * After changing entries of `mm` in [start, end) (or everything, if start < 0):
  * invalidate on every vCPU that has `mm` loaded (this one directly, the
  * others by IPI), and let the rest catch up at their next switch to it.
+ *
+ * Lazy TLB (k.opts.lazyTlb, Linux's arch/x86/mm/tlb.c native_flush_tlb_multi
+ * and should_flush_tlb): a vCPU that is idle with `mm` still loaded gets no
+ * IPI — it catches up in leaveLazy when it runs `mm` again — unless page
+ * tables were freed (`freedTables`), which it could still walk: then it is
+ * interrupted and, as flush_tlb_func does for a lazy CPU, switches to the
+ * kernel's own tables instead of flushing.
  */
-export function flush(k: KernelState, mm: Mm, start: number, end: number): void {
+export function flush(k: KernelState, mm: Mm, start: number, end: number, freedTables = false): void {
   mm.tlbGen++;
   const pages = start < 0 ? Number.POSITIVE_INFINITY : (end - start) / 4096;
-  onCpusRunning(k, mm, (st) => {
-    if (pages <= FLUSH_CEILING) {
-      for (let va = start; va < end; va += 4096) ok(k, k.port.invlpg(Math.floor(va / 2 ** 32), va >>> 0), 'INVLPG');
-      k.counters.flushesLocal++;
-    } else {
-      flushAllUser(k);
-      k.counters.flushesFull++;
-    }
-    const slot = st.pcidMm.indexOf(mm);
-    if (slot >= 0) st.pcidGen[slot] = mm.tlbGen;
-  });
+  const lazyTlb = k.opts.lazyTlb !== false;
+  const here = k.port.cpu.index;
+  onCpusRunning(
+    k,
+    mm,
+    (st) => {
+      if (lazyTlb && st.lazy && st !== k.vcpus[here]) {
+        // Only reached with freed tables (the filter below): leave the address space.
+        switchMm(k, k.initMm);
+        k.counters.lazyLeaves++;
+        return;
+      }
+      if (pages <= FLUSH_CEILING) {
+        for (let va = start; va < end; va += 4096) ok(k, k.port.invlpg(Math.floor(va / 2 ** 32), va >>> 0), 'INVLPG');
+        k.counters.flushesLocal++;
+      } else {
+        flushAllUser(k);
+        k.counters.flushesFull++;
+      }
+      upToDate(st, mm);
+    },
+    (st, v) => {
+      if (!lazyTlb || v === here || !st.lazy || freedTables) return true;
+      k.counters.lazySkips++;
+      return false;
+    },
+  );
+}
+
+/** Record that this vCPU's TLB holds nothing older than `mm`'s current generation. */
+function upToDate(st: VcpuState, mm: Mm): void {
+  st.loadedGen = mm.tlbGen;
+  const slot = st.pcidMm.indexOf(mm);
+  if (slot >= 0) st.pcidGen[slot] = mm.tlbGen;
+}
+
+/**
+ * The current vCPU stops being lazy to run a task of `mm`. If `mm` is the
+ * address space it kept loaded and flushes were skipped meanwhile, flush
+ * now (switch_mm_irqs_off's tlb_gen check when leaving lazy mode).
+ */
+export function leaveLazy(k: KernelState, mm: Mm): void {
+  const st = k.vcpus[k.port.cpu.index] as VcpuState;
+  if (!st.lazy) return;
+  st.lazy = false;
+  if (st.loadedMm !== mm || st.loadedGen === mm.tlbGen) return;
+  flushAllUser(k);
+  k.counters.lazyCatchups++;
+  upToDate(st, mm);
 }
 
 /**
  * Run `fn` on every vCPU that has `mm` loaded: on this one directly, on the
  * others by IPI (Linux's on_each_cpu_mask over mm_cpumask).
  */
-export function onCpusRunning(k: KernelState, mm: Mm, fn: (st: VcpuState) => void): void {
+export function onCpusRunning(
+  k: KernelState,
+  mm: Mm,
+  fn: (st: VcpuState) => void,
+  want?: (st: VcpuState, v: number) => boolean,
+): void {
   const here = k.port.cpu.index;
   for (let v = 0; v < k.vcpus.length; v++) {
     const st = k.vcpus[v] as VcpuState;
     if (st.loadedMm !== mm) continue;
+    if (want !== undefined && !want(st, v)) continue;
     if (v !== here) {
       k.port.selectCpu(v);
       kfetch(k, ENTRY_IPI);
@@ -73,6 +124,7 @@ export function switchMm(k: KernelState, mm: Mm): void {
   const st = k.vcpus[k.port.cpu.index] as VcpuState;
   if (st.loadedMm === mm) return;
   st.loadedMm = mm;
+  st.loadedGen = mm.tlbGen;
   k.counters.cr3Switches++;
   const base = mm.root.gfn * 4096;
   if (!k.usePcid || mm === k.initMm) {
