@@ -94,7 +94,7 @@ export const DEFAULT_COSTS: Readonly<CostModel> = Object.freeze({
   guest_work: 2800,
   tlb_hit: 4,
   tlb_miss: 12,
-  walk_ref: 24,
+  walk_ref: 48,
   cr3_write: 200,
   invlpg: 200,
   invpcid: 200,
