@@ -146,20 +146,38 @@ const ctxswitch: Workload = {
       const rnd = taskRng(p.seed);
       yield* runProgram(k, init, program('true'), rnd);
       const kids: Task[] = [];
+      // Bytes waiting in each process's pipe; a reader finding none sleeps until its partner's write wakes it.
+      const waiting = new Array<number>(procs).fill(0);
       for (let i = 0; i < procs; i++) {
-        // Forked from the parent, no exec (calibrate/programs/pingpong.c).
+        // Forked from the parent, no exec (calibrate/programs/pingpong.c): pairs (0,1), (2,3)…; the even one writes first.
         kids.push(
           k.fork(init, 'pingpong', function* (t) {
             const u = new Proc(k, t, taskRng(p.seed ^ (i * 977)));
             yield* afterFork(u);
             const buf = k.mmap(t, 4 * 4096, PROT_R | PROT_W);
-            for (let r = 0; r < rounds && !t.killed; r++) {
-              // write(pipe): copy a message out; read(pipe): copy the reply in; then sleep.
+            const partner = i ^ 1;
+            const send = (r: number): void => {
               u.touch(ACCESS_WRITE, buf + (r % 4) * 4096 + (r % 64) * 64);
+              k.sys(t, 'write');
+              waiting[partner] = (waiting[partner] as number) + 1;
+              const other = kids[partner];
+              if (other !== undefined) k.wake(other);
+            };
+            const receive = function* (r: number): Body {
+              while ((waiting[i] as number) === 0 && !t.killed) yield { sleep: true };
+              waiting[i] = (waiting[i] as number) - 1;
+              k.sys(t, 'read');
               u.touch(ACCESS_READ, buf + ((r + 1) % 4) * 4096);
               u.touch(ACCESS_READ, k.layout.stackTop - 128);
-              k.sys(t, r % 2 === 0 ? 'write' : 'read');
-              yield;
+            };
+            for (let r = 0; r < rounds && !t.killed; r++) {
+              if ((i & 1) === 0) {
+                send(r);
+                yield* receive(r);
+              } else {
+                yield* receive(r);
+                send(r);
+              }
             }
           }),
         );
