@@ -193,7 +193,8 @@ const FIGURES: Array<{
   },
   {
     figure: 'page-table pages per process',
-    model: (g) => per(g('guest.tables_allocated'), g('guest.processes')),
+    // Tables below the root as each address space was torn down, as VmPTE shows at exit.
+    model: (g) => per(g('guest.tables_at_exit'), g('guest.mms_destroyed')),
     real: (r) => r.pte_kib_per_process / 4,
   },
 ];

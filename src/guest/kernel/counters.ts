@@ -47,6 +47,10 @@ export class KernelCounters {
   flushesLocal = 0;
   flushesFull = 0;
   tablesAllocated = 0;
+  /** Page tables below the root of each address space as it was torn down, summed (Linux's VmPTE at exit). */
+  tablesAtExit = 0;
+  /** Address spaces torn down. */
+  mmsDestroyed = 0;
   tablesFreed = 0;
   pteWrites = 0;
   pteReads = 0;
@@ -95,6 +99,8 @@ export function counterStats(c: KernelCounters, frames: FrameAllocator, balloon 
     'guest.pte_reads': c.pteReads,
     'guest.pte_writes': c.pteWrites,
     'guest.tables_allocated': c.tablesAllocated,
+    'guest.tables_at_exit': c.tablesAtExit,
+    'guest.mms_destroyed': c.mmsDestroyed,
     'guest.tables_freed': c.tablesFreed,
     'guest.page_cache_fills': c.pageCacheFills,
     'guest.tlb_flushes.pages': c.flushesLocal,

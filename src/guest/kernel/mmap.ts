@@ -13,7 +13,7 @@
 import { PTE_RW, XD_HI } from '../../arch/x86/bits.js';
 import { FRAMES_PER_HUGE, OutOfMemory } from './frames.js';
 import { enterSyscall } from './kmem.js';
-import { type Mm, PROT_R, PROT_W, PROT_X, type TableNode, type Vma } from './mm.js';
+import { type Mm, PROT_R, PROT_W, PROT_X, TableNode, type Vma } from './mm.js';
 import { putPage } from './pages.js';
 import { forEachPresent, freeTables, lastEntry, leafFor, leafIndex, readEntry, writeEntry } from './pgtable.js';
 import { type KernelState, LINES_PER_PAGE, type Task } from './state.js';
@@ -54,11 +54,21 @@ export function zap(k: KernelState, mm: Mm, start: number, end: number): void {
  * the kernel's own tables: a table must not be freed while a CR3 can reach it.
  */
 export function destroyMm(k: KernelState, mm: Mm): void {
+  // What Linux's VmPTE shows at exit (mm_pgtables_bytes: every table below the root).
+  k.counters.tablesAtExit += countTables(mm.root) - 1;
+  k.counters.mmsDestroyed++;
   onCpusRunning(k, mm, () => switchMm(k, k.initMm));
   for (const a of mm.vmas) zap(k, mm, a.start, a.end);
   mm.vmas = [];
   freeTables(k, mm, mm.root, 0, 0, Number.POSITIVE_INFINITY, true);
   dropPcids(k, mm);
+}
+
+/** Tables in the tree under `t`, `t` included. */
+function countTables(t: TableNode): number {
+  let n = 1;
+  if (t.kids !== null) for (const c of t.kids) if (c instanceof TableNode) n += countTables(c);
+  return n;
 }
 
 /** Unmap [start, end) of `mm` whatever areas it holds, free emptied tables, flush. */
