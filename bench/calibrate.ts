@@ -115,6 +115,26 @@ const COUNTERPARTS: Counterpart[] = [
   },
 ];
 
+// The bundled captures' own programs (fixtures/programs/README.md, scripts/capture-corpus.sh), keyed as
+// `umbra run --program` names them: their real counterparts are themselves.
+const fixtures = join(root, 'fixtures', 'programs');
+execFileSync('cc', ['-O1', '-pthread', '-o', prog('threads'), join(fixtures, 'src', 'threads.c')]);
+execFileSync('gcc', ['-O2', '-S', '-o', prog('hello.s'), join(fixtures, 'src', 'hello.c')]);
+writeFileSync(
+  prog('sort-input.txt'),
+  Array.from({ length: 2000 }, (_, i) => `${String(((i + 1) * 7919) % 100003).padStart(8, '0')} ${i + 1}\n`).join(''),
+);
+const capture = (file: string, what: string, cmd: string[]): Counterpart => ({ workload: `program:${file}`, what, cmd });
+COUNTERPARTS.push(
+  capture('true.ump', 'true', ['true']),
+  capture('ls.ump', 'ls /', ['ls', '/']),
+  capture('cat.ump', 'cat of a 2 KiB source file', ['cat', join(fixtures, 'src', 'threads.c')]),
+  capture('pipeline.ump', "sh -c 'ls / | wc -l'", ['sh', '-c', 'ls / | wc -l']),
+  capture('threads.ump', 'the two-thread C program of fixtures/programs/src/threads.c', [prog('threads')]),
+  capture('gcc.ump', 'gcc -c hello.s (the driver and as)', ['gcc', '-c', prog('hello.s'), '-o', prog('hello.o')]),
+  capture('sort.ump', 'sort of 2,000 lines', ['sort', prog('sort-input.txt'), '-o', prog('sorted.txt')]),
+);
+
 const MM = ['mmap', 'munmap', 'mprotect', 'brk', 'madvise', 'mremap'];
 const EVENTS = [
   'page-faults',
