@@ -531,11 +531,22 @@ export class Cpu {
     const s2 = mmu.stage2;
     for (;;) {
       let error: number;
-      const r = mmu.walker.walk(mmu.space, mmu.format as WalkFormat, mmu.rootPfn, mmu.pdpte, vaHi, vaLo, res, s2);
+      const r = mmu.walker.walk(
+        mmu.space,
+        mmu.format as WalkFormat,
+        mmu.rootPfn,
+        mmu.pdpte,
+        vaHi,
+        vaLo,
+        res,
+        s2,
+        mmu.switchBit,
+      );
       if (r === WALK_OK) {
         if ((this.cr4 & CR4_PGE) === 0) res.perm &= ~PERM_G;
         error = checkAccess(res.perm, access, cpl, (this.ctl & mmu.ctlAnd) | mmu.ctlOr, this.pkru);
-        if (error === 0 && s2 !== null) {
+        // An agile walk that met no switching entry ended in a machine frame: one stage, as under shadow paging.
+        if (error === 0 && s2 !== null && res.s2From >= 0) {
           const mfn = mmu.walker.translateFinal(mmu.space, s2, res, vaHi, vaLo, access);
           if (mfn >= 0) return this.fillNested(s2, res, vaHi, vaLo, access, vpnLo, vpnHi, allow, mfn);
           const h = this.stage2Exit(res, vaHi, vaLo, access, cpl, true);
@@ -611,7 +622,7 @@ export class Cpu {
     allow: number,
     mfn: number,
   ): number {
-    res.commit(access === WRITE, this.guestSpace);
+    res.commit(access === WRITE, this.guestSpace, res.s2From);
     const fin = res.final as WalkResult;
     const user = (res.perm & PERM_U) !== 0;
     let perm = res.perm;

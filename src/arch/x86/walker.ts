@@ -128,6 +128,13 @@ export class WalkResult {
   stage2Final = false;
   /** The EPT exit qualification or NPT EXITINFO1 low half (access.ts, stage2Qualification). */
   stage2Qual = 0;
+  /**
+   * Two-stage walks: the first step read through stage 2 — 0 for a nested
+   * walk, k after a switching entry (agile paging) at step k-1 — or -1 when
+   * every table was a machine frame (no stage 2, or no switching entry met):
+   * then the leaf names a machine frame and there is no final translation.
+   */
+  s2From = -1;
 
   /** Level of step `k`. */
   levelAt(k: number): number {
@@ -201,7 +208,7 @@ export class WalkResult {
    * they are written where the walk read them (stage-2 tables, which the
    * hypervisor owns outright).
    */
-  commit(write: boolean, space: DataSpace | null): void {
+  commit(write: boolean, space: DataSpace | null, from = 0): void {
     const fmt = this.fmt as WalkFormat;
     const a = fmt.accessedBit;
     const n = this.n;
@@ -211,7 +218,8 @@ export class WalkResult {
         const w = this.words[i] as number;
         const e = f[w] as number;
         if ((e & a) === 0) {
-          const wf = space === null ? f : space.frameForWrite(this.tables[i] as number);
+          // Steps before `from` (agile paging: the shadow part of a switched walk) are machine frames, flagged in place.
+          const wf = space === null || i < from ? f : space.frameForWrite(this.tables[i] as number);
           if (wf !== null) wf[w] = e | a;
         }
       }
@@ -223,7 +231,7 @@ export class WalkResult {
         const w = this.words[n - 1] as number;
         const e = f[w] as number;
         if ((e & d) === 0) {
-          const wf = space === null ? f : space.frameForWrite(this.tables[n - 1] as number);
+          const wf = space === null || n - 1 < from ? f : space.frameForWrite(this.tables[n - 1] as number);
           if (wf !== null) wf[w] = (wf[w] as number) | d;
         }
       }
@@ -261,8 +269,13 @@ export class Walker {
   /**
    * Translate `va` through the tables rooted at `rootPfn` (or, for PAE, the
    * PDPTE registers `pdpte`: lo/hi pairs, 8 words) into `out`. With `stage2`,
-   * table frames are guest-physical and translated through it first. Returns
-   * out.status: WALK_OK, WALK_NOT_PRESENT, WALK_RSVD or WALK_STAGE2.
+   * table frames are guest-physical and translated through it first. With
+   * `stage2` and a `switchBit` (agile paging, a proposed extension: Gandhi et
+   * al., ISCA 2016), the walk starts in machine frames (shadow tables) and
+   * stage 2 applies only below the first present non-leaf entry with that
+   * bit set, whose address is then the guest-physical address of the next
+   * table (out.s2From says where). Returns out.status: WALK_OK,
+   * WALK_NOT_PRESENT, WALK_RSVD or WALK_STAGE2.
    */
   walk(
     space: PhysicalSpace,
@@ -273,6 +286,7 @@ export class Walker {
     vaLo: number,
     out: WalkResult,
     stage2: Stage2 | null = null,
+    switchBit = 0,
   ): number {
     this.walks++;
     const mode = fmt.mode;
@@ -292,6 +306,9 @@ export class Walker {
     out.vaHi = vaHi;
     out.vaLo = vaLo;
     out.pdpteIndex = -1;
+    // Agile: machine frames until a switching entry; otherwise stage 2 (if any) from the root.
+    let s2 = switchBit === 0 ? stage2 : null;
+    out.s2From = s2 === null ? -1 : 0;
     if (mode.pdpteRegisters && pdpte !== null) {
       const i = vaLo >>> 30;
       const lo = pdpte[2 * i] as number;
@@ -309,13 +326,13 @@ export class Walker {
       const idx = vaIndex(vaHi, vaLo, mode.shift[level] as number, mode.indexMask[level] as number);
       const w = wide ? idx << 1 : idx;
       let f: Uint32Array;
-      if (stage2 === null) {
+      if (s2 === null) {
         f = space.frameForRead(tablePfn);
       } else {
         // SDM 29.3.3.2: with EPT A/D on, guest paging-structure accesses count as writes.
-        const s2 = stage2.fmt;
-        const access = s2.kind === ENTRY_EPT && s2.accessedBit !== 0 ? WRITE : READ;
-        const mfn = this.stage2Frame(space, stage2, out, out.sub(n), tablePfn * 4096 + w * 4, access, false, false);
+        const s2f = s2.fmt;
+        const access = s2f.kind === ENTRY_EPT && s2f.accessedBit !== 0 ? WRITE : READ;
+        const mfn = this.stage2Frame(space, s2, out, out.sub(n), tablePfn * 4096 + w * 4, access, false, false);
         if (mfn < 0) return this.end(out, WALK_STAGE2, level, n, acc, xd);
         f = space.frameForRead(mfn);
       }
@@ -348,6 +365,10 @@ export class Walker {
       acc &= lo;
       xd |= hi;
       tablePfn = wide ? entryFrame(lo, hi) : lo >>> 12;
+      if (s2 === null && (lo & switchBit) !== 0 && stage2 !== null) {
+        s2 = stage2;
+        out.s2From = n;
+      }
       level--;
     }
   }
