@@ -181,7 +181,7 @@ export class AgilePager implements Pager {
   private intervalEnd = 0;
   /** The last page-fault exit fixed (vCPU, VA) and how often in a row: a fix that fixes nothing is a bug. */
   private lastFix = -1;
-  private lastFixVa = 0;
+  private lastFixOp = 0;
   private repeats = 0;
 
   /** The emulator's software walk of the guest's tables; stage-2 look-ups. */
@@ -604,14 +604,15 @@ export class AgilePager implements Pager {
     }
     const done = this.emulateIfNeeded(cpu, false);
     if (done !== 0) return done;
-    // Guard: the same fault fixed again and again means the fix fixes nothing.
-    if (this.lastFix === cpu.index && this.lastFixVa === x.vaLo && ++this.repeats > 8)
+    // Guard: one access faulting again and again means the fix fixes nothing (a bug, not a guest's doing).
+    const op = cpu.counters.reads + cpu.counters.writes + cpu.counters.fetches;
+    if (this.lastFix === cpu.index && this.lastFixOp === op && ++this.repeats > 8)
       throw new Error(
         `agile pager: the shadow fault at ${x.vaHi.toString(16)}:${x.vaLo.toString(16)} keeps coming back`,
       );
-    if (this.lastFix !== cpu.index || this.lastFixVa !== x.vaLo) this.repeats = 0;
+    if (this.lastFix !== cpu.index || this.lastFixOp !== op) this.repeats = 0;
     this.lastFix = cpu.index;
-    this.lastFixVa = x.vaLo;
+    this.lastFixOp = op;
     this.fill(cpu, w);
     return HOST_RETRY;
   }
