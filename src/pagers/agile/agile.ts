@@ -448,9 +448,30 @@ export class AgilePager implements Pager {
       }
       flush = true;
     }
-    // Remove whatever stage 2 holds (a large leaf goes whole): the next fault maps the frame read-only.
-    if (gfn < this.guest.ramFrames && this.table.zap(gfn, 1) > 0) flush = true;
+    // Remove whatever stage 2 holds (the next fault maps the frame read-only); a large leaf is split at once.
+    if (gfn < this.guest.ramFrames) {
+      const level = this.stage2Leaf(gfn) >= 0 ? this.s2res.level : 0;
+      if (level > 0 && this.table.zap(gfn, 1) > 0) flush = true;
+      if (level > 1) this.split(gfn, level);
+    }
     if (flush) this.shootdown();
+  }
+
+  /**
+   * Remake the large stage-2 leaf of `level` that covered protected `gfn`, as
+   * KVM splits a huge page eagerly: 2 MiB leaves for the other 2 MiB regions
+   * of a 1 GiB page, 4 KiB leaves for the region holding `gfn` (read-only for
+   * protected frames). The guest then takes no stage-2 fault for the rest of
+   * the page.
+   */
+  private split(gfn: number, level: number): void {
+    const span = 2 ** (9 * (level - 1));
+    const base = gfn - (gfn % span);
+    this.counters['stage2.splits'] += level - 1; // tables filled: a PD and a PT for 1 GiB, a PT for 2 MiB
+    for (let first = base; first < base + span; first += 512) {
+      if (gfn - first >= 512 || gfn < first) this.table.map(first, P2M_RAM_RW);
+      else for (let g = first; g < first + 512; g++) this.table.map(g, this.isProtected(g) ? P2M_RAM_RO : P2M_RAM_RW);
+    }
   }
 
   private unprotect(gfn: number): void {

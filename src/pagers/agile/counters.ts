@@ -75,6 +75,13 @@ export const AGILE_COUNTERS: readonly CounterDecl[] = [
     cost: [handler('stage2_fault_fix', 'stage2_fixed')],
   },
   {
+    name: 'stage2.splits',
+    kind: 'count',
+    description:
+      'stage-2 tables filled at once when a large stage-2 leaf over a newly protected frame is split (two for a 1 GiB leaf, one for 2 MiB)',
+    cost: [handler('shadow_make', 'stage2_split')],
+  },
+  {
     name: 'emulate.pt_write',
     kind: 'count',
     description:
@@ -232,6 +239,7 @@ export function newCounters() {
     'fault.fixed': 0,
     'fault.reflected': 0,
     'stage2.fixed': 0,
+    'stage2.splits': 0,
     'emulate.pt_write': 0,
     'emulate.mmio': 0,
     'emulate.rom_write_discarded': 0,
