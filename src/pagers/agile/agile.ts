@@ -16,10 +16,11 @@
  *  - nested mode: the parent's shadow entry carries the switching bit and
  *    the guest-physical address of the guest table; the table and all below
  *    it are walked nested, and the guest writes them freely.
- * Policy (the paper's): a shadowed table that takes more than `threshold`
- * write traps in one interval switches to nested; at the end of each
- * interval, a nested-mode table whose contents (accessed and dirty flags
- * aside) did not change over a whole interval switches back to shadow.
+ * Policy (the paper's idea; Umbra's thresholds and clock): a shadowed
+ * table that takes more than `threshold` write traps in one interval
+ * switches to nested; at the end of each interval, a nested-mode table
+ * whose contents (accessed and dirty flags aside) did not change over a
+ * whole interval switches back to shadow.
  *
  * Rules this file keeps (audit.ts checks them from the outside):
  *  1. setEntry() is the one writer of shadow entries; it keeps the reference
@@ -92,10 +93,10 @@ import { AGILE_COUNTERS, type AgileCounters, newCounters } from './counters.js';
 import { type AgileSwitches, DEFAULT_AGILE } from './options.js';
 
 /**
- * The switching bit: bit 11 of a non-leaf shadow entry, ignored by x86
- * paging in every entry (SDM vol. 3A, tables 4-15 to 4-19: bits 11:8 of a
- * non-leaf entry are ignored) and written by no one else: the pager writes
- * shadow entries, and the walker looks for it only in shadow tables.
+ * The switching bit: bit 11 of a non-leaf shadow entry, which 4-level and
+ * 5-level paging ignore (SDM vol. 3A, 4.5: bits 11:8 of a non-leaf entry;
+ * only HLAT paging gives bit 11 a meaning). The pager writes shadow entries,
+ * and the walker looks for the bit only in shadow tables.
  */
 export const SWITCH_BIT = 1 << 11;
 
@@ -620,7 +621,7 @@ export class AgilePager implements Pager {
     const w = this.walk;
     const r = this.guestWalk(cpu);
     if (r >= 0) {
-      this.counters['fault.reflected']++;
+      this.counters['fault.injected']++;
       return r;
     }
     const done = this.emulateIfNeeded(cpu, false);

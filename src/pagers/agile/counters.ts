@@ -62,7 +62,7 @@ export const AGILE_COUNTERS: readonly CounterDecl[] = [
     cost: [handler('shadow_fault_fix', 'fault_fixed')],
   },
   {
-    name: 'fault.reflected',
+    name: 'fault.injected',
     kind: 'count',
     description: "page-fault exits that were the guest's own fault, injected",
     cost: [handler('fault_inject', 'fault_injected')],
@@ -237,7 +237,7 @@ export function newCounters() {
     'exit.ept_misconfig': 0,
     'exit.npf': 0,
     'fault.fixed': 0,
-    'fault.reflected': 0,
+    'fault.injected': 0,
     'stage2.fixed': 0,
     'stage2.splits': 0,
     'emulate.pt_write': 0,
