@@ -106,6 +106,8 @@ test('a page table written more often than the threshold switches to nested, and
   const never = runAgile('agile:threshold=1000000000000', text);
   assert.equal(never['emulate.pt_write'], 20, 'shadowed: every edit of the table traps');
   assert.equal(never['switch.to_nested'], 0);
+  assert.equal(never.entries_dropped, 20, 'each edit dropped the shadow entry it wrote');
+  assert.ok((never.entries_made as number) >= 20, 'and the next access made it again');
   const s = runAgile('agile:threshold=2', text);
   assert.equal(s['switch.to_nested_writes'], 1, 'the page table switched once');
   assert.equal(s['emulate.pt_write'], 3, 'the third write trap switched it; later edits do not exit');

@@ -357,7 +357,10 @@ export class AgilePager implements Pager {
     )
       return;
     const slot = sh.mfn * 512 + idx;
-    if ((lo & PTE_P) !== 0) this.link(sh, slot, lo, hi);
+    if ((lo & PTE_P) !== 0) {
+      this.counters.entries_made++;
+      this.link(sh, slot, lo, hi);
+    }
     if ((oldLo & PTE_P) !== 0) this.unlink(sh, slot, oldLo, oldHi);
   }
 

@@ -173,6 +173,12 @@ export const AGILE_COUNTERS: readonly CounterDecl[] = [
     cost: [upkeep('shadow_free')],
   },
   {
+    name: 'entries_made',
+    kind: 'count',
+    description:
+      'shadow entries written present, with a new target or kind (fills; write-access removals), priced with the fault that made them',
+  },
+  {
     name: 'entries_dropped',
     kind: 'count',
     description: 'shadow entries cleared by a write trap, a device write or a switch',
@@ -256,6 +262,7 @@ export function newCounters() {
     'policy.intervals': 0,
     shadows_made: 0,
     shadows_freed: 0,
+    entries_made: 0,
     entries_dropped: 0,
     write_access_removals: 0,
     'cr3.shadow_root': 0,
