@@ -6,7 +6,8 @@
  * bytes, and a replay prints what the live run printed); timings and the
  * progress bar go to stderr.
  */
-import { writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
 import { Option } from 'commander';
 import { KERNEL_MODES, type KernelMode, layoutFor } from '../guest/kernel/layout.js';
@@ -19,7 +20,13 @@ import { type MigratingGuest, migrate } from '../hypervisor/migrate.js';
 import type { Pager } from '../hypervisor/pager.js';
 import { openTrace, traceFileOutput } from '../io/trace.js';
 import type { LayoutKind } from '../machine/placement.js';
-import { calibration } from '../metrics/calibration.js';
+import {
+  calibration,
+  calibrationLines,
+  calibrationRows,
+  parseRealFigures,
+  type RealFigures,
+} from '../metrics/calibration.js';
 import { compareRows, renderCsv, renderJson, renderText } from '../metrics/compare.js';
 import { type CostModel, DEFAULT_COSTS, modelCycles } from '../metrics/costs.js';
 import { plotSvg } from '../metrics/plot.js';
@@ -106,12 +113,17 @@ export function registerWorkloadCommands(program: Command): void {
     program
       .command('migrate')
       .description('live-migrate a guest running a workload (pre-copy with log-dirty) and verify the copy')
-      .option('--pager <spec>', 'shadow pager spec (shadow:-logdirty: stop-and-copy only)', 'shadow')
+      .option(
+        '--pager <spec>',
+        'shadow or nested pager spec (shadow:-logdirty: stop-and-copy only; nested:…:logdirty=wp|pml)',
+        'shadow',
+      )
       .option('--warmup <ops>', 'guest operations before migration starts', '1000000')
       .option('--bandwidth <mbit>', 'link speed in Mbit/s (sets how far the guest runs per page sent)', '1000')
       .option('--max-rounds <n>', 'pre-copy rounds at most (Xen: 30)', '30')
       .option('--stop-pages <n>', 'stop and copy when a round dirtied fewer pages (Xen: 50)', '50')
-      .option('--json', 'print the result as JSON'),
+      .option('--json', 'print the result as JSON')
+      .option('--stats', "print every counter to stderr after the migration (the pager's log-dirty work included)"),
   ).action(migrateCommand);
 
   const replay = program
@@ -418,6 +430,7 @@ interface MigrateCommandOptions extends GuestOptions {
   maxRounds: string;
   stopPages: string;
   json?: boolean;
+  stats?: boolean;
 }
 
 /**
@@ -445,6 +458,7 @@ function migrateCommand(o: MigrateCommandOptions): void {
   const pager = makePager(o.pager, o.check, o.shadowPool);
   const mbit = parseIntOption('--bandwidth', o.bandwidth, 1, 1e6);
   const per = opsPerPage(spec.params.vcpus, mbit);
+  const t0 = performance.now();
   const { port, kernel } = startWorkload(machineOf(spec, o, pager));
   // The domain's log-dirty mode works if the pager registered its half at attach.
   const logDirty = port.domain.logDirty;
@@ -495,6 +509,8 @@ function migrateCommand(o: MigrateCommandOptions): void {
     lines.push(`verified   destination ${r.verified ? '=' : '≠'} source: sha256 ${r.destinationSha256}`);
     process.stdout.write(`${lines.join('\n')}\n`);
   }
+  if (o.stats)
+    process.stderr.write(formatStats(collectStats(pager, port.cpus, port.ops, (performance.now() - t0) / 1000)));
   if (!r.verified)
     throw new UsageError(`migration lost writes: destination ${r.destinationSha256} ≠ source ${r.sourceSha256}`);
 }
@@ -618,10 +634,25 @@ function report(meta: Record<string, unknown>, s: Stats, digest: string, costs: 
   for (const [heading, text] of pagerSummary(s)) lines.push(`${heading.padEnd(10)} ${text}`);
   const cyc = modelCycles(s, costs);
   lines.push(`cycles     ${n(Math.round(cyc.total))} modelled (docs/costs.md)`);
+  const real = realFigures();
+  const rows = real === null ? [] : calibrationRows(String(meta.workload), s, Number(meta.size), real);
+  if (rows.length > 0) {
+    lines.push(`real counterpart measured here (calibrate/real.json, ${String(real?.machine.kernel ?? '')}):`);
+    for (const c of calibrationLines(rows)) lines.push(`  ${c}`);
+  }
   const cal = calibration(String(meta.workload), s, Number(meta.size));
   if (cal.length > 0) {
     lines.push('calibration against the measured real run (shared/corpus/realworkloads):');
     for (const c of cal) lines.push(`  ${c}`);
   }
   return `${lines.join('\n')}\n`;
+}
+
+/** The bundled figures of the workloads' real counterparts (npm run calibrate), or null when absent. */
+function realFigures(): RealFigures | null {
+  const file = fileURLToPath(new URL('../../../calibrate/real.json', import.meta.url));
+  if (!existsSync(file)) return null;
+  const r = parseRealFigures(JSON.parse(readFileSync(file, 'utf8')));
+  if (typeof r === 'string') throw new UsageError(`${file}: ${r}`);
+  return r;
 }

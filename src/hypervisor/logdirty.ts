@@ -4,9 +4,9 @@
  * migration. The log belongs to the domain; how writes are made to show up
  * is the pager's business, through the three operations it registers at
  * attach (Xen's paging_log_dirty_init): the shadow pager maps frames
- * read-only until they are logged (shadow/common.c), a nested pager would
- * give them the p2m type ram_logdirty (hap.c) — Xen's shadow mode never
- * uses that type.
+ * read-only until they are logged (shadow/common.c), the nested pager gives
+ * them the p2m type ram_logdirty (hap.c), write-protected or logged by PML
+ * (nested/logdirty.ts) — Xen's shadow mode never uses that type.
  *
  * Rules kept here: the log is a bitmap plus the list of frames set since the
  * last clean (so a clean costs what was dirtied, not the guest's size);
@@ -21,6 +21,14 @@ export interface LogDirtyOps {
   /** These frames were just taken out of the log: their next write must reach mark() again. */
   clean(gfns: readonly number[]): void;
   disable(): void;
+  /**
+   * Bring into the log what the hardware holds of it (Xen's
+   * p2m_flush_hardware_cached_dirty: every vCPU's PML buffer), before the
+   * log is read or cleaned (paging_log_dirty_op).
+   */
+  flush?(): void;
+  /** Are writes of vCPUs running with paging off seen too (nested paging: they go through stage 2)? */
+  readonly pagingOffTracked?: boolean;
 }
 
 export class LogDirty {
@@ -45,6 +53,11 @@ export class LogDirty {
     return this.bitmap !== null;
   }
 
+  /** Does the pager see writes of vCPUs running with paging off? */
+  get pagingOffTracked(): boolean {
+    return this.ops?.pagingOffTracked === true;
+  }
+
   /** Is `gfn` logged dirty (so writes to it need not be seen again until the next clean)? */
   isDirty(gfn: number): boolean {
     return this.bitmap !== null && this.bitmap[gfn] === 1;
@@ -62,6 +75,7 @@ export class LogDirty {
   clean(): number[] {
     const d = this.bitmap;
     if (d === null) return [];
+    this.ops?.flush?.();
     const list = this.list.sort((a, b) => a - b);
     this.list = [];
     for (const gfn of list) d[gfn] = 0;
@@ -71,6 +85,7 @@ export class LogDirty {
 
   disable(): void {
     if (this.bitmap === null) return;
+    this.ops?.flush?.();
     this.bitmap = null;
     this.list = [];
     this.ops?.disable();

@@ -2,7 +2,8 @@
  * Pre-copy live migration (Clark et al., "Live Migration of Virtual
  * Machines", NSDI 2005; Xen's save/restore loop): copy all of the guest's
  * memory while it runs, then repeatedly the pages it dirtied meanwhile (read
- * from the shadow pager's log-dirty bitmap, which is cleaned at each read),
+ * from the domain's log-dirty bitmap, which is cleaned at each read: the
+ * shadow or nested pager makes writes show in it),
  * until the dirty set is small or the rounds run out; then pause the guest
  * and copy the rest (stop-and-copy). The destination is a separate image;
  * the run ends by checking it equals the source, page for page (SHA-256).
@@ -80,7 +81,8 @@ export function migrate(o: MigrateOptions): MigrateResult {
   };
   if (logDirty !== null) {
     for (const c of o.cpus) {
-      if (c.format === null) throw new Error('log-dirty migration needs every vCPU to run with paging on');
+      if (c.format === null && !logDirty.pagingOffTracked)
+        throw new Error('log-dirty migration needs every vCPU to run with paging on');
     }
     logDirty.enable();
     // Round 0: everything the guest has ever touched (untouched frames are zero on both sides).

@@ -2,7 +2,7 @@
  * The Pager interface: how a hypervisor virtualizes a domain's memory. A pager
  * gets control only through typed VM exits (arch/x86/exits.ts: page fault,
  * CR or EFER write, INVLPG, INVPCID, flush, EPT violation and
- * misconfiguration, AMD nested page fault), one per
+ * misconfiguration, AMD nested page fault, PML log full), one per
  * architectural event, exactly as a real hypervisor does.
  */
 import type { Cpu, CpuHost } from '../arch/x86/cpu.js';
@@ -74,6 +74,8 @@ export const PAGER_COST_UNITS = [
   'vm_exit',
   'shadow_fault_fix',
   'stage2_fault_fix',
+  'stage2_split',
+  'pml_entry',
   'fault_inject',
   'fast_fault',
   'emulate_insn',

@@ -53,6 +53,10 @@ export interface CostModel extends Record<PagerCostUnit, number> {
   shadow_fault_fix: number;
   /** Handler work for a stage-2 fault fixed by mapping the gfn (EPT violation / #NPF; tables it makes included). */
   stage2_fault_fix: number;
+  /** Splitting a stage-2 superpage down to 4 KiB leaves: tables allocated and every entry written. */
+  stage2_split: number;
+  /** Draining one page-modification log entry: a stage-2 type change of one page and a bit set in the log. */
+  pml_entry: number;
   /** Handler work for a page fault that is the guest's own, reflected to it (guest walk, event injection). */
   fault_inject: number;
   /** Handler work for a guest fault the fast path classified from a magic entry (no guest walk). */
@@ -98,6 +102,8 @@ export const DEFAULT_COSTS: Readonly<CostModel> = Object.freeze({
   vm_exit: 1300,
   shadow_fault_fix: 2500,
   stage2_fault_fix: 1500,
+  stage2_split: 2000,
+  pml_entry: 150,
   fault_inject: 1000,
   fast_fault: 300,
   emulate_insn: 3000,

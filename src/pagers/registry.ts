@@ -156,6 +156,9 @@ const nested: PagerKind = {
     return new NestedPager({ check: opts.check, name: spec, switches: sw });
   },
   // Every combination: 16 EPT, 8 NPT (the vCPU count changes nothing).
+  // logdirty acts only in log-dirty mode (migration): EPT with A/D takes
+  // both ways, pml with mmio=misconfig and wp with mmio=violation, rather
+  // than doubling the list; without A/D and under NPT only wp exists.
   variants() {
     const specs: string[] = [];
     for (const kind of ['ept', 'npt'] as const)
@@ -163,7 +166,10 @@ const nested: PagerKind = {
         for (const ad of kind === 'ept' ? ['+ad', '-ad'] : [''])
           for (const mmio of ['misconfig', 'violation'])
             for (const large of ['+large', '-large']) {
-              const parts = [`nested:${kind}`, `levels=${levels}`, ad, `mmio=${mmio}`, large].filter((p) => p !== '');
+              const logdirty = ad === '+ad' ? `logdirty=${mmio === 'misconfig' ? 'pml' : 'wp'}` : 'logdirty=wp';
+              const parts = [`nested:${kind}`, `levels=${levels}`, ad, `mmio=${mmio}`, large, logdirty].filter(
+                (p) => p !== '',
+              );
               specs.push(parts.join(':'));
             }
     return specs;
@@ -176,8 +182,9 @@ const nested: PagerKind = {
       'nested:ept:-ad',
       'nested:ept:mmio=violation',
       'nested:ept:-large',
-      'nested:ept:-ad:mmio=violation:-large', // every switch off
-      'nested:npt:levels=5:mmio=misconfig:+large', // NPT, every switch on, 5 levels
+      'nested:ept:logdirty=wp',
+      'nested:ept:-ad:mmio=violation:-large:logdirty=wp', // every switch off
+      'nested:npt:levels=5:mmio=misconfig:+large:logdirty=wp', // NPT, every switch on, 5 levels
     ];
   },
 };

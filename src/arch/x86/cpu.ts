@@ -65,6 +65,7 @@ import {
   EXIT_MSR_WRITE,
   EXIT_NPF,
   EXIT_PAGE_FAULT,
+  EXIT_PML_FULL,
   type ExitInfo,
   type ExitReason,
   newExitInfo,
@@ -85,6 +86,7 @@ import { DEFAULT_TLB, type Tlb, type TlbConfig } from './tlb.js';
 import {
   type DataSpace,
   S2_MISCONFIG,
+  S2_PML_FULL,
   type Stage2,
   WALK_OK,
   WALK_STAGE2,
@@ -325,7 +327,10 @@ export class Cpu {
     x.linear = linear;
     const fmt = (this.mmu.stage2 as Stage2).fmt;
     let reason: ExitReason = EXIT_NPF;
-    if (fmt.kind === ENTRY_EPT) {
+    if (res.stage2Fault === S2_PML_FULL) {
+      reason = EXIT_PML_FULL;
+      x.qualification = 0;
+    } else if (fmt.kind === ENTRY_EPT) {
       reason = res.stage2Fault === S2_MISCONFIG ? EXIT_EPT_MISCONFIG : EXIT_EPT_VIOLATION;
       // Bit 7 (guest-linear address valid) is clear for a PDPTE load.
       x.qualification = linear ? res.stage2Qual : res.stage2Qual & ~(1 << 7);
@@ -550,7 +555,8 @@ export class Cpu {
         // An agile walk that met no switching entry ended in a machine frame: one stage, as under shadow paging.
         if (error === 0 && s2 !== null && res.s2From >= 0) {
           const mfn = mmu.walker.translateFinal(mmu.space, s2, res, vaHi, vaLo, access);
-          if (mfn >= 0) return this.fillNested(s2, res, vaHi, vaLo, access, vpnLo, vpnHi, allow, mfn);
+          if (mfn >= 0 && mmu.walker.flagWrites(mmu.space, s2, res, access === WRITE))
+            return this.fillNested(s2, res, vaHi, vaLo, access, vpnLo, vpnHi, allow, mfn);
           const h = this.stage2Exit(res, vaHi, vaLo, access, cpl, true);
           if (h === HOST_RETRY) continue;
           if (h === HOST_DONE) return TRANSLATE_DONE;
@@ -608,10 +614,10 @@ export class Cpu {
    * A two-stage translation succeeded: set the guest's accessed and dirty
    * flags (in guest-physical memory, so a ROM table keeps its own, rule 5)
    * and cache the combined translation (SDM vol. 3C, 29.4.1) with rights no
-   * wider than stage 2 grants: a page stage 2 will not let be written caches
-   * as clean (a write walks again), one it will not let be executed as
-   * execute-disable (a fetch walks again), one it will not let be read is not
-   * cached. A combined page is the smaller of the two stages' pages; a piece
+   * wider than stage 2 grants: a page stage 2 will not let be written, or
+   * whose stage-2 dirty flag is clear, caches as clean (a write walks again),
+   * one it will not let be executed as execute-disable (a fetch walks
+   * again), one it will not let be read is not cached. A combined page is the smaller of the two stages' pages; a piece
    * of a larger guest page is recorded as fractured (Mmu.noteFractured).
    */
   private fillNested(
@@ -629,7 +635,8 @@ export class Cpu {
     const fin = res.final as WalkResult;
     const user = (res.perm & PERM_U) !== 0;
     let perm = res.perm;
-    if (!stage2Allows(s2.fmt, fin.perm, WRITE, user)) perm &= ~PERM_D;
+    // A stage-2 dirty flag still clear caches as clean too: a write walks again to set it (and PML logs it).
+    if (!stage2Allows(s2.fmt, fin.perm, WRITE, user) || (fin.perm & PERM_D) === 0) perm &= ~PERM_D;
     if (!stage2Allows(s2.fmt, fin.perm, FETCH, user)) perm |= PERM_XD;
     let shift = Math.min(fin.shift, res.shift);
     // The TLB looks large pages up at the guest format's large-page size (21 or 22) and at 30.

@@ -31,8 +31,15 @@ export const EXIT_FLUSH = 5;
 export const EXIT_EPT_VIOLATION = 6;
 export const EXIT_EPT_MISCONFIG = 7;
 export const EXIT_NPF = 8;
+/**
+ * Page-modification log full (SDM vol. 3C, 29.3.6; basic exit reason 62):
+ * an EPT accessed or dirty flag was due while the vCPU's PML index was out
+ * of range; no flag was set and the access did not happen. ExitInfo holds
+ * the guest-physical address and the linear address as for a violation.
+ */
+export const EXIT_PML_FULL = 9;
 
-export type ExitReason = 0 | 1 | 2 | 3 | 4 | 5 | 6 | 7 | 8;
+export type ExitReason = 0 | 1 | 2 | 3 | 4 | 5 | 6 | 7 | 8 | 9;
 
 /** Counter names of the reasons ("exit.<name>"), indexed by reason. */
 export const EXIT_NAMES = [
@@ -45,6 +52,7 @@ export const EXIT_NAMES = [
   'ept_violation',
   'ept_misconfig',
   'npf',
+  'pml_full',
 ] as const;
 
 /** What the host reads about the exit in progress (one per vCPU, overwritten by the next). */

@@ -27,6 +27,7 @@ import { PERM_D, PERM_G, PERM_PK_SHIFT, PERM_U, PERM_XD, stage2Allows, stage2Qua
 import { type AccessKind, PF_P, PF_RSVD, PK_SHIFT_HI, READ, WRITE, XD_HI } from './bits.js';
 import { entryFrame, leafFrame } from './entry.js';
 import { ENTRY_EPT, type WalkFormat } from './modes.js';
+import { type PmlLog, setsStage2Flag } from './pml.js';
 
 /** Where paging structures are read from. */
 export interface PhysicalSpace {
@@ -66,6 +67,8 @@ export const S2_NONE = 0;
 export const S2_VIOLATION = 1;
 /** EPT misconfiguration, or NPT #NPF with reserved bits. */
 export const S2_MISCONFIG = 2;
+/** A page-modification log-full event (SDM vol. 3C, 29.3.6): an EPT A/D flag was due and the PML index was out of range. */
+export const S2_PML_FULL = 3;
 
 /** Most entries one walk reads (5-level paging). */
 const MAX_STEPS = 8;
@@ -265,6 +268,8 @@ export class Walker {
   entryReads = 0;
   /** Entries read by stage-2 walks (included in entryReads): the second dimension of 2-D walks. */
   stage2Reads = 0;
+  /** The vCPU's page-modification log while PML is enabled (pml.ts); null: PML off. */
+  pml: PmlLog | null = null;
 
   /**
    * Translate `va` through the tables rooted at `rootPfn` (or, for PAE, the
@@ -412,6 +417,33 @@ export class Walker {
   }
 
   /**
+   * Before a two-stage walk `out` sets the guest's accessed and dirty flags
+   * (`write`: the leaf's dirty flag too): those updates are data writes to
+   * the guest's tables as far as stage 2 is concerned (SDM vol. 3C,
+   * 29.3.3.2; with EPT A/D on every table reference was one already). Each
+   * table whose entry gets a flag and whose stage-2 translation was not
+   * walked for a write is translated again for one. Returns false after
+   * recording the stage-2 fault (a write-protected table: log-dirty, ROM).
+   */
+  flagWrites(space: PhysicalSpace, stage2: Stage2, out: WalkResult, write: boolean): boolean {
+    const fmt = out.fmt as WalkFormat;
+    const s2 = stage2.fmt;
+    if (s2.kind === ENTRY_EPT && s2.accessedBit !== 0) return true;
+    const a = fmt.accessedBit;
+    const n = out.n;
+    // Agile paging: steps before s2From are shadow tables in machine frames, not the guest's.
+    for (let k = Math.max(out.s2From, 0); k < n; k++) {
+      const lo = out.loAt(k);
+      if ((lo & a) !== 0 && !(write && k === n - 1 && (lo & fmt.dirtyBit) === 0)) continue;
+      const sub = out.sub(k);
+      if (stage2Allows(s2, sub.perm, WRITE, false)) continue;
+      const gpa = (out.tables[k] as number) * 4096 + (out.words[k] as number) * 4;
+      if (this.stage2Frame(space, stage2, out, sub, gpa, WRITE, false, false) < 0) return false;
+    }
+    return true;
+  }
+
+  /**
    * Translate guest-physical `gpa` through `stage2` into `sub` for `access`,
    * setting the stage-2 A/D flags it uses. Returns the 4 KiB machine frame, or
    * -1 after recording the stage-2 fault in `out`.
@@ -438,7 +470,21 @@ export class Walker {
     let status = r;
     if (r === WALK_OK) {
       if (stage2Allows(fmt, sub.perm, access, user)) {
-        sub.commit(access === WRITE, null);
+        const write = access === WRITE;
+        const pml = this.pml;
+        if (pml !== null && setsStage2Flag(sub, fmt, write)) {
+          // SDM 29.3.6: the index is checked before any EPT A/D update; a D flag set 0 -> 1 logs the GPA.
+          if (pml.full) {
+            pml.fullEvents++;
+            out.stage2Fault = S2_PML_FULL;
+            out.stage2Gpa = gpa;
+            out.stage2Final = final;
+            out.stage2Qual = 0;
+            return -1;
+          }
+          if (write && (sub.loAt(sub.n - 1) & fmt.dirtyBit) === 0) pml.log(gpa);
+        }
+        sub.commit(write, null);
         return sub.pfn + (Math.floor(gpa / 4096) & ((1 << (sub.shift - 12)) - 1));
       }
       status = PF_P; // present, but the rights refuse the access

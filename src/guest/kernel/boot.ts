@@ -45,6 +45,7 @@ export function initKernel(k: KernelState): void {
   for (let v = 0; v < k.port.cpus.length; v++) {
     k.vcpus.push({
       current: null,
+      switchedOut: false,
       loadedMm: k.initMm,
       pcidMm: new Array(DYN_PCIDS).fill(null),
       pcidGen: new Array(DYN_PCIDS).fill(0),

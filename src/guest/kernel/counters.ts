@@ -16,6 +16,8 @@ export class KernelCounters {
   kills = 0;
   execs = 0;
   contextSwitches = 0;
+  /** Of contextSwitches: a task that could have run on was switched out at the end of its slice. */
+  contextSwitchesPreempted = 0;
   cr3Switches = 0;
   pageFaults = 0;
   faultWrite = 0;
@@ -25,6 +27,8 @@ export class KernelCounters {
   faultFile = 0;
   faultCow = 0;
   faultCowReuse = 0;
+  /** Of faultCow: first writes to a not-present page of a private file mapping (no page was present). */
+  faultCowFile = 0;
   faultStackGrowth = 0;
   faultHuge = 0;
   faultSpurious = 0;
@@ -63,6 +67,7 @@ export function counterStats(c: KernelCounters, frames: FrameAllocator, balloon 
     'guest.exits': c.exits,
     'guest.kills': c.kills,
     'guest.context_switches': c.contextSwitches,
+    'guest.context_switches.preempted': c.contextSwitchesPreempted,
     'guest.cr3_switches': c.cr3Switches,
     'guest.page_faults': c.pageFaults,
     'guest.page_faults.write': c.faultWrite,
@@ -72,6 +77,7 @@ export function counterStats(c: KernelCounters, frames: FrameAllocator, balloon 
     'guest.page_faults.file': c.faultFile,
     'guest.page_faults.cow': c.faultCow,
     'guest.page_faults.cow_reuse': c.faultCowReuse,
+    'guest.page_faults.cow_file': c.faultCowFile,
     'guest.page_faults.stack_growth': c.faultStackGrowth,
     'guest.page_faults.huge': c.faultHuge,
     'guest.page_faults.spurious': c.faultSpurious,

@@ -133,6 +133,7 @@ function faultIn(k: KernelState, mm: Mm, a: Vma, leaf: TableNode, page: number, 
       const copy = copyPage(k, pg);
       setPte(k, leaf, page, copy, userFlags(k, a, true, true));
       k.counters.faultCow++;
+      k.counters.faultCowFile++;
       return;
     }
     k.frames.get(pg);

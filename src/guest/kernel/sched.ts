@@ -95,15 +95,24 @@ function runSlice(k: KernelState, exit: (t: Task) => void, v: number, t: Task): 
   const p = k.port;
   if (p.cpu.index !== v) p.selectCpu(v);
   const st = k.vcpus[v] as VcpuState;
+  // Context switches are counted as perf counts them: each time a task leaves its CPU (preempted, blocked, exited).
   if (st.current !== t) {
     kfetch(k, ENTRY_SCHEDULE);
-    k.counters.contextSwitches++;
+    if (st.current !== null && !st.switchedOut) {
+      k.counters.contextSwitches++;
+      k.counters.contextSwitchesPreempted++;
+    }
     st.current = t;
     switchMm(k, t.mm);
   }
+  st.switchedOut = false;
   const r = (t.body as TaskBody).next();
-  if (t.state === 'dead') return;
+  if (t.state === 'dead') {
+    switchOut(k, st, t);
+    return;
+  }
   if (r.done === true || t.killed) {
+    switchOut(k, st, t);
     exit(t);
     return;
   }
@@ -111,5 +120,14 @@ function runSlice(k: KernelState, exit: (t: Task) => void, v: number, t: Task): 
   if (y !== undefined && y.wait.state !== 'dead') {
     t.state = 'blocked';
     t.waitingFor = y.wait;
+    switchOut(k, st, t);
+  }
+}
+
+/** `t` blocked or exited (dequeued: current is null then): it leaves its CPU now, counted once whatever runs next. */
+function switchOut(k: KernelState, st: VcpuState, t: Task): void {
+  if ((st.current === t || st.current === null) && !st.switchedOut) {
+    k.counters.contextSwitches++;
+    st.switchedOut = true;
   }
 }

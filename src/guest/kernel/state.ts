@@ -96,6 +96,8 @@ export class Task {
 
 export interface VcpuState {
   current: Task | null;
+  /** `current` has already been counted as switched out (it blocked or exited). */
+  switchedOut: boolean;
   loadedMm: Mm;
   pcidMm: Array<Mm | null>;
   pcidGen: number[];

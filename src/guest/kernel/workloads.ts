@@ -46,6 +46,24 @@ function spawnChild(k: Kernel, parent: Task, prog: string, seed: number, after?:
   });
 }
 
+/**
+ * A forked child that does not exec runs on in its parent's image: it
+ * returns through libc and its own code (fork copies no page-table entries
+ * of file-backed text, so those are fetch faults: Linux's vma_needs_copy)
+ * and writes its stack and libc's data (copy-on-write).
+ */
+function* afterFork(u: Proc): Body {
+  const l = u.k.layout;
+  const text = u.t.mm.vmas.find((v) => v.name === 'libc:text');
+  if (text !== undefined) yield* u.exec(text.start, (text.end - text.start) / 4096, 12, 2);
+  for (const v of u.t.mm.vmas.filter(
+    (a) => (a.name === 'libc:data' || a.name === 'libc:bss') && (a.prot & PROT_W) !== 0,
+  )) {
+    yield* u.pages(v.start, (v.end - v.start) / 4096, 1, 1);
+  }
+  yield* u.pages(l.stackTop - 3 * 4096, 3, 2, 1);
+}
+
 /** A parent's own work between forks: it dirties a few of its pages (they are copy-on-write after fork). */
 function* parentWork(u: Proc, heap: number, pages: number): Body {
   for (let i = 0; i < pages; i++) {
@@ -129,9 +147,11 @@ const ctxswitch: Workload = {
       yield* runProgram(k, init, program('true'), rnd);
       const kids: Task[] = [];
       for (let i = 0; i < procs; i++) {
+        // Forked from the parent, no exec (calibrate/programs/pingpong.c).
         kids.push(
-          spawnChild(k, init, 'true', (p.seed + i * 31) >>> 0, function* (t) {
+          k.fork(init, 'pingpong', function* (t) {
             const u = new Proc(k, t, taskRng(p.seed ^ (i * 977)));
+            yield* afterFork(u);
             const buf = k.mmap(t, 4 * 4096, PROT_R | PROT_W);
             for (let r = 0; r < rounds && !t.killed; r++) {
               // write(pipe): copy a message out; read(pipe): copy the reply in; then sleep.
@@ -182,7 +202,8 @@ const bigmem: Workload = {
 const mmapchurn: Workload = {
   name: 'mmapchurn',
   description: 'map, touch and unmap anonymous areas in a loop (allocator-heavy programs)',
-  imitates: 'a malloc-heavy program whose allocator maps and unmaps large blocks (glibc mmap threshold)',
+  imitates:
+    'an allocator that maps every block of 1-64 pages and unmaps it at free (calibrate/programs/churn.c; glibc does so above its mmap threshold)',
   sizeMeans: '2 processes × 5,000 map/touch/unmap rounds',
   defaults: { vcpus: 2, memory: 256 * MiB },
   opsAtSize1: 23_300_000,
@@ -199,7 +220,6 @@ const mmapchurn: Workload = {
             const pages = 1 + Math.floor(r2() * 64);
             const a = k.mmap(t, pages * 4096, PROT_R | PROT_W);
             yield* u.pages(a, pages, 2, 0.7);
-            if (r2() < 0.2) k.mprotect(t, a, 4096, PROT_R);
             k.munmap(t, a, pages * 4096);
             yield* u.tick();
           }
@@ -210,18 +230,23 @@ const mmapchurn: Workload = {
   },
 };
 
+/** The server's static files: 64 of 16 pages each, file ids from here (programs.ts uses ids below 100). */
+const SERVER_FILES = 1000;
+
 const server: Workload = {
   name: 'server',
   description:
-    'threads of one process on every vCPU: shared heap reads, per-request buffers mapped and unmapped (shootdowns)',
-  imitates: 'a threaded network server (request buffers via mmap/munmap, shared caches)',
-  sizeMeans: '2 threads per vCPU serving 20,000 requests over a 64 MiB shared heap',
+    'threads of one process on every vCPU: each request maps a file, reads it and a shared cache, unmaps it (shootdowns)',
+  imitates:
+    'a threaded static-file server that maps each file it sends, as Apache httpd does with EnableMMAP (calibrate/programs/server.c)',
+  sizeMeans: '2 threads per vCPU serving 20,000 requests of 64 KiB files over a 64 MiB shared cache',
   defaults: { vcpus: 2, memory: 512 * MiB },
   opsAtSize1: 7_460_000,
   start(k, p) {
     const threads = 2 * p.vcpus;
     const requests = Math.max(1, Math.round((20000 * p.size) / threads));
     const heapBytes = 64 * MiB;
+    const fileBytes = 16 * 4096;
     k.spawn('server', function* (main) {
       const rnd = taskRng(p.seed);
       yield* runProgram(k, main, program('true'), rnd);
@@ -236,8 +261,9 @@ const server: Workload = {
             const v = new Proc(k, t, r2);
             const stack = k.mmap(t, 16 * 4096, PROT_R | PROT_W);
             for (let r = 0; r < requests && !t.killed; r++) {
-              const buf = k.mmap(t, 16 * 4096, PROT_R | PROT_W);
-              yield* v.pages(buf, 4, 2, 1);
+              const file = SERVER_FILES + Math.floor(r2() * 64);
+              const f = k.mmap(t, fileBytes, PROT_R, file, 0, `file${file - SERVER_FILES}`);
+              for (let pg = 0; pg < 4; pg++) v.touch(ACCESS_READ, f + pg * 4096 + (r % 64) * 64);
               for (let j = 0; j < 24; j++) {
                 v.touch(
                   ACCESS_READ,
@@ -245,7 +271,7 @@ const server: Workload = {
                 );
               }
               v.touch(ACCESS_WRITE, stack + 15 * 4096 + (r % 64) * 64);
-              k.munmap(t, buf, 16 * 4096);
+              k.munmap(t, f, fileBytes);
               yield;
             }
           }),

@@ -80,7 +80,7 @@ import { PHYS_NONE, PHYS_RAM } from '../../hypervisor/physmap.js';
 import { OWNER_HYPERVISOR } from '../../machine/memory.js';
 import { MachineSpace } from '../../p2m/p2m.js';
 import {
-  EPT_ENTRIES,
+  eptEntries,
   HOST_MAXPHYADDR,
   NPT_ENTRIES,
   P2M_RAM_RO,
@@ -193,7 +193,7 @@ export class AgilePager implements Pager {
   constructor(private readonly opts: AgileOptions = {}) {
     this.name = opts.name ?? 'agile';
     this.sw = { ...DEFAULT_AGILE, ...opts.switches };
-    this.enc = this.sw.kind === 'ept' ? EPT_ENTRIES : NPT_ENTRIES;
+    this.enc = this.sw.kind === 'ept' ? eptEntries(true) : NPT_ENTRIES;
   }
 
   attach(domain: Domain, cpus: readonly Cpu[]): void {
@@ -471,7 +471,7 @@ export class AgilePager implements Pager {
   private split(gfn: number, level: number): void {
     const span = 2 ** (9 * (level - 1));
     const base = gfn - (gfn % span);
-    this.counters['stage2.splits'] += level - 1; // tables filled: a PD and a PT for 1 GiB, a PT for 2 MiB
+    this.counters['stage2.splits']++;
     for (let first = base; first < base + span; first += 512) {
       if (gfn - first >= 512 || gfn < first) this.table.map(first, P2M_RAM_RW);
       else for (let g = first; g < first + 512; g++) this.table.map(g, this.isProtected(g) ? P2M_RAM_RO : P2M_RAM_RW);
@@ -602,13 +602,18 @@ export class AgilePager implements Pager {
       case EXIT_INVPCID:
       case EXIT_FLUSH:
         return 0; // shadows are kept in sync at every write: the CPU's own invalidation suffices
-      default:
+      case EXIT_EPT_VIOLATION:
+      case EXIT_EPT_MISCONFIG:
+      case EXIT_NPF:
         c.exits++;
         c[
           reason === EXIT_EPT_VIOLATION ? 'exit.ept_violation' : reason === EXIT_NPF ? 'exit.npf' : 'exit.ept_misconfig'
         ]++;
         this.clock();
         r = this.stage2Fault(cpu, reason);
+        break;
+      default:
+        throw new Error(`agile pager: exit reason ${reason}, which it never enables`);
     }
     this.maybeCheck();
     return r;

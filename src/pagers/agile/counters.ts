@@ -77,9 +77,8 @@ export const AGILE_COUNTERS: readonly CounterDecl[] = [
   {
     name: 'stage2.splits',
     kind: 'count',
-    description:
-      'stage-2 tables filled at once when a large stage-2 leaf over a newly protected frame is split (two for a 1 GiB leaf, one for 2 MiB)',
-    cost: [handler('shadow_make', 'stage2_split')],
+    description: 'large stage-2 leaves split at once because a frame they cover became protected',
+    cost: [{ unit: 'stage2_split', part: 'stage2_upkeep', category: 'upkeep' }],
   },
   {
     name: 'emulate.pt_write',

@@ -12,6 +12,12 @@
  *  - Every table frame is the hypervisor's and the pager's; no table is
  *    reached twice; non-present entries hold no bits.
  *  - Every vCPU's MMU walks this stage 2 in machine memory.
+ *  - Log-dirty (logdirty.ts), for leaves the hardware can use (none above
+ *    them marked for recalculation): RAM is ram_rw, or ram_logdirty only in
+ *    log-dirty mode; a ram_logdirty leaf is writable only under pml and at
+ *    4 KiB; in log-dirty mode a writable leaf is a 4 KiB one whose gfn is
+ *    logged (the domain's log, or a vCPU's PML log), or a clean (dirty flag
+ *    clear) ram_logdirty leaf under pml.
  */
 
 import type { Cpu } from '../../arch/x86/cpu.js';
@@ -20,8 +26,17 @@ import type { Stage2 } from '../../arch/x86/walker.js';
 import type { Domain } from '../../hypervisor/domain.js';
 import { PHYS_NONE, PHYS_RAM } from '../../hypervisor/physmap.js';
 import { OWNER_HYPERVISOR } from '../../machine/memory.js';
-import { entryType, P2M_RAM_RO, P2M_RAM_RW, type Stage2Entries } from './entries.js';
+import { entryType, P2M_LOGDIRTY, P2M_RAM_RO, P2M_RAM_RW, type Stage2Entries } from './entries.js';
+import type { LogDirtyMode } from './options.js';
 import type { Stage2Table } from './tdp.js';
+
+/** Log-dirty state as the checker needs it. */
+export interface LogDirtyView {
+  readonly mode: LogDirtyMode;
+  readonly on: boolean;
+  /** Is gfn logged (the domain's log or a vCPU's PML log)? */
+  logged(gfn: number): boolean;
+}
 
 export function auditStage2(
   domain: Domain,
@@ -29,6 +44,7 @@ export function auditStage2(
   table: Stage2Table,
   enc: Stage2Entries,
   stage2: Stage2,
+  dirty: LogDirtyView,
 ): string | null {
   const mem = domain.mem;
   const guest = domain.guest;
@@ -54,8 +70,16 @@ export function auditStage2(
       const type = entryType(l.hi);
       const phys = guest.typeOf(l.gfn);
       if (phys === PHYS_NONE) return `${where}: maps a frame taken away`;
-      if (type !== (phys === PHYS_RAM ? P2M_RAM_RW : P2M_RAM_RO)) return `${where}: p2m type ${type}, physmap ${phys}`;
-      if ((l.lo & enc.writeLo) !== 0 && phys !== PHYS_RAM) return `${where}: writable over ROM`;
+      const ramType = type === P2M_RAM_RW || (type === P2M_LOGDIRTY && (dirty.on || l.pending));
+      if (!(phys === PHYS_RAM ? ramType : type === P2M_RAM_RO)) return `${where}: p2m type ${type}, physmap ${phys}`;
+      const writable = (l.lo & enc.writeLo) !== 0;
+      if (writable && phys !== PHYS_RAM) return `${where}: writable over ROM`;
+      if (!l.pending && writable && type === P2M_LOGDIRTY && (dirty.mode !== 'pml' || l.level > 1))
+        return `${where}: a writable ram_logdirty leaf${dirty.mode === 'pml' ? ' above 4 KiB' : ' (logdirty=wp)'}`;
+      if (!l.pending && writable && dirty.on) {
+        const clean = type === P2M_LOGDIRTY && (l.lo & enc.dirtyLo) === 0;
+        if (!clean && !dirty.logged(l.gfn)) return `${where}: writable in log-dirty mode, and its gfn is not logged`;
+      }
       if (span > 1) {
         if (guest.physmap.anyNotRam(l.gfn, span)) return `${where}: a large leaf over frames that are not all RAM`;
         if (placement.mfnOf(l.gfn) !== mfn || placement.mfnOf(last) !== mfn + span - 1)

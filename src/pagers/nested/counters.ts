@@ -20,6 +20,12 @@ const emulation = (part: string): CostCharge => ({
   category: 'emulation',
 });
 
+const upkeep = (unit: 'entry_revalidate' | 'stage2_split'): CostCharge => ({
+  unit,
+  part: 'stage2_upkeep',
+  category: 'upkeep',
+});
+
 export const NESTED_COUNTERS: readonly CounterDecl[] = [
   {
     name: 'exits',
@@ -39,6 +45,12 @@ export const NESTED_COUNTERS: readonly CounterDecl[] = [
     description: 'EPT misconfigurations (the MMIO entries of mmio=misconfig: emulated at once)',
   },
   { name: 'exit.npf', kind: 'exit', description: 'AMD nested page faults (#NPF), for any cause' },
+  {
+    name: 'exit.pml_full',
+    kind: 'exit',
+    description:
+      "page-modification log-full exits (logdirty=pml): the vCPU's 512-entry log was full; drained, the access retried",
+  },
   {
     name: 'exit.cr_write',
     kind: 'exit',
@@ -91,7 +103,7 @@ export const NESTED_COUNTERS: readonly CounterDecl[] = [
     name: 'emulate.table_ref',
     kind: 'count',
     description:
-      'accesses emulated because a guest paging-structure reference failed in stage 2 (a guest table in ROM with EPT A/D on, or in MMIO)',
+      'accesses emulated because a guest paging-structure reference failed in stage 2 (a guest table in ROM with EPT A/D on or where the walk sets a flag, or in MMIO)',
     cost: [emulation('other')],
   },
   {
@@ -100,6 +112,72 @@ export const NESTED_COUNTERS: readonly CounterDecl[] = [
     description: "emulations that found the guest's own page fault, injected",
   },
   { name: 'pdpte_loads', kind: 'count', description: 'stage-2 exits of PAE PDPTE loads at MOV to CR' },
+  {
+    name: 'stage2.recalc_faults',
+    kind: 'count',
+    description:
+      "stage-2 faults (EPT misconfigurations, #NPF) on entries marked for recalculation by a global type change, resolved along the gfn's path and retried (Xen's resolve_misconfig, do_recalc)",
+    cost: [{ unit: 'stage2_fault_fix', part: 'handler.stage2_recalc', category: 'handler' }],
+  },
+  {
+    name: 'stage2.recalc_marked',
+    kind: 'count',
+    description:
+      'stage-2 entries marked for recalculation (a global type change marks the root; resolving pushes marks down)',
+    cost: [upkeep('entry_revalidate')],
+  },
+  {
+    name: 'stage2.recalc_entries',
+    kind: 'count',
+    description: 'stage-2 leaves whose p2m type was recalculated (ram_rw or ram_logdirty, by log-dirty mode)',
+    cost: [upkeep('entry_revalidate')],
+  },
+  {
+    name: 'stage2.splits',
+    kind: 'count',
+    description:
+      'stage-2 superpages split whole down to 4 KiB leaves to change the type of one page in them (ept_split_super_page)',
+    cost: [upkeep('stage2_split')],
+  },
+  { name: 'logdirty.enables', kind: 'count', description: 'log-dirty mode turned on (every RAM leaf to ram_logdirty)' },
+  {
+    name: 'logdirty.cleans',
+    kind: 'count',
+    description: 'log cleans (each RAM leaf back to ram_logdirty, lazily; every TLB flushed)',
+  },
+  {
+    name: 'logdirty.write_faults',
+    kind: 'count',
+    description:
+      'stage-2 write faults on a ram_logdirty leaf (logdirty=wp, or a superpage under pml): the gfn logged and made ram_rw',
+    cost: [{ unit: 'stage2_fault_fix', part: 'handler.logdirty', category: 'handler' }],
+  },
+  {
+    name: 'logdirty.made_writable',
+    kind: 'count',
+    description: 'leaves changed from ram_logdirty back to ram_rw (by a write fault or a PML drain)',
+  },
+  {
+    name: 'logdirty.pages_dirtied',
+    kind: 'count',
+    description: 'frames newly logged dirty (by write faults, PML drains, emulation and device writes)',
+  },
+  {
+    name: 'pml.logged',
+    kind: 'count',
+    description: 'guest-physical pages the CPU wrote to a page-modification log (an EPT dirty flag set from 0 to 1)',
+  },
+  {
+    name: 'pml.drains',
+    kind: 'count',
+    description: "PML logs drained (at a PML-full exit, and every vCPU's before the log is read or cleaned)",
+  },
+  {
+    name: 'pml.entries_drained',
+    kind: 'count',
+    description: 'PML log entries drained into the domain log',
+    cost: [{ unit: 'pml_entry', part: 'handler.pml', category: 'handler' }],
+  },
   { name: 'p2m.changes', kind: 'count', description: 'changes of what backs guest frames (p2m operations)' },
   { name: 'p2m.entries_zapped', kind: 'count', description: 'stage-2 entries removed by those changes' },
   {
@@ -121,6 +199,7 @@ export function newCounters() {
     'exit.ept_violation': 0,
     'exit.ept_misconfig': 0,
     'exit.npf': 0,
+    'exit.pml_full': 0,
     'exit.cr_write': 0,
     'exit.msr_write': 0,
     'stage2.fixed': 0,
@@ -130,6 +209,14 @@ export function newCounters() {
     'emulate.table_ref': 0,
     'emulate.guest_fault': 0,
     pdpte_loads: 0,
+    'stage2.recalc_faults': 0,
+    'logdirty.enables': 0,
+    'logdirty.cleans': 0,
+    'logdirty.write_faults': 0,
+    'logdirty.made_writable': 0,
+    'logdirty.pages_dirtied': 0,
+    'pml.drains': 0,
+    'pml.entries_drained': 0,
     'p2m.changes': 0,
     'p2m.entries_zapped': 0,
     invept: 0,

@@ -24,6 +24,10 @@
  *     each) before the guest runs again.
  *  3. Every vCPU's MMU walks the guest's current tables (reloaded at every
  *     CR and EFER write) with this one stage 2.
+ *  4. A stage-2 fault is first offered to pending recalculation (tdp.ts,
+ *     rule 5), then to log-dirty (a write to a ram_logdirty leaf:
+ *     logdirty.ts), then handled as rule 1 says. A PML-full exit drains the
+ *     vCPU's log and retries.
  */
 import { checkAccess, faultError } from '../../arch/x86/access.js';
 import { type AccessKind, FETCH, PF_RSVD, WRITE } from '../../arch/x86/bits.js';
@@ -38,6 +42,7 @@ import {
   EXIT_MSR_WRITE,
   EXIT_NPF,
   EXIT_PAGE_FAULT,
+  EXIT_PML_FULL,
   type ExitReason,
 } from '../../arch/x86/exits.js';
 import { eptFormat, nptFormat } from '../../arch/x86/modes.js';
@@ -48,7 +53,16 @@ import { PHYS_NONE, PHYS_ROM } from '../../hypervisor/physmap.js';
 import { MachineSpace } from '../../p2m/p2m.js';
 import { auditStage2 } from './audit.js';
 import { NESTED_COUNTERS, type NestedCounters, newCounters } from './counters.js';
-import { EPT_ENTRIES, HOST_MAXPHYADDR, NPT_ENTRIES, P2M_RAM_RO, P2M_RAM_RW, type Stage2Entries } from './entries.js';
+import {
+  eptEntries,
+  HOST_MAXPHYADDR,
+  NPT_ENTRIES,
+  P2M_LOGDIRTY,
+  P2M_RAM_RO,
+  P2M_RAM_RW,
+  type Stage2Entries,
+} from './entries.js';
+import { NestedDirtyLog } from './logdirty.js';
 import { DEFAULT_NESTED, type NestedSwitches } from './options.js';
 import { Stage2Table } from './tdp.js';
 
@@ -73,6 +87,8 @@ export class NestedPager implements Pager {
   /** The stage-2 table, and what each MMU holds of it (format and root). */
   table!: Stage2Table;
   stage2!: Stage2;
+  /** Log-dirty mode, the pager's half. */
+  dirty!: NestedDirtyLog;
   /** The emulator's software walk of the guest's tables. */
   private readonly walker = new Walker();
   private readonly walk = new WalkResult();
@@ -80,7 +96,7 @@ export class NestedPager implements Pager {
   constructor(private readonly opts: NestedOptions = {}) {
     this.name = opts.name ?? 'nested';
     this.sw = { ...DEFAULT_NESTED, ...opts.switches };
-    this.enc = this.sw.kind === 'ept' ? EPT_ENTRIES : NPT_ENTRIES;
+    this.enc = this.sw.kind === 'ept' ? eptEntries(this.sw.ad) : NPT_ENTRIES;
   }
 
   attach(domain: Domain, cpus: readonly Cpu[]): void {
@@ -109,7 +125,20 @@ export class NestedPager implements Pager {
       sw.large,
     );
     this.stage2 = { fmt, rootPfn: this.table.rootMfn };
+    this.dirty = new NestedDirtyLog(domain.logDirty, sw.logdirty, this.table, cpus, this.counters, () =>
+      this.flushAll(),
+    );
     for (const c of cpus) this.load(c);
+  }
+
+  /** Flush every vCPU's cached translations after a stage-2 change that took rights away (INVEPT on each). */
+  private flushAll(): void {
+    const c = this.counters;
+    c.tlb_shootdowns++;
+    for (const cpu of this.cpus) {
+      cpu.mmu.flushContext(-1, true);
+      c.invept++;
+    }
   }
 
   /** Point the MMU at the guest's own tables, through this stage 2 (rule 3). */
@@ -128,7 +157,7 @@ export class NestedPager implements Pager {
     const t = this.table;
     let refs = 0;
     for (const c of this.cpus) refs += c.walker.stage2Reads;
-    return {
+    const all: Record<string, number> = {
       ...this.counters,
       'stage2.leaves_4k': t?.leaves4k ?? 0,
       'stage2.leaves_2m': t?.leaves2m ?? 0,
@@ -137,7 +166,14 @@ export class NestedPager implements Pager {
       'stage2.table_frames': t?.tables.size ?? 0,
       'stage2.entries': t?.present ?? 0,
       'walk.stage2_refs': refs,
+      'stage2.recalc_marked': t?.recalcMarked ?? 0,
+      'stage2.recalc_entries': t?.recalcEntries ?? 0,
+      'stage2.splits': t?.splits ?? 0,
+      'pml.logged': this.dirty?.pmlLogged() ?? 0,
     };
+    const out: Record<string, number> = {};
+    for (const d of NESTED_COUNTERS) out[d.name] = all[d.name] as number;
+    return out;
   }
 
   exit(cpu: Cpu, reason: ExitReason): number {
@@ -171,6 +207,12 @@ export class NestedPager implements Pager {
       case EXIT_NPF:
         c['exit.npf']++;
         break;
+      case EXIT_PML_FULL:
+        c.exits++;
+        c['exit.pml_full']++;
+        this.dirty.drain(cpu);
+        this.maybeCheck();
+        return HOST_RETRY;
     }
     c.exits++;
     const r = this.stage2Fault(cpu, reason);
@@ -186,7 +228,8 @@ export class NestedPager implements Pager {
   /** Map `gfn` if it has RAM or ROM and no stage-2 entry yet (rule 1); false if there is nothing to map. */
   private populate(gfn: number): boolean {
     if (this.isMmio(gfn)) return false;
-    const type = this.guest.typeOf(gfn) === PHYS_ROM ? P2M_RAM_RO : P2M_RAM_RW;
+    const ram = this.table.globalLogdirty ? P2M_LOGDIRTY : P2M_RAM_RW;
+    const type = this.guest.typeOf(gfn) === PHYS_ROM ? P2M_RAM_RO : ram;
     return this.table.map(gfn, type) > 0;
   }
 
@@ -195,6 +238,13 @@ export class NestedPager implements Pager {
     const x = cpu.exitInfo;
     const gfn = Math.floor(x.gpa / 4096);
     const misconfig = reason === EXIT_EPT_MISCONFIG || (reason === EXIT_NPF && (x.qualification & PF_RSVD) !== 0);
+    if (x.gpa < 2 ** this.stage2.fmt.mode.vaBits && this.table.resolve(gfn) > 0) {
+      // An entry marked by a global type change (log-dirty): recalculated on the way to gfn; retry.
+      c['stage2.recalc_faults']++;
+      return HOST_RETRY;
+    }
+    // Bit 1 is the write bit of both the EPT qualification and the #NPF error code.
+    if (!misconfig && (x.qualification & 2) !== 0 && this.dirty.writeFault(gfn)) return HOST_RETRY;
     if (!x.linear) {
       // A PAE PDPTE load: map and retry, or read guest memory for the CPU (MMIO: all ones).
       c.pdpte_loads++;
@@ -250,13 +300,18 @@ export class NestedPager implements Pager {
         return r === WALK_OK ? error : faultError(r, access, x.cpl, cpu.ctl);
       }
       w.commit(access === WRITE, guest);
+      // The A/D flags just set are writes to the guest's tables (log-dirty: paging_mark_dirty).
+      if (this.dirty.on) for (let k = 0; k < w.n; k++) this.dirty.mark(w.tables[k] as number);
       gfn = w.pfn + (((x.vaLo >>> 12) | (x.vaHi << 20)) & ((1 << (w.shift - 12)) - 1));
     }
     this.counters[why]++;
     const offset = x.vaLo & 0xfff;
     if (access === WRITE) {
       const f = guest.frameForWrite(gfn);
-      if (f !== null) writeValue(f, offset, cpu.pendingSize, cpu.pendingHi, cpu.pendingLo);
+      if (f !== null) {
+        writeValue(f, offset, cpu.pendingSize, cpu.pendingHi, cpu.pendingLo);
+        this.dirty.mark(gfn);
+      }
     } else {
       readValue(guest.frameForRead(gfn), offset, access === FETCH ? 1 : cpu.pendingSize, cpu);
     }
@@ -269,14 +324,13 @@ export class NestedPager implements Pager {
     c['p2m.changes']++;
     const n = this.table.zap(first, count);
     c['p2m.entries_zapped'] += n;
-    if (n > 0) {
-      c.tlb_shootdowns++;
-      for (const cpu of this.cpus) {
-        cpu.mmu.flushContext(-1, true);
-        c.invept++;
-      }
-    }
+    if (n > 0) this.flushAll();
     this.maybeCheck();
+  }
+
+  /** A device or loader wrote guest frame `gfn` (pwrite): in log-dirty mode it is logged, as Xen's device model does. */
+  physicalWrite(gfn: number): void {
+    this.dirty.mark(gfn);
   }
 
   private maybeCheck(): void {
@@ -287,6 +341,10 @@ export class NestedPager implements Pager {
 
   /** The isolation checker (audit.ts); null if every rule holds. */
   checkInvariants(): string | null {
-    return auditStage2(this.domain, this.cpus, this.table, this.enc, this.stage2);
+    return auditStage2(this.domain, this.cpus, this.table, this.enc, this.stage2, {
+      mode: this.sw.logdirty,
+      on: this.dirty.on,
+      logged: (gfn) => this.dirty.logged(gfn),
+    });
   }
 }

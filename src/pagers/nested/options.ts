@@ -4,12 +4,15 @@
  * the host's CR4.LA57 under NPT), `+ad`/`-ad` (EPT accessed and dirty
  * flags, EPTP bit 6; NPT always has them), `mmio=misconfig|violation` (how
  * guest-physical addresses with no RAM behind them are left in stage 2), and
- * `+large`/`-large` (stage-2 superpages where the domain's frames allow).
- * The spec is also the pager's name in the statistics.
+ * `+large`/`-large` (stage-2 superpages where the domain's frames allow),
+ * and `logdirty=wp|pml` (how log-dirty mode sees writes: write-protected
+ * stage-2 leaves, or page-modification logging). The spec is also the
+ * pager's name in the statistics.
  */
 
 export type Stage2Kind = 'ept' | 'npt';
 export type MmioMode = 'misconfig' | 'violation';
+export type LogDirtyMode = 'wp' | 'pml';
 
 export interface NestedSwitches {
   kind: Stage2Kind;
@@ -18,6 +21,7 @@ export interface NestedSwitches {
   ad: boolean;
   mmio: MmioMode;
   large: boolean;
+  logdirty: LogDirtyMode;
 }
 
 export const NESTED_SWITCHES: readonly { name: string; description: string }[] = [
@@ -42,9 +46,21 @@ export const NESTED_SWITCHES: readonly { name: string; description: string }[] =
     description:
       'stage-2 2 MiB and 1 GiB pages where the guest frames are contiguous in machine memory and all RAM (default on)',
   },
+  {
+    name: 'logdirty',
+    description:
+      "log-dirty mode (migration): =wp (Xen's HAP way: RAM leaves become ram_logdirty and read-only, a write takes a violation that logs it) or =pml (page-modification logging: the CPU logs each page whose EPT dirty flag it sets; EPT with A/D only). Default: pml where it can be, as Xen on a CPU with PML; wp under NPT or -ad",
+  },
 ];
 
-export const DEFAULT_NESTED: NestedSwitches = { kind: 'ept', levels: 4, ad: true, mmio: 'misconfig', large: true };
+export const DEFAULT_NESTED: NestedSwitches = {
+  kind: 'ept',
+  levels: 4,
+  ad: true,
+  mmio: 'misconfig',
+  large: true,
+  logdirty: 'pml',
+};
 
 /** Parse a nested spec into switches, or return the one-line reason it is bad. */
 export function parseNestedSpec(spec: string): NestedSwitches | string {
@@ -72,6 +88,9 @@ export function parseNestedSpec(spec: string): NestedSwitches | string {
       if (sign !== '' || (value !== 'misconfig' && value !== 'violation'))
         return `"${spec}": mmio takes =misconfig or =violation`;
       sw.mmio = value;
+    } else if (name === 'logdirty') {
+      if (sign !== '' || (value !== 'wp' && value !== 'pml')) return `"${spec}": logdirty takes =wp or =pml`;
+      sw.logdirty = value;
     } else if (name === 'ad' || name === 'large') {
       if (value !== undefined) return `"${spec}": ${name} takes no value (+${name} or -${name})`;
       if (name === 'ad' && sw.kind === 'npt') return `"${spec}": ad is an EPT switch (NPT always has A/D flags)`;
@@ -79,6 +98,14 @@ export function parseNestedSpec(spec: string): NestedSwitches | string {
     } else {
       return `"${spec}": unknown switch "${name}" (known: ${NESTED_SWITCHES.map((s) => s.name).join(', ')})`;
     }
+  }
+  if (!seen.has('logdirty')) {
+    // Xen uses PML whenever the CPU has it, and PML needs EPT A/D (vmcs.c, vmx_init_vmcs_config): else write protection.
+    sw.logdirty = sw.kind === 'ept' && sw.ad ? 'pml' : 'wp';
+  } else if (sw.logdirty === 'pml' && sw.kind === 'npt') {
+    return `"${spec}": logdirty=pml is Intel's page-modification logging; Umbra's NPT has none (use logdirty=wp)`;
+  } else if (sw.logdirty === 'pml' && !sw.ad) {
+    return `"${spec}": logdirty=pml needs EPT accessed/dirty flags (EPTP bit 6, SDM vol. 3C 29.3.6); drop -ad or use logdirty=wp`;
   }
   return sw;
 }

@@ -18,11 +18,22 @@
  *  2. MMIO entries (entries.ts) sit only at level 1, for gfns with no RAM.
  *  3. Every table frame is the hypervisor's and is listed in `tables`.
  *  4. Only this module writes stage-2 entries (set()); zap() removes them.
+ *  5. Log-dirty (Xen's HAP way, hap.c): a type change of the whole table
+ *     (enable, clean, disable: p2m_change_entry_type_global) only marks the
+ *     root's entries for recalculation (markAll: ept_change_entry_type_global,
+ *     p2m_pt_change_entry_type_global); the next access through a marked
+ *     entry faults, and resolve() recalculates lazily along that gfn's path
+ *     (resolve_misconfig in p2m-ept.c, do_recalc in p2m-pt.c), pushing the
+ *     mark one level down at each step. ram_rw and ram_logdirty are the
+ *     changeable types; a recalculated leaf is ram_logdirty while log-dirty
+ *     mode is on, else ram_rw. A type change of one 4 KiB page inside a
+ *     superpage splits it whole down to 4 KiB leaves first
+ *     (p2m_change_type_one -> ept_set_entry -> ept_split_super_page).
  */
-import { entryFrame } from '../../arch/x86/entry.js';
+import { entryFrame, leafFrame } from '../../arch/x86/entry.js';
 import type { WalkFormat } from '../../arch/x86/modes.js';
 import { type MachineMemory, OWNER_HYPERVISOR } from '../../machine/memory.js';
-import { P2M_RAM_RW, type Stage2Entries } from './entries.js';
+import { entryType, P2M_LOGDIRTY, P2M_RAM_RW, type Stage2Entries } from './entries.js';
 
 /** What the table needs to know about the domain. */
 export interface Stage2Source {
@@ -41,6 +52,17 @@ export interface Stage2Leaf {
   readonly hi: number;
   readonly tableMfn: number;
   readonly index: number;
+  /** The leaf or an entry above it is marked for recalculation: the hardware cannot use it as it stands. */
+  readonly pending: boolean;
+}
+
+/** A present leaf found by leafOf(). */
+export interface Stage2LeafAt {
+  tableMfn: number;
+  index: number;
+  level: number;
+  lo: number;
+  hi: number;
 }
 
 export class Stage2Table {
@@ -55,6 +77,13 @@ export class Stage2Table {
   zapped = 0;
   /** Present leaves now (gauge). */
   present = 0;
+  /** Log-dirty mode, as recalculation sees it (Xen's p2m->global_logdirty), and whether it is PML's. */
+  globalLogdirty = false;
+  pml = false;
+  /** Counters: entries marked for recalculation, entries recalculated, superpages split, leaves made by splits. */
+  recalcMarked = 0;
+  recalcEntries = 0;
+  splits = 0;
 
   constructor(
     private readonly mem: MachineMemory,
@@ -133,7 +162,7 @@ export class Stage2Table {
    */
   map(gfn: number, type: number): number {
     let level = 1;
-    if (this.large && type === P2M_RAM_RW) {
+    if (this.large && (type === P2M_RAM_RW || type === P2M_LOGDIRTY)) {
       for (const l of [3, 2]) {
         const span = 2 ** (9 * (l - 1));
         const first = gfn - (gfn % span);
@@ -149,7 +178,7 @@ export class Stage2Table {
     if (at === null) return 0;
     const f = this.mem.read(at[0]);
     if (((f[2 * at[1]] as number) & this.fmt.presentMask) !== 0) return 0;
-    this.set(at[0], at[1], this.enc.leaf(this.src.mfnOf(first), level, type));
+    this.set(at[0], at[1], this.enc.leaf(this.src.mfnOf(first), level, type, this.pml));
     this.present++;
     if (level === 1) this.leaves4k++;
     else if (level === 2) this.leaves2m++;
@@ -201,12 +230,157 @@ export class Stage2Table {
     return n;
   }
 
-  /** Every present leaf and MMIO entry (for the isolation checker). */
-  *leaves(): Generator<Stage2Leaf> {
-    yield* this.leavesIn(this.rootMfn, this.fmt.mode.topLevel, 0, new Set());
+  /** Is (lo) the MMIO entry? */
+  private isMmio(lo: number, hi: number): boolean {
+    return lo === this.enc.mmio[0] && hi === this.enc.mmio[1];
   }
 
-  private *leavesIn(table: number, level: number, base: number, seen: Set<number>): Generator<Stage2Leaf> {
+  /**
+   * Rule 5: mark every present entry of the root for recalculation (Xen's
+   * ept_change_entry_type_global / p2m_pt_change_entry_type_global). True if
+   * any entry was marked: the caller then flushes what the TLBs hold.
+   */
+  markAll(): boolean {
+    return this.markTable(this.rootMfn, this.fmt.mode.topLevel) > 0;
+  }
+
+  /** Mark the present entries of one table not marked yet (ept_invalidate_emt_subtree); MMIO entries stay as they are. */
+  private markTable(table: number, level: number): number {
+    const f = this.mem.read(table);
+    let n = 0;
+    for (let i = 0; i < 512; i++) {
+      const lo = f[2 * i] as number;
+      const hi = f[2 * i + 1] as number;
+      if ((lo & this.fmt.presentMask) === 0 || this.enc.needsRecalc(lo)) continue;
+      if (level === 1 && this.isMmio(lo, hi)) continue;
+      this.set(table, i, this.enc.markRecalc(lo, hi));
+      n++;
+    }
+    this.recalcMarked += n;
+    return n;
+  }
+
+  /** A marked leaf recalculated: a changeable type becomes ram_logdirty in log-dirty mode, else ram_rw (p2m_recalc_type). */
+  private recalcLeaf(lo: number, hi: number, level: number): readonly [number, number] {
+    let type = entryType(hi);
+    if (type === P2M_RAM_RW || type === P2M_LOGDIRTY) type = this.globalLogdirty ? P2M_LOGDIRTY : P2M_RAM_RW;
+    const mfn = leafFrame(lo, hi, true, level > 1, 12 + 9 * (level - 1));
+    this.recalcEntries++;
+    return this.enc.leaf(mfn, level, type, this.pml);
+  }
+
+  /**
+   * Rule 5: resolve what is marked on `gfn`'s path (resolve_misconfig,
+   * do_recalc): a marked table entry passes its mark to every entry of the
+   * table below and is cleared; a marked superpage is recalculated; in a
+   * table of 4 KiB leaves every marked entry is recalculated at once, as Xen
+   * does. Returns the number of entries changed (0: nothing was pending, the
+   * fault has another cause).
+   */
+  resolve(gfn: number): number {
+    const present = this.fmt.presentMask;
+    let table = this.rootMfn;
+    let n = 0;
+    for (let level = this.fmt.mode.topLevel; ; level--) {
+      const f = this.mem.read(table);
+      const idx = this.index(gfn, level);
+      const lo = f[2 * idx] as number;
+      const hi = f[2 * idx + 1] as number;
+      if ((lo & present) === 0) return n;
+      const leaf = this.isLeaf(lo, level);
+      if (!this.enc.needsRecalc(lo) || (leaf && level === 1 && this.isMmio(lo, hi))) {
+        if (leaf) return n;
+        table = entryFrame(lo, hi);
+        continue;
+      }
+      if (!leaf) {
+        const child = entryFrame(lo, hi);
+        this.markTable(child, level - 1);
+        this.set(table, idx, this.enc.table(child));
+        n++;
+        table = child;
+        continue;
+      }
+      if (level > 1) {
+        this.set(table, idx, this.recalcLeaf(lo, hi, level));
+        return n + 1;
+      }
+      for (let i = 0; i < 512; i++) {
+        const l = f[2 * i] as number;
+        const h = f[2 * i + 1] as number;
+        if ((l & present) === 0 || !this.enc.needsRecalc(l) || this.isMmio(l, h)) continue;
+        this.set(table, i, this.recalcLeaf(l, h, 1));
+        n++;
+      }
+      return n;
+    }
+  }
+
+  /** The present leaf that maps `gfn` (null: none, or the MMIO entry). */
+  leafOf(gfn: number): Stage2LeafAt | null {
+    const present = this.fmt.presentMask;
+    let table = this.rootMfn;
+    for (let level = this.fmt.mode.topLevel; ; level--) {
+      const f = this.mem.read(table);
+      const idx = this.index(gfn, level);
+      const lo = f[2 * idx] as number;
+      const hi = f[2 * idx + 1] as number;
+      if ((lo & present) === 0) return null;
+      if (this.isLeaf(lo, level)) {
+        if (level === 1 && this.isMmio(lo, hi)) return null;
+        return { tableMfn: table, index: idx, level, lo, hi };
+      }
+      table = entryFrame(lo, hi);
+    }
+  }
+
+  /**
+   * Change the p2m type of the one page `gfn` from `from` to `to`
+   * (p2m_change_type_one): pending recalculation on its path first, then a
+   * superpage over it is split down to 4 KiB leaves of its own type
+   * (ept_split_super_page, which splits every piece, not only the one on
+   * the path). False if `gfn` has no leaf of type `from`.
+   */
+  changeTypeOne(gfn: number, from: number, to: number): boolean {
+    this.resolve(gfn);
+    let at = this.leafOf(gfn);
+    if (at === null || entryType(at.hi) !== from) return false;
+    if (at.level > 1) {
+      this.set(at.tableMfn, at.index, this.enc.table(this.split(at.lo, at.hi, at.level)));
+      this.splits++;
+      this.present += 512 ** (at.level - 1) - 1;
+      at = this.leafOf(gfn) as Stage2LeafAt;
+    }
+    const mfn = leafFrame(at.lo, at.hi, true, false, 12);
+    this.set(at.tableMfn, at.index, this.enc.leaf(mfn, 1, to, this.pml));
+    return true;
+  }
+
+  /** A new table holding superpage (lo, hi) of `level` as 512 leaves one level down, themselves split to 4 KiB. */
+  private split(lo: number, hi: number, level: number): number {
+    const t = this.newTable();
+    const type = entryType(hi);
+    const mfn = leafFrame(lo, hi, true, true, 12 + 9 * (level - 1));
+    const span = 2 ** (9 * (level - 2));
+    for (let i = 0; i < 512; i++) {
+      const piece = this.enc.leaf(mfn + i * span, level - 1, type, this.pml);
+      this.set(t, i, level - 1 > 1 ? this.enc.table(this.split(piece[0], piece[1], level - 1)) : piece);
+    }
+    return t;
+  }
+
+  /** Every present leaf and MMIO entry (for the isolation checker). */
+  *leaves(): Generator<Stage2Leaf> {
+    yield* this.leavesIn(this.rootMfn, this.fmt.mode.topLevel, 0, new Set(), false);
+  }
+
+  private *leavesIn(
+    table: number,
+    level: number,
+    base: number,
+    seen: Set<number>,
+    pending: boolean,
+  ): Generator<Stage2Leaf> {
     if (seen.has(table)) throw new Error(`stage-2 table ${table} reached twice`);
     if (!this.tables.has(table)) throw new Error(`stage-2 entry names frame ${table}, not a table of the pager's`);
     seen.add(table);
@@ -219,8 +393,10 @@ export class Stage2Table {
         if (lo !== 0 || hi !== 0) throw new Error(`stage-2 table ${table}[${i}]: a non-present entry holds bits`);
         continue;
       }
-      if (this.isLeaf(lo, level)) yield { gfn: base + i * span, level, lo, hi, tableMfn: table, index: i };
-      else yield* this.leavesIn(entryFrame(lo, hi), level - 1, base + i * span, seen);
+      const marked = pending || (this.enc.needsRecalc(lo) && !(level === 1 && this.isMmio(lo, hi)));
+      if (this.isLeaf(lo, level))
+        yield { gfn: base + i * span, level, lo, hi, tableMfn: table, index: i, pending: marked };
+      else yield* this.leavesIn(entryFrame(lo, hi), level - 1, base + i * span, seen, marked);
     }
   }
 }
