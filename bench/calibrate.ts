@@ -124,7 +124,11 @@ writeFileSync(
   prog('sort-input.txt'),
   Array.from({ length: 2000 }, (_, i) => `${String(((i + 1) * 7919) % 100003).padStart(8, '0')} ${i + 1}\n`).join(''),
 );
-const capture = (file: string, what: string, cmd: string[]): Counterpart => ({ workload: `program:${file}`, what, cmd });
+const capture = (file: string, what: string, cmd: string[]): Counterpart => ({
+  workload: `program:${file}`,
+  what,
+  cmd,
+});
 COUNTERPARTS.push(
   capture('true.ump', 'true', ['true']),
   capture('ls.ump', 'ls /', ['ls', '/']),

@@ -5,9 +5,12 @@
  *
  *   npm run -s build && node dist/bench/calibration-table.js
  */
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { runWorkload } from '../src/guest/kernel/run.js';
+import type { Workload } from '../src/guest/kernel/workloads.js';
+import { programWorkload } from '../src/guest/program/replay.js';
+import { openProgram } from '../src/io/program.js';
 import { WORKLOADS } from '../src/guest/kernel/workloads.js';
 import { useNodeSha256 } from '../src/io/sha256.js';
 import { calibrationRows, parseRealFigures } from '../src/metrics/calibration.js';
@@ -26,7 +29,14 @@ console.log(
 );
 console.log('| workload | figure | model | real | model / real |');
 console.log('|---|---|--:|--:|--:|');
-for (const w of WORKLOADS) {
+// The built-in workloads, then the bundled captures replayed (real counterpart: the captured program itself).
+const fixtures = fileURLToPath(new URL('../../fixtures/programs/', import.meta.url));
+const captures = readdirSync(fixtures)
+  .filter((f) => f.endsWith('.ump'))
+  .sort()
+  .map((f) => programWorkload(openProgram(`${fixtures}${f}`), `program:${f}`));
+const all: Workload[] = [...WORKLOADS, ...captures];
+for (const w of all) {
   const pager = createPager('native');
   const r = runWorkload({
     workload: w,

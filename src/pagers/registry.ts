@@ -11,6 +11,8 @@
  */
 import type { WalkCacheConfig } from '../arch/x86/psc.js';
 import { ConfigError, type CounterDecl, type Pager } from '../hypervisor/pager.js';
+import { AgilePager } from './agile/agile.js';
+import { AGILE_SWITCHES, parseAgileSpec } from './agile/options.js';
 import { NativePager } from './native/native.js';
 import { NestedPager } from './nested/nested.js';
 import { NESTED_SWITCHES, parseNestedSpec } from './nested/options.js';
@@ -231,8 +233,48 @@ const xen30: PagerKind = {
   sample: () => ['shadow:xen30'],
 };
 
+/** Thresholds the variants try: every write trap switches, the default, never. */
+const AGILE_THRESHOLDS = ['threshold=0', '', 'threshold=1000000000000'] as const;
+
+const agile: PagerKind = {
+  name: 'agile',
+  description:
+    'agile paging (Gandhi et al., ISCA 2016; a proposed extension): walks start in shadow tables and switch to nested at a marked entry; guest tables written often go nested, and back to shadow when they settle',
+  switches: AGILE_SWITCHES,
+  counters: AgilePager.counters,
+  create(spec, opts) {
+    const sw = parseAgileSpec(spec);
+    if (typeof sw === 'string') throw new PagerSpecError(sw);
+    return new AgilePager({ check: opts.check, name: spec, switches: sw });
+  },
+  // Every combination of format, threshold, start and interval (1: the policy looks at every exit), on 4-level stage 2.
+  variants() {
+    const specs: string[] = [];
+    for (const kind of ['ept', 'npt'])
+      for (const threshold of AGILE_THRESHOLDS)
+        for (const start of ['', 'start=nested'])
+          for (const interval of ['', 'interval=1']) {
+            specs.push([`agile:${kind}`, threshold, start, interval].filter((p) => p !== '').join(':'));
+          }
+    specs.push('agile:ept:levels=5');
+    return specs;
+  },
+  sample() {
+    return [
+      'agile',
+      'agile:npt',
+      'agile:threshold=0',
+      'agile:threshold=1000000000000',
+      'agile:start=nested',
+      'agile:interval=1',
+      'agile:levels=5',
+      'agile:npt:threshold=0:interval=1:start=nested:levels=5', // every switch at its edge
+    ];
+  },
+};
+
 /** Every registered pager, the reference first. */
-export const PAGERS: readonly PagerKind[] = [native, shadow, xen30, nested];
+export const PAGERS: readonly PagerKind[] = [native, shadow, xen30, nested, agile];
 
 /** The kind a spec names: the longest registered name that is the spec or begins it before a ':'. */
 export function pagerKind(spec: string): PagerKind | undefined {

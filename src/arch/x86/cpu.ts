@@ -541,11 +541,14 @@ export class Cpu {
     }
     for (;;) {
       let error: number;
-      const r = mmu.walker.walk(mmu.space, fmt, mmu.rootPfn, mmu.pdpte, vaHi, vaLo, res, s2, psc);
+      const r = mmu.walker.walk(mmu.space, fmt, mmu.rootPfn, mmu.pdpte, vaHi, vaLo, res, s2, psc, mmu.switchBit);
       if (r === WALK_OK) {
         if ((this.cr4 & CR4_PGE) === 0) res.perm &= ~PERM_G;
-        error = checkAccess(res.perm, access, cpl, (this.ctl & mmu.ctlAnd) | mmu.ctlOr, this.pkru);
-        if (error === 0 && s2 !== null) {
+        // Agile: a walk that switched to nested checks the guest's own rights (the host's forced bits are the shadows').
+        const ctlOr = mmu.switchBit !== 0 && res.s2From >= 0 ? 0 : mmu.ctlOr;
+        error = checkAccess(res.perm, access, cpl, (this.ctl & mmu.ctlAnd) | ctlOr, this.pkru);
+        // An agile walk that met no switching entry ended in a machine frame: one stage, as under shadow paging.
+        if (error === 0 && s2 !== null && res.s2From >= 0) {
           const mfn = mmu.walker.translateFinal(mmu.space, s2, res, vaHi, vaLo, access, psc);
           if (mfn >= 0 && mmu.walker.flagWrites(mmu.space, s2, res, access === WRITE)) {
             const pfn = this.fillNested(s2, res, vaHi, vaLo, access, vpnLo, vpnHi, allow, mfn);
@@ -586,7 +589,8 @@ export class Cpu {
       x.access = access;
       x.cpl = cpl;
       x.error = error;
-      const h = this.host.exit(this, EXIT_PAGE_FAULT);
+      // Agile: a fault in the nested part of a walk is the guest's own, delivered without an exit (as under nested paging).
+      const h = mmu.switchBit !== 0 && res.s2From >= 0 ? error : this.host.exit(this, EXIT_PAGE_FAULT);
       if (h === HOST_RETRY) continue;
       if (h === HOST_DONE) return TRANSLATE_DONE;
       this.counters.pageFaults++;
@@ -630,7 +634,7 @@ export class Cpu {
     allow: number,
     mfn: number,
   ): number {
-    res.commit(access === WRITE, this.guestSpace);
+    res.commit(access === WRITE, this.guestSpace, res.s2From);
     const psc = this.mmu.psc;
     if (psc !== null && psc.upper !== null) this.mmu.walker.fillCaches(res, psc.upper, this.pcid);
     const fin = res.final as WalkResult;

@@ -33,6 +33,13 @@ export class Mmu {
    */
   stage2: Stage2 | null = null;
   /**
+   * Agile paging (a proposed extension, docs/agile.md): with `stage2` set and
+   * this bit non-zero, `rootPfn` is a machine frame (a shadow root) and stage
+   * 2 applies only below a non-leaf entry with this bit set (Walker.walk's
+   * switchBit). 0: stage 2, if any, from the root.
+   */
+  switchBit = 0;
+  /**
    * Guest pages of which the TLB holds smaller pieces (a stage-2 page
    * smaller than the guest's: "fractured" pages), by page number and size.
    * INVLPG of any address in such a page must invalidate every piece:

@@ -159,6 +159,13 @@ export class WalkResult {
   stage2Final = false;
   /** The EPT exit qualification or NPT EXITINFO1 low half (access.ts, stage2Qualification). */
   stage2Qual = 0;
+  /**
+   * Two-stage walks: the first step read through stage 2 — 0 for a nested
+   * walk, k after a switching entry (agile paging) at step k-1 — or -1 when
+   * every table was a machine frame (no stage 2, or no switching entry met):
+   * then the leaf names a machine frame and there is no final translation.
+   */
+  s2From = -1;
 
   /** Level of step `k`. */
   levelAt(k: number): number {
@@ -232,7 +239,7 @@ export class WalkResult {
    * they are written where the walk read them (stage-2 tables, which the
    * hypervisor owns outright).
    */
-  commit(write: boolean, space: DataSpace | null): void {
+  commit(write: boolean, space: DataSpace | null, from = 0): void {
     const fmt = this.fmt as WalkFormat;
     const a = fmt.accessedBit;
     const n = this.n;
@@ -242,7 +249,8 @@ export class WalkResult {
         const w = this.words[i] as number;
         const e = f[w] as number;
         if ((e & a) === 0) {
-          const wf = space === null ? f : space.frameForWrite(this.tables[i] as number);
+          // Steps before `from` (agile paging: the shadow part of a switched walk) are machine frames, flagged in place.
+          const wf = space === null || i < from ? f : space.frameForWrite(this.tables[i] as number);
           if (wf !== null) wf[w] = e | a;
         }
       }
@@ -254,7 +262,7 @@ export class WalkResult {
         const w = this.words[n - 1] as number;
         const e = f[w] as number;
         if ((e & d) === 0) {
-          const wf = space === null ? f : space.frameForWrite(this.tables[n - 1] as number);
+          const wf = space === null || n - 1 < from ? f : space.frameForWrite(this.tables[n - 1] as number);
           if (wf !== null) wf[w] = (wf[w] as number) | d;
         }
       }
@@ -298,7 +306,13 @@ export class Walker {
    * PDPTE registers `pdpte`: lo/hi pairs, 8 words) into `out`. With `stage2`,
    * table frames are guest-physical and translated through it first. With
    * `caches` (a hardware walk), its paging-structure caches are used (not
-   * filled: fillCaches()). Returns out.status: WALK_OK, WALK_NOT_PRESENT,
+   * filled: fillCaches()). With `stage2` and a `switchBit` (agile paging, a
+   * proposed extension: Gandhi et al., ISCA 2016), the walk starts in
+   * machine frames (shadow tables) and stage 2 applies only below the first
+   * present non-leaf entry with that bit set, whose address is then the
+   * guest-physical address of the next table (out.s2From says where); such a
+   * walk uses no paging-structure caches (an entry would have to record
+   * where its walk switched). Returns out.status: WALK_OK, WALK_NOT_PRESENT,
    * WALK_RSVD or WALK_STAGE2.
    */
   walk(
@@ -311,8 +325,10 @@ export class Walker {
     out: WalkResult,
     stage2: Stage2 | null = null,
     caches: WalkCaches | null = null,
+    switchBit = 0,
   ): number {
     this.caches = caches;
+    const upper = caches === null || switchBit !== 0 ? null : caches.upper;
     return this.walkIn(
       space,
       fmt,
@@ -322,8 +338,9 @@ export class Walker {
       vaLo,
       out,
       stage2,
-      caches === null ? null : caches.upper,
+      upper,
       caches === null ? 0 : caches.pcid,
+      switchBit,
     );
   }
 
@@ -338,6 +355,7 @@ export class Walker {
     stage2: Stage2 | null,
     upper: UpperCaches | null,
     pcid: number,
+    switchBit = 0,
   ): number {
     this.walks++;
     const mode = fmt.mode;
@@ -357,6 +375,9 @@ export class Walker {
     out.vaHi = vaHi;
     out.vaLo = vaLo;
     out.pdpteIndex = -1;
+    // Agile: machine frames until a switching entry; otherwise stage 2 (if any) from the root.
+    let s2 = switchBit === 0 ? stage2 : null;
+    out.s2From = s2 === null ? -1 : 0;
     if (mode.pdpteRegisters && pdpte !== null) {
       const i = vaLo >>> 30;
       const lo = pdpte[2 * i] as number;
@@ -393,7 +414,7 @@ export class Walker {
       const idx = vaIndex(vaHi, vaLo, mode.shift[level] as number, mode.indexMask[level] as number);
       const w = wide ? idx << 1 : idx;
       let f: Uint32Array;
-      if (stage2 === null) {
+      if (s2 === null) {
         f = space.frameForRead(tablePfn);
         out.mfns[n] = tablePfn;
       } else if (skipMfn >= 0) {
@@ -404,10 +425,10 @@ export class Walker {
         skipMfn = -1;
       } else {
         // SDM 29.3.3.2: with EPT A/D on, guest paging-structure accesses count as writes.
-        const s2 = stage2.fmt;
-        const access = s2.kind === ENTRY_EPT && s2.accessedBit !== 0 ? WRITE : READ;
+        const s2f = s2.fmt;
+        const access = s2f.kind === ENTRY_EPT && s2f.accessedBit !== 0 ? WRITE : READ;
         const sub = out.sub(n);
-        const mfn = this.stage2Frame(space, stage2, out, sub, tablePfn * 4096 + w * 4, access, false, false);
+        const mfn = this.stage2Frame(space, s2, out, sub, tablePfn * 4096 + w * 4, access, false, false);
         if (mfn < 0) return this.end(out, WALK_STAGE2, level, n, acc, xd);
         out.via[n] = sub.n === 0 && sub.status === WALK_OK ? VIA_NTLB : VIA_WALK;
         out.mfns[n] = mfn;
@@ -442,6 +463,10 @@ export class Walker {
       acc &= lo;
       xd |= hi;
       tablePfn = wide ? entryFrame(lo, hi) : lo >>> 12;
+      if (s2 === null && (lo & switchBit) !== 0 && stage2 !== null) {
+        s2 = stage2;
+        out.s2From = n;
+      }
       level--;
     }
   }
@@ -534,7 +559,8 @@ export class Walker {
     if (s2.kind === ENTRY_EPT && s2.accessedBit !== 0) return true;
     const a = fmt.accessedBit;
     const n = out.n;
-    for (let k = 0; k < n; k++) {
+    // Agile paging: steps before s2From are shadow tables in machine frames, not the guest's.
+    for (let k = Math.max(out.s2From, 0); k < n; k++) {
       const lo = out.loAt(k);
       if ((lo & a) !== 0 && !(write && k === n - 1 && (lo & fmt.dirtyBit) === 0)) continue;
       const sub = out.sub(k);
