@@ -223,7 +223,8 @@ function once(c: Counterpart): Record<string, number> {
   let cow = 0;
   // Shootdowns our own tasks started: the sender's "remote IPI send" flush event (one per flush of other CPUs).
   const ipiSends = [...script.matchAll(/reason:remote IPI send/g)].length;
-  // A task switched out in state R was preempted (by whatever else this shared machine runs); any other state blocked or exited.
+  // A task switched out in state R was preempted (by whatever else this shared machine runs); any other state
+  // blocked (a task's switch as it exits is not recorded: perf stops following it first).
   let preempted = 0;
   let blocked = 0;
   for (const m of script.matchAll(/prev_state=(\S+)/g)) {

@@ -236,11 +236,16 @@ for (const c of CASES) {
 }
 
 test("the kernel's own checks catch a ballooned frame in use", () => {
-  const c = CASES[1] as Case;
-  const r = run(c, new NativePager());
+  // A run that ends with the balloon holding frames (which one does depends on how the balloon's pace meets the run's end).
+  let r: ReturnType<typeof run> | undefined;
+  for (const c of CASES) {
+    r = run(c, new NativePager());
+    if (r.kernel.frames.ballooned.indexOf(1) > 0) break;
+  }
+  assert.ok(r !== undefined);
   const f = r.kernel.frames;
   const held = f.ballooned.indexOf(1);
-  assert.ok(held > 0, 'the run ends with frames out');
+  assert.ok(held > 0, 'a run ends with frames out');
   r.kernel.checkBalloon();
   f.refs[held] = 1;
   assert.throws(() => r.kernel.checkBalloon(), /balloon: frame [0-9a-f]+ has 1 references/);

@@ -293,7 +293,9 @@ test('mmapchurn and ctxswitch: counts follow the workload', () => {
   const c = assertClean(run({ workload: 'ctxswitch', size: 0.004 }, new NativePager()), '4-level');
   const msgs = 8 * Math.max(1, Math.round((20000 * 0.004) / 8));
   assert.equal(c['guest.processes'], 9);
-  assert.equal((c['guest.syscalls.read'] ?? 0) + (c['guest.syscalls.write'] ?? 0), msgs);
+  // Every process writes its partner's pipe and reads its own once a round; a reader finding it empty blocks.
+  assert.equal(c['guest.syscalls.read'] ?? 0, msgs);
+  assert.equal(c['guest.syscalls.write'] ?? 0, msgs);
   assert.ok((c['guest.context_switches'] ?? 0) >= msgs, 'each message switches');
 });
 
