@@ -16,7 +16,7 @@
 import { checkAccess } from '../arch/x86/access.js';
 import type { AccessKind } from '../arch/x86/bits.js';
 import type { Mmu } from '../arch/x86/mmu.js';
-import { ENTRY_EPT, eptFormat, LEVEL_NAMES, nptFormat, type WalkFormat } from '../arch/x86/modes.js';
+import { ENTRY_EPT, LEVEL_NAMES, type WalkFormat } from '../arch/x86/modes.js';
 import { WalkCaches } from '../arch/x86/psc.js';
 import {
   type PhysicalSpace,
@@ -30,7 +30,7 @@ import {
 } from '../arch/x86/walker.js';
 import { Domain } from '../hypervisor/domain.js';
 import type { LayoutKind } from '../machine/placement.js';
-import { eptEntries, HOST_MAXPHYADDR, NPT_ENTRIES, P2M_RAM_RW } from '../pagers/nested/entries.js';
+import { eptEntries, NPT_ENTRIES, P2M_RAM_RW, stage2Format } from '../pagers/nested/entries.js';
 import type { NestedSwitches } from '../pagers/nested/options.js';
 import { Stage2Table } from '../pagers/nested/tdp.js';
 import type { VcpuView } from './context.js';
@@ -247,10 +247,7 @@ export class NestedImage {
     for (const l of image.loads) ramFrames = Math.max(ramFrames, Math.ceil((l.paddr + l.memsz) / 4096));
     const domain = new Domain({ ramBytes: ramFrames * 4096, layout, seed });
     const placement = domain.placement;
-    const s2fmt =
-      sw.kind === 'ept'
-        ? eptFormat(sw.levels, HOST_MAXPHYADDR, { ad: sw.ad, mbec: false, executeOnly: true })
-        : nptFormat(sw.levels, HOST_MAXPHYADDR, true);
+    const s2fmt = stage2Format(sw.kind, sw.levels, sw.ad);
     const allRam = (first: number, count: number): boolean => {
       for (let g = first; g < first + count; g++) if (!mem.isRam(g)) return false;
       return true;

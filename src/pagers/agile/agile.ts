@@ -72,7 +72,7 @@ import {
   EXIT_PAGE_FAULT,
   type ExitReason,
 } from '../../arch/x86/exits.js';
-import { eptFormat, nptFormat, type WalkFormat } from '../../arch/x86/modes.js';
+import type { WalkFormat } from '../../arch/x86/modes.js';
 import { type Stage2, WALK_OK, Walker, WalkResult } from '../../arch/x86/walker.js';
 import type { Domain, GuestPhysicalSpace } from '../../hypervisor/domain.js';
 import type { CounterDecl, Pager } from '../../hypervisor/pager.js';
@@ -81,11 +81,11 @@ import { OWNER_HYPERVISOR } from '../../machine/memory.js';
 import { MachineSpace } from '../../p2m/p2m.js';
 import {
   eptEntries,
-  HOST_MAXPHYADDR,
   NPT_ENTRIES,
   P2M_RAM_RO,
   P2M_RAM_RW,
   type Stage2Entries,
+  stage2Format,
 } from '../nested/entries.js';
 import { Stage2Table } from '../nested/tdp.js';
 import { auditAgile } from './audit.js';
@@ -202,10 +202,7 @@ export class AgilePager implements Pager {
     this.cpus = cpus;
     this.space = new MachineSpace(domain.mem);
     const sw = this.sw;
-    const fmt =
-      sw.kind === 'ept'
-        ? eptFormat(sw.levels, HOST_MAXPHYADDR, { ad: true, mbec: false, executeOnly: true })
-        : nptFormat(sw.levels, HOST_MAXPHYADDR, true);
+    const fmt = stage2Format(sw.kind, sw.levels, true);
     const guest = domain.guest;
     const placement = domain.placement;
     this.table = new Stage2Table(

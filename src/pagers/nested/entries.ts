@@ -33,11 +33,26 @@ import {
   EPT_R,
   EPT_W,
   EPT_X,
+  eptFormat,
+  nptFormat,
+  type WalkFormat,
 } from '../../arch/x86/modes.js';
 import { P2M_LOGDIRTY, P2M_MMIO, P2M_RAM_RO, P2M_RAM_RW } from '../../p2m/p2m.js';
 
 /** Physical-address width of the simulated host (as under the shadow pager): machine frames fit in 46 bits. */
 export const HOST_MAXPHYADDR = 46;
+
+/**
+ * The stage-2 walk format the hypervisor builds: EPT without MBEC, with
+ * execute-only pages (IA32_VMX_EPT_VPID_CAP bit 0), A/D flags when `ad`; or
+ * NPT under a host with EFER.NXE. One place for the nested pager, the
+ * agile pager and `translate --nested`.
+ */
+export function stage2Format(kind: 'ept' | 'npt', levels: 4 | 5, ad: boolean): WalkFormat {
+  return kind === 'ept'
+    ? eptFormat(levels, HOST_MAXPHYADDR, { ad, mbec: false, executeOnly: true })
+    : nptFormat(levels, HOST_MAXPHYADDR, true);
+}
 /** The p2m type's place in an entry's high word (entry bits 52-58). */
 const TYPE_SHIFT_HI = 20;
 const TYPE_MASK_HI = 0x7f << TYPE_SHIFT_HI;

@@ -45,7 +45,6 @@ import {
   EXIT_PML_FULL,
   type ExitReason,
 } from '../../arch/x86/exits.js';
-import { eptFormat, nptFormat } from '../../arch/x86/modes.js';
 import { type Stage2, WALK_OK, Walker, WalkResult } from '../../arch/x86/walker.js';
 import type { Domain, GuestPhysicalSpace } from '../../hypervisor/domain.js';
 import type { CounterDecl, Pager } from '../../hypervisor/pager.js';
@@ -56,12 +55,12 @@ import { auditStage2 } from './audit.js';
 import { NESTED_COUNTERS, type NestedCounters, newCounters } from './counters.js';
 import {
   eptEntries,
-  HOST_MAXPHYADDR,
   NPT_ENTRIES,
   P2M_LOGDIRTY,
   P2M_RAM_RO,
   P2M_RAM_RW,
   type Stage2Entries,
+  stage2Format,
 } from './entries.js';
 import { NestedDirtyLog } from './logdirty.js';
 import { DEFAULT_NESTED, type NestedSwitches } from './options.js';
@@ -107,10 +106,7 @@ export class NestedPager implements Pager {
     this.space = new MachineSpace(domain.mem);
     const sw = this.sw;
     // EPT without MBEC, with execute-only pages (IA32_VMX_EPT_VPID_CAP bit 0); NPT under a host with EFER.NXE.
-    const fmt =
-      sw.kind === 'ept'
-        ? eptFormat(sw.levels, HOST_MAXPHYADDR, { ad: sw.ad, mbec: false, executeOnly: true })
-        : nptFormat(sw.levels, HOST_MAXPHYADDR, true);
+    const fmt = stage2Format(sw.kind, sw.levels, sw.ad);
     const guest = domain.guest;
     const placement = domain.placement;
     this.table = new Stage2Table(
