@@ -53,6 +53,7 @@ function need(tool: string, install: string): void {
 need('perf', 'apt-get install linux-perf');
 need('gcc', 'apt-get install gcc');
 need('make', 'apt-get install make');
+need('git', 'apt-get install git');
 mkdirSync(dirname(OUT), { recursive: true }); // check the output path before the long work
 
 const work = mkdtempSync(join(tmpdir(), 'umbra-calibrate-'));
@@ -124,6 +125,19 @@ writeFileSync(
   prog('sort-input.txt'),
   Array.from({ length: 2000 }, (_, i) => `${String(((i + 1) * 7919) % 100003).padStart(8, '0')} ${i + 1}\n`).join(''),
 );
+// scripts/capture-corpus.sh's repository: the fixture sources committed, hello.c then changed.
+const repo = prog('repo');
+mkdirSync(repo);
+for (const f of ['hello.c', 'threads.c']) writeFileSync(join(repo, f), readFileSync(join(fixtures, 'src', f)));
+const git = (...a: string[]): void => {
+  execFileSync('git', ['-C', repo, '-c', 'user.name=umbra', '-c', 'user.email=umbra@localhost', ...a], {
+    stdio: 'ignore',
+  });
+};
+git('init', '-q');
+git('add', '.');
+git('commit', '-qm', 'corpus');
+writeFileSync(join(repo, 'hello.c'), '/* changed */\n', { flag: 'a' });
 const capture = (file: string, what: string, cmd: string[]): Counterpart => ({
   workload: `program:${file}`,
   what,
@@ -136,6 +150,13 @@ COUNTERPARTS.push(
   capture('pipeline.ump', "sh -c 'ls / | wc -l'", ['sh', '-c', 'ls / | wc -l']),
   capture('threads.ump', 'the two-thread C program of fixtures/programs/src/threads.c', [prog('threads')]),
   capture('gcc.ump', 'gcc -c hello.s (the driver and as)', ['gcc', '-c', prog('hello.s'), '-o', prog('hello.o')]),
+  capture('git.ump', 'git status --short in a 2-file repository with one file changed', [
+    'git',
+    '-C',
+    repo,
+    'status',
+    '--short',
+  ]),
   capture('sort.ump', 'sort of 2,000 lines', ['sort', prog('sort-input.txt'), '-o', prog('sorted.txt')]),
 );
 

@@ -11,8 +11,10 @@
  * with ProgramWriter.
  *
  * Lines used: `I  addr,size` (an instruction fetch), ` L`, ` S`, ` M`
- * (load, store, modify = load then store; an access that straddles a page
- * is one per page), `SYSCALL[pid,tid](nr) …` (arguments, and the result on
+ * (load, store, modify: a read-modify-write operand, recorded as the store it
+ * is to paging — the processor reads it with intent to write, so a page not
+ * present takes one fault with W/R = 1, not a read fault and then a
+ * copy-on-write; an access that straddles a page is one per page), `SYSCALL[pid,tid](nr) …` (arguments, and the result on
  * the same line or, for a blocking call, on a later `… [async] --> …` line),
  * `SCHED[tid]:  acquired lock` (which thread runs from here on). Failed
  * calls change nothing and are left out.
@@ -332,10 +334,8 @@ class StreamParser {
       const c1 = line.charCodeAt(1);
       if (c1 === 76) this.memLine(line, 3, KIND_READ);
       else if (c1 === 83) this.memLine(line, 3, KIND_WRITE);
-      else if (c1 === 77) {
-        this.memLine(line, 3, KIND_READ);
-        this.memLine(line, 3, KIND_WRITE);
-      }
+      // A modify is one access checked for writing (a locked or read-modify-write operand): its fault is a write.
+      else if (c1 === 77) this.memLine(line, 3, KIND_WRITE);
       // A syscall's result can follow on its own line (" --> [pre-success] Success(…)").
       return;
     }

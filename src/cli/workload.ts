@@ -15,6 +15,7 @@ import { OutOfMemory } from '../guest/kernel/frames.js';
 import type { Kernel } from '../guest/kernel/kernel.js';
 import { KERNEL_MODES, type KernelMode, layoutFor } from '../guest/kernel/layout.js';
 import { runWorkload, startWorkload, type WorkloadRunOptions } from '../guest/kernel/run.js';
+import type { PageCacheState } from '../guest/kernel/state.js';
 import { WORKLOADS, type Workload, type WorkloadParams, workload } from '../guest/kernel/workloads.js';
 import { ProgramError } from '../guest/program/format.js';
 import { programTop, programWorkload, replayCounters } from '../guest/program/replay.js';
@@ -49,6 +50,7 @@ interface GuestOptions {
   lazyTlb?: boolean;
   faultAround?: boolean;
   readahead?: boolean;
+  pageCache?: string;
   size: string;
   seed: string;
   vcpus?: string;
@@ -89,6 +91,8 @@ interface RunSpec {
   lazyTlb: boolean;
   faultAround: boolean;
   readahead: boolean;
+  /** The page cache at boot; the workload's own choice when not given. */
+  pageCache: PageCacheState;
 }
 
 export function registerWorkloadCommands(program: Command): void {
@@ -168,7 +172,13 @@ function guestOptions(c: Command): Command {
     .option('--verify', "check every user read against the guest kernel's record of what was written")
     .option('--no-lazy-tlb', 'IPI idle vCPUs for every shootdown (no lazy TLB mode)')
     .option('--no-fault-around', 'map only the faulting page of a file mapping (fault_around_bytes = 4096)')
-    .option('--no-readahead', 'read only the missing page of a file into the page cache (no mmap read-around)');
+    .option('--no-readahead', 'read only the missing page of a file into the page cache (no mmap read-around)')
+    .addOption(
+      new Option(
+        '--page-cache <state>',
+        'the page cache at boot: cold (empty) or warm (every file page cached); default: warm for --program, cold for built-in workloads',
+      ).choices(['cold', 'warm']),
+    );
   return hostOptions(c);
 }
 
@@ -290,6 +300,7 @@ function specOf(o: GuestOptions): RunSpec {
     lazyTlb: o.lazyTlb !== false,
     faultAround: o.faultAround !== false,
     readahead: o.readahead !== false,
+    pageCache: (o.pageCache as PageCacheState | undefined) ?? w.pageCache ?? 'cold',
     params: {
       size,
       seed: parseIntOption('--seed', o.seed, 0, 2 ** 32 - 1),
@@ -316,6 +327,7 @@ function metaOf(s: RunSpec): Record<string, unknown> {
     ...(s.lazyTlb ? {} : { lazyTlb: false }),
     ...(s.faultAround ? {} : { faultAround: false }),
     ...(s.readahead ? {} : { readahead: false }),
+    ...(s.pageCache === (s.workload.pageCache ?? 'cold') ? {} : { pageCache: s.pageCache }),
   };
 }
 
@@ -384,6 +396,7 @@ function machineOf(spec: RunSpec, o: GuestOptions, pager: Pager): WorkloadRunOpt
     lazyTlb: spec.lazyTlb,
     faultAround: spec.faultAround ? 16 : 1,
     readahead: spec.readahead ? 32 : 1,
+    pageCache: spec.pageCache,
     verify: o.verify,
     pager,
     layout: o.layout,

@@ -181,8 +181,9 @@ function readAround(k: KernelState, a: Vma, pgoff: number): void {
  * the 16-page window around it (aligned, then clamped to the area and to the
  * faulting page's leaf table) that are not mapped yet, read-only — those the
  * page cache already holds, as filemap_map_pages maps only up-to-date cached
- * pages and starts no I/O (readAround brings pages in on a miss). Nothing to
- * flush: the entries were not present.
+ * pages and starts no I/O (readAround brings pages in on a miss); with a warm
+ * page cache every page of the window is cached. Nothing to flush: the
+ * entries were not present.
  */
 function faultAround(k: KernelState, mm: Mm, a: Vma, leaf: TableNode, page: number): void {
   const n = k.opts.faultAround ?? 16;
@@ -198,7 +199,9 @@ function faultAround(k: KernelState, mm: Mm, a: Vma, leaf: TableNode, page: numb
     readEntry(k, leaf, i);
     if ((lastEntry(k).lo & PTE_P) !== 0) continue;
     const va = page + (i - pteOff) * 4096;
-    const pg = k.pageCache.get(pageCacheKey(a.file, a.pgoff + (va - a.start) / 4096));
+    const key = a.file;
+    const pgoff = a.pgoff + (va - a.start) / 4096;
+    const pg = k.warmPageCache ? pageCachePage(k, key, pgoff) : k.pageCache.get(pageCacheKey(key, pgoff));
     if (pg === undefined) continue;
     k.frames.get(pg);
     setPte(k, leaf, va, pg, f);

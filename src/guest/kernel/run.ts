@@ -16,7 +16,7 @@ import type { LayoutKind } from '../../machine/placement.js';
 import { GuestPort, type OpRecorder } from '../port.js';
 import { Kernel } from './kernel.js';
 import { type KernelMode, layoutFor } from './layout.js';
-import type { BalloonConfig } from './state.js';
+import type { BalloonConfig, PageCacheState } from './state.js';
 import type { Workload, WorkloadParams } from './workloads.js';
 
 export interface WorkloadRunOptions {
@@ -28,6 +28,8 @@ export interface WorkloadRunOptions {
   lazyTlb?: boolean;
   faultAround?: number;
   readahead?: number;
+  /** The page cache at boot (KernelOptions.pageCache); default: the workload's. */
+  pageCache?: PageCacheState;
   verify?: boolean;
   pager: Pager;
   layout: LayoutKind;
@@ -70,6 +72,7 @@ export function startWorkload(o: WorkloadRunOptions): { port: GuestPort; kernel:
     lazyTlb: o.lazyTlb,
     faultAround: o.faultAround,
     readahead: o.readahead,
+    pageCache: o.pageCache ?? o.workload.pageCache ?? 'cold',
   });
   kernel.boot();
   o.workload.start(kernel, o.params);

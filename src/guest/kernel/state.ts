@@ -35,7 +35,16 @@ export interface KernelOptions {
   faultAround?: number;
   /** Pages read into the page cache around a file fault that misses it (Linux's ra_pages); default 32, 1 = off. */
   readahead?: number;
+  /**
+   * The page cache at boot: 'cold' (empty: files come in as they fault, with
+   * read-around) or 'warm' (every file page already cached, as on a machine
+   * that ran the program before — fault-around then maps its whole window).
+   * Default: what the workload asks for (Workload.pageCache), else cold.
+   */
+  pageCache?: PageCacheState;
 }
+
+export type PageCacheState = 'cold' | 'warm';
 
 /** What the host asks of the balloon: how much memory at the peak, and how often the target changes. */
 export interface BalloonConfig {
@@ -139,6 +148,8 @@ export class KernelState {
   zeroPage = 0;
   /** Page cache: (file, page) key -> frame. */
   readonly pageCache = new Map<number, number>();
+  /** Every file page counts as cached (KernelOptions.pageCache 'warm'): set at boot. */
+  warmPageCache = false;
   nextPid = 1;
   readonly tasks = new Set<Task>();
   /** Frames in use once boot finished (tables, zero page): never freed. */
@@ -153,6 +164,7 @@ export class KernelState {
     readonly opts: KernelOptions,
   ) {
     this.layout = layoutFor(opts.mode);
+    this.warmPageCache = opts.pageCache === 'warm';
     const l = this.layout;
     const ram = port.machine.memory;
     if (ram < 64 * 2 ** 20) throw new RangeError('the guest kernel needs at least 64 MiB of RAM');

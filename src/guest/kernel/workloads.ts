@@ -7,6 +7,7 @@ import type { Kernel, Task, Yield } from './kernel.js';
 import { ACCESS_READ, ACCESS_WRITE } from './kernel.js';
 import { PROT_R, PROT_W } from './mm.js';
 import { Proc, program, runProgram, SLICE, taskRng } from './programs.js';
+import type { PageCacheState } from './state.js';
 
 export interface WorkloadParams {
   size: number;
@@ -27,6 +28,8 @@ export interface Workload {
   defaults: { vcpus: number; memory: number };
   /** Guest operations at size 1 with the defaults (measured; for the progress bar's ETA and the balloon's pace). */
   opsAtSize1: number;
+  /** The page cache it starts with, unless the run says otherwise (KernelOptions.pageCache); default cold. */
+  pageCache?: PageCacheState;
   start(k: Kernel, p: WorkloadParams): void;
 }
 
