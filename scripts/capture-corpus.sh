@@ -1,6 +1,6 @@
 #!/bin/sh
 # Re-capture the bundled program corpus (fixtures/programs/README.md says what
-# each is). Needs valgrind (apt-get install valgrind strace), gcc, git and python3;
+# each is). Needs valgrind (apt-get install valgrind), gcc, git and python3;
 # run from the repository root after `npm run build`. Writes fixtures/programs/*.ump.
 set -eu
 out=fixtures/programs

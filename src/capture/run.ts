@@ -35,7 +35,7 @@ import { ProgramWriter } from '../guest/program/file.js';
 import { traceFileOutput } from '../io/trace.js';
 import { CaptureError, type LogSegment, type ProcessLogs, parseLayouts, writeCapture } from './lackey.js';
 
-export const INSTALL_HINT = 'umbra capture needs valgrind: install it with `apt-get install valgrind strace`';
+export const INSTALL_HINT = 'umbra capture needs valgrind: install it with `apt-get install valgrind`';
 
 /** The valgrind version, or null when it cannot be run. */
 export function valgrindVersion(): string | null {
