@@ -26,6 +26,7 @@ import { entryFrame, leafFrame } from '../../arch/x86/entry.js';
 import { PHYS_NONE, PHYS_RAM } from '../../hypervisor/physmap.js';
 import { OWNER_HYPERVISOR } from '../../machine/memory.js';
 import { entryType, P2M_RAM_RO, P2M_RAM_RW } from '../nested/entries.js';
+import type { Stage2Leaf } from '../nested/tdp.js';
 import { type AgilePager, type ShadowTable, SWITCH_BIT, tableKey } from './agile.js';
 
 export function auditAgile(p: AgilePager): string | null {
@@ -47,20 +48,21 @@ export function auditAgile(p: AgilePager): string | null {
   const shadowGfns = new Map<number, number>();
   const writable = new Map<number, number>();
   for (const [key, sh] of p.shadows) {
-    const where = `shadow of gfn ${sh.gfn} (level ${sh.level}, frame ${sh.mfn})`;
-    if (sh.key !== key || p.byMfn.get(sh.mfn) !== sh) return `${where}: recorded inconsistently`;
-    if (mem.ownerOf(sh.mfn) !== OWNER_HYPERVISOR) return `${where}: not the hypervisor's frame`;
+    const where = (): string => `shadow of gfn ${sh.gfn} (level ${sh.level}, frame ${sh.mfn})`;
+    if (sh.key !== key || p.byMfn.get(sh.mfn) !== sh) return `${where()}: recorded inconsistently`;
+    if (mem.ownerOf(sh.mfn) !== OWNER_HYPERVISOR) return `${where()}: not the hypervisor's frame`;
     shadowGfns.set(sh.gfn, (shadowGfns.get(sh.gfn) ?? 0) + 1);
-    if (sh.refs < sh.parents.size || sh.refs <= 0) return `${where}: ${sh.refs} references, ${sh.parents.size} parents`;
+    if (sh.refs < sh.parents.size || sh.refs <= 0)
+      return `${where()}: ${sh.refs} references, ${sh.parents.size} parents`;
     const problem = auditTable(p, sh, writable);
-    if (problem !== null) return `${where}: ${problem}`;
+    if (problem !== null) return `${where()}: ${problem}`;
     for (const slot of sh.parents) {
       const parent = p.byMfn.get(Math.floor(slot / 512));
-      if (parent === undefined) return `${where}: a parent slot in no shadow`;
+      if (parent === undefined) return `${where()}: a parent slot in no shadow`;
       const f = mem.read(parent.mfn);
       const lo = f[2 * (slot % 512)] as number;
       if ((lo & PTE_P) === 0 || (lo & SWITCH_BIT) !== 0 || entryFrame(lo, f[2 * (slot % 512) + 1] as number) !== sh.mfn)
-        return `${where}: a parent slot that does not name it`;
+        return `${where()}: a parent slot that does not name it`;
     }
   }
   for (const [gfn, n] of shadowGfns)
@@ -92,43 +94,48 @@ function auditTable(p: AgilePager, sh: ShadowTable, writable: Map<number, number
       if (lo !== 0 || hi !== 0) return `entry ${i}: not present but holds bits`;
       continue;
     }
-    const at = `entry ${i}`;
     const glo = g[2 * i] as number;
     const ghi = g[2 * i + 1] as number;
-    if ((glo & PTE_P) === 0) return `${at}: present over a guest entry that is not`;
-    if ((lo & PTE_RW) !== 0 && (glo & PTE_RW) === 0) return `${at}: grants write the guest entry refuses`;
-    if ((lo & PTE_US) !== 0 && (glo & PTE_US) === 0) return `${at}: grants user access the guest entry refuses`;
-    if ((ghi & XD_HI) !== 0 && (hi & XD_HI) === 0) return `${at}: lifts the guest entry's execute-disable`;
+    if ((glo & PTE_P) === 0) return `entry ${i}: present over a guest entry that is not`;
+    if ((lo & PTE_RW) !== 0 && (glo & PTE_RW) === 0) return `entry ${i}: grants write the guest entry refuses`;
+    if ((lo & PTE_US) !== 0 && (glo & PTE_US) === 0) return `entry ${i}: grants user access the guest entry refuses`;
+    if ((ghi & XD_HI) !== 0 && (hi & XD_HI) === 0) return `entry ${i}: lifts the guest entry's execute-disable`;
     const gframe = entryFrame(glo, ghi);
     const frame = entryFrame(lo, hi);
     const slot = sh.mfn * 512 + i;
     if (sh.level === 1) {
       const type = guest.typeOf(gframe);
-      if (type === PHYS_NONE) return `${at}: maps gfn ${gframe}, which has no RAM`;
-      if (frame !== placement.mfnOf(gframe)) return `${at}: maps frame ${frame}, not gfn ${gframe}'s own`;
-      if (domain.mem.ownerOf(frame) !== domain.id) return `${at}: reaches frame ${frame}, not the domain's`;
+      if (type === PHYS_NONE) return `entry ${i}: maps gfn ${gframe}, which has no RAM`;
+      if (frame !== placement.mfnOf(gframe)) return `entry ${i}: maps frame ${frame}, not gfn ${gframe}'s own`;
+      if (domain.mem.ownerOf(frame) !== domain.id) return `entry ${i}: reaches frame ${frame}, not the domain's`;
       if ((lo & PTE_RW) !== 0) {
-        if (type !== PHYS_RAM) return `${at}: writable over ROM`;
-        if ((glo & PTE_D) === 0) return `${at}: writable while the guest leaf is clean`;
-        if (p.isProtected(gframe)) return `${at}: writable over protected gfn ${gframe}`;
-        if (!p.writable.get(gframe)?.has(slot)) return `${at}: a writable leaf missing from the reverse map`;
+        if (type !== PHYS_RAM) return `entry ${i}: writable over ROM`;
+        if ((glo & PTE_D) === 0) return `entry ${i}: writable while the guest leaf is clean`;
+        if (p.isProtected(gframe)) return `entry ${i}: writable over protected gfn ${gframe}`;
+        if (!p.writable.get(gframe)?.has(slot)) return `entry ${i}: a writable leaf missing from the reverse map`;
         writable.set(gframe, (writable.get(gframe) ?? 0) + 1);
       }
     } else if ((lo & SWITCH_BIT) !== 0) {
-      if (frame !== gframe) return `${at}: switches to gfn ${frame}, the guest entry names ${gframe}`;
+      if (frame !== gframe) return `entry ${i}: switches to gfn ${frame}, the guest entry names ${gframe}`;
       const type = guest.typeOf(frame);
-      if (type === PHYS_NONE) return `${at}: switches to gfn ${frame}, which has no RAM`;
-      if (!p.nested.has(tableKey(frame, sh.level - 1))) return `${at}: switches to a table not in nested mode`;
-      if (!p.switchSlots.get(tableKey(frame, sh.level - 1))?.has(slot)) return `${at}: a switching entry not listed`;
+      if (type === PHYS_NONE) return `entry ${i}: switches to gfn ${frame}, which has no RAM`;
+      if (!p.nested.has(tableKey(frame, sh.level - 1))) return `entry ${i}: switches to a table not in nested mode`;
+      if (!p.switchSlots.get(tableKey(frame, sh.level - 1))?.has(slot))
+        return `entry ${i}: a switching entry not listed`;
     } else {
       const child = p.byMfn.get(frame);
-      if (child === undefined) return `${at}: names frame ${frame}, not a shadow table`;
+      if (child === undefined) return `entry ${i}: names frame ${frame}, not a shadow table`;
       if (child.level !== sh.level - 1 || child.gfn !== gframe)
-        return `${at}: names the shadow of gfn ${child.gfn} level ${child.level}, the guest entry gfn ${gframe}`;
-      if (!child.parents.has(slot)) return `${at}: missing from its child's up-pointers`;
+        return `entry ${i}: names the shadow of gfn ${child.gfn} level ${child.level}, the guest entry gfn ${gframe}`;
+      if (!child.parents.has(slot)) return `entry ${i}: missing from its child's up-pointers`;
     }
   }
   return null;
+}
+
+/** A stage-2 leaf as a failure message names it (built only on failure: the checker runs after every exit). */
+function leafName(l: Stage2Leaf): string {
+  return `stage-2 leaf for gfn ${l.gfn} (level ${l.level}, table ${l.tableMfn}[${l.index}])`;
 }
 
 function auditStage2(p: AgilePager): string | null {
@@ -142,18 +149,17 @@ function auditStage2(p: AgilePager): string | null {
   }
   try {
     for (const l of p.table.leaves()) {
-      const where = `stage-2 leaf for gfn ${l.gfn} (level ${l.level}, table ${l.tableMfn}[${l.index}])`;
       const span = 2 ** (9 * (l.level - 1));
       const mfn = leafFrame(l.lo, l.hi, true, l.level > 1, 12 + 9 * (l.level - 1));
       const last = l.gfn + span - 1;
-      if (last >= guest.ramFrames) return `${where}: covers gfns beyond RAM`;
+      if (last >= guest.ramFrames) return `${leafName(l)}: covers gfns beyond RAM`;
       const type = entryType(l.hi);
       const phys = guest.typeOf(l.gfn);
-      if (phys === PHYS_NONE) return `${where}: maps a frame taken away`;
-      if (type !== P2M_RAM_RW && type !== P2M_RAM_RO) return `${where}: p2m type ${type}`;
+      if (phys === PHYS_NONE) return `${leafName(l)}: maps a frame taken away`;
+      if (type !== P2M_RAM_RW && type !== P2M_RAM_RO) return `${leafName(l)}: p2m type ${type}`;
       const w = (l.lo & enc.writeLo) !== 0;
-      if (w && phys !== PHYS_RAM) return `${where}: writable over ROM`;
-      if (w !== (type === P2M_RAM_RW)) return `${where}: rights and p2m type disagree`;
+      if (w && phys !== PHYS_RAM) return `${leafName(l)}: writable over ROM`;
+      if (w !== (type === P2M_RAM_RW)) return `${leafName(l)}: rights and p2m type disagree`;
       if (w) {
         const prot =
           span === 1
@@ -161,17 +167,18 @@ function auditStage2(p: AgilePager): string | null {
             : span === 512
               ? p.protected2m.has(l.gfn / 512)
               : p.protected1g.has(l.gfn / 262144);
-        if (prot) return `${where}: writable over a protected frame`;
+        if (prot) return `${leafName(l)}: writable over a protected frame`;
       }
       if (span > 1) {
-        if (guest.physmap.anyNotRam(l.gfn, span)) return `${where}: a large leaf over frames that are not all RAM`;
+        if (guest.physmap.anyNotRam(l.gfn, span))
+          return `${leafName(l)}: a large leaf over frames that are not all RAM`;
         if (placement.mfnOf(l.gfn) !== mfn || placement.mfnOf(last) !== mfn + span - 1)
-          return `${where}: a large leaf over frames not contiguous in machine memory`;
+          return `${leafName(l)}: a large leaf over frames not contiguous in machine memory`;
         for (const m of [mfn, mfn + span - 1])
-          if (mem.ownerOf(m) !== domain.id) return `${where}: reaches frame ${m}, not the domain's`;
+          if (mem.ownerOf(m) !== domain.id) return `${leafName(l)}: reaches frame ${m}, not the domain's`;
       } else {
-        if (placement.mfnOf(l.gfn) !== mfn) return `${where}: maps frame ${mfn}, not the gfn's own`;
-        if (mem.ownerOf(mfn) !== domain.id) return `${where}: reaches frame ${mfn}, not the domain's`;
+        if (placement.mfnOf(l.gfn) !== mfn) return `${leafName(l)}: maps frame ${mfn}, not the gfn's own`;
+        if (mem.ownerOf(mfn) !== domain.id) return `${leafName(l)}: reaches frame ${mfn}, not the domain's`;
       }
     }
   } catch (e) {

@@ -64,38 +64,38 @@ export function auditStage2(
   }
   try {
     for (const l of table.leaves()) {
-      const where = `stage-2 leaf for gfn ${l.gfn} (level ${l.level}, table ${l.tableMfn}[${l.index}])`;
+      const where = (): string => `stage-2 leaf for gfn ${l.gfn} (level ${l.level}, table ${l.tableMfn}[${l.index}])`;
       if (l.lo === enc.mmio[0] && l.hi === enc.mmio[1]) {
-        if (l.level !== 1) return `${where}: an MMIO entry above level 1`;
-        if (guest.typeOf(l.gfn) !== PHYS_NONE) return `${where}: an MMIO entry over a frame with RAM`;
+        if (l.level !== 1) return `${where()}: an MMIO entry above level 1`;
+        if (guest.typeOf(l.gfn) !== PHYS_NONE) return `${where()}: an MMIO entry over a frame with RAM`;
         continue;
       }
       const span = 2 ** (9 * (l.level - 1));
       const mfn = leafFrame(l.lo, l.hi, true, l.level > 1, 12 + 9 * (l.level - 1));
       const last = l.gfn + span - 1;
-      if (last >= guest.ramFrames) return `${where}: covers gfns beyond RAM`;
+      if (last >= guest.ramFrames) return `${where()}: covers gfns beyond RAM`;
       const type = entryType(l.hi);
       const phys = guest.typeOf(l.gfn);
-      if (phys === PHYS_NONE) return `${where}: maps a frame taken away`;
+      if (phys === PHYS_NONE) return `${where()}: maps a frame taken away`;
       const ramType = type === P2M_RAM_RW || (type === P2M_LOGDIRTY && (dirty.on || l.pending));
-      if (!(phys === PHYS_RAM ? ramType : type === P2M_RAM_RO)) return `${where}: p2m type ${type}, physmap ${phys}`;
+      if (!(phys === PHYS_RAM ? ramType : type === P2M_RAM_RO)) return `${where()}: p2m type ${type}, physmap ${phys}`;
       const writable = (l.lo & enc.writeLo) !== 0;
-      if (writable && phys !== PHYS_RAM) return `${where}: writable over ROM`;
+      if (writable && phys !== PHYS_RAM) return `${where()}: writable over ROM`;
       if (!l.pending && writable && type === P2M_LOGDIRTY && (dirty.mode !== 'pml' || l.level > 1))
-        return `${where}: a writable ram_logdirty leaf${dirty.mode === 'pml' ? ' above 4 KiB' : ' (logdirty=wp)'}`;
+        return `${where()}: a writable ram_logdirty leaf${dirty.mode === 'pml' ? ' above 4 KiB' : ' (logdirty=wp)'}`;
       if (!l.pending && writable && dirty.on) {
         const clean = type === P2M_LOGDIRTY && (l.lo & enc.dirtyLo) === 0;
-        if (!clean && !dirty.logged(l.gfn)) return `${where}: writable in log-dirty mode, and its gfn is not logged`;
+        if (!clean && !dirty.logged(l.gfn)) return `${where()}: writable in log-dirty mode, and its gfn is not logged`;
       }
       if (span > 1) {
-        if (guest.physmap.anyNotRam(l.gfn, span)) return `${where}: a large leaf over frames that are not all RAM`;
+        if (guest.physmap.anyNotRam(l.gfn, span)) return `${where()}: a large leaf over frames that are not all RAM`;
         if (placement.mfnOf(l.gfn) !== mfn || placement.mfnOf(last) !== mfn + span - 1)
-          return `${where}: a large leaf over frames not contiguous in machine memory`;
+          return `${where()}: a large leaf over frames not contiguous in machine memory`;
         for (const m of [mfn, mfn + span - 1])
-          if (mem.ownerOf(m) !== domain.id) return `${where}: reaches frame ${m}, not the domain's`;
+          if (mem.ownerOf(m) !== domain.id) return `${where()}: reaches frame ${m}, not the domain's`;
       } else {
-        if (placement.mfnOf(l.gfn) !== mfn) return `${where}: maps frame ${mfn}, not the gfn's own`;
-        if (mem.ownerOf(mfn) !== domain.id) return `${where}: reaches frame ${mfn}, not the domain's`;
+        if (placement.mfnOf(l.gfn) !== mfn) return `${where()}: maps frame ${mfn}, not the gfn's own`;
+        if (mem.ownerOf(mfn) !== domain.id) return `${where()}: reaches frame ${mfn}, not the domain's`;
       }
     }
   } catch (e) {

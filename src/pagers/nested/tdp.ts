@@ -370,17 +370,21 @@ export class Stage2Table {
   }
 
   /** Every present leaf and MMIO entry (for the isolation checker). */
-  *leaves(): Generator<Stage2Leaf> {
-    yield* this.leavesIn(this.rootMfn, this.fmt.mode.topLevel, 0, new Set(), false);
+  leaves(): Stage2Leaf[] {
+    const out: Stage2Leaf[] = [];
+    this.leavesIn(this.rootMfn, this.fmt.mode.topLevel, 0, new Set(), false, out);
+    return out;
   }
 
-  private *leavesIn(
+  // An array filled by plain recursion, not nested generators: the isolation checkers list the leaves after every exit.
+  private leavesIn(
     table: number,
     level: number,
     base: number,
     seen: Set<number>,
     pending: boolean,
-  ): Generator<Stage2Leaf> {
+    out: Stage2Leaf[],
+  ): void {
     if (seen.has(table)) throw new Error(`stage-2 table ${table} reached twice`);
     if (!this.tables.has(table)) throw new Error(`stage-2 entry names frame ${table}, not a table of the pager's`);
     seen.add(table);
@@ -395,8 +399,8 @@ export class Stage2Table {
       }
       const marked = pending || (this.enc.needsRecalc(lo) && !(level === 1 && this.isMmio(lo, hi)));
       if (this.isLeaf(lo, level))
-        yield { gfn: base + i * span, level, lo, hi, tableMfn: table, index: i, pending: marked };
-      else yield* this.leavesIn(entryFrame(lo, hi), level - 1, base + i * span, seen, marked);
+        out.push({ gfn: base + i * span, level, lo, hi, tableMfn: table, index: i, pending: marked });
+      else this.leavesIn(entryFrame(lo, hi), level - 1, base + i * span, seen, marked, out);
     }
   }
 }
