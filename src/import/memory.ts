@@ -6,7 +6,7 @@
  * from a decompressed stream.
  */
 import type { ImageMemory, LoadSegment } from '../inspect/image.js';
-import { ONES_FRAME, ZERO_FRAME } from '../machine/memory.js';
+import { frameAt, ONES_FRAME, ZERO_FRAME } from '../machine/memory.js';
 import { FRAME_BYTES, FrameCache, newFrame } from './frames.js';
 
 export interface Backing {
@@ -61,6 +61,10 @@ export class GuestMemory implements ImageMemory {
   isRam(pfn: number): boolean {
     const [first, last] = this.overlapping(pfn);
     return first <= last;
+  }
+
+  locate(pfn: number): Uint32Array {
+    return frameAt(this.frameForRead(pfn));
   }
 
   frameForRead(pfn: number): Uint32Array {
