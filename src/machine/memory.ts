@@ -169,7 +169,11 @@ export class MachineMemory {
     if (s === undefined) {
       s = this.slotsUsed++;
       // New slabs come zeroed (and untouched pages cost no resident memory).
-      if ((s & SLAB_MASK) === 0) this.slabs.push(new Uint32Array(FRAME_WORDS << SLAB_SHIFT));
+      if ((s & SLAB_MASK) === 0) {
+        this.slabs.push(new Uint32Array(FRAME_WORDS << SLAB_SHIFT));
+        // Views are made in any slot order: keep their array dense (a far write would make it a dictionary).
+        for (let k = 0; k <= SLAB_MASK; k++) this.views.push(undefined);
+      }
     } else {
       const at = (s & SLAB_MASK) << 10;
       (this.slabs[s >>> SLAB_SHIFT] as Uint32Array).fill(0, at, at + FRAME_WORDS);
