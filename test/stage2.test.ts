@@ -66,6 +66,7 @@ import {
   Walker,
   WalkResult,
 } from '../src/arch/x86/walker.js';
+import { frameAt } from '../src/machine/memory.js';
 import { makeMachine } from './support/x86.js';
 
 /** Sparse memory of 4 KiB frames; an absent frame reads as zeros. */
@@ -74,6 +75,9 @@ class Mem implements PhysicalSpace {
   private readonly zero = new Uint32Array(1024);
   frameForRead(pfn: number): Uint32Array {
     return this.frames.get(pfn) ?? this.zero;
+  }
+  locate(pfn: number): Uint32Array {
+    return frameAt(this.frameForRead(pfn));
   }
   frame(pfn: number): Uint32Array {
     let f = this.frames.get(pfn);

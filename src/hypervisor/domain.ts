@@ -8,7 +8,7 @@
  * all ones, writes are discarded (scenario spec, semantics 3 and 5).
  */
 import type { DataSpace } from '../arch/x86/cpu.js';
-import { MachineMemory, ONES_FRAME } from '../machine/memory.js';
+import { FRAME_AT, MachineMemory, ONES_FRAME, onesAt } from '../machine/memory.js';
 import { type LayoutKind, machineFramesFor, Placement } from '../machine/placement.js';
 import { createSha256, type Sha256 } from '../util/sha256.js';
 import { LogDirty } from './logdirty.js';
@@ -48,6 +48,18 @@ export class GuestPhysicalSpace implements DataSpace {
     if (gfn >= this.placement.ramFrames) return null;
     if (!this.physmap.allRam && this.physmap.typeOf(gfn) !== PHYS_RAM) return null;
     return this.mem.write(this.placement.mfnOf(gfn));
+  }
+
+  locate(gfn: number): Uint32Array {
+    if (gfn >= this.placement.ramFrames) return onesAt();
+    if (!this.physmap.allRam && this.physmap.typeOf(gfn) === PHYS_NONE) return onesAt();
+    return this.mem.locate(this.placement.mfnOf(gfn));
+  }
+
+  locateForWrite(gfn: number): Uint32Array | null {
+    if (gfn >= this.placement.ramFrames) return null;
+    if (!this.physmap.allRam && this.physmap.typeOf(gfn) !== PHYS_RAM) return null;
+    return this.mem.locateForWrite(this.placement.mfnOf(gfn));
   }
 }
 
@@ -115,9 +127,12 @@ export class Domain {
     const placement = this.placement;
     let gfns = new Float64Array(1024);
     let n = 0;
-    for (const mfn of this.mem.materializedMfns()) {
+    const mem = this.mem;
+    for (const mfn of mem.materializedMfns()) {
       const gfn = placement.gfnOf(mfn);
-      if (gfn < 0 || !nonZero(this.mem.read(mfn))) continue;
+      if (gfn < 0) continue;
+      const buf = mem.locate(mfn);
+      if (!nonZero(buf, FRAME_AT[0] as number)) continue;
       if (n === gfns.length) {
         const g = new Float64Array(n * 2);
         g.set(gfns);
@@ -129,15 +144,16 @@ export class Domain {
     const h = new FrameHasher(createSha256());
     for (let i = 0; i < n; i++) {
       const gfn = sorted[i] as number;
-      h.add(gfn, this.mem.read(placement.mfnOf(gfn)));
+      const buf = mem.locate(placement.mfnOf(gfn));
+      h.add(gfn, buf, FRAME_AT[0] as number);
     }
     return h.hex();
   }
 }
 
-/** Whether any word of the frame is non-zero (most data frames answer at their first word). */
-function nonZero(f: Uint32Array): boolean {
-  for (let i = 0; i < f.length; i++) if (f[i] !== 0) return true;
+/** Whether any word of the frame at word `at` of `buf` is non-zero (most data frames answer at their first word). */
+function nonZero(buf: Uint32Array, at: number): boolean {
+  for (let i = at, end = at + 1024; i < end; i++) if (buf[i] !== 0) return true;
   return false;
 }
 
@@ -152,7 +168,8 @@ class FrameHasher {
   private k = 0;
   constructor(private readonly h: Sha256) {}
 
-  add(gfn: number, f: Uint32Array): void {
+  /** Add frame `gfn`, whose words are `buf` from word `at` (a slab of machine memory, or a frame at 0). */
+  add(gfn: number, buf: Uint32Array, at: number): void {
     const st = this.stage;
     const k = this.k;
     const lo = gfn >>> 0;
@@ -166,7 +183,7 @@ class FrameHasher {
     st[k + 6] = (hi >>> 16) & 0xff;
     st[k + 7] = hi >>> 24;
     // The frame's words in memory order, as its bytes (RECORD keeps every frame 4-byte aligned).
-    this.words.set(f, (k + 8) >>> 2);
+    this.words.set(at === 0 && buf.length === 1024 ? buf : buf.subarray(at, at + 1024), (k + 8) >>> 2);
     this.k = k + RECORD;
     if (this.k === st.length) this.drain();
   }
@@ -188,8 +205,8 @@ class FrameHasher {
  * each as gfn (8 bytes LE) then its 4096 bytes.
  */
 export function imageSha256(frames: ReadonlyArray<readonly [number, Uint32Array]>): string {
-  const kept = frames.filter(([, f]) => nonZero(f)).sort((a, b) => a[0] - b[0]);
+  const kept = frames.filter(([, f]) => nonZero(f, 0)).sort((a, b) => a[0] - b[0]);
   const h = new FrameHasher(createSha256());
-  for (const [gfn, f] of kept) h.add(gfn, f);
+  for (const [gfn, f] of kept) h.add(gfn, f, 0);
   return h.hex();
 }

@@ -6,7 +6,7 @@
  * from a decompressed stream.
  */
 import type { ImageMemory, LoadSegment } from '../inspect/image.js';
-import { ONES_FRAME, ZERO_FRAME } from '../machine/memory.js';
+import { FRAME_AT, ONES_FRAME, ZERO_FRAME } from '../machine/memory.js';
 import { FRAME_BYTES, FrameCache, newFrame } from './frames.js';
 
 export interface Backing {
@@ -22,6 +22,8 @@ const MEMO_SLOTS = 4096;
 export class GuestMemory implements ImageMemory {
   private readonly memoPfn = new Float64Array(MEMO_SLOTS).fill(-1);
   private readonly memoFrame: Uint32Array[] = new Array(MEMO_SLOTS).fill(ZERO_FRAME);
+  /** The remembered frames' words, slot by slot (16 MiB of address space; only slots used are touched). */
+  private readonly memoWords = new Uint32Array(MEMO_SLOTS * 1024);
   /** Frames that straddle a segment boundary, assembled once. */
   private readonly mixed = new FrameCache(64);
 
@@ -63,14 +65,27 @@ export class GuestMemory implements ImageMemory {
     return first <= last;
   }
 
+  /** The walker's read: remembered frames are copied side by side into one flat buffer, frame i at word i * 1024. */
+  locate(pfn: number): Uint32Array {
+    const i = pfn & (MEMO_SLOTS - 1);
+    if (this.memoPfn[i] !== pfn) this.remember(i, pfn);
+    FRAME_AT[0] = i << 10;
+    return this.memoWords;
+  }
+
   frameForRead(pfn: number): Uint32Array {
     // Walks read the same few hundred table frames over and over: remember them.
     const i = pfn & (MEMO_SLOTS - 1);
-    if (this.memoPfn[i] === pfn) return this.memoFrame[i] as Uint32Array;
+    if (this.memoPfn[i] !== pfn) this.remember(i, pfn);
+    return this.memoFrame[i] as Uint32Array;
+  }
+
+  /** Remember frame `pfn` in slot `i`, as a frame and as words of the flat buffer (image memory is read-only: the copy stays true). */
+  private remember(i: number, pfn: number): void {
     const f = this.lookup(pfn);
     this.memoPfn[i] = pfn;
     this.memoFrame[i] = f;
-    return f;
+    this.memoWords.set(f, i << 10);
   }
 
   private lookup(pfn: number): Uint32Array {

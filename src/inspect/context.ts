@@ -10,6 +10,7 @@ import { Cpu, type CpuHost, type DataSpace } from '../arch/x86/cpu.js';
 import { EXIT_PAGE_FAULT } from '../arch/x86/exits.js';
 import { formatFor, type PagingMode, type WalkFormat } from '../arch/x86/modes.js';
 import { NO_TLB } from '../arch/x86/tlb.js';
+import { frameAt } from '../machine/memory.js';
 import { type CpuState, EM_X86_64, type GuestImage } from './image.js';
 import { eferFrom, type RegisterText } from './registers.js';
 import { enumerate, PDPTE_QEMU_A, type Root, tableFrame } from './tree.js';
@@ -50,7 +51,12 @@ const u32 = (v: bigint): number => Number(v & 0xffffffffn);
 /** Read-only view of image memory for the CPU model (data writes are discarded). */
 function dataSpace(image: GuestImage): DataSpace {
   const m = image.memory;
-  return { frameForRead: (pfn) => m.frameForRead(pfn), frameForWrite: () => null };
+  return {
+    frameForRead: (pfn) => m.frameForRead(pfn),
+    frameForWrite: () => null,
+    locate: (pfn) => frameAt(m.frameForRead(pfn)),
+    locateForWrite: () => null,
+  };
 }
 
 /** Nothing runs on this CPU model: it only derives mode, format and rights-check bits from the registers. */

@@ -29,6 +29,7 @@ import {
   WalkResult,
 } from '../arch/x86/walker.js';
 import { Domain } from '../hypervisor/domain.js';
+import { frameAt } from '../machine/memory.js';
 import type { LayoutKind } from '../machine/placement.js';
 import { eptEntries, NPT_ENTRIES, P2M_RAM_RW, stage2Format } from '../pagers/nested/entries.js';
 import type { NestedSwitches } from '../pagers/nested/options.js';
@@ -271,6 +272,9 @@ export class NestedImage {
         if (table.tables.has(mfn)) return domain.mem.read(mfn);
         const gfn = placement.gfnOf(mfn);
         return gfn < 0 ? ALL_ONES : mem.frameForRead(gfn);
+      },
+      locate(mfn) {
+        return frameAt(this.frameForRead(mfn));
       },
     };
     this.stage2 = { fmt: s2fmt, rootPfn: table.rootMfn };

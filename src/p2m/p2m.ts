@@ -23,7 +23,7 @@
 import type { DataSpace } from '../arch/x86/cpu.js';
 import { formatFor, MODE_LONG4, type WalkFormat } from '../arch/x86/modes.js';
 import { WALK_OK, Walker, WalkResult } from '../arch/x86/walker.js';
-import { type MachineMemory, ONES_FRAME, OWNER_HYPERVISOR } from '../machine/memory.js';
+import { type MachineMemory, ONES_FRAME, OWNER_HYPERVISOR, onesAt } from '../machine/memory.js';
 import type { Placement } from '../machine/placement.js';
 
 // Xen's p2m_type_t numbers (asm/p2m.h); Umbra uses the first five.
@@ -52,6 +52,12 @@ export class MachineSpace implements DataSpace {
   }
   frameForWrite(mfn: number): Uint32Array | null {
     return mfn < this.mem.frames ? this.mem.write(mfn) : null;
+  }
+  locate(mfn: number): Uint32Array {
+    return mfn < this.mem.frames ? this.mem.locate(mfn) : onesAt();
+  }
+  locateForWrite(mfn: number): Uint32Array | null {
+    return mfn < this.mem.frames ? this.mem.locateForWrite(mfn) : null;
   }
 }
 
@@ -249,5 +255,13 @@ export class P2mSpace implements DataSpace {
   frameForWrite(gfn: number): Uint32Array | null {
     const mfn = this.p2m.lookup(gfn);
     return mfn < 0 || this.p2m.lastType === P2M_RAM_RO ? null : this.p2m.mem.write(mfn);
+  }
+  locate(gfn: number): Uint32Array {
+    const mfn = this.p2m.lookup(gfn);
+    return mfn < 0 ? onesAt() : this.p2m.mem.locate(mfn);
+  }
+  locateForWrite(gfn: number): Uint32Array | null {
+    const mfn = this.p2m.lookup(gfn);
+    return mfn < 0 || this.p2m.lastType === P2M_RAM_RO ? null : this.p2m.mem.locateForWrite(mfn);
   }
 }

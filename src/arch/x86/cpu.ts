@@ -10,6 +10,7 @@
  * host so that it can follow (a shadow pager switches shadows; native just
  * points the hardware at the guest's tables).
  */
+import { FRAME_AT } from '../../machine/memory.js';
 import {
   CTL_AC,
   CTL_ID,
@@ -691,7 +692,8 @@ export class Cpu {
     this.pendingSize = size;
     const pfn = this.translate(vaHi, vaLo, 0, cpl);
     if (pfn < 0) return pfn === TRANSLATE_DONE ? this.ok() : this.fault;
-    readValue(this.mmu.space.frameForRead(pfn), vaLo & 0xfff, size, this);
+    const f = this.mmu.space.locate(pfn);
+    readValue(f, (FRAME_AT[0] as number) * 4 + (vaLo & 0xfff), size, this);
     return this.ok();
   }
 
@@ -702,8 +704,8 @@ export class Cpu {
     this.pendingLo = valueLo;
     const pfn = this.translate(vaHi, vaLo, WRITE, cpl);
     if (pfn < 0) return pfn === TRANSLATE_DONE ? this.ok() : this.fault;
-    const f = this.mmu.space.frameForWrite(pfn);
-    if (f !== null) writeValue(f, vaLo & 0xfff, size, valueHi, valueLo);
+    const f = this.mmu.space.locateForWrite(pfn);
+    if (f !== null) writeValue(f, (FRAME_AT[0] as number) * 4 + (vaLo & 0xfff), size, valueHi, valueLo);
     return this.ok();
   }
 
@@ -712,12 +714,13 @@ export class Cpu {
     this.pendingSize = 1;
     const pfn = this.translate(vaHi, vaLo, FETCH, cpl);
     if (pfn < 0) return pfn === TRANSLATE_DONE ? this.ok() : this.fault;
-    readValue(this.mmu.space.frameForRead(pfn), vaLo & 0xfff, 1, this);
+    const f = this.mmu.space.locate(pfn);
+    readValue(f, (FRAME_AT[0] as number) * 4 + (vaLo & 0xfff), 1, this);
     return this.ok();
   }
 }
 
-/** Read `size` bytes at byte `off` of a frame into out.valueLo/valueHi (little-endian). */
+/** Read `size` bytes at byte `off` of a frame (or of the buffer locate() gave, the frame's offset added) into out.valueLo/valueHi (little-endian). */
 export function readValue(f: Uint32Array, off: number, size: number, out: { valueLo: number; valueHi: number }): void {
   if ((off & 3) === 0 && size >= 4) {
     out.valueLo = f[off >>> 2] as number;
@@ -736,7 +739,7 @@ export function readValue(f: Uint32Array, off: number, size: number, out: { valu
   out.valueHi = hi >>> 0;
 }
 
-/** Write `size` bytes of value (hi, lo) at byte `off` of a frame, little-endian. */
+/** Write `size` bytes of value (hi, lo) at byte `off` of a frame (or of a located buffer), little-endian. */
 export function writeValue(f: Uint32Array, off: number, size: number, hi: number, lo: number): void {
   if ((off & 3) === 0 && size >= 4) {
     f[off >>> 2] = lo;

@@ -30,6 +30,7 @@
  * once per slot), 64-bit entries as two 32-bit halves.
  */
 
+import { FRAME_AT } from '../../machine/memory.js';
 import { PERM_D, PERM_G, PERM_PK_SHIFT, PERM_U, PERM_XD, stage2Allows, stage2Qualification } from './access.js';
 import { type AccessKind, PF_P, PF_RSVD, PK_SHIFT_HI, READ, WRITE, XD_HI } from './bits.js';
 import { entryFrame, leafFrame } from './entry.js';
@@ -46,12 +47,20 @@ export interface PhysicalSpace {
    * frame are how accessed/dirty flags land in memory.
    */
   frameForRead(pfn: number): Uint32Array;
+  /**
+   * The hot path's frameForRead: the buffer holding frame `pfn`, with the
+   * frame's first word at FRAME_AT[0] (machine/memory.ts). Allocates nothing;
+   * a space whose frames are standalone arrays returns the array at 0.
+   */
+  locate(pfn: number): Uint32Array;
 }
 
 /** Where paging structures are read from and their accessed/dirty flags written to. */
 export interface DataSpace extends PhysicalSpace {
   /** Frame for a write, or null when the write is discarded (unbacked, ROM). */
   frameForWrite(pfn: number): Uint32Array | null;
+  /** frameForWrite as locate() gives frameForRead: buffer and FRAME_AT[0], or null. */
+  locateForWrite(pfn: number): Uint32Array | null;
 }
 
 /** The second stage of a two-stage walk: EPT or NPT tables rooted at `rootPfn`, in the walk's space. */
@@ -121,8 +130,9 @@ export class WalkResult {
   top = 0;
   /**
    * Entries read from memory, and of each its table frame (guest-physical in
-   * a two-stage walk) and where it lies: the words of its (machine) frame and
-   * the index of its low half. A step's level, index and value are derived
+   * a two-stage walk) and where it lies: the buffer holding its (machine)
+   * frame and the index of its low half there (frames are 1024-word aligned
+   * in it, so `& 1023` is the index in the frame). A step's level, index and value are derived
    * (levelAt, indexAt, loAt, hiAt): a walk stores only what it cannot
    * recompute, three words a step, on the hot path.
    */
@@ -250,8 +260,11 @@ export class WalkResult {
         const e = f[w] as number;
         if ((e & a) === 0) {
           // Steps before `from` (agile paging: the shadow part of a switched walk) are machine frames, flagged in place.
-          const wf = space === null || i < from ? f : space.frameForWrite(this.tables[i] as number);
-          if (wf !== null) wf[w] = e | a;
+          if (space === null || i < from) f[w] = e | a;
+          else {
+            const wf = space.locateForWrite(this.tables[i] as number);
+            if (wf !== null) wf[(FRAME_AT[0] as number) + (w & 1023)] = e | a;
+          }
         }
       }
     }
@@ -262,8 +275,14 @@ export class WalkResult {
         const w = this.words[n - 1] as number;
         const e = f[w] as number;
         if ((e & d) === 0) {
-          const wf = space === null || n - 1 < from ? f : space.frameForWrite(this.tables[n - 1] as number);
-          if (wf !== null) wf[w] = (wf[w] as number) | d;
+          if (space === null || n - 1 < from) f[w] = e | d;
+          else {
+            const wf = space.locateForWrite(this.tables[n - 1] as number);
+            if (wf !== null) {
+              const at = (FRAME_AT[0] as number) + (w & 1023);
+              wf[at] = (wf[at] as number) | d;
+            }
+          }
         }
       }
       this.perm |= PERM_D;
@@ -415,11 +434,11 @@ export class Walker {
       const w = wide ? idx << 1 : idx;
       let f: Uint32Array;
       if (s2 === null) {
-        f = space.frameForRead(tablePfn);
+        f = space.locate(tablePfn);
         out.mfns[n] = tablePfn;
       } else if (skipMfn >= 0) {
         // A combined cache entry gave this table's host frame (29.4.1).
-        f = space.frameForRead(skipMfn);
+        f = space.locate(skipMfn);
         out.mfns[n] = skipMfn;
         out.via[n] = VIA_PSC;
         skipMfn = -1;
@@ -432,14 +451,16 @@ export class Walker {
         if (mfn < 0) return this.end(out, WALK_STAGE2, level, n, acc, xd);
         out.via[n] = sub.n === 0 && sub.status === WALK_OK ? VIA_NTLB : VIA_WALK;
         out.mfns[n] = mfn;
-        f = space.frameForRead(mfn);
+        f = space.locate(mfn);
       }
       this.entryReads++;
-      const lo = f[w] as number;
-      const hi = wide ? (f[w + 1] as number) : 0;
+      // The entry's word in the buffer holding its frame (a slab of machine memory, frames 1024-word aligned).
+      const at = (FRAME_AT[0] as number) + w;
+      const lo = f[at] as number;
+      const hi = wide ? (f[at + 1] as number) : 0;
       out.tables[n] = tablePfn;
       out.frames[n] = f;
-      out.words[n++] = w;
+      out.words[n++] = at;
       if ((lo & present) === 0) return this.end(out, WALK_NOT_PRESENT, level, n, acc, xd);
       const ps = (lo >>> psShift) & 1 & (largeMask >>> level);
       const r = level * 2 + ps;
@@ -566,7 +587,7 @@ export class Walker {
       const sub = out.sub(k);
       // A table reached through a combined cache entry had no stage-2 translation in this walk: its sub is stale.
       if (out.via[k] !== VIA_PSC && stage2Allows(s2, sub.perm, WRITE, false)) continue;
-      const gpa = (out.tables[k] as number) * 4096 + (out.words[k] as number) * 4;
+      const gpa = (out.tables[k] as number) * 4096 + ((out.words[k] as number) & 1023) * 4;
       if (this.stage2Frame(space, stage2, out, sub, gpa, WRITE, false, false) < 0) return false;
     }
     return true;

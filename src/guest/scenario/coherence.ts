@@ -26,7 +26,7 @@
  */
 import { Cpu, writeValue } from '../../arch/x86/cpu.js';
 import { PHYS_NONE, PHYS_RAM, Physmap, type PhysType } from '../../hypervisor/physmap.js';
-import { ONES_FRAME, ZERO_FRAME } from '../../machine/memory.js';
+import { frameAt, ONES_FRAME, ZERO_FRAME } from '../../machine/memory.js';
 import { NativePager } from '../../pagers/native/native.js';
 import { type Machine, OP, parseScenario, type Scenario } from './parse.js';
 
@@ -65,6 +65,15 @@ class ReferenceMemory {
     this.lastWrite = pfn;
     this.lastBefore = f.slice();
     return f;
+  }
+
+  locate(pfn: number): Uint32Array {
+    return frameAt(this.frameForRead(pfn));
+  }
+
+  locateForWrite(pfn: number): Uint32Array | null {
+    const f = this.frameForWrite(pfn);
+    return f === null ? null : frameAt(f);
   }
 }
 

@@ -117,7 +117,7 @@ export class Propagator implements LeafSetter {
         lo |= PTE_A | PTE_D;
       if (level === 1) {
         this.setLeaf(sh, sIndex, leafFrame(lo, hi, guestWide, false, 12), lo, hi);
-        if (st.sw.prefetch > 0) this.prefetch(sh, sIndex, g);
+        if (st.sw.prefetch > 0) this.prefetch(sh, sIndex, g, word & ~1023);
         this.oos.followSnapshot(table, index, guestWide, lo, hi);
         return null;
       }
@@ -200,10 +200,11 @@ export class Propagator implements LeafSetter {
    * Prefetch: after fixing entry `from` of l1 shadow `sh`, propagate the
    * following guest entries of the same table (up to the window) whose
    * shadow entries are empty — present, accessed ones as mappings, not-present
-   * ones as magic entries with the fast path. Entries with the accessed flag
+   * ones as magic entries with the fast path. The guest table is words
+   * `base`.. of `g`, as the walk found it (WalkResult.frames and words). Entries with the accessed flag
    * clear stay empty: the hardware would set it, so the first access must trap.
    */
-  private prefetch(sh: Shadow, from: number, g: Uint32Array): void {
+  private prefetch(sh: Shadow, from: number, g: Uint32Array, base: number): void {
     const st = this.st;
     const f = st.domain.mem.read(sh.smfn);
     const rsvdLo = sh.fmt.rsvdLo[2] as number;
@@ -214,8 +215,8 @@ export class Propagator implements LeafSetter {
     for (let i = from + 1, end = Math.min(512, from + st.sw.prefetch); i < end; i++) {
       if ((f[2 * i] as number) !== 0 || (f[2 * i + 1] as number) !== 0) break;
       const gi = guestIndex(sh, i);
-      const lo = sh.guestWide ? (g[2 * gi] as number) : (g[gi] as number);
-      const hi = sh.guestWide ? (g[2 * gi + 1] as number) : 0;
+      const lo = sh.guestWide ? (g[base + 2 * gi] as number) : (g[base + gi] as number);
+      const hi = sh.guestWide ? (g[base + 2 * gi + 1] as number) : 0;
       if ((lo & PTE_P) !== 0 && ((lo & PTE_A) === 0 || (lo & (PTE_RW | PTE_D)) === PTE_RW)) break;
       if ((lo & PTE_P) !== 0 && ((lo & rsvdLo) !== 0 || (hi & rsvdHi) !== 0)) continue;
       this.setLeaf(sh, i, leafFrame(lo, hi, sh.guestWide, false, 12), lo, hi);

@@ -52,6 +52,7 @@ import { formatFor } from '../../arch/x86/modes.js';
 import { leafPermission, type PhysicalSpace, WALK_OK } from '../../arch/x86/walker.js';
 import type { Domain } from '../../hypervisor/domain.js';
 import type { CounterDecl, Pager } from '../../hypervisor/pager.js';
+import { frameAt } from '../../machine/memory.js';
 import { P2M_MMIO, P2M_RAM_RO, P2M_RAM_RW } from '../../p2m/p2m.js';
 import { installPwc, PWC_COUNTERS, pwcStats } from '../pwc.js';
 import { type AuditRoot, type AuditView, auditHardwareCaches, auditPaths } from './audit.js';
@@ -509,6 +510,7 @@ export class ShadowPager implements Pager {
     const oos = this.oos;
     const guestView: PhysicalSpace = {
       frameForRead: (gfn) => oos.snapshot(gfn) ?? guest.frameForRead(gfn),
+      locate: (gfn) => frameAt(guestView.frameForRead(gfn)),
     };
     const p2m = st.p2m;
     const mem = st.domain.mem;

@@ -16,6 +16,7 @@ import type { Cpu, Cpu as CpuT } from '../../arch/x86/cpu.js';
 import { formatFor, MODE_32, type WalkFormat } from '../../arch/x86/modes.js';
 import { type DataSpace, Walker, WalkResult } from '../../arch/x86/walker.js';
 import type { Domain } from '../../hypervisor/domain.js';
+import { frameAt } from '../../machine/memory.js';
 import { MachineSpace, P2M_INVALID, P2M_RAM_RO, P2M_RAM_RW, P2m, P2mSpace } from '../../p2m/p2m.js';
 import type { ShadowCounters } from './counters.js';
 import type { ShadowSwitches } from './options.js';
@@ -51,6 +52,12 @@ class GuestSpace implements DataSpace {
   }
   frameForWrite(gfn: number): Uint32Array | null {
     return gfn === UNPAGED_GFN ? null : this.p2m.frameForWrite(gfn);
+  }
+  locate(gfn: number): Uint32Array {
+    return gfn === UNPAGED_GFN ? frameAt(UNPAGED_TABLE) : this.p2m.locate(gfn);
+  }
+  locateForWrite(gfn: number): Uint32Array | null {
+    return gfn === UNPAGED_GFN ? null : this.p2m.locateForWrite(gfn);
   }
 }
 

@@ -35,7 +35,7 @@
 import { PTE_A, PTE_D, PTE_P, PTE_RW, PTE_US } from '../../arch/x86/bits.js';
 import type { Cpu, DataSpace } from '../../arch/x86/cpu.js';
 import { entryFrame, entryHi, entryLo } from '../../arch/x86/entry.js';
-import { OWNER_HYPERVISOR } from '../../machine/memory.js';
+import { frameAt, OWNER_HYPERVISOR } from '../../machine/memory.js';
 import { P2M_RAM_RW } from '../../p2m/p2m.js';
 import { type Hl2Table, T_HL2, type Xen30State } from './state.js';
 
@@ -54,7 +54,7 @@ export class Hl2 {
   constructor(private readonly st: Xen30State) {
     const guest = st.guestSpace;
     const mem = st.domain.mem;
-    this.linearSpace = {
+    const space: DataSpace = {
       frameForRead: (gfn) => {
         if (gfn !== this.linearGfn) return guest.frameForRead(gfn);
         st.counters['hl2.linear_reads']++;
@@ -65,7 +65,13 @@ export class Hl2 {
         st.p2m.lookup(gfn);
         return st.p2m.lastType === P2M_RAM_RW ? mem.write(this.linearMfn) : null;
       },
+      locate: (gfn) => frameAt(space.frameForRead(gfn)),
+      locateForWrite: (gfn) => {
+        const f = space.frameForWrite(gfn);
+        return f === null ? null : frameAt(f);
+      },
     };
+    this.linearSpace = space;
   }
 
   /** hl2e_propagate_from_guest: the machine frame an hl2 entry maps for guest l2 entry `gpde` (-1: empty). */

@@ -60,6 +60,7 @@ import { type PhysicalSpace, vaIndex, WALK_OK } from '../../arch/x86/walker.js';
 import type { Domain } from '../../hypervisor/domain.js';
 import type { LogDirtyOps } from '../../hypervisor/logdirty.js';
 import type { CounterDecl, Pager } from '../../hypervisor/pager.js';
+import { frameAt } from '../../machine/memory.js';
 import { P2M_RAM_RO, P2M_RAM_RW } from '../../p2m/p2m.js';
 import { installPwc, ONE_STAGE_DEFAULT, PWC_COUNTERS, pwcStats } from '../pwc.js';
 import { type AuditRoot, type AuditView, auditHardwareCaches, auditPaths } from '../shadow/audit.js';
@@ -562,7 +563,10 @@ export class Xen30Pager implements Pager, LogDirtyOps {
     const st = this.st;
     const guest = st.guestSpace;
     const oos = this.oos;
-    const guestView: PhysicalSpace = { frameForRead: (gfn) => oos.snaps.words(gfn) ?? guest.frameForRead(gfn) };
+    const guestView: PhysicalSpace = {
+      frameForRead: (gfn) => oos.snaps.words(gfn) ?? guest.frameForRead(gfn),
+      locate: (gfn) => frameAt(guestView.frameForRead(gfn)),
+    };
     const p2m = st.p2m;
     const mem = st.domain.mem;
     const log = st.domain.logDirty;
