@@ -63,7 +63,9 @@ export const DEFAULT_WALK_CACHES: WalkCacheConfig = {
  * One level's cache: fully associative, LRU. Found in O(1) (a hash index
  * over the entries' keys, linear probing) and kept in recency order (a
  * doubly linked list), so a lookup that misses costs a probe or two, not a
- * scan of every entry.
+ * scan of every entry. The caller hashes (homeOf) from 32-bit integers, not
+ * from the key (a double above 2^32: truncating it costs more than the
+ * probe), and each slot keeps its hash for deletion.
  */
 export class LevelCache {
   readonly size: number;
@@ -75,6 +77,8 @@ export class LevelCache {
   readonly mfn: Float64Array;
   readonly acc: Int32Array;
   readonly xd: Int32Array;
+  /** Each slot's home in the hash index. */
+  private readonly home: Int32Array;
   /** Recency list (slot numbers, -1 at the ends): head most recently used. */
   private readonly prev: Int32Array;
   private readonly nxt: Int32Array;
@@ -101,6 +105,7 @@ export class LevelCache {
     this.mfn = new Float64Array(size);
     this.acc = new Int32Array(size);
     this.xd = new Int32Array(size);
+    this.home = new Int32Array(size);
     this.prev = new Int32Array(size).fill(-1);
     this.nxt = new Int32Array(size).fill(-1);
     let bits = 2;
@@ -112,15 +117,17 @@ export class LevelCache {
     this.freeTop = size;
   }
 
-  private hash(key: number): number {
-    return Math.imul(key >>> 0, 0x9e3779b1) >>> this.hashShift;
+  /** The hash-index home of an entry whose tag's low 32 bits are `tagLo`, for `pcid`. */
+  homeOf(tagLo: number, pcid: number): number {
+    return Math.imul(tagLo ^ Math.imul(pcid, 0x85ebca6b), 0x9e3779b1) >>> this.hashShift;
   }
 
-  /** The slot holding `key`, or -1. */
-  find(key: number): number {
+  /** The slot holding `key` (whose home is `home`), or -1. */
+  find(key: number, home: number): number {
     const index = this.index;
     const keys = this.key;
-    for (let h = this.hash(key); ; h = (h + 1) & this.mask) {
+    const mask = this.mask;
+    for (let h = home; ; h = (h + 1) & mask) {
       const s = index[h] as number;
       if (s === 0) return -1;
       if (keys[s - 1] === key) return s - 1;
@@ -135,7 +142,7 @@ export class LevelCache {
   }
 
   /** A slot for a new entry with `key`: a free one, else the least recently used (evicted); it is made most recent. */
-  insert(key: number, pcid: number): number {
+  insert(key: number, home: number, pcid: number): number {
     let i: number;
     if (this.freeTop > 0) i = this.free[--this.freeTop] as number;
     else {
@@ -146,8 +153,9 @@ export class LevelCache {
     }
     this.key[i] = key;
     this.pcid[i] = pcid;
+    this.home[i] = home;
     const index = this.index;
-    let h = this.hash(key);
+    let h = home;
     while (index[h] !== 0) h = (h + 1) & this.mask;
     index[h] = i + 1;
     this.linkFront(i);
@@ -210,12 +218,12 @@ export class LevelCache {
   private unindex(i: number): void {
     const index = this.index;
     const mask = this.mask;
-    let h = this.hash(this.key[i] as number);
+    let h = this.home[i] as number;
     while (index[h] !== i + 1) h = (h + 1) & mask;
     for (let j = (h + 1) & mask; ; j = (j + 1) & mask) {
       const s = index[j] as number;
       if (s === 0) break;
-      const home = this.hash(this.key[s - 1] as number);
+      const home = this.home[s - 1] as number;
       // Move s back into the hole at h unless its home lies cyclically in (h, j].
       if (((j - home) & mask) >= ((j - h) & mask)) {
         index[h] = s;
@@ -225,6 +233,13 @@ export class LevelCache {
     index[h] = 0;
   }
 }
+
+/**
+ * 2^(32 - shift), for prefixKey (a table: `**` is slow on the hot path).
+ * Declared before its users: a module constant read above its declaration
+ * costs a hole check on every read.
+ */
+const HI_SCALE = Float64Array.from({ length: 33 }, (_, s) => 2 ** (32 - s));
 
 /** Combined key of a tag and a PCID (below 2^48: exact). */
 function entryKey(tag: number, pcid: number): number {
@@ -236,8 +251,10 @@ export function prefixKey(vaHi: number, vaLo: number, shift: number): number {
   return shift >= 32 ? vaHi >>> (shift - 32) : (vaHi >>> 0) * (HI_SCALE[shift] as number) + (vaLo >>> shift);
 }
 
-/** 2^(32 - shift), for prefixKey (a table: `**` is slow on the hot path). */
-const HI_SCALE = Float64Array.from({ length: 33 }, (_, s) => 2 ** (32 - s));
+/** The low 32 bits of prefixKey, as an integer (for hashing). */
+function prefixLo(vaHi: number, vaLo: number, shift: number): number {
+  return shift >= 32 ? vaHi >>> (shift - 32) : (vaLo >>> shift) | (vaHi << (32 - shift));
+}
 
 /** One stage's PML5E/PML4E/PDPTE/PDE caches. */
 export class UpperCaches {
@@ -250,6 +267,19 @@ export class UpperCaches {
    * values would box numbers on the hot path).
    */
   hitSlot = 0;
+  /**
+   * The last lookup: its address, PCID and mode, and by level whether it
+   * missed there (1) with the key and hash home it computed. A fill of that
+   * level for that address then inserts at once (the entry is known absent)
+   * instead of searching again; any other insert at the level clears the mark.
+   */
+  private lastHi = 0;
+  private lastLo = 0;
+  private lastPcid = -1;
+  private lastMode: PagingMode | null = null;
+  private readonly missed = new Uint8Array(6);
+  private readonly missKey = new Float64Array(6);
+  private readonly missHome = new Int32Array(6);
 
   constructor(sizes: UpperSizes) {
     let any = false;
@@ -269,11 +299,25 @@ export class UpperCaches {
    */
   lookup(mode: PagingMode, from: number, vaHi: number, vaLo: number, pcid: number): number {
     const shifts = mode.shift;
+    const missed = this.missed;
+    missed[2] = missed[3] = missed[4] = missed[5] = 0;
+    this.lastHi = vaHi;
+    this.lastLo = vaLo;
+    this.lastPcid = pcid;
+    this.lastMode = mode;
     for (let level = 2; level <= from; level++) {
       const c = this.levels[level];
-      if (c === null || c === undefined || c.used === 0) continue;
-      const i = c.find(entryKey(prefixKey(vaHi, vaLo, shifts[level] as number), pcid));
-      if (i < 0) continue;
+      if (c === null || c === undefined) continue;
+      const shift = shifts[level] as number;
+      const key = entryKey(prefixKey(vaHi, vaLo, shift), pcid);
+      const home = c.homeOf(prefixLo(vaHi, vaLo, shift), pcid);
+      const i = c.used === 0 ? -1 : c.find(key, home);
+      if (i < 0) {
+        missed[level] = 1;
+        this.missKey[level] = key;
+        this.missHome[level] = home;
+        continue;
+      }
       c.hits++;
       c.saved += from - level + 1;
       c.touch(i);
@@ -306,10 +350,24 @@ export class UpperCaches {
   ): void {
     const c = this.levels[level];
     if (c === null || c === undefined) return;
-    const key = entryKey(prefixKey(vaHi, vaLo, mode.shift[level] as number), pcid);
-    let i = c.find(key);
-    if (i >= 0) c.touch(i);
-    else i = c.insert(key, pcid);
+    let i: number;
+    if (
+      this.missed[level] === 1 &&
+      vaLo === this.lastLo &&
+      vaHi === this.lastHi &&
+      pcid === this.lastPcid &&
+      mode === this.lastMode
+    ) {
+      i = c.insert(this.missKey[level] as number, this.missHome[level] as number, pcid);
+    } else {
+      const shift = mode.shift[level] as number;
+      const key = entryKey(prefixKey(vaHi, vaLo, shift), pcid);
+      const home = c.homeOf(prefixLo(vaHi, vaLo, shift), pcid);
+      i = c.find(key, home);
+      if (i >= 0) c.touch(i);
+      else i = c.insert(key, home, pcid);
+    }
+    this.missed[level] = 0;
     c.fills++;
     c.next[i] = next;
     c.mfn[i] = mfn;
@@ -339,7 +397,8 @@ export class UpperCaches {
         c.clearPcid(pcid);
         continue;
       }
-      const i = c.find(entryKey(prefixKey(vaHi, vaLo, mode.shift[level] as number), pcid));
+      const shift = mode.shift[level] as number;
+      const i = c.find(entryKey(prefixKey(vaHi, vaLo, shift), pcid), c.homeOf(prefixLo(vaHi, vaLo, shift), pcid));
       if (i >= 0) c.drop(i);
     }
   }
