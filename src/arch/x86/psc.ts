@@ -63,14 +63,16 @@ export const DEFAULT_WALK_CACHES: WalkCacheConfig = {
  * One level's cache: fully associative, LRU. Found in O(1) (a hash index
  * over the entries' keys, linear probing) and kept in recency order (a
  * doubly linked list), so a lookup that misses costs a probe or two, not a
- * scan of every entry. The caller hashes (homeOf) from 32-bit integers, not
- * from the key (a double above 2^32: truncating it costs more than the
- * probe), and each slot keeps its hash for deletion.
+ * scan of every entry. A key is two 32-bit integers (keyLo, keyHi: see
+ * keyHiOf), never a double: the walk computes and compares it with integer
+ * operations only. The caller hashes it (homeOf) and each slot keeps its
+ * hash for deletion.
  */
 export class LevelCache {
   readonly size: number;
-  /** Key: the tag (address bits from the level's index up) * 4096 + PCID, or -1 (a free slot). */
-  readonly key: Float64Array;
+  /** Key: the tag's (address bits from the level's index up) low 32 bits, and keyHiOf(its high bits, PCID). */
+  readonly keyLo: Int32Array;
+  readonly keyHi: Int32Array;
   readonly pcid: Int32Array;
   /** The next table (guest-physical under nested paging) and its host frame. */
   readonly next: Float64Array;
@@ -99,7 +101,8 @@ export class LevelCache {
 
   constructor(size: number) {
     this.size = size;
-    this.key = new Float64Array(size).fill(-1);
+    this.keyLo = new Int32Array(size);
+    this.keyHi = new Int32Array(size);
     this.pcid = new Int32Array(size);
     this.next = new Float64Array(size);
     this.mfn = new Float64Array(size);
@@ -122,15 +125,16 @@ export class LevelCache {
     return Math.imul(tagLo ^ Math.imul(pcid, 0x85ebca6b), 0x9e3779b1) >>> this.hashShift;
   }
 
-  /** The slot holding `key` (whose home is `home`), or -1. */
-  find(key: number, home: number): number {
+  /** The slot holding key (keyLo, keyHi), whose home is `home`, or -1. */
+  find(keyLo: number, keyHi: number, home: number): number {
     const index = this.index;
-    const keys = this.key;
+    const los = this.keyLo;
+    const his = this.keyHi;
     const mask = this.mask;
     for (let h = home; ; h = (h + 1) & mask) {
       const s = index[h] as number;
       if (s === 0) return -1;
-      if (keys[s - 1] === key) return s - 1;
+      if (los[s - 1] === keyLo && his[s - 1] === keyHi) return s - 1;
     }
   }
 
@@ -142,7 +146,7 @@ export class LevelCache {
   }
 
   /** A slot for a new entry with `key`: a free one, else the least recently used (evicted); it is made most recent. */
-  insert(key: number, home: number, pcid: number): number {
+  insert(keyLo: number, keyHi: number, home: number, pcid: number): number {
     let i: number;
     if (this.freeTop > 0) i = this.free[--this.freeTop] as number;
     else {
@@ -151,7 +155,8 @@ export class LevelCache {
       this.unlink(i);
       this.used--;
     }
-    this.key[i] = key;
+    this.keyLo[i] = keyLo;
+    this.keyHi[i] = keyHi;
     this.pcid[i] = pcid;
     this.home[i] = home;
     const index = this.index;
@@ -167,7 +172,6 @@ export class LevelCache {
   drop(i: number): void {
     this.unindex(i);
     this.unlink(i);
-    this.key[i] = -1;
     this.free[this.freeTop++] = i;
     this.used--;
   }
@@ -175,7 +179,6 @@ export class LevelCache {
   clear(): void {
     if (this.used === 0) return;
     this.index.fill(0);
-    this.key.fill(-1);
     this.head = -1;
     this.tail = -1;
     for (let i = 0; i < this.size; i++) this.free[i] = this.size - 1 - i;
@@ -234,26 +237,14 @@ export class LevelCache {
   }
 }
 
-/**
- * 2^(32 - shift), for prefixKey (a table: `**` is slow on the hot path).
- * Declared before its users: a module constant read above its declaration
- * costs a hole check on every read.
- */
-const HI_SCALE = Float64Array.from({ length: 33 }, (_, s) => 2 ** (32 - s));
-
-/** Combined key of a tag and a PCID (below 2^48: exact). */
-function entryKey(tag: number, pcid: number): number {
-  return tag * 4096 + pcid;
-}
-
-/** The key of `va`'s entry at a level indexed from bit `shift` up: the address bits from `shift` up (SDM 4.10.3.1: PML4E cache, bits 47:39). */
-export function prefixKey(vaHi: number, vaLo: number, shift: number): number {
-  return shift >= 32 ? vaHi >>> (shift - 32) : (vaHi >>> 0) * (HI_SCALE[shift] as number) + (vaLo >>> shift);
-}
-
-/** The low 32 bits of prefixKey, as an integer (for hashing). */
-function prefixLo(vaHi: number, vaLo: number, shift: number): number {
+/** The low 32 bits of the tag of `va` at a level indexed from bit `shift` up (SDM 4.10.3.1: PML4E cache, bits 47:39). */
+function tagLo(vaHi: number, vaLo: number, shift: number): number {
   return shift >= 32 ? vaHi >>> (shift - 32) : (vaLo >>> shift) | (vaHi << (32 - shift));
+}
+
+/** The rest of an entry's key: the tag's bits above 32 (at most 11 with shift >= 21), then the PCID (12 bits). */
+function keyHiOf(vaHi: number, shift: number, pcid: number): number {
+  return shift >= 32 ? pcid : ((vaHi >>> shift) << 12) | pcid;
 }
 
 /** One stage's PML5E/PML4E/PDPTE/PDE caches. */
@@ -278,7 +269,8 @@ export class UpperCaches {
   private lastPcid = -1;
   private lastMode: PagingMode | null = null;
   private readonly missed = new Uint8Array(6);
-  private readonly missKey = new Float64Array(6);
+  private readonly missLo = new Int32Array(6);
+  private readonly missHi = new Int32Array(6);
   private readonly missHome = new Int32Array(6);
 
   constructor(sizes: UpperSizes) {
@@ -309,12 +301,14 @@ export class UpperCaches {
       const c = this.levels[level];
       if (c === null || c === undefined) continue;
       const shift = shifts[level] as number;
-      const key = entryKey(prefixKey(vaHi, vaLo, shift), pcid);
-      const home = c.homeOf(prefixLo(vaHi, vaLo, shift), pcid);
-      const i = c.used === 0 ? -1 : c.find(key, home);
+      const lo = tagLo(vaHi, vaLo, shift);
+      const hi = keyHiOf(vaHi, shift, pcid);
+      const home = c.homeOf(lo, pcid);
+      const i = c.used === 0 ? -1 : c.find(lo, hi, home);
       if (i < 0) {
         missed[level] = 1;
-        this.missKey[level] = key;
+        this.missLo[level] = lo;
+        this.missHi[level] = hi;
         this.missHome[level] = home;
         continue;
       }
@@ -358,14 +352,15 @@ export class UpperCaches {
       pcid === this.lastPcid &&
       mode === this.lastMode
     ) {
-      i = c.insert(this.missKey[level] as number, this.missHome[level] as number, pcid);
+      i = c.insert(this.missLo[level] as number, this.missHi[level] as number, this.missHome[level] as number, pcid);
     } else {
       const shift = mode.shift[level] as number;
-      const key = entryKey(prefixKey(vaHi, vaLo, shift), pcid);
-      const home = c.homeOf(prefixLo(vaHi, vaLo, shift), pcid);
-      i = c.find(key, home);
+      const lo = tagLo(vaHi, vaLo, shift);
+      const hi = keyHiOf(vaHi, shift, pcid);
+      const home = c.homeOf(lo, pcid);
+      i = c.find(lo, hi, home);
       if (i >= 0) c.touch(i);
-      else i = c.insert(key, home, pcid);
+      else i = c.insert(lo, hi, home, pcid);
     }
     this.missed[level] = 0;
     c.fills++;
@@ -398,7 +393,8 @@ export class UpperCaches {
         continue;
       }
       const shift = mode.shift[level] as number;
-      const i = c.find(entryKey(prefixKey(vaHi, vaLo, shift), pcid), c.homeOf(prefixLo(vaHi, vaLo, shift), pcid));
+      const lo = tagLo(vaHi, vaLo, shift);
+      const i = c.find(lo, keyHiOf(vaHi, shift, pcid), c.homeOf(lo, pcid));
       if (i >= 0) c.drop(i);
     }
   }
@@ -411,7 +407,7 @@ export class UpperCaches {
       for (const i of c.slots()) {
         yield {
           level,
-          tag: Math.floor((c.key[i] as number) / 4096),
+          tag: ((c.keyHi[i] as number) >>> 12) * 2 ** 32 + ((c.keyLo[i] as number) >>> 0),
           pcid: c.pcid[i] as number,
           next: c.next[i] as number,
           mfn: c.mfn[i] as number,
