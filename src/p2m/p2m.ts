@@ -138,12 +138,16 @@ export class P2m {
 
   /**
    * Populate the 512 entries of the leaf table holding `gfn` that are not
-   * present yet (one descent instead of 512: guests touch memory in runs).
+   * present yet (one descent instead of 512: guests touch memory in runs),
+   * and cache each entry made, as a later lookup's walk would (every change
+   * of an entry, write() and retype(), drops what is cached of it).
    */
   private populateBlock(gfn: number): void {
     const f = this.mem.write(this.leafTable(gfn));
     const first = gfn - (gfn % 512);
     const end = Math.min(first + 512, this.placement.ramFrames);
+    const c = this.cacheMfn;
+    const ct = this.cacheType;
     for (let g = first; g < end; g++) {
       const idx = g % 512;
       if (((f[2 * idx] as number) & 1) !== 0) continue;
@@ -154,6 +158,10 @@ export class P2m {
       f[2 * idx] = ((mfn % 0x100000) * 4096 + 5 + (writable ? 2 : 0)) >>> 0;
       f[2 * idx + 1] = hiWord(mfn, type);
       this.populated++;
+      if (c !== null && ct !== null && g < c.length) {
+        c[g] = mfn;
+        ct[g] = type;
+      }
     }
   }
 

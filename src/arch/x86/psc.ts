@@ -63,18 +63,24 @@ export const DEFAULT_WALK_CACHES: WalkCacheConfig = {
  * One level's cache: fully associative, LRU. Found in O(1) (a hash index
  * over the entries' keys, linear probing) and kept in recency order (a
  * doubly linked list), so a lookup that misses costs a probe or two, not a
- * scan of every entry.
+ * scan of every entry. A key is two 32-bit integers (keyLo, keyHi: see
+ * keyHiOf), never a double: the walk computes and compares it with integer
+ * operations only. The caller hashes it (homeOf) and each slot keeps its
+ * hash for deletion.
  */
 export class LevelCache {
   readonly size: number;
-  /** Key: the tag (address bits from the level's index up) * 4096 + PCID, or -1 (a free slot). */
-  readonly key: Float64Array;
+  /** Key: the tag's (address bits from the level's index up) low 32 bits, and keyHiOf(its high bits, PCID). */
+  readonly keyLo: Int32Array;
+  readonly keyHi: Int32Array;
   readonly pcid: Int32Array;
   /** The next table (guest-physical under nested paging) and its host frame. */
   readonly next: Float64Array;
   readonly mfn: Float64Array;
   readonly acc: Int32Array;
   readonly xd: Int32Array;
+  /** Each slot's home in the hash index. */
+  private readonly home: Int32Array;
   /** Recency list (slot numbers, -1 at the ends): head most recently used. */
   private readonly prev: Int32Array;
   private readonly nxt: Int32Array;
@@ -95,12 +101,14 @@ export class LevelCache {
 
   constructor(size: number) {
     this.size = size;
-    this.key = new Float64Array(size).fill(-1);
+    this.keyLo = new Int32Array(size);
+    this.keyHi = new Int32Array(size);
     this.pcid = new Int32Array(size);
     this.next = new Float64Array(size);
     this.mfn = new Float64Array(size);
     this.acc = new Int32Array(size);
     this.xd = new Int32Array(size);
+    this.home = new Int32Array(size);
     this.prev = new Int32Array(size).fill(-1);
     this.nxt = new Int32Array(size).fill(-1);
     let bits = 2;
@@ -112,18 +120,21 @@ export class LevelCache {
     this.freeTop = size;
   }
 
-  private hash(key: number): number {
-    return Math.imul(key >>> 0, 0x9e3779b1) >>> this.hashShift;
+  /** The hash-index home of an entry whose tag's low 32 bits are `tagLo`, for `pcid`. */
+  homeOf(tagLo: number, pcid: number): number {
+    return Math.imul(tagLo ^ Math.imul(pcid, 0x85ebca6b), 0x9e3779b1) >>> this.hashShift;
   }
 
-  /** The slot holding `key`, or -1. */
-  find(key: number): number {
+  /** The slot holding key (keyLo, keyHi), whose home is `home`, or -1. */
+  find(keyLo: number, keyHi: number, home: number): number {
     const index = this.index;
-    const keys = this.key;
-    for (let h = this.hash(key); ; h = (h + 1) & this.mask) {
+    const los = this.keyLo;
+    const his = this.keyHi;
+    const mask = this.mask;
+    for (let h = home; ; h = (h + 1) & mask) {
       const s = index[h] as number;
       if (s === 0) return -1;
-      if (keys[s - 1] === key) return s - 1;
+      if (los[s - 1] === keyLo && his[s - 1] === keyHi) return s - 1;
     }
   }
 
@@ -135,7 +146,7 @@ export class LevelCache {
   }
 
   /** A slot for a new entry with `key`: a free one, else the least recently used (evicted); it is made most recent. */
-  insert(key: number, pcid: number): number {
+  insert(keyLo: number, keyHi: number, home: number, pcid: number): number {
     let i: number;
     if (this.freeTop > 0) i = this.free[--this.freeTop] as number;
     else {
@@ -144,10 +155,12 @@ export class LevelCache {
       this.unlink(i);
       this.used--;
     }
-    this.key[i] = key;
+    this.keyLo[i] = keyLo;
+    this.keyHi[i] = keyHi;
     this.pcid[i] = pcid;
+    this.home[i] = home;
     const index = this.index;
-    let h = this.hash(key);
+    let h = home;
     while (index[h] !== 0) h = (h + 1) & this.mask;
     index[h] = i + 1;
     this.linkFront(i);
@@ -159,7 +172,6 @@ export class LevelCache {
   drop(i: number): void {
     this.unindex(i);
     this.unlink(i);
-    this.key[i] = -1;
     this.free[this.freeTop++] = i;
     this.used--;
   }
@@ -167,7 +179,6 @@ export class LevelCache {
   clear(): void {
     if (this.used === 0) return;
     this.index.fill(0);
-    this.key.fill(-1);
     this.head = -1;
     this.tail = -1;
     for (let i = 0; i < this.size; i++) this.free[i] = this.size - 1 - i;
@@ -210,12 +221,12 @@ export class LevelCache {
   private unindex(i: number): void {
     const index = this.index;
     const mask = this.mask;
-    let h = this.hash(this.key[i] as number);
+    let h = this.home[i] as number;
     while (index[h] !== i + 1) h = (h + 1) & mask;
     for (let j = (h + 1) & mask; ; j = (j + 1) & mask) {
       const s = index[j] as number;
       if (s === 0) break;
-      const home = this.hash(this.key[s - 1] as number);
+      const home = this.home[s - 1] as number;
       // Move s back into the hole at h unless its home lies cyclically in (h, j].
       if (((j - home) & mask) >= ((j - h) & mask)) {
         index[h] = s;
@@ -226,18 +237,15 @@ export class LevelCache {
   }
 }
 
-/** Combined key of a tag and a PCID (below 2^48: exact). */
-function entryKey(tag: number, pcid: number): number {
-  return tag * 4096 + pcid;
+/** The low 32 bits of the tag of `va` at a level indexed from bit `shift` up (SDM 4.10.3.1: PML4E cache, bits 47:39). */
+function tagLo(vaHi: number, vaLo: number, shift: number): number {
+  return shift >= 32 ? vaHi >>> (shift - 32) : (vaLo >>> shift) | (vaHi << (32 - shift));
 }
 
-/** The key of `va`'s entry at a level indexed from bit `shift` up: the address bits from `shift` up (SDM 4.10.3.1: PML4E cache, bits 47:39). */
-export function prefixKey(vaHi: number, vaLo: number, shift: number): number {
-  return shift >= 32 ? vaHi >>> (shift - 32) : (vaHi >>> 0) * (HI_SCALE[shift] as number) + (vaLo >>> shift);
+/** The rest of an entry's key: the tag's bits above 32 (at most 11 with shift >= 21), then the PCID (12 bits). */
+function keyHiOf(vaHi: number, shift: number, pcid: number): number {
+  return shift >= 32 ? pcid : ((vaHi >>> shift) << 12) | pcid;
 }
-
-/** 2^(32 - shift), for prefixKey (a table: `**` is slow on the hot path). */
-const HI_SCALE = Float64Array.from({ length: 33 }, (_, s) => 2 ** (32 - s));
 
 /** One stage's PML5E/PML4E/PDPTE/PDE caches. */
 export class UpperCaches {
@@ -250,6 +258,20 @@ export class UpperCaches {
    * values would box numbers on the hot path).
    */
   hitSlot = 0;
+  /**
+   * The last lookup: its address, PCID and mode, and by level whether it
+   * missed there (1) with the key and hash home it computed. A fill of that
+   * level for that address then inserts at once (the entry is known absent)
+   * instead of searching again; any other insert at the level clears the mark.
+   */
+  private lastHi = 0;
+  private lastLo = 0;
+  private lastPcid = -1;
+  private lastMode: PagingMode | null = null;
+  private readonly missed = new Uint8Array(6);
+  private readonly missLo = new Int32Array(6);
+  private readonly missHi = new Int32Array(6);
+  private readonly missHome = new Int32Array(6);
 
   constructor(sizes: UpperSizes) {
     let any = false;
@@ -269,11 +291,27 @@ export class UpperCaches {
    */
   lookup(mode: PagingMode, from: number, vaHi: number, vaLo: number, pcid: number): number {
     const shifts = mode.shift;
+    const missed = this.missed;
+    missed[2] = missed[3] = missed[4] = missed[5] = 0;
+    this.lastHi = vaHi;
+    this.lastLo = vaLo;
+    this.lastPcid = pcid;
+    this.lastMode = mode;
     for (let level = 2; level <= from; level++) {
       const c = this.levels[level];
-      if (c === null || c === undefined || c.used === 0) continue;
-      const i = c.find(entryKey(prefixKey(vaHi, vaLo, shifts[level] as number), pcid));
-      if (i < 0) continue;
+      if (c === null || c === undefined) continue;
+      const shift = shifts[level] as number;
+      const lo = tagLo(vaHi, vaLo, shift);
+      const hi = keyHiOf(vaHi, shift, pcid);
+      const home = c.homeOf(lo, pcid);
+      const i = c.used === 0 ? -1 : c.find(lo, hi, home);
+      if (i < 0) {
+        missed[level] = 1;
+        this.missLo[level] = lo;
+        this.missHi[level] = hi;
+        this.missHome[level] = home;
+        continue;
+      }
       c.hits++;
       c.saved += from - level + 1;
       c.touch(i);
@@ -306,10 +344,25 @@ export class UpperCaches {
   ): void {
     const c = this.levels[level];
     if (c === null || c === undefined) return;
-    const key = entryKey(prefixKey(vaHi, vaLo, mode.shift[level] as number), pcid);
-    let i = c.find(key);
-    if (i >= 0) c.touch(i);
-    else i = c.insert(key, pcid);
+    let i: number;
+    if (
+      this.missed[level] === 1 &&
+      vaLo === this.lastLo &&
+      vaHi === this.lastHi &&
+      pcid === this.lastPcid &&
+      mode === this.lastMode
+    ) {
+      i = c.insert(this.missLo[level] as number, this.missHi[level] as number, this.missHome[level] as number, pcid);
+    } else {
+      const shift = mode.shift[level] as number;
+      const lo = tagLo(vaHi, vaLo, shift);
+      const hi = keyHiOf(vaHi, shift, pcid);
+      const home = c.homeOf(lo, pcid);
+      i = c.find(lo, hi, home);
+      if (i >= 0) c.touch(i);
+      else i = c.insert(lo, hi, home, pcid);
+    }
+    this.missed[level] = 0;
     c.fills++;
     c.next[i] = next;
     c.mfn[i] = mfn;
@@ -339,7 +392,9 @@ export class UpperCaches {
         c.clearPcid(pcid);
         continue;
       }
-      const i = c.find(entryKey(prefixKey(vaHi, vaLo, mode.shift[level] as number), pcid));
+      const shift = mode.shift[level] as number;
+      const lo = tagLo(vaHi, vaLo, shift);
+      const i = c.find(lo, keyHiOf(vaHi, shift, pcid), c.homeOf(lo, pcid));
       if (i >= 0) c.drop(i);
     }
   }
@@ -352,7 +407,7 @@ export class UpperCaches {
       for (const i of c.slots()) {
         yield {
           level,
-          tag: Math.floor((c.key[i] as number) / 4096),
+          tag: ((c.keyHi[i] as number) >>> 12) * 2 ** 32 + ((c.keyLo[i] as number) >>> 0),
           pcid: c.pcid[i] as number,
           next: c.next[i] as number,
           mfn: c.mfn[i] as number,

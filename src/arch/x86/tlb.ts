@@ -4,7 +4,10 @@
  * Three set-associative arrays, one per page-size class: 4 KiB, large
  * (2 MiB or 4 MiB, the entry remembers which) and 1 GiB. Entries are tagged
  * with a PCID (0 when CR4.PCIDE=0) or marked global; a lookup matches an
- * entry of the current PCID or a global one. Replacement is LRU per set.
+ * entry of the current PCID or a global one. Replacement is LRU per set,
+ * by integer use stamps (a 31-bit clock; before it would overflow, each
+ * set's stamps are renumbered by rank, which keeps every set's order). A
+ * miss skips the arrays that hold no valid entry (each keeps a count).
  *
  * What is cached is the translation's permission word (access.ts), never an
  * access decision: rights are re-checked on every hit against the current
@@ -51,7 +54,8 @@ class TlbArray {
   readonly shift: Uint8Array;
   readonly pfn: Float64Array;
   readonly perm: Int32Array;
-  readonly stamp: Float64Array;
+  /** Last use (the Tlb's clock); only the order within a set matters. */
+  readonly stamp: Int32Array;
   valid = 0;
   constructor(g: TlbGeometry) {
     if (g.sets !== 0 && (g.sets & (g.sets - 1)) !== 0)
@@ -65,9 +69,28 @@ class TlbArray {
     this.shift = new Uint8Array(n);
     this.pfn = new Float64Array(n);
     this.perm = new Int32Array(n);
-    this.stamp = new Float64Array(n);
+    this.stamp = new Int32Array(n);
+  }
+
+  /** Renumber each set's stamps 1..ways by rank (same order); the largest number used. */
+  renumber(): number {
+    const ways = this.ways;
+    const s = this.stamp;
+    const old = new Int32Array(ways);
+    for (let base = 0; base < s.length; base += ways) {
+      for (let j = 0; j < ways; j++) old[j] = s[base + j] as number;
+      for (let j = 0; j < ways; j++) {
+        let rank = 1;
+        for (let k = 0; k < ways; k++) if ((old[k] as number) < (old[j] as number)) rank++;
+        s[base + j] = rank;
+      }
+    }
+    return ways;
   }
 }
+
+/** Where the Tlb's clock is renumbered (below 2^31: stamps stay small integers). */
+export const TLB_CLOCK_LIMIT = 2 ** 30;
 
 /** Page number of a VA at `shift`, as two halves. */
 function vpnLoOf(vaHi: number, vaLo: number, shift: number): number {
@@ -89,6 +112,9 @@ const L0_SLOTS = 1024;
  */
 export class Tlb {
   private readonly arrays: TlbArray[];
+  private readonly small: TlbArray;
+  private readonly large: TlbArray;
+  private readonly huge: TlbArray;
   private clock = 0;
   private readonly enabled: boolean;
   private epoch = 1;
@@ -111,9 +137,26 @@ export class Tlb {
   private hitArray: TlbArray | null = null;
   private hitIndex = 0;
 
-  constructor(readonly config: TlbConfig = DEFAULT_TLB) {
-    this.arrays = [new TlbArray(config.small), new TlbArray(config.large), new TlbArray(config.huge)];
+  /** `clockLimit`: where use stamps are renumbered (tests lower it to exercise renumbering). */
+  constructor(
+    readonly config: TlbConfig = DEFAULT_TLB,
+    private readonly clockLimit = TLB_CLOCK_LIMIT,
+  ) {
+    this.small = new TlbArray(config.small);
+    this.large = new TlbArray(config.large);
+    this.huge = new TlbArray(config.huge);
+    this.arrays = [this.small, this.large, this.huge];
     this.enabled = this.arrays.some((a) => a.sets !== 0);
+  }
+
+  /** The next use stamp. */
+  private tick(): number {
+    if (this.clock >= this.clockLimit) {
+      let top = 0;
+      for (const a of this.arrays) if (a.ways > 0) top = Math.max(top, a.renumber());
+      this.clock = top;
+    }
+    return ++this.clock;
   }
 
   /** Level-0 lookup of 4 KiB page (vpnLo, vpnHi) for the access/privilege bit `allow`; the frame or -1. */
@@ -159,36 +202,44 @@ export class Tlb {
    * hitPerm and returns true.
    */
   lookup(vaHi: number, vaLo: number, pcid: number, largeShift: number): boolean {
-    const want = pcid + 1;
-    for (let c = 0; c < 3; c++) {
-      const a = this.arrays[c] as TlbArray;
-      if (a.sets === 0) continue;
-      const shift = c === 0 ? 12 : c === 1 ? largeShift : 30;
-      const lo = vpnLoOf(vaHi, vaLo, shift);
-      const hi = vpnHiOf(vaHi, shift);
-      const base = (lo & (a.sets - 1)) * a.ways;
-      for (let i = base, end = base + a.ways; i < end; i++) {
-        const x = a.ctx[i] as number;
-        if (
-          x !== 0 &&
-          a.vpnLo[i] === lo &&
-          a.vpnHi[i] === hi &&
-          a.shift[i] === shift &&
-          ((x & CTX_MASK) === want || (x & GLOBAL_TAG) !== 0)
-        ) {
-          a.stamp[i] = ++this.clock;
-          this.hits++;
-          const within = shift === 12 ? 0 : ((vaLo >>> 12) | (vaHi << 20)) & ((1 << (shift - 12)) - 1);
-          this.hitPfn = (a.pfn[i] as number) + within;
-          this.hitPerm = a.perm[i] as number;
-          this.hitShift = shift;
-          this.hitArray = a;
-          this.hitIndex = i;
-          return true;
-        }
-      }
+    // Arrays with no valid entry cannot hit: most runs never fill the large or 1 GiB ones.
+    if (
+      (this.small.valid !== 0 && this.probe(this.small, vaHi, vaLo, pcid, 12)) ||
+      (this.large.valid !== 0 && this.probe(this.large, vaHi, vaLo, pcid, largeShift)) ||
+      (this.huge.valid !== 0 && this.probe(this.huge, vaHi, vaLo, pcid, 30))
+    ) {
+      return true;
     }
     this.misses++;
+    return false;
+  }
+
+  /** One array's set for `va` at `shift`: on a hit, record it (hit* fields) and return true. */
+  private probe(a: TlbArray, vaHi: number, vaLo: number, pcid: number, shift: number): boolean {
+    const want = pcid + 1;
+    const lo = vpnLoOf(vaHi, vaLo, shift);
+    const hi = vpnHiOf(vaHi, shift);
+    const base = (lo & (a.sets - 1)) * a.ways;
+    for (let i = base, end = base + a.ways; i < end; i++) {
+      const x = a.ctx[i] as number;
+      if (
+        x !== 0 &&
+        a.vpnLo[i] === lo &&
+        a.vpnHi[i] === hi &&
+        a.shift[i] === shift &&
+        ((x & CTX_MASK) === want || (x & GLOBAL_TAG) !== 0)
+      ) {
+        a.stamp[i] = this.tick();
+        this.hits++;
+        const within = shift === 12 ? 0 : ((vaLo >>> 12) | (vaHi << 20)) & ((1 << (shift - 12)) - 1);
+        this.hitPfn = (a.pfn[i] as number) + within;
+        this.hitPerm = a.perm[i] as number;
+        this.hitShift = shift;
+        this.hitArray = a;
+        this.hitIndex = i;
+        return true;
+      }
+    }
     return false;
   }
 
@@ -208,7 +259,7 @@ export class Tlb {
     const base = (lo & (a.sets - 1)) * a.ways;
     let victim = -1;
     let lru = base;
-    let oldest = Number.POSITIVE_INFINITY;
+    let oldest = 0x7fffffff;
     for (let i = base, end = base + a.ways; i < end; i++) {
       const x = a.ctx[i] as number;
       if (x === 0) {
@@ -234,7 +285,7 @@ export class Tlb {
     a.shift[victim] = shift;
     a.pfn[victim] = pfn;
     a.perm[victim] = perm;
-    a.stamp[victim] = ++this.clock;
+    a.stamp[victim] = this.tick();
   }
 
   /**

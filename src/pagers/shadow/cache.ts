@@ -33,7 +33,7 @@ import { OWNER_HYPERVISOR } from '../../machine/memory.js';
 import { isMagic } from './magic.js';
 import type { OutOfSync } from './oos.js';
 import { defaultPoolFrames, minPoolFrames, PREALLOC_FRAMES } from './options.js';
-import { NOT_PRESENT, type ShadowReleaser, type ShadowSet } from './set.js';
+import type { ShadowReleaser, ShadowSet } from './set.js';
 import type { ShadowState } from './state.js';
 import { formatIndex, HI_COPY, type Shadow, shadowName } from './types.js';
 import type { WriteAccess } from './wrmap.js';
@@ -188,7 +188,7 @@ export class ShadowCache implements ShadowReleaser {
     }
     for (const sh of [...this.hash.values()]) {
       if (!(sh.pinned || this.inPdpte(sh)) || !this.st.byMfn.has(sh.smfn)) continue;
-      for (let i = 0; i < 512; i++) this.set.setEntry(sh, i, NOT_PRESENT, null);
+      for (let i = 0; i < 512; i++) this.set.setEntry(sh, i, 0, 0, null);
     }
     this.set.shootdown();
   }
@@ -380,7 +380,7 @@ export class ShadowCache implements ShadowReleaser {
     const f = st.domain.mem.read(sh.smfn);
     for (let i = 0; i < 512; i++) {
       const w = 2 * i;
-      if (((f[w] as number) & PTE_P) !== 0) this.set.setEntry(sh, i, NOT_PRESENT, null);
+      if (((f[w] as number) & PTE_P) !== 0) this.set.setEntry(sh, i, 0, 0, null);
     }
     st.byMfn.delete(sh.smfn);
     this.pinnedLru.delete(sh);
@@ -418,7 +418,7 @@ export class ShadowCache implements ShadowReleaser {
       if (sh.pinned || this.inPdpte(sh)) continue;
       for (const slot of [...sh.ups]) {
         const parent = st.byMfn.get(Math.floor(slot / 1024));
-        if (parent !== undefined && this.set.setEntry(parent, slot % 1024, NOT_PRESENT, null)) flush = true;
+        if (parent !== undefined && this.set.setEntry(parent, slot % 1024, 0, 0, null)) flush = true;
       }
       st.counters['unshadow.shadows']++;
     }
@@ -446,7 +446,7 @@ export class ShadowCache implements ShadowReleaser {
     for (const sh of [...list]) {
       for (const slot of [...sh.ups]) {
         const parent = st.byMfn.get(Math.floor(slot / 1024));
-        if (parent !== undefined && this.set.setEntry(parent, slot % 1024, NOT_PRESENT, null)) flush = true;
+        if (parent !== undefined && this.set.setEntry(parent, slot % 1024, 0, 0, null)) flush = true;
       }
       if (sh.pinned && !inUse.has(sh.smfn) && st.byMfn.has(sh.smfn)) {
         this.pinnedLru.delete(sh);
@@ -454,7 +454,7 @@ export class ShadowCache implements ShadowReleaser {
         this.release(sh);
       }
       if (!st.byMfn.has(sh.smfn)) continue;
-      for (let i = 0; i < 512; i++) if (this.set.setEntry(sh, i, NOT_PRESENT, null)) flush = true;
+      for (let i = 0; i < 512; i++) if (this.set.setEntry(sh, i, 0, 0, null)) flush = true;
     }
     return flush;
   }
@@ -484,7 +484,7 @@ export class ShadowCache implements ShadowReleaser {
           if ((lo & PTE_P) === 0 || isMagic(lo, hi)) continue;
           const gfn = placement.gfnOf(entryFrame(lo, hi));
           if (gfn < first || gfn >= end) continue;
-          this.set.setEntry(sh, i, NOT_PRESENT, null);
+          this.set.setEntry(sh, i, 0, 0, null);
           c['p2m.mappings_removed']++;
           flush = true;
         }

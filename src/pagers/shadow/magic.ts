@@ -37,8 +37,9 @@ const LEAF_HI = 0x80000000 | (0xf << 27); // XD, protection key
 /** Largest guest frame number a magic entry can hold: 2^40 - 1 (MAXPHYADDR 52). */
 export const MAGIC_GFN_LIMIT = 2 ** 40;
 
-/** The guest-not-present magic entry. */
-export const GNP: readonly [number, number] = [PTE_P, MAGIC_HI];
+/** The guest-not-present magic entry (low and high half). */
+export const GNP_LO = PTE_P;
+export const GNP_HI = MAGIC_HI;
 
 export function isMagic(lo: number, hi: number): boolean {
   return (lo & PTE_P) !== 0 && (hi & MAGIC_HI) === MAGIC_HI;
@@ -48,12 +49,17 @@ export function isMmioMagic(lo: number, hi: number): boolean {
   return isMagic(lo, hi) && (lo & MAGIC_MMIO) !== 0;
 }
 
-/** An MMIO magic entry for guest frame `gfn` mapped by guest leaf (lo, hi) (8-byte form; 32-bit guests: hi = 0). */
-export function mmioMagic(gfn: number, lo: number, hi: number): [number, number] {
+/**
+ * An MMIO magic entry for guest frame `gfn` mapped by guest leaf (lo, hi)
+ * (8-byte form; 32-bit guests: hi = 0): its low half, and its high half
+ * (two functions, not a pair: the fault path allocates nothing).
+ */
+export function mmioMagicLo(gfn: number, lo: number): number {
+  return (PTE_P | MAGIC_MMIO | (lo & LEAF_LO) | ((gfn % 0x100000) << 12)) >>> 0;
+}
+export function mmioMagicHi(gfn: number, hi: number): number {
   const mid = Math.floor(gfn / 0x100000);
-  const mlo = (PTE_P | MAGIC_MMIO | (lo & LEAF_LO) | ((gfn % 0x100000) << 12)) >>> 0;
-  const mhi = ((mid & 0x3fff) | MAGIC_HI | (Math.floor(mid / 0x4000) << 20) | (hi & LEAF_HI)) >>> 0;
-  return [mlo, mhi];
+  return ((mid & 0x3fff) | MAGIC_HI | (Math.floor(mid / 0x4000) << 20) | (hi & LEAF_HI)) >>> 0;
 }
 
 /** The guest frame number an MMIO magic entry holds. */

@@ -26,7 +26,7 @@ import { PTE_P } from '../../arch/x86/bits.js';
 import type { Cpu } from '../../arch/x86/cpu.js';
 import { entryFrame, leafFrame } from '../../arch/x86/entry.js';
 import type { ResyncCause } from './counters.js';
-import { type FixupRecorder, NOT_PRESENT, type ShadowSet } from './set.js';
+import type { FixupRecorder, ShadowSet } from './set.js';
 import type { ShadowState } from './state.js';
 import { guestIndex, type Shadow } from './types.js';
 import type { WriteAccess } from './wrmap.js';
@@ -298,7 +298,7 @@ export class OutOfSync implements FixupRecorder {
         // An entry with reserved bits set faults in the guest's walk: its shadow stays not present.
         const bad = (lo & (sh.fmt.rsvdLo[2] as number)) !== 0 || (hi & (sh.fmt.rsvdHi[2] as number)) !== 0;
         const target = leafFrame(lo, hi, sh.guestWide, false, 12);
-        if (bad ? this.set.setEntry(sh, i, NOT_PRESENT, null) : leaves.setLeaf(sh, i, target, lo, hi)) flush = true;
+        if (bad ? this.set.setEntry(sh, i, 0, 0, null) : leaves.setLeaf(sh, i, target, lo, hi)) flush = true;
         if (keep) {
           if (sh.guestWide) follow.push(2 * gi, 2 * gi + 1);
           else follow.push(gi);

@@ -35,9 +35,9 @@ import { ZERO_FRAME } from '../../machine/memory.js';
 import { P2M_MMIO, P2M_RAM_RW } from '../../p2m/p2m.js';
 import type { ShadowCache } from './cache.js';
 import type { DirtyLog } from './logdirty.js';
-import { GNP, MAGIC_GFN_LIMIT, mmioMagic } from './magic.js';
+import { GNP_HI, GNP_LO, MAGIC_GFN_LIMIT, mmioMagicHi, mmioMagicLo } from './magic.js';
 import type { LeafSetter, OutOfSync } from './oos.js';
-import { NOT_PRESENT, type ShadowSet } from './set.js';
+import type { ShadowSet } from './set.js';
 import type { ShadowState } from './state.js';
 import {
   derivedEntries,
@@ -125,7 +125,8 @@ export class Propagator implements LeafSetter {
         const child = cache.get(fmt, level - 1, leafFrame(lo, hi, guestWide, false, 12), guestWide ? 0 : half);
         if (level >= 3 && fmt.mode.topLevel >= 4 && ((st.domain.mem.read(sh.smfn)[2 * sIndex] as number) & PTE_P) === 0)
           this.hookup = true;
-        if (this.set.setUpper(sh, sIndex, this.nonLeaf(child.smfn, lo, hi), child)) this.replaced = true;
+        if (this.set.setUpper(sh, sIndex, nonLeafLo(child.smfn, lo), nonLeafHi(child.smfn, hi), child))
+          this.replaced = true;
         sh = child;
         continue;
       }
@@ -135,7 +136,7 @@ export class Propagator implements LeafSetter {
       if (this.canMapLarge(base, 2 ** (hwShift - 12))) {
         // The P2M maps the whole range contiguously and uniformly: one shadow superpage.
         st.counters.superpages_mapped++;
-        if (this.set.setUpper(sh, sIndex, this.largeLeaf(base, lo, hi), null)) this.replaced = true;
+        if (this.set.setUpper(sh, sIndex, largeLeafLo(base, lo), largeLeafHi(base, hi), null)) this.replaced = true;
         return null;
       }
       // Otherwise splinter it into fl shadows of 4 KiB entries.
@@ -146,7 +147,8 @@ export class Propagator implements LeafSetter {
       let first = base;
       for (;;) {
         const child = cache.getFl(fmt, flLevel, first, lo, hi);
-        if (this.set.setUpper(parent, parentIndex, this.nonLeaf(child.smfn, lo, hi), child)) this.replaced = true;
+        if (this.set.setUpper(parent, parentIndex, nonLeafLo(child.smfn, lo), nonLeafHi(child.smfn, hi), child))
+          this.replaced = true;
         const shift = hw.shift[flLevel] as number;
         const idx = ((vaLo >>> shift) | (vaHi << (32 - shift))) & (hw.indexMask[flLevel] as number);
         if (flLevel === 1) {
@@ -188,7 +190,7 @@ export class Propagator implements LeafSetter {
     const l1 = this.fix(fmt, vaHi, vaLo);
     if (l1 === null) return;
     const gi = vaIndex(vaHi, vaLo, 12, fmt.mode.wide ? 511 : 1023);
-    this.set.setEntry(l1, fmt.mode.wide ? gi : gi & 511, GNP, null);
+    this.set.setEntry(l1, fmt.mode.wide ? gi : gi & 511, GNP_LO, GNP_HI, null);
     if (this.oos.has(l1.gfn)) {
       const g = st.guestSpace.frameForRead(l1.gfn);
       const wide = fmt.mode.wide;
@@ -261,18 +263,6 @@ export class Propagator implements LeafSetter {
     return true;
   }
 
-  /** Shadow superpage entry for guest superpage (lo, hi) at guest frame `base` (identity: mfn = gfn). */
-  private largeLeaf(base: number, lo: number, hi: number): [number, number] {
-    let flags = (lo & (LEAF_COPY_LO | 0x1000) & ~PTE_RW) | PTE_P | PTE_A | PTE_PS;
-    if ((lo & PTE_RW) !== 0 && (lo & PTE_D) !== 0) flags |= PTE_RW | PTE_D;
-    return [entryLo(base, (flags & 0xfff) + (lo & 0x1000)), entryHi(base) | (hi & HI_COPY)];
-  }
-
-  /** Shadow non-leaf entry pointing at shadow frame `smfn`, with guest entry (lo, hi)'s rights. */
-  private nonLeaf(smfn: number, lo: number, hi: number): [number, number] {
-    return [entryLo(smfn, PTE_P + PTE_A + (lo & NONLEAF_COPY_LO)), entryHi(smfn) | (hi & XD_HI)];
-  }
-
   /**
    * Shadow leaf for guest leaf (lo, hi) mapping guest frame `gfn` (for an fl
    * shadow, (lo, hi) is the guest superpage entry); not present when nothing
@@ -285,19 +275,20 @@ export class Propagator implements LeafSetter {
       // Xen makes guest-not-present magic entries only when built without
       // out-of-sync l1s (_sh_propagate, shadow/multi.c); gnp makes them anyway.
       const gnp = st.sw.fastpath && !sh.fl && (!st.sw.oos || st.sw.gnp);
-      return set.setEntry(sh, index, gnp ? GNP : NOT_PRESENT, null);
+      return gnp ? set.setEntry(sh, index, GNP_LO, GNP_HI, null) : set.setEntry(sh, index, 0, 0, null);
     }
     const p2m = st.p2m;
     const mfn = p2m.lookup(gfn);
     const type = p2m.lastType;
-    if ((lo & PTE_A) === 0) return set.setEntry(sh, index, NOT_PRESENT, null);
+    if ((lo & PTE_A) === 0) return set.setEntry(sh, index, 0, 0, null);
     if (mfn < 0) {
       // MMIO: with the fast path, a magic entry holding the gfn and the leaf's own rights.
       // A frame taken away (p2m invalid) gets none, as in Xen (only p2m_mmio_dm
       // is cached in the shadows, _sh_propagate in shadow/multi.c), so nothing
       // stale is left when it comes back.
       const magic = st.sw.fastpath && type === P2M_MMIO && gfn < MAGIC_GFN_LIMIT;
-      return set.setEntry(sh, index, magic ? mmioMagic(gfn, lo, sh.guestWide ? hi : 0) : NOT_PRESENT, null);
+      if (!magic) return set.setEntry(sh, index, 0, 0, null);
+      return set.setEntry(sh, index, mmioMagicLo(gfn, lo), mmioMagicHi(gfn, sh.guestWide ? hi : 0), null);
     }
     let l = (lo & LEAF_COPY_LO & ~PTE_RW) | PTE_P | PTE_A;
     if (
@@ -308,7 +299,7 @@ export class Propagator implements LeafSetter {
       this.dirty.writableOk(gfn)
     )
       l |= PTE_RW | PTE_D;
-    return set.setEntry(sh, index, [entryLo(mfn, l), entryHi(mfn) | (hi & HI_COPY)], null);
+    return set.setEntry(sh, index, entryLo(mfn, l), entryHi(mfn) | (hi & HI_COPY), null);
   }
 
   /**
@@ -348,7 +339,7 @@ export class Propagator implements LeafSetter {
           st.counters.entries_revalidated++;
           if (level === 1) {
             const target = leafFrame(lo, hi, wide, false, 12);
-            if (bad ? this.set.setEntry(sh, i, NOT_PRESENT, null) : this.setLeaf(sh, i, target, lo, hi)) flush = true;
+            if (bad ? this.set.setEntry(sh, i, 0, 0, null) : this.setLeaf(sh, i, target, lo, hi)) flush = true;
             // An out-of-sync page's snapshot follows (validate_gl1e updates it too).
             this.oos.followSnapshot(gfn, gi, wide, lo, hi);
             continue;
@@ -358,8 +349,11 @@ export class Propagator implements LeafSetter {
             (lo & (PTE_P | PTE_A)) === (PTE_P | PTE_A) && !bad && !large
               ? this.cache.find(fmt, level - 1, leafFrame(lo, hi, wide, false, 12), wide ? 0 : i & 1)
               : undefined;
-          const entry = child === undefined ? NOT_PRESENT : this.nonLeaf(child.smfn, lo, hi);
-          if (this.set.setEntry(sh, i, entry, child ?? null)) flush = true;
+          const set =
+            child === undefined
+              ? this.set.setEntry(sh, i, 0, 0, null)
+              : this.set.setEntry(sh, i, nonLeafLo(child.smfn, lo), nonLeafHi(child.smfn, hi), child);
+          if (set) flush = true;
           if (child !== undefined && level >= 3 && fmt.mode.topLevel >= 4) hookup = true;
         }
       }
@@ -369,4 +363,25 @@ export class Propagator implements LeafSetter {
     if (flush) this.set.shootdown();
     if (hookup && this.oos.size > 0) this.oos.resyncAll('hookup');
   }
+}
+
+/**
+ * Shadow superpage entry for guest superpage (lo, hi) at guest frame `base`
+ * (identity: mfn = gfn): low and high half (no pair is allocated per entry).
+ */
+function largeLeafLo(base: number, lo: number): number {
+  let flags = (lo & (LEAF_COPY_LO | 0x1000) & ~PTE_RW) | PTE_P | PTE_A | PTE_PS;
+  if ((lo & PTE_RW) !== 0 && (lo & PTE_D) !== 0) flags |= PTE_RW | PTE_D;
+  return entryLo(base, (flags & 0xfff) + (lo & 0x1000));
+}
+function largeLeafHi(base: number, hi: number): number {
+  return entryHi(base) | (hi & HI_COPY);
+}
+
+/** Shadow non-leaf entry pointing at shadow frame `smfn`, with guest entry (lo, hi)'s rights: low and high half. */
+function nonLeafLo(smfn: number, lo: number): number {
+  return entryLo(smfn, PTE_P + PTE_A + (lo & NONLEAF_COPY_LO));
+}
+function nonLeafHi(smfn: number, hi: number): number {
+  return entryHi(smfn) | (hi & XD_HI);
 }

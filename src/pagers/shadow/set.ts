@@ -26,8 +26,6 @@ import { isMagic } from './magic.js';
 import type { ShadowState } from './state.js';
 import type { Shadow } from './types.js';
 
-export const NOT_PRESENT: readonly [number, number] = [0, 0];
-
 /**
  * Writable reverse map: guest frame -> the shadow leaf slots (smfn * 1024 +
  * index) that map it *writable*. Revoking write access (a frame becomes a
@@ -113,7 +111,7 @@ export class ShadowSet {
    * the new one's. True if a present (non-magic) entry was replaced, which a
    * TLB may hold.
    */
-  setEntry(sh: Shadow, index: number, [lo, hi]: readonly [number, number], child: Shadow | null): boolean {
+  setEntry(sh: Shadow, index: number, lo: number, hi: number, child: Shadow | null): boolean {
     const st = this.st;
     const f = st.domain.mem.write(sh.smfn);
     const w = 2 * index;
@@ -172,12 +170,11 @@ export class ShadowSet {
    * entry (it asserts so); Umbra's does when an fl shadow's key (the guest
    * superpage's flags) changed, so it must flush.
    */
-  setUpper(sh: Shadow, index: number, entry: readonly [number, number], child: Shadow | null): boolean {
+  setUpper(sh: Shadow, index: number, lo: number, hi: number, child: Shadow | null): boolean {
     const f = this.st.domain.mem.read(sh.smfn);
     const oldLo = f[2 * index] as number;
     const oldHi = f[2 * index + 1] as number;
-    if (!this.setEntry(sh, index, entry, child)) return false;
-    const [lo, hi] = entry;
+    if (!this.setEntry(sh, index, lo, hi, child)) return false;
     if (entryFrame(oldLo, oldHi) !== entryFrame(lo, hi)) return true;
     return (oldLo & ~lo & (PTE_P | PTE_RW | PTE_US)) !== 0 || (hi & ~oldHi & XD_HI) !== 0;
   }
@@ -234,7 +231,7 @@ export class ShadowSet {
     if (supers === undefined) return false;
     for (const slot of [...supers]) {
       const sh = this.st.byMfn.get(Math.floor(slot / 1024)) as Shadow;
-      this.setEntry(sh, slot % 1024, NOT_PRESENT, null);
+      this.setEntry(sh, slot % 1024, 0, 0, null);
     }
     return true;
   }
@@ -261,7 +258,7 @@ export class ShadowSet {
 
   /** Make l1 entry `i` of `sh`, now (lo, hi), read-only and clean: the next write faults (every revocation's last step). */
   makeReadOnly(sh: Shadow, i: number, lo: number, hi: number): void {
-    this.setEntry(sh, i, [lo & ~(PTE_RW | PTE_D), hi], null);
+    this.setEntry(sh, i, lo & ~(PTE_RW | PTE_D), hi, null);
   }
 
   /** Clear the write permission of every shadow leaf mapping `gfn` (through the writer); true if any had it. */

@@ -63,7 +63,7 @@ import { HOST_MAXPHYADDR, isMagic, isMmioMagic, mmioMagicGfn } from './magic.js'
 import { OutOfSync } from './oos.js';
 import { DEFAULT_SWITCHES, type ShadowSwitches } from './options.js';
 import { Propagator } from './propagate.js';
-import { NOT_PRESENT, ShadowSet } from './set.js';
+import { ShadowSet } from './set.js';
 import { ShadowState } from './state.js';
 import { hardwareMode } from './types.js';
 import { hwL1Slot, WriteAccess } from './wrmap.js';
@@ -211,7 +211,7 @@ export class ShadowPager implements Pager {
     const idx = slot % 1024;
     if (sh === undefined || sh.fl || !this.oos.has(sh.gfn)) return;
     if (((this.st.domain.mem.read(sh.smfn)[2 * idx] as number) & PTE_P) === 0) return;
-    this.set.setEntry(sh, idx, NOT_PRESENT, null);
+    this.set.setEntry(sh, idx, 0, 0, null);
     this.counters['oos.invlpg_dropped']++;
   }
 

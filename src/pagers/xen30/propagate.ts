@@ -32,7 +32,7 @@ import { entryHi, entryLo, leafFrame } from '../../arch/x86/entry.js';
 import type { WalkFormat } from '../../arch/x86/modes.js';
 import { P2M_RAM_RW } from '../../p2m/p2m.js';
 import { guestIndex, HI_COPY, hardwareMode, LEAF_COPY_LO, NONLEAF_COPY_LO } from '../shadow/types.js';
-import { EMPTY, type ShadowWriter } from './set.js';
+import type { ShadowWriter } from './set.js';
 import type { Snapshots } from './snapshot.js';
 import { T_FL1, T_FL2, type Xen30State, type XenShadow } from './state.js';
 import type { ShadowStatus } from './status.js';
@@ -44,6 +44,9 @@ export interface LeafSlot {
 }
 
 export class Propagator {
+  /** The entry leaf(), upper() or nonLeaf() computed last (low, high half): a pair per entry would be garbage. */
+  readonly entry = new Uint32Array(2);
+
   constructor(
     private readonly st: Xen30State,
     private readonly set: ShadowWriter,
@@ -61,12 +64,15 @@ export class Propagator {
    * l1pte_propagate_from_guest (and, with `writeFault`, l1pte_write_fault's
    * shadow half): the shadow leaf for guest leaf (lo, hi) mapping `gfn`.
    */
-  leaf(fmt: WalkFormat, gfn: number, lo: number, hi: number, writeFault: boolean): readonly [number, number] {
-    if ((lo & (PTE_P | PTE_A)) !== (PTE_P | PTE_A)) return EMPTY;
-    if ((lo & (fmt.rsvdLo[2] as number)) !== 0 || (hi & (fmt.rsvdHi[2] as number)) !== 0) return EMPTY;
+  leaf(fmt: WalkFormat, gfn: number, lo: number, hi: number, writeFault: boolean): Uint32Array {
+    const e = this.entry;
+    e[0] = 0;
+    e[1] = 0;
+    if ((lo & (PTE_P | PTE_A)) !== (PTE_P | PTE_A)) return e;
+    if ((lo & (fmt.rsvdLo[2] as number)) !== 0 || (hi & (fmt.rsvdHi[2] as number)) !== 0) return e;
     const st = this.st;
     const mfn = st.p2m.lookup(gfn);
-    if (mfn < 0) return EMPTY; // MMIO or taken away: every access faults and is emulated (3.0 had no fast path)
+    if (mfn < 0) return e; // MMIO or taken away: every access faults and is emulated (3.0 had no fast path)
     let flags = (lo & LEAF_COPY_LO & ~PTE_RW) | PTE_P | PTE_A;
     if (
       (lo & (PTE_RW | PTE_D)) === (PTE_RW | PTE_D) &&
@@ -74,36 +80,40 @@ export class Propagator {
       (writeFault || !(st.isPageTable(gfn) || st.domain.logDirty.on))
     )
       flags |= PTE_RW | PTE_D;
-    return [entryLo(mfn, flags), entryHi(mfn) | (hi & HI_COPY)];
+    e[0] = entryLo(mfn, flags);
+    e[1] = entryHi(mfn) | (hi & HI_COPY);
+    return e;
   }
 
   /** l2pde_propagate_from_guest: the upper entry for guest entry (lo, hi) at `level`, toward an existing child only. */
-  private upper(
-    sh: XenShadow,
-    i: number,
-    lo: number,
-    hi: number,
-  ): { e: readonly [number, number]; child: XenShadow | null } {
+  private upper(sh: XenShadow, i: number, lo: number, hi: number): XenShadow | null {
     const fmt = sh.fmt;
     const level = sh.level;
     const large = ((lo >>> 7) & 1 & (fmt.largeMask >>> level)) !== 0;
     const r = level * 2 + (large ? 1 : 0);
-    if ((lo & PTE_P) === 0 || large) return { e: EMPTY, child: null };
-    if ((lo & (fmt.rsvdLo[r] as number)) !== 0 || (hi & (fmt.rsvdHi[r] as number)) !== 0)
-      return { e: EMPTY, child: null };
-    if ((lo & PTE_A) === 0 && !this.flagsFixed(sh.gfn)) return { e: EMPTY, child: null };
+    const e = this.entry;
+    e[0] = 0;
+    e[1] = 0;
+    if ((lo & PTE_P) === 0 || large) return null;
+    if ((lo & (fmt.rsvdLo[r] as number)) !== 0 || (hi & (fmt.rsvdHi[r] as number)) !== 0) return null;
+    if ((lo & PTE_A) === 0 && !this.flagsFixed(sh.gfn)) return null;
     const child = this.status.lookup(
       fmt,
       level - 1,
       leafFrame(lo, hi, sh.guestWide, false, 12),
       sh.guestWide ? 0 : i & 1,
     );
-    if (child === undefined) return { e: EMPTY, child: null };
-    return { e: this.nonLeaf(child.smfn, lo, hi), child };
+    if (child === undefined) return null;
+    this.nonLeaf(child.smfn, lo, hi);
+    return child;
   }
 
-  private nonLeaf(smfn: number, lo: number, hi: number): readonly [number, number] {
-    return [entryLo(smfn, PTE_P | PTE_A | (lo & NONLEAF_COPY_LO)), entryHi(smfn) | (hi & XD_HI)];
+  /** The non-leaf entry toward shadow `smfn` for guest entry (lo, hi), into `entry`. */
+  private nonLeaf(smfn: number, lo: number, hi: number): Uint32Array {
+    const e = this.entry;
+    e[0] = entryLo(smfn, PTE_P | PTE_A | (lo & NONLEAF_COPY_LO));
+    e[1] = entryHi(smfn) | (hi & XD_HI);
+    return e;
   }
 
   /**
@@ -112,10 +122,13 @@ export class Propagator {
    */
   replaced = false;
 
-  /** The guest entry shadow entry `i` of table shadow `sh` derives from, as memory holds it now. */
-  guestEntry(sh: XenShadow, i: number, frame: Uint32Array): [number, number] {
+  /** Low and high half of the guest entry shadow entry `i` of table shadow `sh` derives from, as memory holds it now. */
+  private guestLo(sh: XenShadow, i: number, frame: Uint32Array): number {
     const gi = guestIndex(sh, i);
-    return sh.guestWide ? [frame[2 * gi] as number, frame[2 * gi + 1] as number] : [frame[gi] as number, 0];
+    return (sh.guestWide ? frame[2 * gi] : frame[gi]) as number;
+  }
+  private guestHi(sh: XenShadow, i: number, frame: Uint32Array): number {
+    return sh.guestWide ? (frame[2 * guestIndex(sh, i) + 1] as number) : 0;
   }
 
   /**
@@ -124,13 +137,15 @@ export class Propagator {
    * True if a present entry changed (a TLB may hold it).
    */
   validate(sh: XenShadow, i: number, frame: Uint32Array): boolean {
-    const [lo, hi] = this.guestEntry(sh, i, frame);
+    const lo = this.guestLo(sh, i, frame);
+    const hi = this.guestHi(sh, i, frame);
     if (sh.level === 1) {
       const e = this.leaf(sh.fmt, leafFrame(lo, hi, sh.guestWide, false, 12), lo, hi, false);
-      return this.set.setEntry(sh, i, e, null);
+      return this.set.setEntry(sh, i, e[0] as number, e[1] as number, null);
     }
-    const { e, child } = this.upper(sh, i, lo, hi);
-    return this.set.setEntry(sh, i, e, child);
+    const child = this.upper(sh, i, lo, hi);
+    const e = this.entry;
+    return this.set.setEntry(sh, i, e[0] as number, e[1] as number, child);
   }
 
   /**
@@ -163,7 +178,8 @@ export class Propagator {
       )
         lo |= PTE_A | PTE_D;
       if (level === 1) {
-        this.set.setEntry(sh, sIndex, this.leaf(fmt, leafFrame(lo, hi, wide, false, 12), lo, hi, writeFault), null);
+        const e = this.leaf(fmt, leafFrame(lo, hi, wide, false, 12), lo, hi, writeFault);
+        this.set.setEntry(sh, sIndex, e[0] as number, e[1] as number, null);
         return { sh, index: sIndex };
       }
       if (large) return this.splinter(sh, sIndex, level, lo, hi, vaHi, vaLo, writeFault);
@@ -174,7 +190,8 @@ export class Propagator {
         child = this.status.get(fmt, level - 1, childGfn, childPart);
         if (level === 2) this.initL1(child, (vaLo >>> 12) & 511);
       }
-      if (this.set.setUpper(sh, sIndex, this.nonLeaf(child.smfn, lo, hi), child)) this.replaced = true;
+      const e = this.nonLeaf(child.smfn, lo, hi);
+      if (this.set.setUpper(sh, sIndex, e[0] as number, e[1] as number, child)) this.replaced = true;
       sh = child;
     }
     throw new Error('xen30: build() on a walk that did not reach a leaf');
@@ -188,16 +205,17 @@ export class Propagator {
   private initL1(sh: XenShadow, from: number): void {
     const g = this.st.guestSpace.frameForRead(sh.gfn);
     for (let i = 0; i < 512; i++) {
-      const [lo, hi] = this.guestEntry(sh, i, g);
+      const lo = this.guestLo(sh, i, g);
+      const hi = this.guestHi(sh, i, g);
       const e = this.leaf(sh.fmt, leafFrame(lo, hi, sh.guestWide, false, 12), lo, hi, false);
-      if ((e[0] & PTE_P) === 0) {
+      if (((e[0] as number) & PTE_P) === 0) {
         if (i < from) {
           i = from - 1;
           continue;
         }
         break;
       }
-      this.set.setEntry(sh, i, e, null);
+      this.set.setEntry(sh, i, e[0] as number, e[1] as number, null);
     }
   }
 
@@ -226,13 +244,18 @@ export class Propagator {
       if (made) {
         this.st.counters.superpages_splintered++;
         if (flLevel === 1)
-          for (let i = 0; i < 512; i++) this.set.setEntry(sh, i, this.leaf(fmt, first + i, lo, hi, false), null);
+          for (let i = 0; i < 512; i++) {
+            const e = this.leaf(fmt, first + i, lo, hi, false);
+            this.set.setEntry(sh, i, e[0] as number, e[1] as number, null);
+          }
       }
-      if (this.set.setUpper(up, upIndex, this.nonLeaf(sh.smfn, lo, hi), sh)) this.replaced = true;
+      const e = this.nonLeaf(sh.smfn, lo, hi);
+      if (this.set.setUpper(up, upIndex, e[0] as number, e[1] as number, sh)) this.replaced = true;
       const shift = hw.shift[flLevel] as number;
       const idx = ((vaLo >>> shift) | (vaHi << (32 - shift))) & (hw.indexMask[flLevel] as number);
       if (flLevel === 1) {
-        this.set.setEntry(sh, idx, this.leaf(fmt, first + idx, lo, hi, writeFault), null);
+        const leaf = this.leaf(fmt, first + idx, lo, hi, writeFault);
+        this.set.setEntry(sh, idx, leaf[0] as number, leaf[1] as number, null);
         return { sh, index: idx };
       }
       up = sh;

@@ -21,8 +21,6 @@ import { PTE_P, PTE_RW, PTE_US, XD_HI } from '../../arch/x86/bits.js';
 import { entryFrame } from '../../arch/x86/entry.js';
 import type { Xen30State, XenShadow } from './state.js';
 
-export const EMPTY: readonly [number, number] = [0, 0];
-
 /** What the writer needs from the status part above it: dropping the reference a replaced entry held. */
 export interface ShadowRef {
   putShadowRef(sh: XenShadow): void;
@@ -48,19 +46,18 @@ export class ShadowWriter {
    * rights not strictly increased (Xen's SHADOW_SET_FLUSH rule, shadow/set.c).
    * It happens when an fl shadow's key (the guest superpage's flags) changed.
    */
-  setUpper(sh: XenShadow, index: number, entry: readonly [number, number], child: XenShadow | null): boolean {
+  setUpper(sh: XenShadow, index: number, lo: number, hi: number, child: XenShadow | null): boolean {
     const f = this.st.domain.mem.read(sh.smfn);
     const oldLo = f[2 * index] as number;
     const oldHi = f[2 * index + 1] as number;
     const present = (oldLo & PTE_P) !== 0;
-    if (!this.setEntry(sh, index, entry, child) || !present) return false;
-    const [lo, hi] = entry;
+    if (!this.setEntry(sh, index, lo, hi, child) || !present) return false;
     if (entryFrame(oldLo, oldHi) !== entryFrame(lo, hi)) return true;
     return (oldLo & ~lo & (PTE_P | PTE_RW | PTE_US)) !== 0 || (hi & ~oldHi & XD_HI) !== 0;
   }
 
   /** Store (lo, hi) at `index` of `sh`; `child` is the shadow a present upper entry points at. True if a present entry was replaced. */
-  setEntry(sh: XenShadow, index: number, [lo, hi]: readonly [number, number], child: XenShadow | null): boolean {
+  setEntry(sh: XenShadow, index: number, lo: number, hi: number, child: XenShadow | null): boolean {
     const st = this.st;
     const f = st.domain.mem.write(sh.smfn);
     const w = 2 * index;
@@ -125,7 +122,7 @@ export class ShadowWriter {
     const hi = f[2 * i + 1] as number;
     if ((lo & (PTE_P | PTE_RW)) !== (PTE_P | PTE_RW)) return false;
     if (gfn >= 0 && st.domain.placement.gfnOf(entryFrame(lo, hi)) !== gfn) return false;
-    this.setEntry(sh, i, [lo & ~PTE_RW, hi], null);
+    this.setEntry(sh, i, lo & ~PTE_RW, hi, null);
     return true;
   }
 

@@ -29,7 +29,7 @@ import { entryFrame } from '../../arch/x86/entry.js';
 import type { WalkFormat } from '../../arch/x86/modes.js';
 import { OWNER_HYPERVISOR } from '../../machine/memory.js';
 import { formatIndex, shadowName } from '../shadow/types.js';
-import { EMPTY, type ShadowRef, type ShadowWriter } from './set.js';
+import type { ShadowRef, ShadowWriter } from './set.js';
 import { flKeyOf, shadowKey, T_FL1, type Xen30State, type XenShadow } from './state.js';
 import type { WriteAccess } from './writeaccess.js';
 
@@ -157,7 +157,7 @@ export class ShadowStatus implements ShadowRef {
   private free(sh: XenShadow): void {
     const st = this.st;
     if (!st.ht.delete(sh.gfn, sh.key)) return;
-    for (let i = sh.min; i <= sh.max; i++) this.set.setEntry(sh, i, EMPTY, null);
+    for (let i = sh.min; i <= sh.max; i++) this.set.setEntry(sh, i, 0, 0, null);
     st.byMfn.delete(sh.smfn);
     if (!sh.fl) {
       const list = st.byGfn.get(sh.gfn) as XenShadow[];
@@ -202,7 +202,7 @@ export class ShadowStatus implements ShadowRef {
   /** Clear every entry of `sh`; true if a present one went. */
   empty(sh: XenShadow): boolean {
     let flush = false;
-    for (let i = sh.min; i <= sh.max; i++) if (this.set.setEntry(sh, i, EMPTY, null)) flush = true;
+    for (let i = sh.min; i <= sh.max; i++) if (this.set.setEntry(sh, i, 0, 0, null)) flush = true;
     return flush;
   }
 
@@ -217,7 +217,7 @@ export class ShadowStatus implements ShadowRef {
     for (const sh of [...(st.byGfn.get(gfn) ?? [])]) {
       for (const slot of [...sh.ups]) {
         const parent = st.byMfn.get(Math.floor(slot / 1024));
-        if (parent !== undefined && this.set.setEntry(parent, slot % 1024, EMPTY, null)) flush = true;
+        if (parent !== undefined && this.set.setEntry(parent, slot % 1024, 0, 0, null)) flush = true;
       }
       if (st.byMfn.has(sh.smfn) && !this.inUse(sh)) this.unpin(sh);
       if (st.byMfn.has(sh.smfn) && this.empty(sh)) flush = true;

@@ -54,7 +54,7 @@ export class WriteAccess {
         const lo = f[2 * i] as number;
         if ((lo & (PTE_P | PTE_RW)) !== (PTE_P | PTE_RW)) continue;
         if (placement.gfnOf(entryFrame(lo, f[2 * i + 1] as number)) !== gfn) continue;
-        this.set.setEntry(sh, i, [lo & ~PTE_RW, f[2 * i + 1] as number], null);
+        this.set.setEntry(sh, i, lo & ~PTE_RW, f[2 * i + 1] as number, null);
         if (++found === want) return true;
       }
     }

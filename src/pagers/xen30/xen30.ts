@@ -70,7 +70,7 @@ import { newXen30Counters, XEN30_COUNTERS, type Xen30Counters, type Xen30Stats }
 import { Hl2 } from './hl2.js';
 import { OutOfSync } from './oos.js';
 import { Propagator } from './propagate.js';
-import { EMPTY, ShadowWriter } from './set.js';
+import { ShadowWriter } from './set.js';
 import { Snapshots } from './snapshot.js';
 import type { Hl2Table, XenShadow } from './state.js';
 import { Xen30State } from './state.js';
@@ -261,18 +261,21 @@ export class Xen30Pager implements Pager, LogDirtyOps {
     const hw = m.format as NonNullable<typeof m.format>;
     const idx = vaIndex(vaHi, vaLo, 12, hw.mode.indexMask[1] as number);
     const st = this.st;
-    let e: readonly [number, number] = EMPTY;
+    let eLo = 0;
+    let eHi = 0;
     if (!wide) {
       this.hl2.beginLinear(cpu.cr3RootPfn, vaLo);
       const g = this.hl2.linearSpace.frameForRead(sh.gfn);
       this.hl2.endLinear();
       const lo = g[(vaLo >>> 12) & 1023] as number;
-      e = this.prop.leaf(fmt, leafFrame(lo, 0, false, false, 12), lo, 0, false);
+      const e = this.prop.leaf(fmt, leafFrame(lo, 0, false, false, 12), lo, 0, false);
+      eLo = e[0] as number;
+      eHi = e[1] as number;
     }
     const f = st.domain.mem.read(sh.smfn);
-    if ((f[2 * idx] as number) === e[0] && (f[2 * idx + 1] as number) === e[1]) return;
+    if ((f[2 * idx] as number) === eLo && (f[2 * idx + 1] as number) === eHi) return;
     this.counters['invlpg.entries']++;
-    this.set.setEntry(sh, idx, e, null);
+    this.set.setEntry(sh, idx, eLo, eHi, null);
   }
 
   /** The shadow l1 the hardware would use for `va` on this vCPU (__shadow_get_l1e), if its path is present. */
@@ -502,7 +505,7 @@ export class Xen30Pager implements Pager, LogDirtyOps {
       for (let i = sh.min; i <= sh.max; i++) {
         const lo = f[2 * i] as number;
         if ((lo & PTE_P) === 0 || !gone(entryFrame(lo, f[2 * i + 1] as number))) continue;
-        this.set.setEntry(sh, i, EMPTY, null);
+        this.set.setEntry(sh, i, 0, 0, null);
         c['p2m.mappings_removed']++;
         flush = true;
       }
