@@ -30,7 +30,7 @@ import { GuestPort } from '../src/guest/port.js';
 import { type ProgramFile, ProgramWriter, readProgram } from '../src/guest/program/file.js';
 import { EV, ProgramError, SEG_BRK, SEG_MAP, SEG_STACK } from '../src/guest/program/format.js';
 import { programWorkload, replayCounters } from '../src/guest/program/replay.js';
-import type { TraceInput, TraceOutput } from '../src/guest/trace/format.js';
+import { crc32, type TraceInput, type TraceOutput } from '../src/guest/trace/format.js';
 import { openProgram } from '../src/io/program.js';
 import { traceFileOutput } from '../src/io/trace.js';
 import { NativePager } from '../src/pagers/native/native.js';
@@ -40,6 +40,8 @@ const MiB = 2 ** 20;
 const root = fileURLToPath(new URL('../..', import.meta.url));
 const cli = join(root, 'dist/src/cli/main.js');
 const corpus = join(root, 'fixtures/programs');
+/** A capture in format version 1 (before uwrite events), kept to hold the reader to it. */
+const corpusV1 = join(root, 'fixtures/programs-v1');
 const dir = mkdtempSync(join(tmpdir(), 'umbra-program-'));
 const umbra = (args: string[], env?: NodeJS.ProcessEnv) =>
   spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8', maxBuffer: 64 * MiB, env: env ?? process.env });
@@ -488,6 +490,134 @@ test('replay: a synthetic program tree runs to the end with identical digests un
   for (const spec of PAGERS.slice(1)) assert.equal(replay(f, spec).digest, base.digest, spec);
 });
 
+const BUF = 0x7f0000000000;
+
+/** One process: an anonymous buffer of 4 pages, then `body` (uwrites and accesses of it). */
+function bufferProgram(body: (w: ProgramWriter) => void): Uint8Array {
+  const { out, bytes } = memOutput();
+  const w = new ProgramWriter(out, { command: 'reader' });
+  w.beginStream({ pid: 20, parent: -1, tid: 1, command: 'reader' });
+  w.event(EV.exec, IMAGE);
+  w.access(2, 0x400);
+  w.event(EV.mmap, [0, 4 * 4096, 3, 0x22, -1, 0, BUF]);
+  body(w);
+  w.event(EV.exit, [0]);
+  w.endStream();
+  w.close(['/bin/reader']);
+  return bytes();
+}
+
+const PAGE0 = BUF / 4096;
+
+test('uwrite: a read() into an untouched buffer is one kernel-mode write fault; the program then reads and writes it without faulting', () => {
+  const readThenWrite = (w: ProgramWriter): void => {
+    w.access(0, PAGE0);
+    w.access(1, PAGE0);
+  };
+  const f = readProgram(
+    memInput(
+      bufferProgram((w) => {
+        w.event(EV.uwrite, [BUF + 100, 200]);
+        readThenWrite(w);
+      }),
+    ),
+  );
+  assert.equal(f.version, 2);
+  const without = readProgram(memInput(bufferProgram(readThenWrite)));
+  const a = replay(f, 'native').k.counters;
+  const b = replay(without, 'native').k.counters;
+  assert.equal(a.faultKernel, 1);
+  assert.equal(a.faultKernelWrite, 1);
+  assert.equal(a.faultKernelCow, 0, 'the page was not present: demand zero, no copy');
+  assert.equal(a.copyToUserPages, 1);
+  // Without the kernel's write the program's read maps the zero page and its write copies it.
+  assert.equal(b.faultZeroPage - a.faultZeroPage, 1);
+  assert.equal(b.faultCow - a.faultCow, 1);
+  assert.equal(a.faultDemandZero - b.faultDemandZero, 1);
+  assert.equal(a.pageFaults - a.faultKernel, b.pageFaults - 2, 'no user fault on the buffer');
+  assert.equal(a.pageFaults, b.pageFaults - 1);
+  const base = replay(f, 'native').digest;
+  for (const spec of PAGERS.slice(1)) assert.equal(replay(f, spec).digest, base, spec);
+});
+
+test('uwrite: a range over three pages faults each in; a page mapped to the zero page is copied', () => {
+  const f = readProgram(
+    memInput(
+      bufferProgram((w) => {
+        // The program reads page 1 first: it maps the zero page there.
+        w.access(0, PAGE0 + 1);
+        w.event(EV.uwrite, [BUF + 4000, 2 * 4096]);
+        w.access(1, PAGE0 + 2);
+      }),
+    ),
+  );
+  const c = replay(f, 'native').k.counters;
+  assert.equal(c.copyToUserPages, 3);
+  assert.equal(c.faultKernel, 3);
+  assert.equal(c.faultKernelCow, 1, 'the zero page under page 1 is replaced by a copy');
+  assert.equal(c.kills, 0);
+});
+
+test('uwrite: a range the process has no writable mapping for (EFAULT) is a bad capture, one located line', () => {
+  for (const at of [0x500000000, 0x400000]) {
+    const f = readProgram(
+      memInput(
+        bufferProgram((w) => {
+          w.event(EV.uwrite, [at, 64]);
+        }),
+        'bad.ump',
+      ),
+    );
+    assert.throws(
+      () => replay(f, 'native'),
+      (e: unknown) =>
+        e instanceof ProgramError &&
+        /^bad\.ump: stream 0 event 4: the kernel wrote 64 bytes at 0x[0-9a-f]+ .*EFAULT/.test(e.message) &&
+        !e.message.includes('\n'),
+      at.toString(16),
+    );
+  }
+});
+
+test('uwrite: lengths of 0 or beyond MAX_RW_COUNT, and ranges past the user space, are refused when read', () => {
+  const cases: Array<[number, number, RegExp]> = [
+    [BUF, 0, /^x\.ump: stream 0 block 0: event 4: uwrite of 0 bytes/],
+    [BUF, 2 ** 31, /^x\.ump: stream 0 block 0: event 4: uwrite of 2147483648 bytes/],
+    // The writer's trailer names the top of the range, so the trailer check refuses it first.
+    [2 ** 57 - 4096, 8192, /^x\.ump: trailer: stream 0: "maxPage" outside the user address space/],
+  ];
+  for (const [at, len, re] of cases) {
+    const bytes = bufferProgram((w) => w.event(EV.uwrite, [at, len]));
+    assert.throws(
+      () => {
+        for (const _ of readProgram(memInput(bytes, 'x.ump')).blocks(0));
+      },
+      (e: unknown) => e instanceof ProgramError && re.test(e.message) && !e.message.includes('\n'),
+      String(len),
+    );
+  }
+});
+
+test('format version 1: a bundled version-1 capture still reads and replays; a uwrite in a version-1 file is refused', () => {
+  const f = openProgram(join(corpusV1, 'true.ump'));
+  assert.equal(f.version, 1);
+  const base = replay(f, 'native');
+  assert.equal(base.k.counters.kills, 0);
+  assert.equal(base.k.counters.faultKernel, 0);
+  assert.equal(replay(f, 'shadow').digest, base.digest);
+  // The same bytes labelled version 1 (header checksum redone): event code 15 is unknown there.
+  const v2 = bufferProgram((w) => w.event(EV.uwrite, [BUF, 64]));
+  const v1 = v2.slice();
+  v1[8] = 1;
+  const m = v1[12] as number | 0;
+  const mlen = m | ((v1[13] as number) << 8) | ((v1[14] as number) << 16) | ((v1[15] as number) << 24);
+  const crc = crc32(v1, 0, 16 + mlen);
+  for (let i = 0; i < 4; i++) v1[16 + mlen + i] = (crc >>> (8 * i)) & 255;
+  assert.throws(() => {
+    for (const _ of readProgram(memInput(v1, 'x.ump')).blocks(0));
+  }, /x\.ump: stream 0 block 0: event 4: unknown event code 15 in a version 1 file/);
+});
+
 const bundled = readdirSync(corpus)
   .filter((n) => n.endsWith('.ump'))
   .sort();
@@ -618,6 +748,45 @@ test('parser: valgrind log lines become the events of a stream, in order, with t
     `${EV.threadExit}:2`,
     `${EV.thread}b:1`,
     `${EV.exit}:0`,
+  ]);
+});
+
+test('parser: read, pread64 and getdents64 that succeed become uwrites of their result, async results included', () => {
+  const l = parseLayouts(LAYOUT).get(500)?.[0];
+  assert.ok(l !== undefined);
+  const lines = [
+    '==500== Command: cat',
+    '--500--   SCHED[1]:  acquired lock (thread_wrapper(starting new thread))',
+    'SYSCALL[500,1](0) sys_read ( 3, 0x1ffeffee28, 832 ) --> [async] ... ',
+    'SYSCALL[500,1](0) ... [async] --> Success(0x340) ',
+    'SYSCALL[500,1](17) sys_pread64 ( 3, 0x1ffefff5a0, 784, 64 ) --> [async] ... ',
+    'SYSCALL[500,1](17) ... [async] --> Success(0x310) ',
+    'SYSCALL[500,1](217) sys_getdents64 ( 3, 0x4835000, 32768 ) --> [async] ... ',
+    'SYSCALL[500,1](217) ... [async] --> Success(0x1f8) ',
+    // End of file (nothing written) and a failure: no event.
+    'SYSCALL[500,1](0) sys_read ( 3, 0x4835000, 4096 ) --> [async] ... ',
+    'SYSCALL[500,1](0) ... [async] --> Success(0x0) ',
+    'SYSCALL[500,1](0) sys_read ( 9, 0x4835000, 4096 ) --> [pre-fail] Failure(0x9) ',
+    'SYSCALL[500,1](17) sys_pread64 ( 3, 0x4836000, 100, 0 ) --> [pre-success] Success(0x64) ',
+    'SYSCALL[500,1](231) exit_group( 0 ) --> [pre-success] Success(0x0) ',
+  ];
+  const { out, bytes } = memOutput();
+  const w = new ProgramWriter(out, {});
+  const files: string[] = [];
+  const logs = new Map([
+    [500, { pid: 500, segments: [{ name: 'log', forkPart: false, lines: () => lines }], layouts: [l] }],
+  ]);
+  const counts = writeCapture(w, 500, logs, (p) => p, files);
+  w.close(files);
+  assert.deepEqual(counts.syscalls, { read: 1, pread64: 2, getdents64: 1, exit: 1 });
+  const uwrites: number[][] = [];
+  for (const b of readProgram(memInput(bytes())).blocks(0))
+    for (let e = 0; e < b.count; e++) if (b.code[e] === EV.uwrite) uwrites.push(b.args[e] as number[]);
+  assert.deepEqual(uwrites, [
+    [0x1ffeffee28, 0x340],
+    [0x1ffefff5a0, 0x310],
+    [0x4835000, 0x1f8],
+    [0x4836000, 0x64],
   ]);
 });
 

@@ -17,7 +17,9 @@
  * copy-on-write; an access that straddles a page is one per page), `SYSCALL[pid,tid](nr) …` (arguments, and the result on
  * the same line or, for a blocking call, on a later `… [async] --> …` line),
  * `SCHED[tid]:  acquired lock` (which thread runs from here on). Failed
- * calls change nothing and are left out.
+ * calls change nothing and are left out. A successful read, pread64 or
+ * getdents64 becomes a uwrite of [buffer, buffer + result): the kernel wrote
+ * it, which lackey (tracing only the program's own accesses) does not see.
  */
 
 import type { ProgramWriter } from '../guest/program/file.js';
@@ -515,6 +517,16 @@ class StreamParser {
         this.w.event(EV.exit, [a[0] ?? 0]);
         this.exited = true;
         break;
+      case 'read':
+      case 'pread64':
+      case 'getdents64':
+        // The kernel filled [buffer, buffer + result) (copy_to_user) before the program saw it. readv,
+        // preadv and recvmsg are left out: their buffers are in iovecs the log does not show.
+        if (r > 0) {
+          this.count(p.name);
+          this.uwrite(a[1] as number, r);
+        }
+        break;
       case 'wait4':
       case 'waitid': {
         const s = this.children.get(r);
@@ -554,6 +566,12 @@ class StreamParser {
         if (a[1] === F_DUPFD || a[1] === F_DUPFD_CLOEXEC) this.dupFd(a[0] as number, r);
         break;
     }
+  }
+
+  /** A kernel write to user memory; the part at or above the user range is dropped, as accesses there are. */
+  private uwrite(addr: number, bytes: number): void {
+    const end = Math.min(addr + bytes, USER_PAGES * 4096);
+    if (end > addr) this.w.event(EV.uwrite, [addr, end - addr]);
   }
 
   private waitFor(stream: number): void {

@@ -717,8 +717,12 @@ function report(meta: Record<string, unknown>, s: Stats, digest: string, costs: 
     `processes  ${n(procs)} created, ${n(g('guest.threads'))} threads, ${n(g('guest.execs'))} execs, ${n(g('guest.kills'))} killed; ${n(g('guest.context_switches'))} context switches`,
   );
   const pf = g('guest.page_faults');
+  // Kinds are shares of user-mode faults; the kernel's own faults on user memory (copy_to_user) are named apart.
+  const kf = g('guest.page_faults.kernel');
+  const uf = pf - kf;
+  const cow = g('guest.page_faults.cow') + g('guest.page_faults.cow_reuse') - g('guest.page_faults.kernel_cow');
   lines.push(
-    `faults     ${n(pf)} (${procs ? n(Math.round(pf / procs)) : 0} per process): ${pct(g('guest.page_faults.write'), pf)} writes, ${pct(g('guest.page_faults.fetch'), pf)} instruction fetches, ${pct(g('guest.page_faults.cow') + g('guest.page_faults.cow_reuse'), pf)} copy-on-write`,
+    `faults     ${n(pf)} (${procs ? n(Math.round(pf / procs)) : 0} per process): ${pct(g('guest.page_faults.write') - g('guest.page_faults.kernel_write'), uf)} writes, ${pct(g('guest.page_faults.fetch'), uf)} instruction fetches, ${pct(cow, uf)} copy-on-write${kf > 0 ? ` of user-mode faults; ${n(kf)} in kernel mode (copy_to_user)` : ''}`,
   );
   const sys = Object.keys(s)
     .filter((k) => k.startsWith('guest.syscalls.'))

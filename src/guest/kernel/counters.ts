@@ -33,6 +33,18 @@ export class KernelCounters {
   faultHuge = 0;
   faultSpurious = 0;
   faultSegv = 0;
+  /**
+   * Of pageFaults: faults taken in kernel mode on a user address (copy_to_user),
+   * those that were writes, and those that wrote a present page (counted in
+   * faultCow or faultCowReuse, not faultCowFile). The other kinds count both
+   * modes; user-mode figures are the kind less its kernel part.
+   */
+  faultKernel = 0;
+  faultKernelWrite = 0;
+  faultKernelCow = 0;
+  /** Pages of user memory the kernel wrote for a system call (copy_to_user), and calls that failed with EFAULT. */
+  copyToUserPages = 0;
+  copyToUserFaults = 0;
   syscalls: Record<string, number> = {};
   shootdownIpis = 0;
   /** Lazy TLB: IPIs not sent to idle vCPUs, their catch-up flushes, and lazy vCPUs sent off a freed table. */
@@ -95,6 +107,11 @@ export function counterStats(c: KernelCounters, frames: FrameAllocator, balloon 
     'guest.page_faults.huge': c.faultHuge,
     'guest.page_faults.spurious': c.faultSpurious,
     'guest.page_faults.segv': c.faultSegv,
+    'guest.page_faults.kernel': c.faultKernel,
+    'guest.page_faults.kernel_write': c.faultKernelWrite,
+    'guest.page_faults.kernel_cow': c.faultKernelCow,
+    'guest.copy_to_user_pages': c.copyToUserPages,
+    'guest.copy_to_user_efault': c.copyToUserFaults,
     'guest.user_accesses': c.userAccesses,
     'guest.pte_reads': c.pteReads,
     'guest.pte_writes': c.pteWrites,

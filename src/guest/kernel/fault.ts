@@ -7,12 +7,17 @@
  * a transparent huge page — or kills the task (SIGSEGV); the access is then
  * retried.
  *
+ * The kernel's own writes to user memory (copy_to_user) fault into the same
+ * handler with U/S = 0; where a user access would be SIGSEGV, they fail
+ * with EFAULT instead.
+ *
  * Rules: new entries are made with A set (and D for a write), as mk_pte
  * does; every replaced entry is flushed before the retry; a reserved-bit
- * fault or a fault loop is a kernel bug, not a signal.
+ * fault or a fault loop is a kernel bug, not a signal; EFLAGS.AC is set only
+ * inside copyToUser (SMAP guards every other kernel access to user pages).
  */
 
-import { PF_ID, PF_P, PF_RSVD, PF_W, PTE_A, PTE_D, PTE_P, PTE_PS, PTE_RW } from '../../arch/x86/bits.js';
+import { PF_ID, PF_P, PF_RSVD, PF_U, PF_W, PTE_A, PTE_D, PTE_P, PTE_PS, PTE_RW } from '../../arch/x86/bits.js';
 import { FAULT_PF } from '../../arch/x86/cpu.js';
 import { FRAMES_PER_HUGE, OutOfMemory } from './frames.js';
 import { bug, clearFrame, copyLines, kfetch, ok } from './kmem.js';
@@ -71,8 +76,62 @@ export function access(k: KernelState, t: Task, kind: Access, va: number, value:
   }
 }
 
-/** do_page_fault: returns true if the access may be retried, false for SIGSEGV. */
+/**
+ * copy_to_user (Linux's raw_copy_to_user between stac and clac): the kernel
+ * writes the user range [va, va + bytes) of `t` for a system call such as
+ * read(), one word per page (the first line the range covers in it), at
+ * CPL 0 with EFLAGS.AC set so that SMAP lets it touch user pages. A fault
+ * goes to the same handler as a user one (do_user_addr_fault with U/S = 0):
+ * a write fault allocates or copies the page, and the write is retried.
+ * Returns false where the task has no writable mapping (the call fails with
+ * EFAULT; the task is not killed).
+ */
+export function copyToUser(k: KernelState, t: Task, va: number, bytes: number, value: number): boolean {
+  const p = k.port;
+  ok(k, p.setac(1), 'EFLAGS.AC (stac)');
+  let done = true;
+  const end = va + bytes;
+  for (let at = va; at < end && done; at = (Math.floor(at / 4096) + 1) * 4096) {
+    const line = Math.floor(at / 64) * 64;
+    const hi = Math.floor(line / 2 ** 32);
+    const lo = line >>> 0;
+    for (let tries = 0; ; tries++) {
+      const r = p.write(hi, lo, 8, t.pid, value >>> 0, 0);
+      if (r === 0) {
+        k.counters.copyToUserPages++;
+        if (t.mm.expected !== null) verifyAccess(k, t, ACCESS_WRITE, line, value);
+        break;
+      }
+      if (r !== FAULT_PF) bug(k, r, `copy_to_user at ${line.toString(16)}`);
+      if (tries === 4) throw new Error(`guest kernel bug: fault loop in copy_to_user at ${line.toString(16)}`);
+      if (!pageFault(k, t, line, p.cpu.faultError)) {
+        k.counters.copyToUserFaults++;
+        done = false;
+        break;
+      }
+    }
+  }
+  ok(k, p.setac(0), 'EFLAGS.AC (clac)');
+  return done;
+}
+
+/**
+ * do_page_fault for a user- or kernel-mode fault on a user address: returns
+ * true if the access may be retried, false for SIGSEGV (user) or EFAULT
+ * (kernel). A kernel-mode fault is also counted apart, with what it did.
+ */
 function pageFault(k: KernelState, t: Task, va: number, error: number): boolean {
+  if ((error & PF_U) !== 0) return handleFault(k, t, va, error);
+  const c = k.counters;
+  c.faultKernel++;
+  if ((error & PF_W) !== 0) c.faultKernelWrite++;
+  const present = c.faultCow + c.faultCowReuse - c.faultCowFile;
+  const r = handleFault(k, t, va, error);
+  c.faultKernelCow += c.faultCow + c.faultCowReuse - c.faultCowFile - present;
+  return r;
+}
+
+function handleFault(k: KernelState, t: Task, va: number, error: number): boolean {
   k.counters.pageFaults++;
   kfetch(k, ENTRY_PAGE_FAULT);
   if ((error & PF_RSVD) !== 0) throw new Error(`guest kernel bug: reserved-bit fault at ${va.toString(16)}`);

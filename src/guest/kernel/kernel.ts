@@ -23,7 +23,7 @@ import { age } from './aging.js';
 import { initBalloon } from './balloon.js';
 import { boot, initKernel } from './boot.js';
 import { counterStats, KernelCounters } from './counters.js';
-import { access } from './fault.js';
+import { access, copyToUser } from './fault.js';
 import type { FrameAllocator } from './frames.js';
 import { enterSyscall } from './kmem.js';
 import type { KernelLayout } from './layout.js';
@@ -196,6 +196,15 @@ export class Kernel {
    */
   access(t: Task, kind: Access, va: number, value = 0): boolean {
     return access(this.k, t, kind, va, value);
+  }
+
+  /**
+   * copy_to_user: the kernel writes [va, va + bytes) of `t`'s memory for a
+   * system call (its vCPU must be current), faulting pages in as a kernel-mode
+   * write; false if part of the range has no writable mapping (EFAULT).
+   */
+  copyToUser(t: Task, va: number, bytes: number, value = 0): boolean {
+    return copyToUser(this.k, t, va, bytes, value);
   }
 
   /** Page aging: clear the accessed bits of up to `max` present pages of `mm` from `from` (see aging.ts). */

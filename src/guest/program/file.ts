@@ -23,6 +23,7 @@ import {
   MAX_META,
   MAX_PAGE,
   MAX_TRAILER,
+  MAX_UWRITE,
   P_BLOCK_HEADER,
   P_FOOTER,
   P_HEADER_FIXED,
@@ -30,6 +31,7 @@ import {
   PROGRAM_END,
   PROGRAM_MAGIC,
   PROGRAM_VERSION,
+  PROGRAM_VERSION_MIN,
   ProgramError,
   SEG_BRK,
   SEG_STACK,
@@ -181,8 +183,9 @@ export class ProgramWriter {
       code,
       args.map((a, i) => (isFileOperand(code, i) ? a + 1 : a)),
     );
-    if (code === EV.mmap || code === EV.mremap) {
-      const top = Math.floor(((args[code === EV.mmap ? 6 : 4] as number) + (args[1] as number) + 4095) / 4096);
+    if (code === EV.mmap || code === EV.mremap || code === EV.uwrite) {
+      const at = args[code === EV.mmap ? 6 : code === EV.mremap ? 4 : 0] as number;
+      const top = Math.floor((at + (args[1] as number) + 4095) / 4096);
       if (top > s.maxPage) s.maxPage = top;
     }
     this.counted();
@@ -264,7 +267,11 @@ export function readProgram(input: TraceInput): ProgramFile {
     const fixed = readAt(input, src, 0, P_HEADER_FIXED);
     if (!isProgramStart(fixed)) throw bad('offset 0', 'not a program trace (bad magic)');
     const version = u16(fixed, 8);
-    if (version !== PROGRAM_VERSION) throw bad('offset 8', `unsupported version ${version} (this reader knows 1)`);
+    if (version < PROGRAM_VERSION_MIN || version > PROGRAM_VERSION)
+      throw bad(
+        'offset 8',
+        `unsupported version ${version} (this reader knows ${PROGRAM_VERSION_MIN} to ${PROGRAM_VERSION})`,
+      );
     if (u16(fixed, 10) !== 0) throw bad('offset 10', `unknown compression method ${u16(fixed, 10)} (0: raw DEFLATE)`);
     const mlen = u32(fixed, 12);
     if (mlen > MAX_META || P_HEADER_FIXED + mlen + 4 > size)
@@ -328,7 +335,7 @@ export function readProgram(input: TraceInput): ProgramFile {
       streams,
       files: files as string[],
       fileBytes: size,
-      blocks: (stream) => readBlocks(input, streams, files.length, stream),
+      blocks: (stream) => readBlocks(input, version, streams, files.length, stream),
     };
   } finally {
     src.close();
@@ -365,6 +372,7 @@ function blockBytes(
 
 function* readBlocks(
   input: TraceInput,
+  version: number,
   streams: readonly ProgramStream[],
   nfiles: number,
   index: number,
@@ -400,7 +408,7 @@ function* readBlocks(
         throw bad(`inflates to ${raw === null ? 'more' : raw.length} bytes, not ${r}`);
       let blk: EventBlock;
       try {
-        blk = decodeEvents(raw, n);
+        blk = decodeEvents(raw, n, version);
         checkEvents(blk, streams, nfiles, index);
       } catch (e) {
         if (typeof e === 'string') throw bad(e);
@@ -417,7 +425,7 @@ function* readBlocks(
   }
 }
 
-/** Operand rules beyond the encoding: file ids, stream references, segment shapes. */
+/** Operand rules beyond the encoding: file ids, stream references, segment shapes, uwrite ranges. */
 function checkEvents(b: EventBlock, streams: readonly ProgramStream[], nfiles: number, self: number): void {
   const file = (f: number, e: number): void => {
     if (f < -1 || f >= nfiles) throw `event ${e + 1}: file id ${f} not in the file table (${nfiles} files)`;
@@ -441,6 +449,12 @@ function checkEvents(b: EventBlock, streams: readonly ProgramStream[], nfiles: n
         if ((a[0] as number) % 4096 !== 0 || (a[4] as number) % 4096 !== 0)
           throw `event ${e + 1}: mremap addresses not page aligned`;
         break;
+      case EV.uwrite: {
+        const [at, len] = a as [number, number];
+        if (len < 1 || len > MAX_UWRITE) throw `event ${e + 1}: uwrite of ${len} bytes (1 to ${MAX_UWRITE})`;
+        if (at + len > MAX_PAGE * 4096) throw `event ${e + 1}: uwrite past the user address space`;
+        break;
+      }
       case EV.fork:
       case EV.wait: {
         const c = streams[a[0] as number];

@@ -1,5 +1,6 @@
 /**
- * Program-trace format, version 1 (docs/program-format.md): what a real
+ * Program-trace format, version 2 (docs/program-format.md; version 1 lacks
+ * the uwrite event and is still read): what a real
  * program did to its address space — page-granular accesses in order and the
  * system calls that change the address space or the process tree — one
  * event stream per process. A sibling of the trace format (same container:
@@ -15,7 +16,9 @@ import { TraceError } from '../trace/format.js';
 export const PROGRAM_MAGIC = Uint8Array.of(0x89, 0x55, 0x4d, 0x42, 0x50, 0x52, 0x47, 0x0a);
 /** "UMBPEND\n": the last 8 bytes of a complete file. */
 export const PROGRAM_END = Uint8Array.of(0x55, 0x4d, 0x42, 0x50, 0x45, 0x4e, 0x44, 0x0a);
-export const PROGRAM_VERSION = 1;
+/** The version the writer writes; the reader also reads version 1 (no uwrite events). */
+export const PROGRAM_VERSION = 2;
+export const PROGRAM_VERSION_MIN = 1;
 
 export const P_HEADER_FIXED = 16; // magic, version, compression, meta length
 export const P_BLOCK_HEADER = 17; // tag, crc32, events, raw length, compressed length
@@ -34,6 +37,8 @@ export const BLOCK_RAW_FLUSH = MAX_BLOCK_RAW - 4096;
 export const MAX_SEGMENTS = 1024;
 /** Highest page number an event may name: user addresses below 2^57 (5-level). */
 export const MAX_PAGE = 2 ** 45;
+/** Longest kernel write to user memory one call reports: Linux's MAX_RW_COUNT (INT_MAX rounded down to a page). */
+export const MAX_UWRITE = 2 ** 31 - 4096;
 
 /** Event codes (the low nibble of the event byte). */
 export const EV = {
@@ -51,6 +56,7 @@ export const EV = {
   threadExit: 12,
   exit: 13,
   wait: 14,
+  uwrite: 15,
 } as const;
 
 export const EV_NAME: readonly string[] = [
@@ -69,10 +75,11 @@ export const EV_NAME: readonly string[] = [
   'thread_exit',
   'exit',
   'wait',
+  'uwrite',
 ];
 
 /** Operands (varints) per event code; exec is 2 + 6 per segment. */
-export const ARITY: readonly number[] = [0, 0, 1, 7, 2, 3, 2, 3, 5, 2, 1, -1, 1, 1, 1];
+export const ARITY: readonly number[] = [0, 0, 1, 7, 2, 3, 2, 3, 5, 2, 1, -1, 1, 1, 1, 2];
 
 /** Flag of a thread event: the thread switched away from is blocked in a system call (idle), not preempted. */
 export const THREAD_LEAVES_BLOCKED = 0x10;
@@ -177,7 +184,7 @@ export function isFileOperand(code: number, i: number): boolean {
  * Decode `n` events from `raw`, which they must use up exactly. Throws a
  * string (the reason) on the first bad byte; the reader adds the location.
  */
-export function decodeEvents(raw: Uint8Array, n: number): EventBlock {
+export function decodeEvents(raw: Uint8Array, n: number, version = PROGRAM_VERSION): EventBlock {
   const b: EventBlock = {
     count: n,
     code: new Uint8Array(n),
@@ -218,7 +225,8 @@ export function decodeEvents(raw: Uint8Array, n: number): EventBlock {
       prev = page;
       continue;
     }
-    if (code === 0 || code >= ARITY.length) throw `event ${e + 1}: unknown event code ${code}`;
+    if (code === 0 || code >= ARITY.length || (code === EV.uwrite && version < 2))
+      throw `event ${e + 1}: unknown event code ${code}${code < ARITY.length ? ` in a version ${version} file` : ''}`;
     // A thread switch's flag 0x10: the thread it leaves is blocked (in a system call), not preempted.
     if (code === EV.thread && (op & 0xf0) === THREAD_LEAVES_BLOCKED) b.kind[e] = 1;
     else if ((op & 0xf0) !== 0) throw `event ${e + 1}: ${EV_NAME[code]} with flag bits 0x${(op & 0xf0).toString(16)}`;

@@ -14,6 +14,12 @@
  * touches memory before the mmap that made it. Processes run concurrently,
  * as the kernel schedules them; a captured wait() waits for that child.
  *
+ * A uwrite is the kernel's copy_to_user for a call that filled a buffer
+ * (read, pread64, getdents64): the kernel writes those pages in kernel mode
+ * before the program touches them, as on the real machine; a range the
+ * program has no writable mapping for would have been EFAULT, which a
+ * capture that recorded the call as successful cannot hold: a bad capture.
+ *
  * A run of identical consecutive accesses is one user access: the repeats
  * could not fault and would hit the TLB entry the first one loaded. Files are
  * numbered from FILE_BASE so that they never meet the built-in programs'.
@@ -101,6 +107,8 @@ class Proc {
   private blocks: Generator<EventBlock, void, undefined> | null = null;
   private blk: EventBlock | null = null;
   private i = 0;
+  /** Events of the stream taken so far (the last one's number, for errors). */
+  private at = 0;
   private readonly tasks = new Map<number, Task>();
   /** The thread the stream is at. */
   private current: number;
@@ -143,7 +151,10 @@ class Proc {
   /** The next event (its block and index), or null at the end of the stream. */
   private next(): [EventBlock, number] | null {
     for (;;) {
-      if (this.blk !== null && this.i < this.blk.count) return [this.blk, this.i++];
+      if (this.blk !== null && this.i < this.blk.count) {
+        this.at++;
+        return [this.blk, this.i++];
+      }
       if (this.blocks === null) this.blocks = this.f.blocks(this.stream);
       const r = this.blocks.next();
       if (r.done === true) return null;
@@ -278,6 +289,14 @@ class Proc {
         case EV.exit:
           this.end();
           return;
+        case EV.uwrite:
+          if (!k.copyToUser(t, a[0] as number, a[1] as number, this.value++))
+            throw new ProgramError(
+              this.f.path,
+              `stream ${this.stream} event ${this.at}`,
+              `the kernel wrote ${a[1]} bytes at 0x${(a[0] as number).toString(16)} for a call that succeeded, but the process has no writable mapping there (EFAULT): a bad capture`,
+            );
+          break;
         case EV.wait: {
           const child = this.children.get(a[0] as number)?.main;
           k.sys(t, 'wait4');
