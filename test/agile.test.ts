@@ -14,7 +14,7 @@ import { runWorkload } from '../src/guest/kernel/run.js';
 import { WORKLOADS } from '../src/guest/kernel/workloads.js';
 import { GEN_MODES, generateScenario } from '../src/guest/scenario/generate.js';
 import { createPager, PAGERS } from '../src/pagers/registry.js';
-import { runText } from './support/run.js';
+import { assertTransparent, runText } from './support/run.js';
 
 const RUNS = Number(process.env.UMBRA_PROPERTY_RUNS ?? 150);
 const AGILE = PAGERS.find((k) => k.name === 'agile');
@@ -33,23 +33,7 @@ for (const mode of GEN_MODES) {
           fc.integer({ min: 0, max: 2 ** 31 - 1 }),
           fc.integer({ min: 20, max: 300 }),
           fc.boolean(),
-          (seed, ops, ro) => {
-            const text = generateScenario(seed, { mode, ops, memoryBytes: seed % 8 === 0 ? 0x180000000 : 0x800000 });
-            const readOnly: Array<[number, number]> = ro ? [[0x300 + (seed % 0x100), 0x340 + (seed % 0x100)]] : [];
-            const native = runText(text, { readOnly });
-            assert.equal(
-              runText(text, { pager: createPager(spec, { check: true }), readOnly }),
-              native,
-              `${spec}, identity`,
-            );
-            const scattered = runText(text, {
-              pager: createPager(spec, { check: true }),
-              layout: 'scatter',
-              seed,
-              readOnly,
-            });
-            assert.equal(scattered, native, `${spec}, scattered`);
-          },
+          (seed, ops, ro) => assertTransparent(spec, mode, seed, ops, ro),
         ),
         { numRuns: Math.max(1, Math.round(RUNS / VARIANTS.length)) },
       );

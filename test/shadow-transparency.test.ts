@@ -9,12 +9,11 @@
  * after every exit. A new pager registered with its variants is tested here
  * without a line changed.
  */
-import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
-import { GEN_MODES, generateScenario } from '../src/guest/scenario/generate.js';
-import { allVariants, createPager } from '../src/pagers/registry.js';
-import { runText } from './support/run.js';
+import { GEN_MODES } from '../src/guest/scenario/generate.js';
+import { allVariants } from '../src/pagers/registry.js';
+import { assertTransparent } from './support/run.js';
 
 const RUNS = Number(process.env.UMBRA_PROPERTY_RUNS ?? 1000);
 /** The generator's guests have at most this many vCPUs; a variant's pool is sized for it. */
@@ -28,26 +27,7 @@ for (const mode of GEN_MODES) {
         fc.integer({ min: 20, max: 200 }),
         fc.boolean(),
         fc.nat(VARIANTS.length - 1),
-        (seed, ops, ro, v) => {
-          const spec = VARIANTS[v] as string;
-          // Now and then a guest above 4 GiB, so scattered frames (and PSE-36 pages) lie high.
-          const text = generateScenario(seed, { mode, ops, memoryBytes: seed % 8 === 0 ? 0x180000000 : 0x800000 });
-          // A read-only (ROM) range over part of the data frames.
-          const readOnly: Array<[number, number]> = ro ? [[0x300 + (seed % 0x100), 0x340 + (seed % 0x100)]] : [];
-          const native = runText(text, { readOnly });
-          assert.equal(
-            runText(text, { pager: createPager(spec, { check: true }), readOnly }),
-            native,
-            `${spec}, identity`,
-          );
-          const scattered = runText(text, {
-            pager: createPager(spec, { check: true }),
-            layout: 'scatter',
-            seed,
-            readOnly,
-          });
-          assert.equal(scattered, native, `${spec}, scattered placement`);
-        },
+        (seed, ops, ro, v) => assertTransparent(VARIANTS[v] as string, mode, seed, ops, ro),
       ),
       { numRuns: RUNS },
     );
