@@ -31,6 +31,7 @@ import { migratingGuest } from '../src/cli/workload.js';
 import { startWorkload } from '../src/guest/kernel/run.js';
 import { workload } from '../src/guest/kernel/workloads.js';
 import { type MigratingGuest, migrate } from '../src/hypervisor/migrate.js';
+import { parseAgileSpec } from '../src/pagers/agile/options.js';
 import { entryType, P2M_LOGDIRTY } from '../src/pagers/nested/entries.js';
 import type { NestedPager } from '../src/pagers/nested/nested.js';
 import { parseNestedSpec } from '../src/pagers/nested/options.js';
@@ -49,6 +50,30 @@ function stat(p: NestedPager, name: string): number {
   if (v === undefined) throw new Error(`no counter ${name}`);
   return v;
 }
+
+test('specs of the pagers over a stage 2 (nested, agile): format first, each switch once, well formed', () => {
+  for (const [pager, parse] of [
+    ['nested', parseNestedSpec],
+    ['agile', parseAgileSpec],
+  ] as const) {
+    const kind = (spec: string) => {
+      const sw = parse(spec);
+      return typeof sw === 'string' ? sw : sw.kind;
+    };
+    assert.equal(kind(pager), 'ept');
+    assert.equal(kind(`${pager}:npt`), 'npt');
+    assert.equal(kind(`${pager}:levels=5:levels=4`), `"${pager}:levels=5:levels=4": switch "levels" given twice`);
+    assert.equal(
+      kind(`${pager}:levels=4:npt`),
+      `"${pager}:levels=4:npt": the format (ept or npt) comes first, right after "${pager}"`,
+    );
+    assert.equal(kind(`${pager}:Levels`), `"${pager}:Levels": bad switch "Levels"`);
+    assert.match(kind(`shadow:${pager}`), /not an? (nested|agile) pager spec/);
+    assert.match(kind(`${pager}:bogus=1`), /unknown switch "bogus"/);
+  }
+  // Agile's switches all take values: a sign is not one of its forms.
+  assert.equal(parseAgileSpec('agile:+start'), '"agile:+start": bad switch "+start"');
+});
 
 test('logdirty switch: pml by default where Xen would use it, wp otherwise; pml without EPT A/D is refused', () => {
   const mode = (spec: string) => {

@@ -7,7 +7,7 @@
  * nested` (where each new address space starts), `levels=4|5` (stage-2
  * levels). The spec is also the pager's name in the statistics.
  */
-import type { Stage2Kind } from '../nested/options.js';
+import { type Stage2Kind, splitStage2Spec } from '../nested/options.js';
 
 export type AgileStart = 'shadow' | 'nested';
 
@@ -53,23 +53,12 @@ const MAX_COUNT = 1e12;
 
 /** Parse an agile spec into switches, or return the one-line reason it is bad. */
 export function parseAgileSpec(spec: string): AgileSwitches | string {
-  const parts = spec.split(':');
-  if (parts[0] !== 'agile') return `"${spec}": not an agile pager spec`;
-  const sw: AgileSwitches = { ...DEFAULT_AGILE };
-  let i = 1;
-  if (parts[1] === 'ept' || parts[1] === 'npt') {
-    sw.kind = parts[1];
-    i = 2;
-  }
-  const seen = new Set<string>();
-  for (; i < parts.length; i++) {
-    const p = parts[i] as string;
-    const m = /^([a-z]+)(?:=(.*))?$/.exec(p);
-    if (m === null) return `"${spec}": bad switch "${p}"`;
-    const [, name, value] = m as unknown as [string, string, string | undefined];
-    if (seen.has(name)) return `"${spec}": switch "${name}" given twice`;
-    seen.add(name);
-    if (name === 'ept' || name === 'npt') return `"${spec}": the format (ept or npt) comes first, right after "agile"`;
+  const split = splitStage2Spec(spec, 'agile');
+  if (typeof split === 'string') return split;
+  const sw: AgileSwitches = { ...DEFAULT_AGILE, kind: split.kind ?? DEFAULT_AGILE.kind };
+  for (const { text, sign, name, value } of split.switches) {
+    // Agile's switches all take values: none is turned on or off by a sign.
+    if (sign !== '') return `"${spec}": bad switch "${text}"`;
     if (name === 'threshold' || name === 'interval') {
       const n = value !== undefined && /^[0-9]+$/.test(value) ? Number(value) : Number.NaN;
       const min = name === 'threshold' ? 0 : 1;

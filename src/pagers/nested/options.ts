@@ -69,25 +69,48 @@ export const DEFAULT_NESTED: NestedSwitches = {
   pwc: DEFAULT_WALK_CACHES,
 };
 
+/** One `[+|-]name[=value]` switch of a spec, as written (`text`). */
+export interface SpecSwitch {
+  text: string;
+  sign: '' | '+' | '-';
+  name: string;
+  value: string | undefined;
+}
+
+/**
+ * The shape every pager over a stage 2 shares: `PAGER[:ept|:npt][:switch…]`.
+ * Returns the format (if given) and the switches in order, or the one-line
+ * reason the spec is bad (not this pager, a malformed or repeated switch, a
+ * format given later than first). Each pager then reads its own switches.
+ */
+export function splitStage2Spec(
+  spec: string,
+  pager: string,
+): { kind: Stage2Kind | undefined; switches: SpecSwitch[] } | string {
+  const parts = spec.split(':');
+  if (parts[0] !== pager) return `"${spec}": not ${/^[aeiou]/.test(pager) ? 'an' : 'a'} ${pager} pager spec`;
+  const kind = parts[1] === 'ept' || parts[1] === 'npt' ? parts[1] : undefined;
+  const switches: SpecSwitch[] = [];
+  for (const text of parts.slice(kind === undefined ? 1 : 2)) {
+    const m = /^([+-]?)([a-z]+)(?:=(.*))?$/.exec(text);
+    if (m === null) return `"${spec}": bad switch "${text}"`;
+    const [, sign, name, value] = m as unknown as [string, '' | '+' | '-', string, string | undefined];
+    if (switches.some((w) => w.name === name)) return `"${spec}": switch "${name}" given twice`;
+    if (name === 'ept' || name === 'npt')
+      return `"${spec}": the format (ept or npt) comes first, right after "${pager}"`;
+    switches.push({ text, sign, name, value });
+  }
+  return { kind, switches };
+}
+
 /** Parse a nested spec into switches, or return the one-line reason it is bad. */
 export function parseNestedSpec(spec: string): NestedSwitches | string {
-  const parts = spec.split(':');
-  if (parts[0] !== 'nested') return `"${spec}": not a nested pager spec`;
-  const sw: NestedSwitches = { ...DEFAULT_NESTED };
-  let i = 1;
-  if (parts[1] === 'ept' || parts[1] === 'npt') {
-    sw.kind = parts[1];
-    i = 2;
-  }
+  const split = splitStage2Spec(spec, 'nested');
+  if (typeof split === 'string') return split;
+  const sw: NestedSwitches = { ...DEFAULT_NESTED, kind: split.kind ?? DEFAULT_NESTED.kind };
   const seen = new Set<string>();
-  for (; i < parts.length; i++) {
-    const p = parts[i] as string;
-    const m = /^([+-]?)([a-z]+)(?:=(.*))?$/.exec(p);
-    if (m === null) return `"${spec}": bad switch "${p}"`;
-    const [, sign, name, value] = m as unknown as [string, string, string, string | undefined];
-    if (seen.has(name)) return `"${spec}": switch "${name}" given twice`;
+  for (const { text: p, sign, name, value } of split.switches) {
     seen.add(name);
-    if (name === 'ept' || name === 'npt') return `"${spec}": the format (ept or npt) comes first, right after "nested"`;
     if (name === 'levels') {
       if (sign !== '' || (value !== '4' && value !== '5')) return `"${spec}": levels takes =4 or =5`;
       sw.levels = value === '5' ? 5 : 4;
