@@ -258,9 +258,8 @@ function faultAround(k: KernelState, mm: Mm, a: Vma, leaf: TableNode, page: numb
     readEntry(k, leaf, i);
     if ((lastEntry(k).lo & PTE_P) !== 0) continue;
     const va = page + (i - pteOff) * 4096;
-    const key = a.file;
     const pgoff = a.pgoff + (va - a.start) / 4096;
-    const pg = k.warmPageCache ? pageCachePage(k, key, pgoff) : k.pageCache.get(pageCacheKey(key, pgoff));
+    const pg = k.warmPageCache ? pageCachePage(k, a.file, pgoff) : k.pageCache.get(pageCacheKey(a.file, pgoff));
     if (pg === undefined) continue;
     k.frames.get(pg);
     setPte(k, leaf, va, pg, f);
