@@ -65,3 +65,22 @@ test('renumbering the clock keeps every hit, miss and eviction', () => {
   assert.equal(often.hits, never.hits);
   assert.equal(often.misses, never.misses);
 });
+
+test('level 0: a reset forgets every slot, across the wrap of its epoch counter', () => {
+  const tlb = new Tlb();
+  // vpnHi 0xfffff: a kernel address's high page bits fill the 20 bits below the epoch.
+  const pages: Array<[number, number]> = [
+    [5, 0],
+    [0x12345, 0xfffff],
+    [-1, 0xfffff],
+  ];
+  for (let reset = 0; reset < 2 * 4096 + 3; reset++) {
+    for (const [lo, hi] of pages) assert.equal(tlb.l0Lookup(lo, hi, 1), -1, `stale slot after ${reset} resets`);
+    for (const [lo, hi] of pages) tlb.l0Record(lo, hi, 77, 1, 12);
+    for (const [lo, hi] of pages) {
+      assert.equal(tlb.l0Lookup(lo, hi, 1), 77, `recorded slot after ${reset} resets`);
+      assert.equal(tlb.l0Lookup(lo, hi, 2), -1, 'an access kind not recorded');
+    }
+    tlb.resetL0();
+  }
+});

@@ -496,7 +496,21 @@ export class Cpu {
    * (this.fault / this.faultError / CR2 set).
    */
   translate(vaHi: number, vaLo: number, access: AccessKind, cpl: number): number {
+    // The level-0 TLB first, on the address as given: its slots hold only
+    // translations made in the current mode (any mode change empties it) of
+    // canonical addresses with the high half as translated (0 outside IA-32e
+    // mode), so an address that mode would truncate or refuse cannot hit.
+    const vpnLo = (vaLo >>> 12) | (vaHi << 20) | 0;
+    const vpnHi = (vaHi >>> 12) | 0;
+    const allow = 1 << (access * 2 + (cpl === 3 ? 1 : 0));
+    const pfn = this.tlb.l0Lookup(vpnLo, vpnHi, allow);
+    return pfn >= 0 ? pfn : this.translateSlow(vaHi, vaLo, access, cpl);
+  }
+
+  /** translate() past a level-0 miss: mode checks, then the TLB proper and the walk. */
+  private translateSlow(vaHi: number, vaLo: number, access: AccessKind, cpl: number): number {
     const fmt = this.mmu.format;
+    const given = vaHi;
     if (!this.lma)
       vaHi = 0; // outside IA-32e mode linear addresses are 32 bits
     else if (!this.canonical(vaHi)) {
@@ -507,8 +521,12 @@ export class Cpu {
     const vpnLo = (vaLo >>> 12) | (vaHi << 20) | 0;
     const vpnHi = (vaHi >>> 12) | 0;
     const allow = 1 << (access * 2 + (cpl === 3 ? 1 : 0));
-    const pfn = this.tlb.l0Lookup(vpnLo, vpnHi, allow);
-    return pfn >= 0 ? pfn : this.translateMiss(fmt, vaHi, vaLo, access, cpl, vpnLo, vpnHi, allow);
+    if (given !== vaHi) {
+      // Truncated to 32 bits: the level-0 TLB may hold the address after all.
+      const pfn = this.tlb.l0Lookup(vpnLo, vpnHi, allow);
+      if (pfn >= 0) return pfn;
+    }
+    return this.translateMiss(fmt, vaHi, vaLo, access, cpl, vpnLo, vpnHi, allow);
   }
 
   /** translate() past the level-0 TLB: the TLB proper, then the hardware walk. */

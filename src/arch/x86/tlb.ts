@@ -102,6 +102,8 @@ function vpnHiOf(vaHi: number, shift: number): number {
 
 /** Slots of the level-0 TLB (direct-mapped, 4 KiB granularity). */
 const L0_SLOTS = 1024;
+/** The last level-0 epoch (4,095) in place: epochs live in bits 31:20 of a 32-bit word and are never 0. */
+const L0_LAST_EPOCH = (0xfff << 20) | 0;
 
 /**
  * The TLB, with a small direct-mapped level-0 array in front (as real cores
@@ -117,11 +119,16 @@ export class Tlb {
   private readonly huge: TlbArray;
   private clock = 0;
   private readonly enabled: boolean;
-  private epoch = 1;
-  private readonly l0Epoch = new Int32Array(L0_SLOTS);
-  private readonly l0Lo = new Int32Array(L0_SLOTS);
-  private readonly l0Hi = new Int32Array(L0_SLOTS);
+  /**
+   * Level-0 slots, two words each: the page number's low half, and its high
+   * half (20 bits) with the epoch above it, so one compare checks both; a
+   * slot of an older epoch, or 0, never matches. resetL0() starts a new
+   * epoch (every 4,095th one clears the slots instead).
+   */
+  private readonly l0 = new Int32Array(L0_SLOTS * 2);
   private readonly l0Allow = new Int32Array(L0_SLOTS);
+  /** The current epoch, shifted into place above a page number's high half. */
+  private epochTag = 1 << 20;
   private readonly l0Pfn = new Float64Array(L0_SLOTS);
   /** Some level-0 slot came from a large page (so one INVLPG may concern many slots). */
   private l0HasLarge = false;
@@ -162,12 +169,9 @@ export class Tlb {
   /** Level-0 lookup of 4 KiB page (vpnLo, vpnHi) for the access/privilege bit `allow`; the frame or -1. */
   l0Lookup(vpnLo: number, vpnHi: number, allow: number): number {
     const i = vpnLo & (L0_SLOTS - 1);
-    if (
-      this.l0Epoch[i] === this.epoch &&
-      this.l0Lo[i] === vpnLo &&
-      this.l0Hi[i] === vpnHi &&
-      ((this.l0Allow[i] as number) & allow) !== 0
-    ) {
+    const l0 = this.l0;
+    const k = i << 1;
+    if (l0[k] === vpnLo && l0[k + 1] === (this.epochTag | vpnHi) && ((this.l0Allow[i] as number) & allow) !== 0) {
       this.hits++;
       return this.l0Pfn[i] as number;
     }
@@ -179,20 +183,25 @@ export class Tlb {
     if (!this.enabled) return;
     if (shift !== 12) this.l0HasLarge = true;
     const i = vpnLo & (L0_SLOTS - 1);
-    if (this.l0Epoch[i] === this.epoch && this.l0Lo[i] === vpnLo && this.l0Hi[i] === vpnHi) {
+    const l0 = this.l0;
+    const k = i << 1;
+    const tagHi = this.epochTag | vpnHi;
+    if (l0[k] === vpnLo && l0[k + 1] === tagHi) {
       this.l0Allow[i] = (this.l0Allow[i] as number) | allow;
       return;
     }
-    this.l0Epoch[i] = this.epoch;
-    this.l0Lo[i] = vpnLo;
-    this.l0Hi[i] = vpnHi;
-    this.l0Pfn[i] = pfn;
+    l0[k] = vpnLo;
+    l0[k + 1] = tagHi;
     this.l0Allow[i] = allow;
+    this.l0Pfn[i] = pfn;
   }
 
   /** Forget level 0 (rights depend on control state that changed, or entries were invalidated). */
   resetL0(): void {
-    this.epoch++;
+    if (this.epochTag === L0_LAST_EPOCH) {
+      this.l0.fill(0);
+      this.epochTag = 1 << 20;
+    } else this.epochTag = (this.epochTag + (1 << 20)) | 0;
     this.l0HasLarge = false;
   }
 
@@ -297,8 +306,8 @@ export class Tlb {
     else {
       // Only this 4 KiB page's slot can hold the address.
       const vpnLo = vpnLoOf(vaHi, vaLo, 12);
-      const i = vpnLo & (L0_SLOTS - 1);
-      if (this.l0Lo[i] === vpnLo) this.l0Epoch[i] = 0;
+      const k = (vpnLo & (L0_SLOTS - 1)) << 1;
+      if (this.l0[k] === vpnLo) this.l0[k + 1] = 0;
     }
     // Only the set the page indexes can hold it: 4 KiB, 2 MiB or 4 MiB, 1 GiB.
     this.flushSet(this.arrays[0] as TlbArray, vaHi, vaLo, 12, pcid, globals);
