@@ -23,6 +23,7 @@ import { Domain } from '../src/hypervisor/domain.js';
 import { openImage } from '../src/import/image.js';
 import { unxzFile } from '../src/import/xz.js';
 import { NativePager } from '../src/pagers/native/native.js';
+import { createPager } from '../src/pagers/registry.js';
 import { ShadowPager } from '../src/pagers/shadow/shadow.js';
 import { CeilingLines, ceilingExec, Events, FlatTables, tableFrames, tlbCeiling } from './ceilings.js';
 import { type Metric, type RunConfig, rounds, type Sample, sample } from './harness.js';
@@ -589,12 +590,7 @@ function importFigures(): Figure[] {
 }
 
 /** One workload run's guest operations and its time. */
-function workloadRun(
-  name: string,
-  size: number,
-  pager: 'native' | 'shadow',
-  memory?: number,
-): { ops: number; s: Sample } {
+function workloadRun(name: string, size: number, pager: string, memory?: number): { ops: number; s: Sample } {
   const w = workload(name);
   if (w === undefined) throw new Error(name);
   let ops = 0;
@@ -604,7 +600,7 @@ function workloadRun(
       params: { size, seed: 1, vcpus: w.defaults.vcpus, memory: memory ?? w.defaults.memory, thp: false },
       mode: '4-level',
       pcid: true,
-      pager: pager === 'native' ? new NativePager() : new ShadowPager(),
+      pager: createPager(pager),
       layout: 'identity',
     });
     ops = run.ops;
@@ -612,14 +608,7 @@ function workloadRun(
   return { ops, s };
 }
 
-function workloadFigure(
-  id: string,
-  name: string,
-  size: number,
-  pager: 'native' | 'shadow',
-  memory?: number,
-  goal?: string,
-): Figure {
+function workloadFigure(id: string, name: string, size: number, pager: string, memory?: number, goal?: string): Figure {
   return {
     id,
     heavy: size >= 1,
@@ -717,8 +706,26 @@ export function figures(): Figure[] {
     workloadFigure('compile-size1-shadow', 'compile', 1, 'shadow', undefined, 'peak RSS < 300 MiB'),
     forkexecFigure(10),
     forkexecFigure(10000),
+    ...EVERY_WORKLOAD.flatMap((w) => EVERY_PAGER.map((p) => workloadFigure(`every-${w}-${p}`, w, EVERY_SIZE[w], p))),
   ];
 }
+
+/**
+ * Every built-in workload, small, under native, shadow and nested: the
+ * per-workload run-time ratios the goals name (shadow ≤ 1.5×, nested ≤ 2×
+ * native on every workload).
+ */
+const EVERY_WORKLOAD = ['compile', 'forkexec', 'ctxswitch', 'bigmem', 'mmapchurn', 'server'] as const;
+const EVERY_PAGER = ['native', 'shadow', 'nested'] as const;
+/** Sizes that make each native run about 0.3 CPU-seconds (boot is then a small part). */
+const EVERY_SIZE: Record<(typeof EVERY_WORKLOAD)[number], number> = {
+  compile: 0.05,
+  forkexec: 0.05,
+  ctxswitch: 0.5,
+  bigmem: 0.1,
+  mmapchurn: 0.05,
+  server: 0.1,
+};
 
 /** Ratios the parent computes from two figures' median CPU rates: [name, numerator id, denominator id, goal]. */
 export const RATIOS: ReadonlyArray<readonly [string, string, string, string]> = [
@@ -730,4 +737,13 @@ export const RATIOS: ReadonlyArray<readonly [string, string, string, string]> = 
   ['bigmem shadow/native run time', 'bigmem-native', 'bigmem-shadow', '≤ 1.5×'],
   ['compile 64 GiB / 256 MiB guest run time', 'compile-256m', 'compile-64g', 'flat within 2×'],
   ['forkexec 10,000 / 10 processes, time per operation', 'forkexec-10', 'forkexec-10000', 'flat within 2×'],
+  ...EVERY_WORKLOAD.flatMap((w) => [
+    [
+      `${w} (size ${EVERY_SIZE[w]}) shadow/native run time`,
+      `every-${w}-native`,
+      `every-${w}-shadow`,
+      '≤ 1.5×',
+    ] as const,
+    [`${w} (size ${EVERY_SIZE[w]}) nested/native run time`, `every-${w}-native`, `every-${w}-nested`, '≤ 2×'] as const,
+  ]),
 ];
