@@ -143,6 +143,10 @@ export class Tlb {
   hitShift = 12;
   private hitArray: TlbArray | null = null;
   private hitIndex = 0;
+  /** The address and PCID of the last lookup that missed (missPcid -1: none since the last fill). */
+  private missHi = 0;
+  private missLo = 0;
+  private missPcid = -1;
 
   /** `clockLimit`: where use stamps are renumbered (tests lower it to exercise renumbering). */
   constructor(
@@ -220,6 +224,9 @@ export class Tlb {
       return true;
     }
     this.misses++;
+    this.missHi = vaHi;
+    this.missLo = vaLo;
+    this.missPcid = pcid;
     return false;
   }
 
@@ -230,14 +237,10 @@ export class Tlb {
     const hi = vpnHiOf(vaHi, shift);
     const base = (lo & (a.sets - 1)) * a.ways;
     for (let i = base, end = base + a.ways; i < end; i++) {
+      // The page number first: it tells the ways apart; the context rarely does.
+      if (a.vpnLo[i] !== lo) continue;
       const x = a.ctx[i] as number;
-      if (
-        x !== 0 &&
-        a.vpnLo[i] === lo &&
-        a.vpnHi[i] === hi &&
-        a.shift[i] === shift &&
-        ((x & CTX_MASK) === want || (x & GLOBAL_TAG) !== 0)
-      ) {
+      if (x !== 0 && a.vpnHi[i] === hi && a.shift[i] === shift && ((x & CTX_MASK) === want || (x & GLOBAL_TAG) !== 0)) {
         a.stamp[i] = this.tick();
         this.hits++;
         const within = shift === 12 ? 0 : ((vaLo >>> 12) | (vaHi << 20)) & ((1 << (shift - 12)) - 1);
@@ -269,14 +272,19 @@ export class Tlb {
     let victim = -1;
     let lru = base;
     let oldest = 0x7fffffff;
+    // After a lookup of this address missed, no way holds the page for this
+    // context: the first free way, else the least recently used, is the victim.
+    const missed = vaLo === this.missLo && vaHi === this.missHi && pcid === this.missPcid;
+    this.missPcid = -1;
     for (let i = base, end = base + a.ways; i < end; i++) {
       const x = a.ctx[i] as number;
       if (x === 0) {
         if (victim < 0) victim = i;
+        if (missed) break;
         continue;
       }
       // A refill of a page already cached for this context replaces that entry.
-      if (a.vpnLo[i] === lo && a.vpnHi[i] === hi && a.shift[i] === shift && (x & CTX_MASK) === pcid + 1) {
+      if (!missed && a.vpnLo[i] === lo && a.vpnHi[i] === hi && a.shift[i] === shift && (x & CTX_MASK) === pcid + 1) {
         victim = i;
         break;
       }
