@@ -348,6 +348,12 @@ export class Tlb {
     this.resetL0();
     for (const a of this.arrays) {
       if (a.valid === 0) continue;
+      if (pcid < 0 && globals) {
+        // Everything goes: one fill, not a test per entry.
+        a.ctx.fill(0);
+        a.valid = 0;
+        continue;
+      }
       for (let i = 0; i < a.ctx.length; i++) {
         const x = a.ctx[i] as number;
         if (x === 0) continue;
