@@ -160,13 +160,19 @@ function highRange(m: number, top: number): number {
 
 const formats = new Map<string, WalkFormat>();
 
+/** The last format asked for (every MOV to CR3 asks again, mostly for the same one): no key string then. */
+let lastFormat: WalkFormat | null = null;
+
 export function formatFor(mode: PagingMode, maxPhysAddr: number, nxe: boolean, pse: boolean): WalkFormat {
+  const l = lastFormat;
+  if (l !== null && l.mode === mode && l.maxPhysAddr === maxPhysAddr && l.nxe === nxe && l.pse === pse) return l;
   const key = `${mode.name}/${maxPhysAddr}/${nxe ? 1 : 0}/${pse ? 1 : 0}`;
   let f = formats.get(key);
   if (f === undefined) {
     f = buildFormat(mode, maxPhysAddr, nxe, pse);
     formats.set(key, f);
   }
+  lastFormat = f;
   return f;
 }
 
