@@ -40,7 +40,8 @@ import type { LeafSetter, OutOfSync } from './oos.js';
 import type { ShadowSet } from './set.js';
 import type { ShadowState } from './state.js';
 import {
-  derivedEntries,
+  derivedCount,
+  firstDerived,
   guestIndex,
   HI_COPY,
   hardwareMode,
@@ -339,7 +340,8 @@ export class Propagator implements LeafSetter {
         const hi = wide ? (g[2 * gi + 1] as number) : 0;
         const level = sh.level;
         const bad = (lo & (fmt.rsvdLo[2 * level] as number)) !== 0 || (hi & (fmt.rsvdHi[2 * level] as number)) !== 0;
-        for (const i of derivedEntries(sh, gi)) {
+        const first = firstDerived(sh, gi);
+        for (let i = first, end = first < 0 ? first : first + derivedCount(sh); i < end; i++) {
           st.counters.entries_revalidated++;
           if (level === 1) {
             const target = leafFrame(lo, hi, wide, false, 12);
