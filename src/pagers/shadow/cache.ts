@@ -286,13 +286,27 @@ export class ShadowCache implements ShadowReleaser {
   private lastFmt: WalkFormat | null = null;
   private lastFmtIndex = 0;
 
+  /**
+   * Per level, the key of the shadow get() last found there and the shadow
+   * (-1: none): consecutive faults mostly share their path above l1, so the
+   * hash is not asked again. A shadow leaves when it is freed.
+   */
+  private readonly recentKey = new Float64Array(6).fill(-1);
+  private readonly recent: (Shadow | null)[] = [null, null, null, null, null, null];
+
   /** The shadow of guest table `gfn` at `level` for `fmt` (`part` of a 32-bit guest's table), made if missing. */
   get(fmt: WalkFormat, level: number, gfn: number, part = 0): Shadow {
     const st = this.st;
     const key = roleKey(gfn, part, this.formatIndex(fmt), level);
+    if (this.recentKey[level] === key) {
+      st.counters.shadow_cache_hits++;
+      return this.recent[level] as Shadow;
+    }
     const found = this.hash.get(key);
     if (found !== undefined) {
       st.counters.shadow_cache_hits++;
+      this.recentKey[level] = key;
+      this.recent[level] = found;
       return found;
     }
     // Only l1s go out of sync: a frame about to be shadowed at another level comes back first.
@@ -396,6 +410,10 @@ export class ShadowCache implements ShadowReleaser {
     const st = this.st;
     const key = sh.key as number; // this cache makes only integer keys (xen30 keeps strings)
     if (!(sh.fl ? this.flHash.delete(key) : this.hash.delete(key))) return;
+    if (this.recent[sh.level] === sh) {
+      this.recentKey[sh.level] = -1;
+      this.recent[sh.level] = null;
+    }
     const f = st.domain.mem.read(sh.smfn);
     for (let i = 0; i < 512; i++) {
       const w = 2 * i;
