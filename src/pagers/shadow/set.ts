@@ -101,6 +101,16 @@ export class WritableMap {
     return v === WR_NONE ? 0 : v >= 0 ? 1 : (this.shared[-2 - v] as Set<number>).size;
   }
 
+  /** The indexes of the entries of shadow frame `smfn` that map `gfn` writable, ascending. */
+  indexesIn(gfn: number, smfn: number): number[] {
+    const v = this.at(gfn);
+    if (v === WR_NONE) return [];
+    if (v >= 0) return Math.floor(v / 1024) === smfn ? [v % 1024] : [];
+    const out: number[] = [];
+    for (const slot of this.shared[-2 - v] as Set<number>) if (Math.floor(slot / 1024) === smfn) out.push(slot % 1024);
+    return out.sort((a, b) => a - b);
+  }
+
   /** Remove and return every slot mapping `gfn` writable. */
   take(gfn: number): number[] {
     const v = this.at(gfn);
@@ -153,6 +163,15 @@ export class ShadowSet {
   /** How many shadow l1 entries map `gfn` writable (Xen: its type count; not where they are). */
   writableCount(gfn: number): number {
     return this.writable.count(gfn);
+  }
+
+  /**
+   * The entries of l1 shadow frame `smfn` that map `gfn` writable, ascending:
+   * exactly those a search of its 512 entries finds (the reverse map holds
+   * every present, writable, non-magic l1 entry).
+   */
+  writableIn(gfn: number, smfn: number): number[] {
+    return this.writable.indexesIn(gfn, smfn);
   }
 
   /**
