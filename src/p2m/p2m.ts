@@ -155,13 +155,14 @@ export class P2m {
     const end = Math.min(first + 512, this.placement.ramFrames);
     const c = this.cacheMfn;
     const ct = this.cacheType;
+    const prot = this.protectedGfns.size > 0 ? this.protectedGfns : null;
     for (let g = first; g < end; g++) {
       const idx = g % 512;
       if (((f[2 * idx] as number) & 1) !== 0) continue;
       const type = this.typeOf(g);
       if (type === P2M_INVALID) continue;
       const mfn = this.placement.mfnOf(g);
-      const writable = type === P2M_RAM_RW && !this.protectedGfns.has(g);
+      const writable = type === P2M_RAM_RW && (prot === null || !prot.has(g));
       f[2 * idx] = ((mfn % 0x100000) * 4096 + 5 + (writable ? 2 : 0)) >>> 0;
       f[2 * idx + 1] = hiWord(mfn, type);
       this.populated++;
