@@ -11,6 +11,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { ShadowStats } from '../src/pagers/shadow/counters.js';
 import { parseShadowSpec } from '../src/pagers/shadow/options.js';
+import { WritableMap } from '../src/pagers/shadow/set.js';
 import { ShadowPager } from '../src/pagers/shadow/shadow.js';
 import { shHash } from '../src/pagers/shadow/wrmap.js';
 import { runText } from './support/run.js';
@@ -119,4 +120,31 @@ test("Xen's shadow hash: 251 buckets, the frame's five low bytes mixed into the 
   for (const b of [0x34, 0x12, 0, 0, 0]) k = (b + (k << 6) + (k << 16) - k) >>> 0;
   assert.equal(shHash(0x1234, 7), k % 251);
   assert.ok(shHash(2 ** 40 - 1, 1) < 251);
+});
+
+test('the writable reverse map: one slot in place, shared frames as a set, any guest frame of a sparse 1 TiB guest', () => {
+  const m = new WritableMap();
+  const far = 2 ** 28 - 1; // the last frame of a 1 TiB guest
+  const slot = (smfn: number, i: number): number => smfn * 1024 + i;
+  assert.equal(m.count(7), 0);
+  assert.deepEqual(m.take(far), []);
+  m.add(7, slot(2 ** 39, 511)); // a slot beyond 2^32 stays exact
+  m.add(7, slot(2 ** 39, 511)); // the same slot again is one mapping
+  assert.equal(m.count(7), 1);
+  m.add(far, slot(9, 1));
+  m.add(far, slot(9, 2));
+  m.add(far, slot(8, 0));
+  assert.equal(m.count(far), 3);
+  m.remove(far, slot(9, 2));
+  assert.equal(m.count(far), 2);
+  assert.deepEqual(m.take(far), [slot(9, 1), slot(8, 0)]); // in the order they were added
+  assert.equal(m.count(far), 0);
+  // A freed set is reused, and a frame whose last slot goes has none.
+  m.add(8, slot(3, 3));
+  m.add(8, slot(3, 4));
+  m.remove(8, slot(3, 3));
+  m.remove(8, slot(3, 4));
+  assert.equal(m.count(8), 0);
+  assert.deepEqual(m.take(7), [slot(2 ** 39, 511)]);
+  assert.equal(m.count(7), 0);
 });

@@ -74,7 +74,13 @@ export class P2m {
   /** The result of the last private walk (lookup and protect read it at once). */
   private readonly res = new WalkResult();
   private readonly protectedGfns = new Set<number>();
-  private readonly cacheMfn: Float64Array | null;
+  /**
+   * What lookup() found, per guest frame (-1: ask the table): the mfn, and its
+   * type. 32-bit so a cached mfn comes back a small integer, which every
+   * entry computation after it keeps in integer arithmetic (a Float64Array's
+   * doubles would reach entryLo's `%` as a floating-point remainder).
+   */
+  private readonly cacheMfn: Int32Array | null;
   private readonly cacheType: Uint8Array | null;
 
   constructor(
@@ -85,8 +91,9 @@ export class P2m {
   ) {
     this.space = new MachineSpace(mem);
     this.rootMfn = mem.alloc(OWNER_HYPERVISOR);
-    const n = placement.ramFrames <= 1 << 22 ? placement.ramFrames : 0;
-    this.cacheMfn = n > 0 ? new Float64Array(n).fill(-1) : null;
+    // For guests up to 16 GiB (the cache's 4 bytes a frame stay small) on machines whose mfns fit in 31 bits.
+    const n = placement.ramFrames <= 1 << 22 && mem.frames <= 2 ** 31 ? placement.ramFrames : 0;
+    this.cacheMfn = n > 0 ? new Int32Array(n).fill(-1) : null;
     this.cacheType = n > 0 ? new Uint8Array(n) : null;
   }
 
@@ -148,13 +155,14 @@ export class P2m {
     const end = Math.min(first + 512, this.placement.ramFrames);
     const c = this.cacheMfn;
     const ct = this.cacheType;
+    const prot = this.protectedGfns.size > 0 ? this.protectedGfns : null;
     for (let g = first; g < end; g++) {
       const idx = g % 512;
       if (((f[2 * idx] as number) & 1) !== 0) continue;
       const type = this.typeOf(g);
       if (type === P2M_INVALID) continue;
       const mfn = this.placement.mfnOf(g);
-      const writable = type === P2M_RAM_RW && !this.protectedGfns.has(g);
+      const writable = type === P2M_RAM_RW && (prot === null || !prot.has(g));
       f[2 * idx] = ((mfn % 0x100000) * 4096 + 5 + (writable ? 2 : 0)) >>> 0;
       f[2 * idx + 1] = hiWord(mfn, type);
       this.populated++;

@@ -49,9 +49,16 @@ export function roleKey(gfn: number, part: number, format: number, level: number
   return ((gfn * 4 + part) * 16 + format) * 8 + level;
 }
 
-/** The hash key of an fl shadow: a splintered guest superpage at `gfn` with guest entry (lo, hi)'s flags. */
-export function flKey(format: number, level: number, gfn: number, lo: number, hi: number): string {
-  return `${format}:fl${level}:${gfn}:${lo & 0x1fff}:${hi & HI_COPY}`;
+/**
+ * The hash key of an fl shadow: a splintered guest superpage at `gfn` with
+ * guest entry (lo, hi)'s flags (bits 12:0 of lo, XD and the protection key of
+ * hi), as one integer. `gfn` is a multiple of 512 below 2^40 (a superpage's
+ * first frame, MAXPHYADDR ≤ 52) and the entry is present (bit 0 is set), so
+ * 31 + 1 (level 1-2) + 4 (format) + 12 + 5 bits: below 2^53, exact.
+ */
+export function flKey(format: number, level: number, gfn: number, lo: number, hi: number): number {
+  const flags = ((lo & 0x1fff) >>> 1) * 32 + ((hi & HI_COPY) >>> 27);
+  return (((gfn / 512) * 2 + level - 1) * 16 + format) * 2 ** 17 + flags;
 }
 
 /** A vCPU's hardware PDPTE registers (PAE and 32-bit guests) and the shadows they hold references to. */
@@ -61,9 +68,9 @@ interface HwPdpte {
 }
 
 export class ShadowCache implements ShadowReleaser {
-  /** The shadow hash: role key -> shadow; fl shadows by string key. */
+  /** The shadow hash: role key -> shadow; fl shadows by flKey(). */
   private readonly hash = new Map<number, Shadow>();
-  private readonly flHash = new Map<string, Shadow>();
+  private readonly flHash = new Map<number, Shadow>();
   /** 2 MiB guest region -> how many of its frames are shadowed guest tables. */
   private readonly shadowedInRegion = new Map<number, number>();
   /** Per vCPU: the PAE hardware PDPTEs. */
@@ -268,13 +275,38 @@ export class ShadowCache implements ShadowReleaser {
 
   // ---- the shadow hash -----------------------------------------------------
 
+  /** formatIndex(fmt), remembered for the last format asked (a fault asks for one format at every level). */
+  private formatIndex(fmt: WalkFormat): number {
+    if (fmt !== this.lastFmt) {
+      this.lastFmt = fmt;
+      this.lastFmtIndex = formatIndex(fmt);
+    }
+    return this.lastFmtIndex;
+  }
+  private lastFmt: WalkFormat | null = null;
+  private lastFmtIndex = 0;
+
+  /**
+   * Per level, the key of the shadow get() last found there and the shadow
+   * (-1: none): consecutive faults mostly share their path above l1, so the
+   * hash is not asked again. A shadow leaves when it is freed.
+   */
+  private readonly recentKey = new Float64Array(6).fill(-1);
+  private readonly recent: (Shadow | null)[] = [null, null, null, null, null, null];
+
   /** The shadow of guest table `gfn` at `level` for `fmt` (`part` of a 32-bit guest's table), made if missing. */
   get(fmt: WalkFormat, level: number, gfn: number, part = 0): Shadow {
     const st = this.st;
-    const key = roleKey(gfn, part, formatIndex(fmt), level);
+    const key = roleKey(gfn, part, this.formatIndex(fmt), level);
+    if (this.recentKey[level] === key) {
+      st.counters.shadow_cache_hits++;
+      return this.recent[level] as Shadow;
+    }
     const found = this.hash.get(key);
     if (found !== undefined) {
       st.counters.shadow_cache_hits++;
+      this.recentKey[level] = key;
+      this.recent[level] = found;
       return found;
     }
     // Only l1s go out of sync: a frame about to be shadowed at another level comes back first.
@@ -293,12 +325,12 @@ export class ShadowCache implements ShadowReleaser {
 
   /** The shadow of guest table `gfn` at `level` for `fmt` if there is one (Xen's get_shadow_status): none is made. */
   find(fmt: WalkFormat, level: number, gfn: number, part = 0): Shadow | undefined {
-    return this.hash.get(roleKey(gfn, part, formatIndex(fmt), level));
+    return this.hash.get(roleKey(gfn, part, this.formatIndex(fmt), level));
   }
 
   /** The fl shadow at `level` of the guest superpage (lo, hi) splintered from guest frame `gfn`, made if missing. */
   getFl(fmt: WalkFormat, level: number, gfn: number, lo: number, hi: number): Shadow {
-    const key = flKey(formatIndex(fmt), level, gfn, lo, hi);
+    const key = flKey(this.formatIndex(fmt), level, gfn, lo, hi);
     const found = this.flHash.get(key);
     if (found !== undefined) {
       this.st.counters.shadow_cache_hits++;
@@ -309,7 +341,7 @@ export class ShadowCache implements ShadowReleaser {
 
   private make(
     fmt: WalkFormat,
-    key: number | string,
+    key: number,
     gfn: number,
     level: number,
     part: number,
@@ -336,8 +368,8 @@ export class ShadowCache implements ShadowReleaser {
       pinned: false,
       ups: new Set(),
     };
-    if (typeof key === 'number') this.hash.set(key, sh);
-    else this.flHash.set(key, sh);
+    if (fl) this.flHash.set(key, sh);
+    else this.hash.set(key, sh);
     st.byMfn.set(smfn, sh);
     const c = st.counters;
     c.shadows_made++;
@@ -376,7 +408,12 @@ export class ShadowCache implements ShadowReleaser {
 
   private free(sh: Shadow): void {
     const st = this.st;
-    if (!(typeof sh.key === 'number' ? this.hash.delete(sh.key) : this.flHash.delete(sh.key))) return;
+    const key = sh.key as number; // this cache makes only integer keys (xen30 keeps strings)
+    if (!(sh.fl ? this.flHash.delete(key) : this.hash.delete(key))) return;
+    if (this.recent[sh.level] === sh) {
+      this.recentKey[sh.level] = -1;
+      this.recent[sh.level] = null;
+    }
     const f = st.domain.mem.read(sh.smfn);
     for (let i = 0; i < 512; i++) {
       const w = 2 * i;

@@ -40,7 +40,8 @@ import type { LeafSetter, OutOfSync } from './oos.js';
 import type { ShadowSet } from './set.js';
 import type { ShadowState } from './state.js';
 import {
-  derivedEntries,
+  derivedCount,
+  firstDerived,
   guestIndex,
   HI_COPY,
   hardwareMode,
@@ -123,9 +124,13 @@ export class Propagator implements LeafSetter {
       }
       if (!large) {
         const child = cache.get(fmt, level - 1, leafFrame(lo, hi, guestWide, false, 12), guestWide ? 0 : half);
-        if (level >= 3 && fmt.mode.topLevel >= 4 && ((st.domain.mem.read(sh.smfn)[2 * sIndex] as number) & PTE_P) === 0)
-          this.hookup = true;
-        if (this.set.setUpper(sh, sIndex, nonLeafLo(child.smfn, lo), nonLeafHi(child.smfn, hi), child))
+        const f = st.domain.mem.read(sh.smfn);
+        const oldLo = f[2 * sIndex] as number;
+        if (level >= 3 && fmt.mode.topLevel >= 4 && (oldLo & PTE_P) === 0) this.hookup = true;
+        const sLo = nonLeafLo(child.smfn, lo);
+        const sHi = nonLeafHi(child.smfn, hi);
+        // Most faults find the path above l1 built already: the writer would change nothing.
+        if ((oldLo !== sLo || (f[2 * sIndex + 1] as number) !== sHi) && this.set.setUpper(sh, sIndex, sLo, sHi, child))
           this.replaced = true;
         sh = child;
         continue;
@@ -335,7 +340,8 @@ export class Propagator implements LeafSetter {
         const hi = wide ? (g[2 * gi + 1] as number) : 0;
         const level = sh.level;
         const bad = (lo & (fmt.rsvdLo[2 * level] as number)) !== 0 || (hi & (fmt.rsvdHi[2 * level] as number)) !== 0;
-        for (const i of derivedEntries(sh, gi)) {
+        const first = firstDerived(sh, gi);
+        for (let i = first, end = first < 0 ? first : first + derivedCount(sh); i < end; i++) {
           st.counters.entries_revalidated++;
           if (level === 1) {
             const target = leafFrame(lo, hi, wide, false, 12);
@@ -383,5 +389,5 @@ function nonLeafLo(smfn: number, lo: number): number {
   return entryLo(smfn, PTE_P + PTE_A + (lo & NONLEAF_COPY_LO));
 }
 function nonLeafHi(smfn: number, hi: number): number {
-  return entryHi(smfn) | (hi & XD_HI);
+  return (entryHi(smfn) | (hi & XD_HI)) >>> 0;
 }

@@ -26,42 +26,102 @@ import { isMagic } from './magic.js';
 import type { ShadowState } from './state.js';
 import type { Shadow } from './types.js';
 
+/** Guest frames per chunk of the writable map's directory (4096: 16 MiB of guest memory, 32 KiB of chunk). */
+const WR_CHUNK_SHIFT = 12;
+const WR_CHUNK_MASK = (1 << WR_CHUNK_SHIFT) - 1;
+/** A chunk's value for a frame with no writable mapping; below it, -2 - k names shared set k. */
+const WR_NONE = -1;
+
 /**
  * Writable reverse map: guest frame -> the shadow leaf slots (smfn * 1024 +
  * index) that map it *writable*. Revoking write access (a frame becomes a
  * shadowed table, an out-of-sync l1 is resynced, the dirty log is cleaned)
  * visits only these, and empties the set, so each writable mapping is paid
  * for once however many read-only mappings a frame has. Most frames have one
- * writable mapping: it is stored as a number; shared frames get a Set.
+ * writable mapping: it is stored in place, in a per-16 MiB chunk of a sparse
+ * directory (a 1 TiB guest pays only for the regions it maps writable);
+ * shared frames name a Set.
  */
 export class WritableMap {
-  private readonly map = new Map<number, number | Set<number>>();
-  add(gfn: number, slot: number): void {
-    const v = this.map.get(gfn);
-    if (v === undefined) this.map.set(gfn, slot);
-    else if (typeof v === 'number') {
-      if (v !== slot) this.map.set(gfn, new Set([v, slot]));
-    } else v.add(slot);
+  /** Chunk per 4096 guest frames (made on first use): each frame's slot (≥ 0), WR_NONE, or -2 - k. */
+  private readonly dir: (Float64Array | undefined)[] = [];
+  /** The sets of frames with more than one writable mapping, and the free indexes among them. */
+  private readonly shared: (Set<number> | undefined)[] = [];
+  private readonly freeShared: number[] = [];
+
+  /** The value for `gfn` (WR_NONE when its chunk does not exist). */
+  private at(gfn: number): number {
+    const chunk = this.dir[Math.floor(gfn / (WR_CHUNK_MASK + 1))];
+    return chunk === undefined ? WR_NONE : (chunk[gfn & WR_CHUNK_MASK] as number);
   }
+
+  private put(gfn: number, v: number): void {
+    const hi = Math.floor(gfn / (WR_CHUNK_MASK + 1));
+    // Grow the directory densely (a far write would make it a dictionary).
+    while (this.dir.length <= hi) this.dir.push(undefined);
+    let chunk = this.dir[hi];
+    if (chunk === undefined) {
+      chunk = new Float64Array(WR_CHUNK_MASK + 1).fill(WR_NONE);
+      this.dir[hi] = chunk;
+    }
+    chunk[gfn & WR_CHUNK_MASK] = v;
+  }
+
+  add(gfn: number, slot: number): void {
+    const v = this.at(gfn);
+    if (v === WR_NONE) this.put(gfn, slot);
+    else if (v >= 0) {
+      if (v === slot) return;
+      const k = this.freeShared.pop() ?? this.shared.length;
+      this.shared[k] = new Set([v, slot]);
+      this.put(gfn, -2 - k);
+    } else (this.shared[-2 - v] as Set<number>).add(slot);
+  }
+
   remove(gfn: number, slot: number): void {
-    const v = this.map.get(gfn);
-    if (v === slot) this.map.delete(gfn);
-    else if (typeof v === 'object') {
-      v.delete(slot);
-      if (v.size === 0) this.map.delete(gfn);
+    const v = this.at(gfn);
+    if (v === slot) this.put(gfn, WR_NONE);
+    else if (v < WR_NONE) {
+      const set = this.shared[-2 - v] as Set<number>;
+      set.delete(slot);
+      if (set.size === 0) this.drop(gfn, v);
     }
   }
+
+  /** Forget shared set `v` of `gfn`. */
+  private drop(gfn: number, v: number): void {
+    this.shared[-2 - v] = undefined;
+    this.freeShared.push(-2 - v);
+    this.put(gfn, WR_NONE);
+  }
+
   /** How many slots map `gfn` writable (Xen: the frame's type count). */
   count(gfn: number): number {
-    const v = this.map.get(gfn);
-    return v === undefined ? 0 : typeof v === 'number' ? 1 : v.size;
+    const v = this.at(gfn);
+    return v === WR_NONE ? 0 : v >= 0 ? 1 : (this.shared[-2 - v] as Set<number>).size;
   }
+
+  /** The indexes of the entries of shadow frame `smfn` that map `gfn` writable, ascending. */
+  indexesIn(gfn: number, smfn: number): number[] {
+    const v = this.at(gfn);
+    if (v === WR_NONE) return [];
+    if (v >= 0) return Math.floor(v / 1024) === smfn ? [v % 1024] : [];
+    const out: number[] = [];
+    for (const slot of this.shared[-2 - v] as Set<number>) if (Math.floor(slot / 1024) === smfn) out.push(slot % 1024);
+    return out.sort((a, b) => a - b);
+  }
+
   /** Remove and return every slot mapping `gfn` writable. */
   take(gfn: number): number[] {
-    const v = this.map.get(gfn);
-    if (v === undefined) return [];
-    this.map.delete(gfn);
-    return typeof v === 'number' ? [v] : [...v];
+    const v = this.at(gfn);
+    if (v === WR_NONE) return [];
+    if (v >= 0) {
+      this.put(gfn, WR_NONE);
+      return [v];
+    }
+    const slots = [...(this.shared[-2 - v] as Set<number>)];
+    this.drop(gfn, v);
+    return slots;
   }
 }
 
@@ -103,6 +163,15 @@ export class ShadowSet {
   /** How many shadow l1 entries map `gfn` writable (Xen: its type count; not where they are). */
   writableCount(gfn: number): number {
     return this.writable.count(gfn);
+  }
+
+  /**
+   * The entries of l1 shadow frame `smfn` that map `gfn` writable, ascending:
+   * exactly those a search of its 512 entries finds (the reverse map holds
+   * every present, writable, non-magic l1 entry).
+   */
+  writableIn(gfn: number, smfn: number): number[] {
+    return this.writable.indexesIn(gfn, smfn);
   }
 
   /**

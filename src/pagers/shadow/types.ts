@@ -52,11 +52,25 @@ export function guestIndex(sh: Shadow, i: number): number {
   return sh.level === 2 ? sh.part * 256 + (i >>> 1) : sh.part * 512 + i;
 }
 
-/** Shadow entries of `sh` derived from guest entry `gi` of the table it shadows. */
+/**
+ * The first shadow entry of `sh` derived from guest entry `gi` of the table
+ * it shadows, or -1 if none is; derivedCount(sh) consecutive entries are.
+ */
+export function firstDerived(sh: Shadow, gi: number): number {
+  if (sh.guestWide) return gi;
+  if (sh.level === 2) return gi >>> 8 === sh.part ? (gi & 255) << 1 : -1;
+  return gi >>> 9 === sh.part ? gi & 511 : -1;
+}
+
+/** How many shadow entries of `sh` one guest entry derives: two per 4 MiB entry of a 32-bit guest's PD, else one. */
+export function derivedCount(sh: Shadow): number {
+  return !sh.guestWide && sh.level === 2 ? 2 : 1;
+}
+
+/** Shadow entries of `sh` derived from guest entry `gi` of the table it shadows (allocates: not for hot paths). */
 export function derivedEntries(sh: Shadow, gi: number): number[] {
-  if (sh.guestWide) return [gi];
-  if (sh.level === 2) return gi >>> 8 === sh.part ? [(gi & 255) << 1, ((gi & 255) << 1) | 1] : [];
-  return gi >>> 9 === sh.part ? [gi & 511] : [];
+  const first = firstDerived(sh, gi);
+  return first < 0 ? [] : Array.from({ length: derivedCount(sh) }, (_, k) => first + k);
 }
 
 /** Small integer for a walk format (mode, NXE, PSE): part of the shadow key. */

@@ -12,7 +12,9 @@
  *     last_writeable_pte_smfn: a HIGHPTE kernel maps its tables through two
  *     fixmap slots);
  *  3. a brute-force scan of every l1 shadow, in hash-bucket order, until the
- *     count is zero (hash_foreach with sh_rm_write_access_from_l1).
+ *     count is zero (hash_foreach with sh_rm_write_access_from_l1). Each l1
+ *     is counted as searched as in Xen; the entries the search would find
+ *     are read from the writable reverse map, not from all 512.
  *
  * An out-of-sync page also keeps a fixup array (oos.ts): the last two shadow
  * slots that mapped it writable, removed first at its resync.
@@ -24,7 +26,7 @@
  * no shadow l1 entry maps the frame writable; every change goes through the
  * one writer (set.ts).
  */
-import { PTE_P, PTE_PS, PTE_RW } from '../../arch/x86/bits.js';
+import { PTE_P, PTE_PS } from '../../arch/x86/bits.js';
 import type { Cpu } from '../../arch/x86/cpu.js';
 import { entryFrame } from '../../arch/x86/entry.js';
 import { vaIndex } from '../../arch/x86/walker.js';
@@ -204,18 +206,17 @@ export class WriteAccess {
     return this.set.writableCount(gfn) === 0;
   }
 
-  /** Make read-only every entry of l1 shadow `sh` mapping `gfn` writable, until none is left (sh_rm_write_access_from_l1). */
+  /**
+   * Make read-only every entry of l1 shadow `sh` mapping `gfn` writable, in
+   * index order until none is left (sh_rm_write_access_from_l1). Counted as
+   * Xen's search of the l1's entries; the reverse map says which they are.
+   */
   private scan(sh: Shadow, gfn: number): void {
     const st = this.st;
     st.counters['wrmap.l1_scanned']++;
-    const mfn = st.p2m.lookup(gfn);
     const f = st.domain.mem.read(sh.smfn);
-    for (let i = 0; i < 512; i++) {
-      const lo = f[2 * i] as number;
-      if ((lo & (PTE_P | PTE_RW)) !== (PTE_P | PTE_RW)) continue;
-      const hi = f[2 * i + 1] as number;
-      if (isMagic(lo, hi) || entryFrame(lo, hi) !== mfn) continue;
-      this.set.makeReadOnly(sh, i, lo, hi);
+    for (const i of this.set.writableIn(gfn, sh.smfn)) {
+      this.set.makeReadOnly(sh, i, f[2 * i] as number, f[2 * i + 1] as number);
       if (st.exitCpu !== null) this.lastSmfn[st.exitCpu.index] = sh.smfn;
       if (this.set.writableCount(gfn) === 0) return;
     }
