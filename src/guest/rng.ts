@@ -10,9 +10,11 @@
 
 /** A generator of numbers in [0, 1) from a 32-bit seed. */
 export function rng(seed: number): () => number {
-  let a = seed >>> 0;
+  // The state is kept as a signed 32-bit integer (the same bits): a uint32
+  // above 2^31 would be boxed in the closure's context on every call.
+  let a = seed | 0;
   return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
+    a = (a + 0x6d2b79f5) | 0;
     let t = a;
     t = Math.imul(t ^ (t >>> 15), t | 1);
     t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
