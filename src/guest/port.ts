@@ -13,6 +13,7 @@ import { type Cpu, FAULT_GP, FAULT_PF, readValue, writeValue } from '../arch/x86
 import type { Domain } from '../hypervisor/domain.js';
 import type { Pager } from '../hypervisor/pager.js';
 import type { PhysType } from '../hypervisor/physmap.js';
+import { FRAME_AT } from '../machine/memory.js';
 import { type HostConfig, Vm } from '../vm/vm.js';
 import { OutcomeDigest } from './observe.js';
 import { type Machine, OP, type Scenario } from './ops.js';
@@ -164,7 +165,8 @@ export class GuestPort {
     const ln = this.ln();
     this.recorder?.op(OP.pread, size, 0, hi, lo, 0, 0);
     const gfn = hi * 0x100000 + (lo >>> 12);
-    readValue(this.domain.guest.frameForRead(gfn), lo & 0xfff, size, this.value);
+    const f = this.domain.guest.locate(gfn);
+    readValue(f, (FRAME_AT[0] as number) * 4 + (lo & 0xfff), size, this.value);
     this.valueLine(ln, this.value.valueHi, this.value.valueLo);
   }
 
@@ -180,9 +182,9 @@ export class GuestPort {
     const ln = this.ln();
     this.recorder?.op(OP.pwrite, size, 0, hi, lo, vHi, vLo);
     const gfn = hi * 0x100000 + (lo >>> 12);
-    const f = this.domain.guest.frameForWrite(gfn);
+    const f = this.domain.guest.locateForWrite(gfn);
     if (f !== null) {
-      writeValue(f, lo & 0xfff, size, vHi, vLo);
+      writeValue(f, (FRAME_AT[0] as number) * 4 + (lo & 0xfff), size, vHi, vLo);
       this.pager.physicalWrite?.(gfn, lo & 0xfff, size);
     }
     this.okLine(ln);

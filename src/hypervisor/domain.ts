@@ -120,8 +120,8 @@ export class Domain {
    * SHA-256 over every guest RAM frame holding a non-zero byte, in ascending
    * gfn order, each as gfn (8 bytes LE) then its 4096 bytes (scenario spec).
    * Only materialized frames can hold data; their gfns are sorted as numbers
-   * (a typed-array sort, no comparator) and each frame is found again from
-   * its gfn.
+   * (a typed-array sort, no comparator), then each frame is found again from
+   * its gfn, checked for a non-zero word and hashed while it is in the cache.
    */
   memorySha256(): string {
     const placement = this.placement;
@@ -131,8 +131,6 @@ export class Domain {
     for (const mfn of mem.materializedMfns()) {
       const gfn = placement.gfnOf(mfn);
       if (gfn < 0) continue;
-      const buf = mem.locate(mfn);
-      if (!nonZero(buf, FRAME_AT[0] as number)) continue;
       if (n === gfns.length) {
         const g = new Float64Array(n * 2);
         g.set(gfns);
@@ -145,7 +143,8 @@ export class Domain {
     for (let i = 0; i < n; i++) {
       const gfn = sorted[i] as number;
       const buf = mem.locate(placement.mfnOf(gfn));
-      h.add(gfn, buf, FRAME_AT[0] as number);
+      const at = FRAME_AT[0] as number;
+      if (nonZero(buf, at)) h.add(gfn, buf, at);
     }
     return h.hex();
   }

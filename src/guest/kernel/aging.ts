@@ -30,7 +30,6 @@ export function age(k: KernelState, mm: Mm, from: number, max: number): number {
       Math.max(a.start, from),
       a.end,
       (leaf, i, va) => {
-        if (seen >= max) return;
         seen++;
         last = va + 4096;
         readEntry(k, leaf, i);
@@ -39,6 +38,7 @@ export function age(k: KernelState, mm: Mm, from: number, max: number): number {
           young++;
           writeEntry(k, leaf, i, e.hi, (e.lo & ~PTE_A) >>> 0);
         }
+        return seen >= max;
       },
       () => {},
     );

@@ -23,7 +23,7 @@ import { FRAMES_PER_HUGE, OutOfMemory } from './frames.js';
 import { bug, clearFrame, copyLines, kfetch, ok } from './kmem.js';
 import { spanOf } from './layout.js';
 import { type Mm, PROT_R, PROT_W, PROT_X, TableNode, type Vma } from './mm.js';
-import { allocZeroed, copyPage, pageCacheKey, pageCachePage, putPage } from './pages.js';
+import { allocZeroed, copyPage, pageCachePage, putPage } from './pages.js';
 import {
   lastEntry,
   leafFor,
@@ -189,7 +189,7 @@ function faultIn(k: KernelState, mm: Mm, a: Vma, leaf: TableNode, page: number, 
     const pgoff = a.pgoff + (page - a.start) / 4096;
     // do_read_fault maps the cached neighbours first (fault-around), then the page itself.
     if (!write) faultAround(k, mm, a, leaf, page);
-    if (!k.pageCache.has(pageCacheKey(a.file, pgoff))) readAround(k, a, pgoff);
+    if (!k.pageCache.has(a.file, pgoff)) readAround(k, a, pgoff);
     const pg = pageCachePage(k, a.file, pgoff);
     if (write) {
       // Private file mapping: the first write copies the page.
@@ -228,7 +228,7 @@ function readAround(k: KernelState, a: Vma, pgoff: number): void {
   const start = Math.max(a.pgoff, pgoff - Math.floor(ra / 2));
   const end = Math.min(a.pgoff + (a.end - a.start) / 4096, start + ra);
   for (let p = start; p < end; p++) {
-    if (p === pgoff || k.pageCache.has(pageCacheKey(a.file, p))) continue;
+    if (p === pgoff || k.pageCache.has(a.file, p)) continue;
     pageCachePage(k, a.file, p);
     k.counters.readaheadPages++;
   }
@@ -259,8 +259,8 @@ function faultAround(k: KernelState, mm: Mm, a: Vma, leaf: TableNode, page: numb
     if ((lastEntry(k).lo & PTE_P) !== 0) continue;
     const va = page + (i - pteOff) * 4096;
     const pgoff = a.pgoff + (va - a.start) / 4096;
-    const pg = k.warmPageCache ? pageCachePage(k, a.file, pgoff) : k.pageCache.get(pageCacheKey(a.file, pgoff));
-    if (pg === undefined) continue;
+    const pg = k.warmPageCache ? pageCachePage(k, a.file, pgoff) : k.pageCache.get(a.file, pgoff);
+    if (pg < 0) continue;
     k.frames.get(pg);
     setPte(k, leaf, va, pg, f);
     mm.rss++;

@@ -78,18 +78,46 @@ export function enterSyscall(k: KernelState, name: string): void {
   kfetch(k, ENTRY_SYSCALL);
 }
 
+/**
+ * `count` kernel writes of (hi, lo) at `step`-byte strides from byte `off`
+ * of frame `gfn`: one backing check and one direct-map address for the
+ * frame (its words share both), then the writes in order.
+ */
+function kwriteFrame(k: KernelState, gfn: number, off: number, step: number, count: number, size: number): void {
+  assertBacked(k, gfn, 'kernel write');
+  const a = kva(k, gfn * 4096);
+  const hi = a[0];
+  const base = a[1];
+  const p = k.port;
+  for (let n = 0, o = off; n < count; n++, o += step) {
+    const r = p.write(hi, (base + o) >>> 0, size, 0, 0, 0);
+    if (r !== 0) bug(k, r, `kernel write of ${(gfn * 4096 + o).toString(16)}`);
+  }
+}
+
 /** clear_page: every entry for a table; one word per cache line for data (all the model ever writes). */
 export function clearFrame(k: KernelState, gfn: number, table: boolean): void {
   const step = table ? k.layout.entrySize : 4096 / LINES_PER_PAGE;
-  const size = table ? k.layout.entrySize : 8;
-  for (let off = 0; off < 4096; off += step) kwrite(k, gfn * 4096 + off, size, 0, 0);
+  kwriteFrame(k, gfn, 0, step, 4096 / step, table ? k.layout.entrySize : 8);
 }
 
 /** copy_page from frame `src` to `dst` (one word per cache line, through the direct map). */
 export function copyLines(k: KernelState, src: number, dst: number): void {
-  const c = k.port.cpu;
+  assertBacked(k, src, 'kernel read');
+  assertBacked(k, dst, 'kernel write');
+  const s = kva(k, src * 4096);
+  const sHi = s[0];
+  const sLo = s[1];
+  const d = kva(k, dst * 4096);
+  const dHi = d[0];
+  const dLo = d[1];
+  const p = k.port;
+  const c = p.cpu;
   for (let line = 0; line < LINES_PER_PAGE; line++) {
-    kread(k, src * 4096 + line * 64, 8);
-    kwrite(k, dst * 4096 + line * 64, 8, c.valueHi, c.valueLo);
+    const off = line * 64;
+    let r = p.read(sHi, (sLo + off) >>> 0, 8, 0);
+    if (r !== 0) bug(k, r, `kernel read of ${(src * 4096 + off).toString(16)}`);
+    r = p.write(dHi, (dLo + off) >>> 0, 8, c.valueHi, c.valueLo, 0);
+    if (r !== 0) bug(k, r, `kernel write of ${(dst * 4096 + off).toString(16)}`);
   }
 }

@@ -58,8 +58,8 @@ export function mixWorkload(d: MixDials): Workload {
         yield* u.pages(heap, pages, 1, 1);
         let nextEdit = every;
         for (let i = 0; i < accesses && !t.killed; i++) {
-          const va = heap + Math.floor(rnd() * pages) * 4096 + Math.floor(rnd() * 64) * 64;
-          let done = u.touch(rnd() < 0.25 ? ACCESS_WRITE : ACCESS_READ, va);
+          const va = heap + rnd.below(pages) * 4096 + rnd.below(64) * 64;
+          let done = u.touch(rnd.chance(0.25) ? ACCESS_WRITE : ACCESS_READ, va);
           // Edits land at fractional positions so a rate such as 3 per 1,000 is exact over the run.
           while (i + 1 >= nextEdit && !t.killed) {
             nextEdit += every;

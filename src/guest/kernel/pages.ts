@@ -24,16 +24,10 @@ export function putPage(k: KernelState, gfn: number): void {
   k.frames.put(gfn, false);
 }
 
-/** The page cache's key of (file, page). */
-export function pageCacheKey(file: number, page: number): number {
-  return file * 2 ** 24 + page;
-}
-
 /** The page-cache frame of (file, page), read from "disk" by DMA on a miss. */
 export function pageCachePage(k: KernelState, file: number, page: number): number {
-  const key = pageCacheKey(file, page);
-  let gfn = k.pageCache.get(key);
-  if (gfn !== undefined) return gfn;
+  let gfn = k.pageCache.get(file, page);
+  if (gfn >= 0) return gfn;
   gfn = k.frames.alloc(false).gfn;
   assertBacked(k, gfn, 'page-cache fill');
   for (let line = 0; line < LINES_PER_PAGE; line++) {
@@ -41,7 +35,7 @@ export function pageCachePage(k: KernelState, file: number, page: number): numbe
     const gpa = gfn * 4096 + line * 64;
     k.port.pwrite(Math.floor(gpa / 2 ** 32), gpa >>> 0, 8, Math.floor(w / 2 ** 32), w >>> 0);
   }
-  k.pageCache.set(key, gfn);
+  k.pageCache.set(file, page, gfn);
   k.counters.pageCacheFills++;
   return gfn;
 }

@@ -137,27 +137,34 @@ export function setPte(k: KernelState, leaf: TableNode, va: number, gfn: number,
 
 /**
  * Visit present leaf entries (and huge entries) of `mm` in [start, end),
- * splitting huge pages the range covers only in part.
+ * splitting huge pages the range covers only in part. A `leafFn` that
+ * returns true wants no more entries: the rest of the range is still walked
+ * for the splits (they are part of the operation) but no leaf table is
+ * scanned and no further entry reported.
  */
 export function forEachPresent(
   k: KernelState,
   mm: Mm,
   start: number,
   end: number,
-  leafFn: (leaf: TableNode, i: number, va: number) => void,
+  leafFn: (leaf: TableNode, i: number, va: number) => unknown,
   hugeFn: (node: TableNode, i: number, va: number) => void,
 ): void {
   const l = k.layout;
   const last = l.indexBits.length - 1;
+  let done = false;
   const visit = (t: TableNode, base: number): void => {
     const span = k.spans[t.level] as number;
     if (t.level === last) {
-      if (t.used === 0) return;
+      if (t.used === 0 || done) return;
       const n = k.entries[last] as number;
       for (let i = Math.max(0, Math.floor((start - base) / span)); i < n; i++) {
         const va = base + i * span;
         if (va >= end) break;
-        if (t.isPresent(i)) leafFn(t, i, va);
+        if (t.isPresent(i) && leafFn(t, i, va) === true) {
+          done = true;
+          return;
+        }
       }
       return;
     }
@@ -169,7 +176,7 @@ export function forEachPresent(
       let c = kids[i];
       if (typeof c === 'number' && t.level > 0 && (va < start || va + span > end)) c = splitHuge(k, mm, t, i, va);
       if (c instanceof TableNode) visit(c, va);
-      else if (typeof c === 'number') hugeFn(t, i, va);
+      else if (typeof c === 'number' && !done) hugeFn(t, i, va);
     }
   };
   visit(mm.root, 0);

@@ -7,7 +7,7 @@
  * shared/corpus/realworkloads/README.md where it measured them (cc1, as, ls).
  */
 
-import { rng } from '../rng.js';
+import { Rng } from '../rng.js';
 import { ACCESS_FETCH, ACCESS_READ, ACCESS_WRITE, type Kernel, type Task, type Yield } from './kernel.js';
 import { PROT_R, PROT_W, PROT_X } from './mm.js';
 
@@ -259,7 +259,7 @@ export function program(name: string): Program {
 export const SLICE = 256;
 
 /** The guest's random source (src/guest/rng.ts), one per task so scheduling does not change choices. */
-export const taskRng = rng;
+export const taskRng = (seed: number): Rng => new Rng(seed);
 
 /** A running process's view: its task, random source and access budget within the slice. */
 /**
@@ -282,7 +282,7 @@ export class Proc {
   constructor(
     readonly k: Kernel,
     readonly t: Task,
-    readonly rnd: () => number,
+    readonly rnd: Rng,
   ) {}
 
   /** One access (line-aligned word of the page); true if the slice is used up. */
@@ -304,9 +304,9 @@ export class Proc {
     for (let p = 0; p < n && !this.t.killed; p++) {
       let wrote = false;
       for (let j = 0; j < per; j++) {
-        const kind = j === 0 && w >= 1 ? ACCESS_WRITE : this.rnd() < w ? ACCESS_WRITE : ACCESS_READ;
+        const kind = j === 0 && w >= 1 ? ACCESS_WRITE : this.rnd.chance(w) ? ACCESS_WRITE : ACCESS_READ;
         if (kind === ACCESS_WRITE) wrote = true;
-        if (this.touch(kind, start + p * 4096 + Math.floor(this.rnd() * 64) * 64)) yield* this.tick();
+        if (this.touch(kind, start + p * 4096 + this.rnd.below(64) * 64)) yield* this.tick();
       }
       remember(wrote ? this.dirty : this.data, start + p * 4096);
     }
@@ -328,7 +328,7 @@ export class Proc {
     const { text, data, dirty, rnd } = this;
     for (let i = 0; i < n && !this.t.killed; i++) {
       // One draw per access: bits 0-5 pick the line, 6-25 the page, 26-31 the kind (40/40/20%).
-      const x = (rnd() * 4294967296) >>> 0;
+      const x = rnd.next() >>> 0;
       const line = (x & 63) * 64;
       const at = (x >>> 6) & 0xfffff;
       const kind = x >>> 26;
@@ -348,7 +348,7 @@ export class Proc {
     const stride = Math.max(1, Math.floor(pages / Math.max(1, n)));
     for (let p = 0; p < Math.min(n, pages) && !this.t.killed; p++) {
       for (let j = 0; j < per; j++) {
-        if (this.touch(ACCESS_FETCH, start + p * stride * 4096 + Math.floor(this.rnd() * 64) * 64)) yield* this.tick();
+        if (this.touch(ACCESS_FETCH, start + p * stride * 4096 + this.rnd.below(64) * 64)) yield* this.tick();
       }
       remember(this.text, start + p * stride * 4096);
     }
@@ -376,7 +376,7 @@ export function mapLibrary(k: Kernel, t: Task, lib: Library): { text: number; da
  * data, grows the heap, maps and uses anonymous areas, uses its stack, and
  * finally returns (the caller exits).
  */
-export function* runProgram(k: Kernel, t: Task, p: Program, rnd: () => number): Generator<Yield, void, void> {
+export function* runProgram(k: Kernel, t: Task, p: Program, rnd: Rng): Generator<Yield, void, void> {
   const l = k.layout;
   k.exec(t, { file: p.file, textPages: p.textPages, dataPages: p.dataPages, bssPages: p.bssPages, name: p.name });
   const u = new Proc(k, t, rnd);
@@ -417,18 +417,13 @@ export function* runProgram(k: Kernel, t: Task, p: Program, rnd: () => number): 
       }
     }
     yield* u.work(WORK_PER_PAGE * touched);
-    if (protects > 0 && anon.length > 0 && rnd() < 0.3) {
+    if (protects > 0 && anon.length > 0 && rnd.chance(0.3)) {
       k.mprotect(t, anon[anon.length - 1] as number, 4096, PROT_R);
       u.forget(anon[anon.length - 1] as number);
       protects--;
     }
     // Revisit recent heap pages: TLB hits and, past the TLB's reach, walks.
-    yield* u.pages(
-      heap + Math.floor(rnd() * Math.max(1, grown - 8)) * 4096,
-      Math.min(8, grown),
-      p.touches,
-      p.writeShare,
-    );
+    yield* u.pages(heap + rnd.below(Math.max(1, grown - 8)) * 4096, Math.min(8, grown), p.touches, p.writeShare);
   }
   for (let m = 0; m < p.anonUnmaps && m < anon.length; m++) k.munmap(t, anon[m] as number, p.anonPages * 4096);
 }

@@ -133,6 +133,67 @@ export interface VcpuState {
   queue: Task[];
 }
 
+/** Pages of a file per chunk of the page cache index. */
+const CHUNK_SHIFT = 12;
+const CHUNK_MASK = (1 << CHUNK_SHIFT) - 1;
+/** Pages a file's index spans (the key space of (file, page) pairs: page offsets beyond it carry into the file id). */
+const FILE_PAGES = 2 ** 24;
+
+/**
+ * The page cache index (Linux's address_space i_pages): (file, page) to
+ * frame, looked up on every file fault and fault-around slot. Per file, a
+ * sparse array of chunks of frame numbers (0 = not cached: frame 0 is never
+ * a page-cache page), so a lookup is two array loads and no hashing.
+ */
+export class PageCacheIndex {
+  /** Per file id, its chunks (index page >>> CHUNK_SHIFT). */
+  private readonly files: Array<Array<Int32Array | undefined> | undefined> = [];
+  /** Cached pages. */
+  size = 0;
+
+  /** The frame caching (file, page), or -1. */
+  get(file: number, page: number): number {
+    if (page >= FILE_PAGES) return this.get(file + Math.floor(page / FILE_PAGES), page % FILE_PAGES);
+    const chunk = this.files[file]?.[page >>> CHUNK_SHIFT];
+    const gfn = chunk === undefined ? 0 : (chunk[page & CHUNK_MASK] as number);
+    return gfn === 0 ? -1 : gfn;
+  }
+
+  has(file: number, page: number): boolean {
+    return this.get(file, page) >= 0;
+  }
+
+  /** Cache (file, page) in frame `gfn` (not yet cached). */
+  set(file: number, page: number, gfn: number): void {
+    if (page >= FILE_PAGES) {
+      this.set(file + Math.floor(page / FILE_PAGES), page % FILE_PAGES, gfn);
+      return;
+    }
+    let chunks = this.files[file];
+    if (chunks === undefined) {
+      chunks = [];
+      this.files[file] = chunks;
+    }
+    let chunk = chunks[page >>> CHUNK_SHIFT];
+    if (chunk === undefined) {
+      chunk = new Int32Array(1 << CHUNK_SHIFT);
+      chunks[page >>> CHUNK_SHIFT] = chunk;
+    }
+    if (chunk[page & CHUNK_MASK] === 0) this.size++;
+    chunk[page & CHUNK_MASK] = gfn;
+  }
+
+  /** Every cached frame. */
+  frames(): number[] {
+    const out: number[] = [];
+    for (const chunks of this.files) {
+      if (chunks === undefined) continue;
+      for (const chunk of chunks) if (chunk !== undefined) for (const gfn of chunk) if (gfn !== 0) out.push(gfn);
+    }
+    return out;
+  }
+}
+
 export class KernelState {
   readonly layout: KernelLayout;
   readonly frames: FrameAllocator;
@@ -146,8 +207,8 @@ export class KernelState {
   readonly spans: number[];
   pagingOn = false;
   zeroPage = 0;
-  /** Page cache: (file, page) key -> frame. */
-  readonly pageCache = new Map<number, number>();
+  /** Page cache: (file, page) -> frame. */
+  readonly pageCache = new PageCacheIndex();
   /** Every file page counts as cached (KernelOptions.pageCache 'warm'): set at boot. */
   warmPageCache = false;
   nextPid = 1;

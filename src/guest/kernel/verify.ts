@@ -68,7 +68,7 @@ export function checkBalloon(k: KernelState): void {
       `balloon: the allocator counts ${f.balloonedFrames} ballooned frames, the balloon holds ${b.held.length}`,
     );
   }
-  const inUse = new Set<number>([k.zeroPage, ...k.pageCache.values(), ...f.freeListed()]);
+  const inUse = new Set<number>([k.zeroPage, ...k.pageCache.frames(), ...f.freeListed()]);
   const mms = new Set<Mm>([k.initMm]);
   for (const t of k.tasks) mms.add(t.mm);
   for (const mm of mms) tableFrames(mm.root, inUse);

@@ -70,7 +70,7 @@ function* afterFork(u: Proc): Body {
 /** A parent's own work between forks: it dirties a few of its pages (they are copy-on-write after fork). */
 function* parentWork(u: Proc, heap: number, pages: number): Body {
   for (let i = 0; i < pages; i++) {
-    u.touch(ACCESS_WRITE, heap + i * 4096 + Math.floor(u.rnd() * 64) * 64);
+    u.touch(ACCESS_WRITE, heap + i * 4096 + u.rnd.below(64) * 64);
   }
   yield* u.tick();
 }
@@ -209,8 +209,8 @@ const bigmem: Workload = {
       yield* u.pages(heap, pages, 1, 1);
       let aged = heap;
       for (let i = 0; i < accesses && !t.killed; i++) {
-        const va = heap + Math.floor(rnd() * pages) * 4096 + Math.floor(rnd() * 64) * 64;
-        if (u.touch(rnd() < 0.25 ? ACCESS_WRITE : ACCESS_READ, va)) {
+        const va = heap + rnd.below(pages) * 4096 + rnd.below(64) * 64;
+        if (u.touch(rnd.chance(0.25) ? ACCESS_WRITE : ACCESS_READ, va)) {
           yield* u.tick();
           // kswapd-like aging: clear accessed bits of a stretch of the heap now and then.
           if (i % (SLICE * 64) < SLICE) aged = k.age(t.mm, aged >= heap + bytes ? heap : aged, 512);
@@ -238,7 +238,7 @@ const mmapchurn: Workload = {
           const r2 = taskRng(p.seed ^ (0x5151 * (i + 1)));
           const u = new Proc(k, t, r2);
           for (let r = 0; r < rounds && !t.killed; r++) {
-            const pages = 1 + Math.floor(r2() * 64);
+            const pages = 1 + r2.below(64);
             const a = k.mmap(t, pages * 4096, PROT_R | PROT_W);
             yield* u.pages(a, pages, 2, 0.7);
             k.munmap(t, a, pages * 4096);
@@ -282,14 +282,11 @@ const server: Workload = {
             const v = new Proc(k, t, r2);
             const stack = k.mmap(t, 16 * 4096, PROT_R | PROT_W);
             for (let r = 0; r < requests && !t.killed; r++) {
-              const file = SERVER_FILES + Math.floor(r2() * 64);
+              const file = SERVER_FILES + r2.below(64);
               const f = k.mmap(t, fileBytes, PROT_R, file, 0, `file${file - SERVER_FILES}`);
               for (let pg = 0; pg < 4; pg++) v.touch(ACCESS_READ, f + pg * 4096 + (r % 64) * 64);
               for (let j = 0; j < 24; j++) {
-                v.touch(
-                  ACCESS_READ,
-                  heap + Math.floor(r2() * (heapBytes / 4096 / 4)) * 4096 + Math.floor(r2() * 64) * 64,
-                );
+                v.touch(ACCESS_READ, heap + r2.below(heapBytes / 4096 / 4) * 4096 + r2.below(64) * 64);
               }
               v.touch(ACCESS_WRITE, stack + 15 * 4096 + (r % 64) * 64);
               k.munmap(t, f, fileBytes);
