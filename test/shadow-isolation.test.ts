@@ -207,3 +207,27 @@ test('the checker sees a magic entry with a truncated frame or path-dependent ri
   f[1] = hi;
   assert.equal(pager.checkInvariants(), null);
 });
+
+test('the checker sees a writable shadow entry missing from the writable reverse map', () => {
+  // 4-level tables at 0x1000..0x4000; VA 0 maps the data page at gfn 0x10, writable; one write makes its shadow writable.
+  const pw = (gpa: number, v: bigint): string => `{"op":"pwrite","gpa":${hx(gpa)},"size":8,"value":${hx(v)}}`;
+  const text = `${[
+    '{"op":"machine","vcpus":1,"memory":"0x1000000"}',
+    pw(0x1000, 0x2000n | P | RW | US),
+    pw(0x2000, 0x3000n | P | RW | US),
+    pw(0x3000, 0x4000n | P | RW | US),
+    pw(0x4000, 0x10000n | P | RW | US),
+    '{"op":"wrcr","reg":"cr4","value":"0x20"}',
+    '{"op":"wrmsr","msr":"efer","value":"0x900"}',
+    '{"op":"wrcr","reg":"cr3","value":"0x1000"}',
+    '{"op":"wrcr","reg":"cr0","value":"0x80010011"}',
+    '{"op":"write","va":"0x8","size":8,"value":"0x1","cpl":3}',
+  ].join('\n')}\n`;
+  const pager = new ShadowPager({ switches: { oos: false } });
+  runText(text, { pager });
+  assert.equal(pager.checkInvariants(), null);
+  // Reach into the pager as a bug would: forget the writable mapping of gfn 0x10.
+  const inner = pager as unknown as { set: { writable: { take(gfn: number): number[] } } };
+  assert.equal(inner.set.writable.take(0x10).length, 1, 'one shadow entry maps the data page writable');
+  assert.match(pager.checkInvariants() ?? '', /missing from the writable reverse map/);
+});

@@ -65,6 +65,13 @@ export interface AuditView {
   isRamRw(gfn: number): boolean;
   /** May a shadow map `gfn` writable (not a write-protected guest table, logged dirty if logging)? */
   writableOk(gfn: number): string | null;
+  /**
+   * Does the pager's writable reverse map record entry `index` of l1 shadow
+   * `smfn` as mapping `gfn` writable? (Revoking write access finds the
+   * entries through it, so a writable entry it misses would stay writable.)
+   * Absent: the pager keeps no such map.
+   */
+  recordedWritable?(gfn: number, smfn: number, index: number): boolean;
   /** May a shadow superpage cover guest frames [first, first+count) at all? */
   superpageOk(first: number, count: number): string | null;
   roots(): Iterable<AuditRoot>;
@@ -168,7 +175,7 @@ class PathAudit {
       if (isMagic(lo, hi)) {
         p = sh.level === 1 ? this.magic(acc, xd, lo, hi, eHi, eLo, where) : `${where}: magic entry above l1`;
       } else if (sh.level === 1 || (lo & PTE_PS) !== 0) {
-        p = this.leaf(sh, acc, xd, lo, hi, eHi, eLo, where);
+        p = this.leaf(sh, i, acc, xd, lo, hi, eHi, eLo, where);
       } else {
         p = this.upper(sh, i, lo, hi, where);
         if (p === null) {
@@ -252,6 +259,7 @@ class PathAudit {
 
   private leaf(
     sh: Shadow,
+    index: number,
     acc: number,
     xd: number,
     lo: number,
@@ -286,6 +294,8 @@ class PathAudit {
       return `${where}: writable, the guest's page is read-only or clean`;
     if (sh.level > 1) return null; // superpageOk: all ram_rw, none a shadowed table, not logging
     if (!v.isRamRw(gfn)) return `${where}: writable over gfn ${gfn}, which is not ram_rw`;
+    if (v.recordedWritable !== undefined && !v.recordedWritable(gfn, sh.smfn, index))
+      return `${where}: writable over gfn ${gfn}, missing from the writable reverse map`;
     const p = v.writableOk(gfn);
     return p === null ? null : `${where}: ${p}`;
   }

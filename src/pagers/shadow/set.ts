@@ -101,6 +101,12 @@ export class WritableMap {
     return v === WR_NONE ? 0 : v >= 0 ? 1 : (this.shared[-2 - v] as Set<number>).size;
   }
 
+  /** Is `slot` recorded as mapping `gfn` writable? */
+  has(gfn: number, slot: number): boolean {
+    const v = this.at(gfn);
+    return v === WR_NONE ? false : v >= 0 ? v === slot : (this.shared[-2 - v] as Set<number>).has(slot);
+  }
+
   /** The indexes of the entries of shadow frame `smfn` that map `gfn` writable, ascending. */
   indexesIn(gfn: number, smfn: number): number[] {
     const v = this.at(gfn);
@@ -163,6 +169,11 @@ export class ShadowSet {
   /** How many shadow l1 entries map `gfn` writable (Xen: its type count; not where they are). */
   writableCount(gfn: number): number {
     return this.writable.count(gfn);
+  }
+
+  /** Does the writable reverse map record shadow slot `slot` (smfn * 1024 + index) as mapping `gfn`? (The audit's check.) */
+  recordsWritable(gfn: number, slot: number): boolean {
+    return this.writable.has(gfn, slot);
   }
 
   /**

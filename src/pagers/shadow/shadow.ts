@@ -527,6 +527,7 @@ export class ShadowPager implements Pager {
         if (!this.dirty.writableOk(gfn)) return `writable, gfn ${gfn} not logged dirty`;
         return null;
       },
+      recordedWritable: (gfn, smfn, index) => this.set.recordsWritable(gfn, smfn * 1024 + index),
       superpageOk: (first, count) => {
         if (this.dirty.on) return 'a shadow superpage in log-dirty mode';
         if (!this.prop.canMapLarge(first, count))
