@@ -147,6 +147,8 @@ export class Tlb {
   private missHi = 0;
   private missLo = 0;
   private missPcid = -1;
+  /** The large-page size that lookup probed (a fill of another size, 2 MiB pieces of a 4 MiB page, was not looked for). */
+  private missLargeShift = 21;
 
   /** `clockLimit`: where use stamps are renumbered (tests lower it to exercise renumbering). */
   constructor(
@@ -227,6 +229,7 @@ export class Tlb {
     this.missHi = vaHi;
     this.missLo = vaLo;
     this.missPcid = pcid;
+    this.missLargeShift = largeShift;
     return false;
   }
 
@@ -274,7 +277,11 @@ export class Tlb {
     let oldest = 0x7fffffff;
     // After a lookup of this address missed, no way holds the page for this
     // context: the first free way, else the least recently used, is the victim.
-    const missed = vaLo === this.missLo && vaHi === this.missHi && pcid === this.missPcid;
+    const missed =
+      vaLo === this.missLo &&
+      vaHi === this.missHi &&
+      pcid === this.missPcid &&
+      (shift === 12 || shift === 30 || shift === this.missLargeShift);
     this.missPcid = -1;
     for (let i = base, end = base + a.ways; i < end; i++) {
       const x = a.ctx[i] as number;
