@@ -262,16 +262,19 @@ export class UpperCaches {
    */
   hitSlot = 0;
   /**
-   * The last lookup: its address, PCID and mode, and by level whether it
-   * missed there (1) with the key and hash home it computed. A fill of that
-   * level for that address then inserts at once (the entry is known absent)
-   * instead of searching again; any other insert at the level clears the mark.
+   * The last lookup: its address, PCID and mode, and by level (bit `level`)
+   * whether the entry was absent there — the level was empty (`absent` only)
+   * or its search missed (`keyed` too, with the key and hash home it
+   * computed). A fill of that level for that address then inserts at once
+   * (the entry is known absent) instead of searching again; any other insert
+   * at the level clears the bits.
    */
   private lastHi = 0;
   private lastLo = 0;
   private lastPcid = -1;
   private lastMode: PagingMode | null = null;
-  private readonly missed = new Uint8Array(6);
+  private absent = 0;
+  private keyed = 0;
   private readonly missLo = new Int32Array(6);
   private readonly missHi = new Int32Array(6);
   private readonly missHome = new Int32Array(6);
@@ -290,26 +293,37 @@ export class UpperCaches {
 
   /**
    * Find the deepest cached entry for `va` in `mode` below `from` (the level
-   * the walk would read first); its level (0: none) and hit* fields.
+   * the walk would read first); its level (0: none) and hit* fields. Each
+   * cache looked in and missed counts a miss: the deeper ones are looked in
+   * first.
    */
   lookup(mode: PagingMode, from: number, vaHi: number, vaLo: number, pcid: number): number {
     const shifts = mode.shift;
-    const missed = this.missed;
-    missed[2] = missed[3] = missed[4] = missed[5] = 0;
+    const levels = this.levels;
     this.lastHi = vaHi;
     this.lastLo = vaLo;
     this.lastPcid = pcid;
     this.lastMode = mode;
+    let absent = 0;
+    let keyed = 0;
     for (let level = 2; level <= from; level++) {
-      const c = this.levels[level];
-      if (c === null || c === undefined) continue;
+      const c = levels[level] as LevelCache | null;
+      if (c === null) continue;
+      // An empty cache (after every flush) needs no key: a fill computes it.
+      if (c.used === 0) {
+        c.misses++;
+        absent |= 1 << level;
+        continue;
+      }
       const shift = shifts[level] as number;
       const lo = tagLo(vaHi, vaLo, shift);
       const hi = keyHiOf(vaHi, shift, pcid);
       const home = c.homeOf(lo, pcid);
-      const i = c.used === 0 ? -1 : c.find(lo, hi, home);
+      const i = c.find(lo, hi, home);
       if (i < 0) {
-        missed[level] = 1;
+        c.misses++;
+        absent |= 1 << level;
+        keyed |= 1 << level;
         this.missLo[level] = lo;
         this.missHi[level] = hi;
         this.missHome[level] = home;
@@ -319,17 +333,12 @@ export class UpperCaches {
       c.saved += from - level + 1;
       c.touch(i);
       this.hitSlot = i;
-      // The deeper caches were looked in first, and missed.
-      for (let l = 2; l < level; l++) {
-        const u = this.levels[l];
-        if (u !== null && u !== undefined) u.misses++;
-      }
+      this.absent = absent;
+      this.keyed = keyed;
       return level;
     }
-    for (let level = 2; level <= from; level++) {
-      const c = this.levels[level];
-      if (c !== null && c !== undefined) c.misses++;
-    }
+    this.absent = absent;
+    this.keyed = keyed;
     return 0;
   }
 
@@ -345,17 +354,24 @@ export class UpperCaches {
     acc: number,
     xd: number,
   ): void {
-    const c = this.levels[level];
-    if (c === null || c === undefined) return;
+    const c = this.levels[level] as LevelCache | null;
+    if (c === null) return;
+    const bit = 1 << level;
     let i: number;
     if (
-      this.missed[level] === 1 &&
+      (this.absent & bit) !== 0 &&
       vaLo === this.lastLo &&
       vaHi === this.lastHi &&
       pcid === this.lastPcid &&
       mode === this.lastMode
     ) {
-      i = c.insert(this.missLo[level] as number, this.missHi[level] as number, this.missHome[level] as number, pcid);
+      if ((this.keyed & bit) !== 0) {
+        i = c.insert(this.missLo[level] as number, this.missHi[level] as number, this.missHome[level] as number, pcid);
+      } else {
+        const shift = mode.shift[level] as number;
+        const lo = tagLo(vaHi, vaLo, shift);
+        i = c.insert(lo, keyHiOf(vaHi, shift, pcid), c.homeOf(lo, pcid), pcid);
+      }
     } else {
       const shift = mode.shift[level] as number;
       const lo = tagLo(vaHi, vaLo, shift);
@@ -365,7 +381,8 @@ export class UpperCaches {
       if (i >= 0) c.touch(i);
       else i = c.insert(lo, hi, home, pcid);
     }
-    this.missed[level] = 0;
+    this.absent &= ~bit;
+    this.keyed &= ~bit;
     c.fills++;
     c.next[i] = next;
     c.mfn[i] = mfn;
