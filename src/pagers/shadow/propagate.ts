@@ -326,7 +326,9 @@ export class Propagator implements LeafSetter {
     const g = st.guestSpace.frameForRead(gfn);
     let flush = false;
     let hookup = false;
-    for (const sh of [...list]) {
+    // A change may free a shadow of this frame (cache.ts splices it from the
+    // list): walk a copy when there are several (most frames have one).
+    for (const sh of list.length === 1 ? list : [...list]) {
       if (!st.byMfn.has(sh.smfn)) continue; // freed by an earlier entry's change
       const wide = sh.guestWide;
       const entryBytes = wide ? 8 : 4;
