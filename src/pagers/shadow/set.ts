@@ -73,7 +73,7 @@ export class WritableMap {
     else if (v >= 0) {
       if (v === slot) return;
       const k = this.freeShared.pop() ?? this.shared.length;
-      this.shared[k] = new Set([v, slot]);
+      this.shared[k] = new Set<number>().add(v).add(slot);
       this.put(gfn, -2 - k);
     } else (this.shared[-2 - v] as Set<number>).add(slot);
   }
