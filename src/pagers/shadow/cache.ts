@@ -450,10 +450,15 @@ export class ShadowCache implements ShadowReleaser {
    */
   unshadow(gfn: number): boolean {
     const st = this.st;
+    const list = st.byGfn.get(gfn);
+    if (list === undefined) return true;
     let flush = false;
-    for (const sh of [...(st.byGfn.get(gfn) ?? [])]) {
+    // Unhooking the last parent frees a shadow (free() splices it from the
+    // list): walk a copy when there are several. Each unhook deletes only the
+    // slot being visited from `ups`, which a Set's iteration allows.
+    for (const sh of list.length === 1 ? list : [...list]) {
       if (sh.pinned || this.inPdpte(sh)) continue;
-      for (const slot of [...sh.ups]) {
+      for (const slot of sh.ups) {
         const parent = st.byMfn.get(Math.floor(slot / 1024));
         if (parent !== undefined && this.set.setEntry(parent, slot % 1024, 0, 0, null)) flush = true;
       }

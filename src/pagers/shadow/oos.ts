@@ -62,6 +62,8 @@ export class OutOfSync implements FixupRecorder {
   /** Out-of-sync guest l1s by frame, and each vCPU's slots. */
   private readonly pages = new Map<number, OosPage>();
   private readonly slots: Array<Array<OosPage | null>>;
+  /** Snapshot buffers of pages back in sync, for the next pages to go out of sync (no allocation per unsync). */
+  private readonly spare: Uint32Array[] = [];
   private leaves: LeafSetter | null = null;
 
   constructor(
@@ -152,10 +154,10 @@ export class OutOfSync implements FixupRecorder {
     // Xen's oos_hash_add (oos.c): a page's home slot is its machine frame
     // mod 3. A page at home there moves on to the next slot, whose occupant
     // is evicted (resynced); one that had moved on is evicted itself.
-    const home = (g: number): number => st.domain.placement.mfnOf(g) % OOS_PER_VCPU;
-    const slot = home(gfn);
+    const placement = st.domain.placement;
+    const slot = placement.mfnOf(gfn) % OOS_PER_VCPU;
     const occupant = slots[slot];
-    if (occupant != null && home(occupant.gfn) === slot) {
+    if (occupant != null && placement.mfnOf(occupant.gfn) % OOS_PER_VCPU === slot) {
       const next = (slot + 1) % OOS_PER_VCPU;
       const victim = slots[next];
       if (victim != null) this.resync(victim.gfn, 'evicted');
@@ -163,14 +165,9 @@ export class OutOfSync implements FixupRecorder {
       slots[next] = occupant;
       slots[slot] = null;
     } else if (occupant != null) this.resync(occupant.gfn, 'evicted');
-    const page: OosPage = {
-      gfn,
-      vcpu: cpu.index,
-      slot,
-      snapshot: st.guestSpace.frameForRead(gfn).slice(),
-      fixups: [],
-      nextFixup: 0,
-    };
+    const snapshot = this.spare.pop() ?? new Uint32Array(1024);
+    snapshot.set(st.guestSpace.frameForRead(gfn));
+    const page: OosPage = { gfn, vcpu: cpu.index, slot, snapshot, fixups: [], nextFixup: 0 };
     slots[slot] = page;
     this.pages.set(gfn, page);
     st.p2m.protect(gfn, false);
@@ -252,10 +249,11 @@ export class OutOfSync implements FixupRecorder {
     if (page === undefined) return;
     const st = this.st;
     const c = st.counters;
-    this.forget(gfn);
+    this.detach(page);
     c['oos.resyncs']++;
     c[`oos.resync.${cause}`]++;
     let flush = this.diff(gfn, page.snapshot, false);
+    this.spare.push(page.snapshot);
     st.p2m.protect(gfn, true);
     if (st.sw.rmap) {
       if (this.set.revokeWrite(gfn)) flush = true;
@@ -313,7 +311,13 @@ export class OutOfSync implements FixupRecorder {
   forget(gfn: number): void {
     const page = this.pages.get(gfn);
     if (page === undefined) return;
-    this.pages.delete(gfn);
+    this.detach(page);
+    this.spare.push(page.snapshot);
+  }
+
+  /** `page` is no longer out of sync (its snapshot is the caller's to recycle). */
+  private detach(page: OosPage): void {
+    this.pages.delete(page.gfn);
     (this.slots[page.vcpu] as Array<OosPage | null>)[page.slot] = null;
   }
 

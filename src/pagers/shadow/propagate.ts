@@ -326,8 +326,11 @@ export class Propagator implements LeafSetter {
     const g = st.guestSpace.frameForRead(gfn);
     let flush = false;
     let hookup = false;
-    for (const sh of [...list]) {
-      if (!st.byMfn.has(sh.smfn)) continue; // freed by an earlier entry's change
+    // A change may free a shadow of this frame (cache.ts splices it from the
+    // list): walk a copy when there are several (most frames have one).
+    const several = list.length > 1;
+    for (const sh of several ? [...list] : list) {
+      if (several && !st.byMfn.has(sh.smfn)) continue; // freed by an earlier shadow's change
       const wide = sh.guestWide;
       const entryBytes = wide ? 8 : 4;
       const fmt = sh.fmt;

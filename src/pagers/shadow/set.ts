@@ -31,6 +31,11 @@ const WR_CHUNK_SHIFT = 12;
 const WR_CHUNK_MASK = (1 << WR_CHUNK_SHIFT) - 1;
 /** A chunk's value for a frame with no writable mapping; below it, -2 - k names shared set k. */
 const WR_NONE = -1;
+/**
+ * k of a chunk's value -2 - k, as a small integer: the chunk holds doubles,
+ * and an array indexed by a double takes V8's slow path.
+ */
+const sharedIndex = (v: number): number => (-2 - v) | 0;
 
 /**
  * Writable reverse map: guest frame -> the shadow leaf slots (smfn * 1024 +
@@ -73,16 +78,16 @@ export class WritableMap {
     else if (v >= 0) {
       if (v === slot) return;
       const k = this.freeShared.pop() ?? this.shared.length;
-      this.shared[k] = new Set([v, slot]);
+      this.shared[k] = new Set<number>().add(v).add(slot);
       this.put(gfn, -2 - k);
-    } else (this.shared[-2 - v] as Set<number>).add(slot);
+    } else this.sharedSet(v).add(slot);
   }
 
   remove(gfn: number, slot: number): void {
     const v = this.at(gfn);
     if (v === slot) this.put(gfn, WR_NONE);
     else if (v < WR_NONE) {
-      const set = this.shared[-2 - v] as Set<number>;
+      const set = this.sharedSet(v);
       set.delete(slot);
       if (set.size === 0) this.drop(gfn, v);
     }
@@ -90,21 +95,27 @@ export class WritableMap {
 
   /** Forget shared set `v` of `gfn`. */
   private drop(gfn: number, v: number): void {
-    this.shared[-2 - v] = undefined;
-    this.freeShared.push(-2 - v);
+    const k = sharedIndex(v);
+    this.shared[k] = undefined;
+    this.freeShared.push(k);
     this.put(gfn, WR_NONE);
+  }
+
+  /** The shared set a chunk's value `v` (< WR_NONE) names. */
+  private sharedSet(v: number): Set<number> {
+    return this.shared[sharedIndex(v)] as Set<number>;
   }
 
   /** How many slots map `gfn` writable (Xen: the frame's type count). */
   count(gfn: number): number {
     const v = this.at(gfn);
-    return v === WR_NONE ? 0 : v >= 0 ? 1 : (this.shared[-2 - v] as Set<number>).size;
+    return v === WR_NONE ? 0 : v >= 0 ? 1 : this.sharedSet(v).size;
   }
 
   /** Is `slot` recorded as mapping `gfn` writable? */
   has(gfn: number, slot: number): boolean {
     const v = this.at(gfn);
-    return v === WR_NONE ? false : v >= 0 ? v === slot : (this.shared[-2 - v] as Set<number>).has(slot);
+    return v === WR_NONE ? false : v >= 0 ? v === slot : this.sharedSet(v).has(slot);
   }
 
   /** The indexes of the entries of shadow frame `smfn` that map `gfn` writable, ascending. */
@@ -113,7 +124,7 @@ export class WritableMap {
     if (v === WR_NONE) return [];
     if (v >= 0) return Math.floor(v / 1024) === smfn ? [v % 1024] : [];
     const out: number[] = [];
-    for (const slot of this.shared[-2 - v] as Set<number>) if (Math.floor(slot / 1024) === smfn) out.push(slot % 1024);
+    for (const slot of this.sharedSet(v)) if (Math.floor(slot / 1024) === smfn) out.push(slot % 1024);
     return out.sort((a, b) => a - b);
   }
 
@@ -125,7 +136,7 @@ export class WritableMap {
       this.put(gfn, WR_NONE);
       return [v];
     }
-    const slots = [...(this.shared[-2 - v] as Set<number>)];
+    const slots = [...this.sharedSet(v)];
     this.drop(gfn, v);
     return slots;
   }

@@ -91,6 +91,17 @@ export function hwL1Slot(st: ShadowState, cpu: Cpu, vaHi: number, vaLo: number):
 /** 2^32, to build 64-bit addresses from halves. */
 const TWO32 = 2 ** 32;
 
+// The 4-level guesses' bases, as page numbers (a linear map's by the guest table level).
+/** Windows' linear map at 0xfffff68000000000. */
+const WIN_LINEAR = [0, 0xfffff68000000, 0xfffff6fb40000, 0xfffff6fb7da00];
+/**
+ * Linux's direct map at 0xffff880000000000 (older kernels: 0xffff810000000000,
+ * 0x0000010000000000), Solaris' kpm at 0xfffffe0000000000.
+ */
+const DIRECT_MAPS = [0xffff880000000, 0xffff810000000, 0x0000010000000, 0xfffffe0000000];
+/** FreeBSD's linear map at 0xffff800000000000 (its direct map at 0xffffff0000000000 is tried last). */
+const BSD_LINEAR = [0, 0xffff800000000, 0xffff804000000, 0xffff804020000];
+
 export class WriteAccess {
   /** Per vCPU: the l1 shadow (smfn) where a search last removed a writable mapping (-1: none). */
   private readonly lastSmfn: number[];
@@ -176,16 +187,10 @@ export class WriteAccess {
       if (level === 2 && at(0xbfdfc, Math.floor(v / 2 ** 30))) return true;
     } else if (mode === '4-level') {
       const shift = 12 + 9 * level; // bytes of address space per page of entries at this level
-      // Windows' linear map at 0xfffff68000000000.
-      const win = [0, 0xfffff68000000, 0xfffff6fb40000, 0xfffff6fb7da00];
-      if (level >= 1 && level <= 3 && at(win[level] as number, Math.floor(v / 2 ** shift))) return true;
-      // Linux's direct map at 0xffff880000000000 (older kernels: 0xffff810000000000,
-      // 0x0000010000000000), Solaris' kpm at 0xfffffe0000000000.
-      for (const base of [0xffff880000000, 0xffff810000000, 0x0000010000000, 0xfffffe0000000])
-        if (at(base, gfn)) return true;
-      // FreeBSD's linear map at 0xffff800000000000 and direct map at 0xffffff0000000000.
-      const bsd = [0, 0xffff800000000, 0xffff804000000, 0xffff804020000];
-      if (level >= 1 && level <= 3 && at(bsd[level] as number, Math.floor(v / 2 ** shift))) return true;
+      // Windows' linear map, the direct maps, FreeBSD's linear map and direct map.
+      if (level >= 1 && level <= 3 && at(WIN_LINEAR[level] as number, Math.floor(v / 2 ** shift))) return true;
+      for (const base of DIRECT_MAPS) if (at(base, gfn)) return true;
+      if (level >= 1 && level <= 3 && at(BSD_LINEAR[level] as number, Math.floor(v / 2 ** shift))) return true;
       if (at(0xffffff0000000, gfn)) return true;
     }
     return false;
@@ -222,19 +227,45 @@ export class WriteAccess {
     }
   }
 
-  /** The l1 and fl1 shadows in the order Xen's hash_foreach visits them: by bucket, newest first within one. */
+  /** hashOrder()'s working space, reused: the l1 shadows oldest first, their buckets, and where each bucket starts. */
+  private readonly l1s: Shadow[] = [];
+  private l1Bucket = new Int32Array(64);
+  private readonly bucketStart = new Int32Array(HASH_BUCKETS + 1);
+  private readonly order: Shadow[] = [];
+
+  /**
+   * The l1 and fl1 shadows in the order Xen's hash_foreach visits them: by
+   * bucket, newest first within one (byMfn holds them oldest first). A
+   * counting sort into a reused array: valid until the next call.
+   */
   private hashOrder(): Shadow[] {
     const st = this.st;
     const placement = st.domain.placement;
-    const buckets: Shadow[][] = Array.from({ length: HASH_BUCKETS }, () => []);
+    const l1s = this.l1s;
+    const start = this.bucketStart;
+    l1s.length = 0;
+    start.fill(0);
     for (const sh of st.byMfn.values()) {
       if (sh.level !== 1) continue;
       // Xen hashes a guest table's shadow by its machine frame, an fl1 by its guest frame.
-      const n = sh.fl ? sh.gfn : placement.mfnOf(sh.gfn);
-      (buckets[shHash(n, l1Type(sh))] as Shadow[]).push(sh);
+      const b = shHash(sh.fl ? sh.gfn : placement.mfnOf(sh.gfn), l1Type(sh));
+      if (l1s.length === this.l1Bucket.length) {
+        const grown = new Int32Array(2 * l1s.length);
+        grown.set(this.l1Bucket);
+        this.l1Bucket = grown;
+      }
+      this.l1Bucket[l1s.length] = b;
+      l1s.push(sh);
+      (start[b + 1] as number)++;
     }
-    const order: Shadow[] = [];
-    for (const b of buckets) for (let i = b.length - 1; i >= 0; i--) order.push(b[i] as Shadow);
+    for (let b = 0; b < HASH_BUCKETS; b++) (start[b + 1] as number) += start[b] as number;
+    // Newest first within a bucket: place from the newest down.
+    const order = this.order;
+    order.length = l1s.length;
+    for (let i = l1s.length - 1; i >= 0; i--) {
+      const b = this.l1Bucket[i] as number;
+      order[(start[b] as number)++] = l1s[i] as Shadow;
+    }
     return order;
   }
 }
