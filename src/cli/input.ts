@@ -2,8 +2,7 @@
  * The CLI's readers of user files, each with its limit (src/import/input.ts
  * enforces them); every failure is a one-line UsageError.
  */
-import { statSync } from 'node:fs';
-import { capacityFor, MAX_LINE_BYTES, type Scenario, ScenarioError, ScenarioParser } from '../guest/scenario/parse.js';
+import { MAX_LINE_BYTES, type Scenario, ScenarioError, ScenarioParser } from '../guest/scenario/parse.js';
 import { forEachLineBytes, InputError, readWholeText } from '../import/input.js';
 import { type CostModel, CostsError, DEFAULT_COSTS, parseCosts } from '../metrics/costs.js';
 import { userErrors } from './errors.js';
@@ -18,7 +17,6 @@ export function readScenario(file: string): Scenario {
   return userErrors(file, () => {
     const parser = new ScenarioParser(file);
     parser.decode = utf8Text;
-    parser.capacity = capacityFor(fileSize(file));
     const lines = forEachLineBytes(
       file,
       { maxLine: MAX_LINE_BYTES, maxBytes: MAX_SCENARIO_BYTES, what: 'a scenario' },
@@ -26,16 +24,6 @@ export function readScenario(file: string): Scenario {
     );
     return parser.finish(lines);
   }, [ScenarioError, InputError]);
-}
-
-/** A regular file's size, for sizing what is read from it; 0 for "-", a pipe or a file that cannot be statted (the reader reports that). */
-function fileSize(file: string): number {
-  if (file === '-') return 0;
-  try {
-    return statSync(file).size;
-  } catch {
-    return 0;
-  }
 }
 
 /** A line's bytes as text, as the line reader has always decoded them (Buffer's UTF-8). */

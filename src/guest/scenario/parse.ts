@@ -48,16 +48,6 @@ export const MAX_SCENARIO_OPS = 1 << 24;
 /** Longest scenario line a reader accepts, in bytes (real ones are under 200). */
 export const MAX_LINE_BYTES = 1 << 20;
 
-/**
- * Operations to make room for in a scenario of `bytes` bytes: one per 40
- * bytes (real operation lines are 30 to 60), so that a file's batch is
- * allocated once rather than grown by doubling, which copies every operand
- * array each time; a file of shorter lines still grows.
- */
-export function capacityFor(bytes: number): number {
-  return Math.min(MAX_SCENARIO_OPS, Math.max(1024, Math.ceil(bytes / 40)));
-}
-
 export class ScenarioError extends Error {
   constructor(
     readonly file: string,
@@ -114,7 +104,6 @@ const TEXT_CHUNK = 1 << 16;
  */
 export function parseScenario(text: string, file: string): Scenario {
   const parser = new ScenarioParser(file);
-  parser.capacity = capacityFor(text.length);
   const encoder = new TextEncoder();
   let buf = new Uint8Array(3 * TEXT_CHUNK);
   let lineNo = 0;
@@ -158,8 +147,6 @@ export function parseScenario(text: string, file: string): Scenario {
  */
 export class ScenarioParser {
   scenario: Scenario | null = null;
-  /** Room for operations in the batch the machine line creates (capacityFor), grown when it fills. */
-  capacity = 1024;
   /** Operations parsed so far, over every batch. */
   ops = 0;
   /** `maxOps`: a streaming reader that keeps only batches may allow more than a whole scenario. */
@@ -238,7 +225,7 @@ export class ScenarioParser {
         fail('"memory" must be a non-zero multiple of 4096 no larger than 2^40');
       }
       const maxphyaddr = Object.hasOwn(o, 'maxphyaddr') ? small('maxphyaddr', 32, 52) : 40;
-      this.scenario = new Scenario({ vcpus, memory, maxphyaddr }, this.capacity);
+      this.scenario = new Scenario({ vcpus, memory, maxphyaddr });
       return;
     }
     if (this.scenario === null) fail('the first operation must be "machine"');
