@@ -89,29 +89,54 @@ function toNumber(x: U64): number {
   return x.hi * 0x100000000 + x.lo;
 }
 
-/** Parse and validate a whole scenario. Throws ScenarioError on the first problem. */
+/** Characters of a scenario text encoded at a time (a chunk stretches to hold a longer line). */
+const TEXT_CHUNK = 1 << 16;
+
+/**
+ * Parse and validate a whole scenario. Throws ScenarioError on the first problem.
+ *
+ * The scanner reads bytes: the text is encoded a chunk of whole lines at a
+ * time into one reused buffer (UTF-8 takes at most 3 bytes per UTF-16 unit),
+ * rather than whole, which would touch as many fresh bytes as the text
+ * holds. A line the scanner leaves to the general parser is taken from
+ * `text` (line k of both is the same line), whose position is brought
+ * forward only then.
+ */
 export function parseScenario(text: string, file: string): Scenario {
   const parser = new ScenarioParser(file);
-  // The scanner reads bytes; a line it leaves to the general parser is taken from `text`
-  // (line k of both is the same line), whose position is brought forward only then.
-  const bytes = new TextEncoder().encode(text);
+  const encoder = new TextEncoder();
+  let buf = new Uint8Array(3 * TEXT_CHUNK);
   let lineNo = 0;
-  let start = 0;
   let textLine = 1;
   let textStart = 0;
-  for (;;) {
-    let end = bytes.indexOf(10, start);
-    if (end < 0) end = bytes.length;
-    if (!parser.scanLine(bytes, start, end, ++lineNo)) {
-      for (; textLine < lineNo; textLine++) textStart = text.indexOf('\n', textStart) + 1;
-      let textEnd = text.indexOf('\n', textStart);
-      if (textEnd < 0) textEnd = text.length;
-      parser.line(text.slice(textStart, textEnd), lineNo);
+  const line = (start: number, end: number): void => {
+    if (parser.scanLine(buf, start, end, ++lineNo)) return;
+    for (; textLine < lineNo; textLine++) textStart = text.indexOf('\n', textStart) + 1;
+    let textEnd = text.indexOf('\n', textStart);
+    if (textEnd < 0) textEnd = text.length;
+    parser.line(text.slice(textStart, textEnd), lineNo);
+  };
+  for (let at = 0; ; ) {
+    // The chunk [at, stop) ends just after a newline, or at the end of the text.
+    let stop = text.length;
+    if (at + TEXT_CHUNK < text.length) {
+      stop = text.lastIndexOf('\n', at + TEXT_CHUNK - 1) + 1;
+      if (stop <= at) stop = text.indexOf('\n', at) + 1 || text.length;
     }
-    if (end === bytes.length) break;
-    start = end + 1;
+    if (3 * (stop - at) > buf.length) buf = new Uint8Array(3 * (stop - at));
+    const n = encoder.encodeInto(text.substring(at, stop), buf).written;
+    let start = 0;
+    for (let end = buf.indexOf(10, 0); end >= 0 && end < n; end = buf.indexOf(10, start)) {
+      line(start, end);
+      start = end + 1;
+    }
+    at = stop;
+    // The text after its last newline is a line too, even when empty.
+    if (stop === text.length) {
+      line(start, n);
+      return parser.finish(lineNo);
+    }
   }
-  return parser.finish(lineNo);
 }
 
 /**

@@ -345,13 +345,15 @@ export class LineScanner {
       if (!this.int(K_LENGTH) || this.hi !== 0 || this.lo > 65536) return false;
       vLo = this.lo;
     } else if (op !== OP.flush) return false;
+    // A batch's slots past its count are still zero (Scenario.push): zero operands are not stored, so
+    // the pages of an operand that is always zero (aHi and vHi below 4 GiB) are never touched.
     const i = s.push(op, lineNo);
-    s.small[i] = small;
-    s.cpl[i] = cpl;
-    s.aHi[i] = aHi;
-    s.aLo[i] = aLo;
-    s.vHi[i] = vHi;
-    s.vLo[i] = vLo;
+    if (small !== 0) s.small[i] = small;
+    if (cpl !== 0) s.cpl[i] = cpl;
+    if (aHi !== 0) s.aHi[i] = aHi;
+    if (aLo !== 0) s.aLo[i] = aLo;
+    if (vHi !== 0) s.vHi[i] = vHi;
+    if (vLo !== 0) s.vLo[i] = vLo;
     return true;
   }
 
