@@ -26,7 +26,7 @@ import { NativePager } from '../src/pagers/native/native.js';
 import { createPager } from '../src/pagers/registry.js';
 import { ShadowPager } from '../src/pagers/shadow/shadow.js';
 import { CeilingLines, ceilingExec, Events, FlatTables, tableFrames, tlbCeiling } from './ceilings.js';
-import { type Metric, type RunConfig, rounds, type Sample, sample } from './harness.js';
+import { type Metric, type RunConfig, rounds, type Sample, sample, warmUp } from './harness.js';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 
@@ -325,6 +325,7 @@ function outputLines(cfg: RunConfig): Metric[] {
     bytes += c.length;
   };
   const s = rounds(cfg, () => {
+    bytes = 0; // what one round writes
     // One reused buffer, as `umbra exec` writes and as the ceiling does (a new 1 MiB chunk each time timed the page faults).
     const o = new ScenarioLines(sink, true);
     const { kind, line, hi, lo } = ev;
@@ -336,7 +337,7 @@ function outputLines(cfg: RunConfig): Metric[] {
   });
   return [
     metric('output-lines', 'output writer (ScenarioLines), the 512-page run’s lines', 'lines', ev.n, s, {
-      note: `${(bytes / (cfg.rounds + cfg.warmup) / ev.n).toFixed(1)} bytes a line`,
+      note: `${(bytes / ev.n).toFixed(1)} bytes a line`,
       ceiling: 'ceiling-lines',
     }),
   ];
@@ -437,14 +438,19 @@ function shadowFaults(cfg: RunConfig): Metric[] {
   let faults = 0;
   const whole: Sample[] = [];
   const marginal: Sample[] = [];
-  for (let r = 0; r < cfg.warmup + cfg.rounds; r++) {
+  // A round: the shadow run, then the same scenario natively (what the shadow faults add is the difference).
+  const round = (): [Sample, Sample] => {
     const pager = new ShadowPager();
     const sh = sample(() => runScenario(scenario, { pager, layout: 'identity', seed: 0, out: noOutput }));
     const na = sample(() =>
       runScenario(scenario, { pager: new NativePager(), layout: 'identity', seed: 0, out: noOutput }),
     );
     faults = pager.stats()['fault.fixed'] as number;
-    if (r < cfg.warmup) continue;
+    return [sh, na];
+  };
+  warmUp(cfg, round);
+  for (let r = 0; r < cfg.rounds; r++) {
+    const [sh, na] = round();
     whole.push(sh);
     marginal.push({ cpu: Math.max(sh.cpu - na.cpu, 1e-6), wall: Math.max(sh.wall - na.wall, 1e-6) });
   }
@@ -625,10 +631,11 @@ function workloadFigure(id: string, name: string, size: number, pager: string, m
     run(cfg) {
       let ops = 0;
       const s: Sample[] = [];
-      for (let r = 0; r < cfg.warmup + cfg.rounds; r++) {
+      warmUp(cfg, () => workloadRun(name, size, pager, memory));
+      for (let r = 0; r < cfg.rounds; r++) {
         const x = workloadRun(name, size, pager, memory);
         ops = x.ops;
-        if (r >= cfg.warmup) s.push(x.s);
+        s.push(x.s);
       }
       const mem =
         memory === undefined

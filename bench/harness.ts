@@ -49,9 +49,32 @@ export function sample(fn: () => void): Sample {
   return { cpu: (c.user + c.system) / 1e6, wall: w };
 }
 
-/** `warmup` untimed calls, then `rounds` timed ones. */
+/** Warm-up rounds continue until they have used this much CPU time (s)… */
+export const WARM_UP_CPU_SECONDS = 1;
+/** …or this many rounds were made. */
+export const WARM_UP_MAX_ROUNDS = 10;
+
+/**
+ * Untimed calls of `fn`: `warmup` of them, and with `warmup` > 0 more until
+ * they have used WARM_UP_CPU_SECONDS of CPU (at most WARM_UP_MAX_ROUNDS): a
+ * 0.1 s round needs several before V8's optimizing tier has settled (one
+ * warm-up left a 0.1 s figure's first timed rounds 2× slower than the rest).
+ */
+export function warmUp(cfg: RunConfig, fn: () => void): void {
+  if (cfg.warmup === 0) return;
+  const c0 = process.cpuUsage();
+  for (let i = 0; i < WARM_UP_MAX_ROUNDS; i++) {
+    if (i >= cfg.warmup) {
+      const c = process.cpuUsage(c0);
+      if ((c.user + c.system) / 1e6 >= WARM_UP_CPU_SECONDS) return;
+    }
+    fn();
+  }
+}
+
+/** Warm-up calls (warmUp), then `rounds` timed ones. */
 export function rounds(cfg: RunConfig, fn: () => void): Sample[] {
-  for (let i = 0; i < cfg.warmup; i++) fn();
+  warmUp(cfg, fn);
   const out: Sample[] = [];
   for (let i = 0; i < cfg.rounds; i++) out.push(sample(fn));
   return out;
