@@ -489,7 +489,7 @@ export class AgilePager implements Pager {
 
   private shootdown(): void {
     this.counters.tlb_shootdowns++;
-    this.staleWritable.clear();
+    if (this.staleWritable.size !== 0) this.staleWritable.clear(); // clear() allocates even when empty
     for (const cpu of this.cpus) cpu.mmu.flushContext(-1, true);
   }
 
