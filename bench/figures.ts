@@ -734,14 +734,17 @@ export function figures(): Figure[] {
  */
 const EVERY_WORKLOAD = ['compile', 'forkexec', 'ctxswitch', 'bigmem', 'mmapchurn', 'server'] as const;
 const EVERY_PAGER = ['native', 'shadow', 'nested'] as const;
-/** Sizes that make each native run about 0.3 CPU-seconds (boot is then a small part). */
+/**
+ * Sizes that make each native run 0.2–0.3 CPU-seconds once warm (boot is
+ * then a small part; a 0.03 s round, ctxswitch at size 0.5, swung with load).
+ */
 const EVERY_SIZE: Record<(typeof EVERY_WORKLOAD)[number], number> = {
   compile: 0.05,
   forkexec: 0.05,
-  ctxswitch: 0.5,
+  ctxswitch: 5,
   bigmem: 0.1,
-  mmapchurn: 0.05,
-  server: 0.1,
+  mmapchurn: 0.15,
+  server: 0.2,
 };
 
 /** Ratios the parent computes from two figures' median CPU rates: [name, numerator id, denominator id, goal]. */
