@@ -357,27 +357,22 @@ export class UpperCaches {
     const c = this.levels[level] as LevelCache | null;
     if (c === null) return;
     const bit = 1 << level;
-    let i: number;
-    if (
+    // Absent at the last lookup of this address: insert without searching (with the key it computed, if any).
+    const absent =
       (this.absent & bit) !== 0 &&
       vaLo === this.lastLo &&
       vaHi === this.lastHi &&
       pcid === this.lastPcid &&
-      mode === this.lastMode
-    ) {
-      if ((this.keyed & bit) !== 0) {
-        i = c.insert(this.missLo[level] as number, this.missHi[level] as number, this.missHome[level] as number, pcid);
-      } else {
-        const shift = mode.shift[level] as number;
-        const lo = tagLo(vaHi, vaLo, shift);
-        i = c.insert(lo, keyHiOf(vaHi, shift, pcid), c.homeOf(lo, pcid), pcid);
-      }
+      mode === this.lastMode;
+    let i: number;
+    if (absent && (this.keyed & bit) !== 0) {
+      i = c.insert(this.missLo[level] as number, this.missHi[level] as number, this.missHome[level] as number, pcid);
     } else {
       const shift = mode.shift[level] as number;
       const lo = tagLo(vaHi, vaLo, shift);
       const hi = keyHiOf(vaHi, shift, pcid);
       const home = c.homeOf(lo, pcid);
-      i = c.find(lo, hi, home);
+      i = absent ? -1 : c.find(lo, hi, home);
       if (i >= 0) c.touch(i);
       else i = c.insert(lo, hi, home, pcid);
     }
