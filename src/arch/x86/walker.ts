@@ -34,7 +34,7 @@ import { FRAME_AT } from '../../machine/memory.js';
 import { PERM_D, PERM_G, PERM_PK_SHIFT, PERM_U, PERM_XD, stage2Allows, stage2Qualification } from './access.js';
 import { type AccessKind, PF_P, PF_RSVD, PK_SHIFT_HI, READ, WRITE, XD_HI } from './bits.js';
 import { entryFrame, leafFrame } from './entry.js';
-import { ENTRY_EPT, type WalkFormat } from './modes.js';
+import { ENTRY_EPT, INDEX_STRIDE, type WalkFormat } from './modes.js';
 import { type PmlLog, setsStage2Flag } from './pml.js';
 import type { LevelCache, UpperCaches, WalkCaches } from './psc.js';
 
@@ -143,8 +143,8 @@ export class WalkResult {
   /**
    * Paging-structure caches: the level of the cached entry the walk started
    * below (0: none; the walk then began at the top), with the AND/OR of
-   * rights it held; each step's table's host frame (the table frame itself in
-   * a one-stage walk); and, in a two-stage walk, how each step's table was
+   * rights it held; each step's table's host frame (mfnAt: stored only for
+   * steps read through stage 2); and, in a two-stage walk, how each step's table was
    * translated (VIA_*) and how the final address was.
    */
   cachedLevel = 0;
@@ -180,6 +180,11 @@ export class WalkResult {
   /** Level of step `k`. */
   levelAt(k: number): number {
     return this.top - k;
+  }
+
+  /** Host frame of step `k`'s table: the table frame itself where it was read in one stage (before s2From). */
+  mfnAt(k: number): number {
+    return this.s2From < 0 || k < this.s2From ? (this.tables[k] as number) : (this.mfns[k] as number);
   }
 
   /** Index of step `k`'s entry in its table. */
@@ -348,13 +353,15 @@ export class Walker {
   ): number {
     this.caches = caches;
     const upper = caches === null || switchBit !== 0 ? null : caches.upper;
+    out.vaHi = vaHi;
+    out.vaLo = vaLo;
     return this.walkIn(
       space,
       fmt,
       rootPfn,
       pdpte,
-      vaHi,
-      vaLo,
+      vaHi | 0,
+      vaLo | 0,
       out,
       stage2,
       upper,
@@ -363,6 +370,11 @@ export class Walker {
     );
   }
 
+  /**
+   * walk() proper. The caller stores out.vaHi/vaLo and passes them as int32
+   * (`| 0`), the walk using them only in bit operations: a uint32 of 2^31 or
+   * more passed to a call that is not inlined is a heap number, one per walk.
+   */
   private walkIn(
     space: PhysicalSpace,
     fmt: WalkFormat,
@@ -391,8 +403,6 @@ export class Walker {
     const psShift = fmt.psShift;
     const largeMask = fmt.largeMask;
     out.fmt = fmt;
-    out.vaHi = vaHi;
-    out.vaLo = vaLo;
     out.pdpteIndex = -1;
     // Agile: machine frames until a switching entry; otherwise stage 2 (if any) from the root.
     let s2 = switchBit === 0 ? stage2 : null;
@@ -429,13 +439,21 @@ export class Walker {
     cr[0] = acc;
     cr[1] = xd;
     out.top = level;
+    const ix = mode.index;
+    const tables = out.tables;
+    const frames = out.frames;
+    const words = out.words;
     for (;;) {
-      const idx = vaIndex(vaHi, vaLo, mode.shift[level] as number, mode.indexMask[level] as number);
+      const j = level * INDEX_STRIDE;
+      const idx =
+        (((vaLo >>> (ix[j] as number)) & (ix[j + 1] as number)) |
+          ((vaHi >>> (ix[j + 2] as number)) << (ix[j + 3] as number))) &
+        (ix[j + 4] as number);
       const w = wide ? idx << 1 : idx;
       let f: Uint32Array;
       if (s2 === null) {
+        // One stage: the table frame is the host frame (mfnAt), not stored twice.
         f = space.locate(tablePfn);
-        out.mfns[n] = tablePfn;
       } else if (skipMfn >= 0) {
         // A combined cache entry gave this table's host frame (29.4.1).
         f = space.locate(skipMfn);
@@ -453,14 +471,14 @@ export class Walker {
         out.mfns[n] = mfn;
         f = space.locate(mfn);
       }
-      this.entryReads++;
       // The entry's word in the buffer holding its frame (a slab of machine memory, frames 1024-word aligned).
       const at = (FRAME_AT[0] as number) + w;
       const lo = f[at] as number;
       const hi = wide ? (f[at + 1] as number) : 0;
-      out.tables[n] = tablePfn;
-      out.frames[n] = f;
-      out.words[n++] = at;
+      tables[n] = tablePfn;
+      // Mostly the same buffer walk after walk: skip the store (and its write barrier) then.
+      if (frames[n] !== f) frames[n] = f;
+      words[n++] = at;
       if ((lo & present) === 0) return this.end(out, WALK_NOT_PRESENT, level, n, acc, xd);
       const ps = (lo >>> psShift) & 1 & (largeMask >>> level);
       const r = level * 2 + ps;
@@ -493,6 +511,7 @@ export class Walker {
   }
 
   private end(out: WalkResult, status: number, level: number, n: number, acc: number, xd: number): number {
+    this.entryReads += n;
     out.status = status;
     out.level = level;
     out.n = n;
@@ -523,11 +542,11 @@ export class Walker {
       upper.fill(
         mode,
         out.top - k,
-        out.vaHi,
-        out.vaLo,
+        out.vaHi | 0,
+        out.vaLo | 0,
         pcid,
         out.tables[k + 1] as number,
-        out.mfns[k + 1] as number,
+        out.mfnAt(k + 1),
         acc,
         xd,
       );
@@ -637,10 +656,12 @@ export class Walker {
     // bits with 4 levels) never aliases a lower one: Umbra reports it as a
     // not-present stage-2 entry (a violation / #NPF), which a pager emulates.
     const s2upper = caches === null ? null : caches.stage2;
-    const r =
-      gpa < 2 ** fmt.mode.vaBits
-        ? this.walkIn(space, fmt, stage2.rootPfn, null, Math.floor(gpa / 0x100000000), gpa >>> 0, sub, null, s2upper, 0)
-        : this.end(sub, WALK_NOT_PRESENT, fmt.mode.topLevel, 0, -1, 0);
+    let r: number;
+    if (gpa < 2 ** fmt.mode.vaBits) {
+      sub.vaHi = Math.floor(gpa / 0x100000000);
+      sub.vaLo = gpa >>> 0;
+      r = this.walkIn(space, fmt, stage2.rootPfn, null, sub.vaHi, gpa | 0, sub, null, s2upper, 0);
+    } else r = this.end(sub, WALK_NOT_PRESENT, fmt.mode.topLevel, 0, -1, 0);
     this.stage2Reads += sub.n;
     let status = r;
     if (r === WALK_OK) {
