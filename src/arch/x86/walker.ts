@@ -148,7 +148,7 @@ export class WalkResult {
    * translated (VIA_*) and how the final address was.
    */
   cachedLevel = 0;
-  /** The cached entry's AND of low halves and OR of high halves (-1, 0 without one): typed, not to box them. */
+  /** The cached entry's AND of low halves and OR of high halves (valid while cachedLevel > 0): typed, not to box them. */
   readonly cachedRights = Int32Array.of(-1, 0);
   readonly mfns = new Float64Array(MAX_STEPS);
   readonly via = new Uint8Array(MAX_STEPS);
@@ -433,11 +433,11 @@ export class Walker {
         skipMfn = c.mfn[i] as number;
         acc = c.acc[i] as number;
         xd = c.xd[i] as number;
+        const cr = out.cachedRights;
+        cr[0] = acc;
+        cr[1] = xd;
       }
     }
-    const cr = out.cachedRights;
-    cr[0] = acc;
-    cr[1] = xd;
     out.top = level;
     const ix = mode.index;
     const tables = out.tables;
@@ -532,8 +532,9 @@ export class Walker {
     const fmt = out.fmt as WalkFormat;
     const mode = fmt.mode;
     const a = fmt.accessedBit;
-    let acc = out.cachedRights[0] as number;
-    let xd = out.cachedRights[1] as number;
+    const cached = out.cachedLevel !== 0;
+    let acc = cached ? (out.cachedRights[0] as number) : -1;
+    let xd = cached ? (out.cachedRights[1] as number) : 0;
     for (let k = 0, last = out.n - 1; k < last; k++) {
       const lo = out.loAt(k);
       if ((lo & a) !== a) return;
