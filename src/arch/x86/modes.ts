@@ -24,8 +24,6 @@ export interface PagingMode {
   readonly shift: readonly number[];
   /** Index mask for each level; indexMask[level]. */
   readonly indexMask: readonly number[];
-  /** shift and indexMask as the walker's branch-free index (indexTable): INDEX_STRIDE words a level. */
-  readonly index: Int32Array;
   /** Linear-address width: 32, 48 or 57 bits (non-canonical addresses #GP). */
   readonly vaBits: 32 | 48 | 57;
   /** PAE: the top level is four PDPTE registers loaded at MOV CR3, not memory. */
@@ -37,45 +35,7 @@ export interface PagingMode {
   readonly hasPk: boolean;
 }
 
-/** Words a level in PagingMode.index. */
-export const INDEX_STRIDE = 5;
-
-/**
- * The index of each level as (((vaLo >>> a) & b) | ((vaHi >>> c) << d)) & e,
- * so the walker takes a VA's index at any level without a branch on whether
- * the level's bits start in the low or the high half.
- */
-function indexTable(shift: readonly number[], indexMask: readonly number[]): Int32Array {
-  const t = new Int32Array(shift.length * INDEX_STRIDE);
-  for (let level = 1; level < shift.length; level++) {
-    const s = shift[level] as number;
-    const low = s < 32;
-    t.set(
-      [low ? s : 0, low ? -1 : 0, low ? 0 : s - 32, low ? 32 - s : 0, indexMask[level] as number],
-      level * INDEX_STRIDE,
-    );
-  }
-  return t;
-}
-
-/** A mode with its index table, property by property in one order (one object shape for every mode). */
-function mode(m: Omit<PagingMode, 'index'>): PagingMode {
-  return {
-    name: m.name,
-    topLevel: m.topLevel,
-    wide: m.wide,
-    shift: m.shift,
-    indexMask: m.indexMask,
-    index: indexTable(m.shift, m.indexMask),
-    vaBits: m.vaBits,
-    pdpteRegisters: m.pdpteRegisters,
-    largeLevels: m.largeLevels,
-    hasXd: m.hasXd,
-    hasPk: m.hasPk,
-  };
-}
-
-export const MODE_32: PagingMode = mode({
+export const MODE_32: PagingMode = {
   name: '32-bit',
   topLevel: 2,
   wide: false,
@@ -86,9 +46,9 @@ export const MODE_32: PagingMode = mode({
   largeLevels: [2],
   hasXd: false,
   hasPk: false,
-});
+};
 
-export const MODE_PAE: PagingMode = mode({
+export const MODE_PAE: PagingMode = {
   name: 'pae',
   topLevel: 3,
   wide: true,
@@ -99,9 +59,9 @@ export const MODE_PAE: PagingMode = mode({
   largeLevels: [2],
   hasXd: true,
   hasPk: false,
-});
+};
 
-export const MODE_LONG4: PagingMode = mode({
+export const MODE_LONG4: PagingMode = {
   name: '4-level',
   topLevel: 4,
   wide: true,
@@ -112,16 +72,16 @@ export const MODE_LONG4: PagingMode = mode({
   largeLevels: [2, 3],
   hasXd: true,
   hasPk: true,
-});
+};
 
-export const MODE_LONG5: PagingMode = mode({
+export const MODE_LONG5: PagingMode = {
   ...MODE_LONG4,
   name: '5-level',
   topLevel: 5,
   shift: [0, 12, 21, 30, 39, 48],
   indexMask: [0, 0x1ff, 0x1ff, 0x1ff, 0x1ff, 0x1ff],
   vaBits: 57,
-});
+};
 
 export const LEVEL_NAMES: Record<PagingModeName, readonly string[]> = {
   '32-bit': ['', 'PTE', 'PDE'],

@@ -34,7 +34,7 @@ import { FRAME_AT } from '../../machine/memory.js';
 import { PERM_D, PERM_G, PERM_PK_SHIFT, PERM_U, PERM_XD, stage2Allows, stage2Qualification } from './access.js';
 import { type AccessKind, PF_P, PF_RSVD, PK_SHIFT_HI, READ, WRITE, XD_HI } from './bits.js';
 import { entryFrame, leafFrame } from './entry.js';
-import { ENTRY_EPT, INDEX_STRIDE, type WalkFormat } from './modes.js';
+import { ENTRY_EPT, type WalkFormat } from './modes.js';
 import { type PmlLog, setsStage2Flag } from './pml.js';
 import type { LevelCache, UpperCaches, WalkCaches } from './psc.js';
 
@@ -439,16 +439,16 @@ export class Walker {
       }
     }
     out.top = level;
-    const ix = mode.index;
+    // Each level's index starts `step` bits below the one above, and only a top level can have a narrower index (PAE's PDPT).
+    let shift = mode.shift[level] as number;
+    let mask = mode.indexMask[level] as number;
+    const step = (mode.shift[2] as number) - (mode.shift[1] as number);
+    const lowMask = mode.indexMask[1] as number;
     const tables = out.tables;
     const frames = out.frames;
     const words = out.words;
     for (;;) {
-      const j = level * INDEX_STRIDE;
-      const idx =
-        (((vaLo >>> (ix[j] as number)) & (ix[j + 1] as number)) |
-          ((vaHi >>> (ix[j + 2] as number)) << (ix[j + 3] as number))) &
-        (ix[j + 4] as number);
+      const idx = vaIndex(vaHi, vaLo, shift, mask);
       const w = wide ? idx << 1 : idx;
       let f: Uint32Array;
       if (s2 === null) {
@@ -507,6 +507,8 @@ export class Walker {
         out.s2From = n;
       }
       level--;
+      shift -= step;
+      mask = lowMask;
     }
   }
 
