@@ -301,10 +301,13 @@ export class WalkResult {
  * of every entry the walk used. A format without a dirty flag reads as dirty.
  */
 export function leafPermission(fmt: WalkFormat, acc: number, xd: number, lo: number, hi: number): number {
+  // Bits that vary entry by entry are moved without a branch (`(x | -x) >>> 31`: 1 when x is not 0): walks mispredict them.
   let perm = acc & fmt.rightsLo;
-  if (fmt.xd && (xd & XD_HI) !== 0) perm |= PERM_XD;
-  if ((lo & fmt.dirtyBit) !== 0 || fmt.dirtyBit === 0) perm |= PERM_D;
-  if ((lo & fmt.globalBit) !== 0) perm |= PERM_G;
+  if (fmt.xd) perm |= ((xd & XD_HI) >>> 31) * PERM_XD;
+  const d = lo & fmt.dirtyBit;
+  perm |= fmt.dirtyBit === 0 ? PERM_D : ((d | -d) >>> 31) * PERM_D;
+  const g = lo & fmt.globalBit;
+  perm |= ((g | -g) >>> 31) * PERM_G;
   if (fmt.pk) perm |= ((hi >>> PK_SHIFT_HI) & 0xf) << PERM_PK_SHIFT;
   return perm;
 }
