@@ -664,9 +664,10 @@ export class Walker {
     const s2upper = caches === null ? null : caches.stage2;
     let r: number;
     if (gpa < 2 ** fmt.mode.vaBits) {
-      sub.vaHi = Math.floor(gpa / 0x100000000);
+      const hi = Math.floor(gpa / 0x100000000);
+      sub.vaHi = hi;
       sub.vaLo = gpa >>> 0;
-      r = this.walkIn(space, fmt, stage2.rootPfn, null, sub.vaHi, gpa | 0, sub, null, s2upper, 0);
+      r = this.walkIn(space, fmt, stage2.rootPfn, null, hi | 0, gpa | 0, sub, null, s2upper, 0);
     } else r = this.end(sub, WALK_NOT_PRESENT, fmt.mode.topLevel, 0, -1, 0);
     this.stage2Reads += sub.n;
     let status = r;
