@@ -582,7 +582,8 @@ export class Cpu {
         }
         if (error === 0) {
           res.commit(access === WRITE, mmu.space);
-          if (psc !== null && psc.upper !== null) mmu.walker.fillCaches(res, psc.upper, this.pcid);
+          // A walk that read one entry (below a cached PDE, mostly) has no upper entry to cache.
+          if (psc !== null && psc.upper !== null && res.n > 1) mmu.walker.fillCaches(res, psc.upper, this.pcid);
           if (mmu.walkObserver !== null) mmu.walkObserver(vaHi, vaLo, access, 'ok');
           const shift = res.shift;
           tlb.fill(vaHi, vaLo, this.pcid, shift, res.pfn, res.perm);
@@ -655,7 +656,7 @@ export class Cpu {
   ): number {
     res.commit(access === WRITE, this.guestSpace, res.s2From);
     const psc = this.mmu.psc;
-    if (psc !== null && psc.upper !== null) this.mmu.walker.fillCaches(res, psc.upper, this.pcid);
+    if (psc !== null && psc.upper !== null && res.n > 1) this.mmu.walker.fillCaches(res, psc.upper, this.pcid);
     const fin = res.final as WalkResult;
     const user = (res.perm & PERM_U) !== 0;
     let perm = res.perm;

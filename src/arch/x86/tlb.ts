@@ -54,7 +54,7 @@ class TlbArray {
   readonly shift: Uint8Array;
   readonly pfn: Float64Array;
   readonly perm: Int32Array;
-  /** Last use (the Tlb's clock); only the order within a set matters. */
+  /** Last use (the Tlb's clock, at least 1); only the order within a set matters. 0 exactly where ctx is 0 (a free way). */
   readonly stamp: Int32Array;
   valid = 0;
   constructor(g: TlbGeometry) {
@@ -72,7 +72,7 @@ class TlbArray {
     this.stamp = new Int32Array(n);
   }
 
-  /** Renumber each set's stamps 1..ways by rank (same order); the largest number used. */
+  /** Renumber each set's stamps 1..ways by rank among its valid ways (same order; free ways stay 0); the largest number used. */
   renumber(): number {
     const ways = this.ways;
     const s = this.stamp;
@@ -80,12 +80,21 @@ class TlbArray {
     for (let base = 0; base < s.length; base += ways) {
       for (let j = 0; j < ways; j++) old[j] = s[base + j] as number;
       for (let j = 0; j < ways; j++) {
+        const mine = old[j] as number;
+        if (mine === 0) continue;
         let rank = 1;
-        for (let k = 0; k < ways; k++) if ((old[k] as number) < (old[j] as number)) rank++;
+        for (let k = 0; k < ways; k++) if ((old[k] as number) !== 0 && (old[k] as number) < mine) rank++;
         s[base + j] = rank;
       }
     }
     return ways;
+  }
+
+  /** Invalidate way `i`. */
+  drop(i: number): void {
+    this.ctx[i] = 0;
+    this.stamp[i] = 0;
+    this.valid--;
   }
 }
 
@@ -283,22 +292,35 @@ export class Tlb {
       pcid === this.missPcid &&
       (shift === 12 || shift === 30 || shift === this.missLargeShift);
     this.missPcid = -1;
-    for (let i = base, end = base + a.ways; i < end; i++) {
-      const x = a.ctx[i] as number;
-      if (x === 0) {
-        if (victim < 0) victim = i;
-        if (missed) break;
-        continue;
+    const st = a.stamp;
+    if (missed) {
+      // Free ways have stamp 0, below every valid one: the first least stamp is the first free way, else the LRU one.
+      lru = base;
+      oldest = st[base] as number;
+      for (let i = base + 1, end = base + a.ways; oldest !== 0 && i < end; i++) {
+        const s = st[i] as number;
+        if (s < oldest) {
+          oldest = s;
+          lru = i;
+        }
       }
-      // A refill of a page already cached for this context replaces that entry.
-      if (!missed && a.vpnLo[i] === lo && a.vpnHi[i] === hi && a.shift[i] === shift && (x & CTX_MASK) === pcid + 1) {
-        victim = i;
-        break;
-      }
-      const s = a.stamp[i] as number;
-      if (s < oldest) {
-        oldest = s;
-        lru = i;
+    } else {
+      for (let i = base, end = base + a.ways; i < end; i++) {
+        const x = a.ctx[i] as number;
+        if (x === 0) {
+          if (victim < 0) victim = i;
+          continue;
+        }
+        // A refill of a page already cached for this context replaces that entry.
+        if (a.vpnLo[i] === lo && a.vpnHi[i] === hi && a.shift[i] === shift && (x & CTX_MASK) === pcid + 1) {
+          victim = i;
+          break;
+        }
+        const s = st[i] as number;
+        if (s < oldest) {
+          oldest = s;
+          lru = i;
+        }
       }
     }
     if (victim < 0) victim = lru;
@@ -339,10 +361,7 @@ export class Tlb {
     for (let i = base, end = base + a.ways; i < end; i++) {
       const x = a.ctx[i] as number;
       if (x === 0 || a.shift[i] !== shift || a.vpnLo[i] !== lo || a.vpnHi[i] !== hi) continue;
-      if ((x & GLOBAL_TAG) !== 0 ? globals : pcid < 0 || (x & CTX_MASK) === pcid + 1) {
-        a.ctx[i] = 0;
-        a.valid--;
-      }
+      if ((x & GLOBAL_TAG) !== 0 ? globals : pcid < 0 || (x & CTX_MASK) === pcid + 1) a.drop(i);
     }
   }
 
@@ -358,16 +377,14 @@ export class Tlb {
       if (pcid < 0 && globals) {
         // Everything goes: one fill, not a test per entry.
         a.ctx.fill(0);
+        a.stamp.fill(0);
         a.valid = 0;
         continue;
       }
       for (let i = 0; i < a.ctx.length; i++) {
         const x = a.ctx[i] as number;
         if (x === 0) continue;
-        if ((x & GLOBAL_TAG) !== 0 ? globals : pcid < 0 || (x & CTX_MASK) === pcid + 1) {
-          a.ctx[i] = 0;
-          a.valid--;
-        }
+        if ((x & GLOBAL_TAG) !== 0 ? globals : pcid < 0 || (x & CTX_MASK) === pcid + 1) a.drop(i);
       }
     }
   }

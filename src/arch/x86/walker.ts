@@ -143,12 +143,12 @@ export class WalkResult {
   /**
    * Paging-structure caches: the level of the cached entry the walk started
    * below (0: none; the walk then began at the top), with the AND/OR of
-   * rights it held; each step's table's host frame (the table frame itself in
-   * a one-stage walk); and, in a two-stage walk, how each step's table was
+   * rights it held; each step's table's host frame (mfnAt: stored only for
+   * steps read through stage 2); and, in a two-stage walk, how each step's table was
    * translated (VIA_*) and how the final address was.
    */
   cachedLevel = 0;
-  /** The cached entry's AND of low halves and OR of high halves (-1, 0 without one): typed, not to box them. */
+  /** The cached entry's AND of low halves and OR of high halves (valid while cachedLevel > 0): typed, not to box them. */
   readonly cachedRights = Int32Array.of(-1, 0);
   readonly mfns = new Float64Array(MAX_STEPS);
   readonly via = new Uint8Array(MAX_STEPS);
@@ -180,6 +180,11 @@ export class WalkResult {
   /** Level of step `k`. */
   levelAt(k: number): number {
     return this.top - k;
+  }
+
+  /** Host frame of step `k`'s table: the table frame itself where it was read in one stage (before s2From). */
+  mfnAt(k: number): number {
+    return this.s2From < 0 || k < this.s2From ? (this.tables[k] as number) : (this.mfns[k] as number);
   }
 
   /** Index of step `k`'s entry in its table. */
@@ -296,10 +301,13 @@ export class WalkResult {
  * of every entry the walk used. A format without a dirty flag reads as dirty.
  */
 export function leafPermission(fmt: WalkFormat, acc: number, xd: number, lo: number, hi: number): number {
+  // Bits that vary entry by entry are moved without a branch (`(x | -x) >>> 31`: 1 when x is not 0): walks mispredict them.
   let perm = acc & fmt.rightsLo;
-  if (fmt.xd && (xd & XD_HI) !== 0) perm |= PERM_XD;
-  if ((lo & fmt.dirtyBit) !== 0 || fmt.dirtyBit === 0) perm |= PERM_D;
-  if ((lo & fmt.globalBit) !== 0) perm |= PERM_G;
+  if (fmt.xd) perm |= ((xd & XD_HI) >>> 31) * PERM_XD;
+  const d = lo & fmt.dirtyBit;
+  perm |= fmt.dirtyBit === 0 ? PERM_D : ((d | -d) >>> 31) * PERM_D;
+  const g = lo & fmt.globalBit;
+  perm |= ((g | -g) >>> 31) * PERM_G;
   if (fmt.pk) perm |= ((hi >>> PK_SHIFT_HI) & 0xf) << PERM_PK_SHIFT;
   return perm;
 }
@@ -348,13 +356,15 @@ export class Walker {
   ): number {
     this.caches = caches;
     const upper = caches === null || switchBit !== 0 ? null : caches.upper;
+    out.vaHi = vaHi;
+    out.vaLo = vaLo;
     return this.walkIn(
       space,
       fmt,
       rootPfn,
       pdpte,
-      vaHi,
-      vaLo,
+      vaHi | 0,
+      vaLo | 0,
       out,
       stage2,
       upper,
@@ -363,6 +373,11 @@ export class Walker {
     );
   }
 
+  /**
+   * walk() proper. The caller stores out.vaHi/vaLo and passes them as int32
+   * (`| 0`), the walk using them only in bit operations: a uint32 of 2^31 or
+   * more passed to a call that is not inlined is a heap number, one per walk.
+   */
   private walkIn(
     space: PhysicalSpace,
     fmt: WalkFormat,
@@ -391,8 +406,6 @@ export class Walker {
     const psShift = fmt.psShift;
     const largeMask = fmt.largeMask;
     out.fmt = fmt;
-    out.vaHi = vaHi;
-    out.vaLo = vaLo;
     out.pdpteIndex = -1;
     // Agile: machine frames until a switching entry; otherwise stage 2 (if any) from the root.
     let s2 = switchBit === 0 ? stage2 : null;
@@ -423,19 +436,27 @@ export class Walker {
         skipMfn = c.mfn[i] as number;
         acc = c.acc[i] as number;
         xd = c.xd[i] as number;
+        const cr = out.cachedRights;
+        cr[0] = acc;
+        cr[1] = xd;
       }
     }
-    const cr = out.cachedRights;
-    cr[0] = acc;
-    cr[1] = xd;
     out.top = level;
+    // Each level's index starts `step` bits below the one above, and only a top level can have a narrower index (PAE's PDPT).
+    let shift = mode.shift[level] as number;
+    let mask = mode.indexMask[level] as number;
+    const step = (mode.shift[2] as number) - (mode.shift[1] as number);
+    const lowMask = mode.indexMask[1] as number;
+    const tables = out.tables;
+    const frames = out.frames;
+    const words = out.words;
     for (;;) {
-      const idx = vaIndex(vaHi, vaLo, mode.shift[level] as number, mode.indexMask[level] as number);
+      const idx = vaIndex(vaHi, vaLo, shift, mask);
       const w = wide ? idx << 1 : idx;
       let f: Uint32Array;
       if (s2 === null) {
+        // One stage: the table frame is the host frame (mfnAt), not stored twice.
         f = space.locate(tablePfn);
-        out.mfns[n] = tablePfn;
       } else if (skipMfn >= 0) {
         // A combined cache entry gave this table's host frame (29.4.1).
         f = space.locate(skipMfn);
@@ -453,14 +474,14 @@ export class Walker {
         out.mfns[n] = mfn;
         f = space.locate(mfn);
       }
-      this.entryReads++;
       // The entry's word in the buffer holding its frame (a slab of machine memory, frames 1024-word aligned).
       const at = (FRAME_AT[0] as number) + w;
       const lo = f[at] as number;
       const hi = wide ? (f[at + 1] as number) : 0;
-      out.tables[n] = tablePfn;
-      out.frames[n] = f;
-      out.words[n++] = at;
+      tables[n] = tablePfn;
+      // Mostly the same buffer walk after walk: skip the store (and its write barrier) then.
+      if (frames[n] !== f) frames[n] = f;
+      words[n++] = at;
       if ((lo & present) === 0) return this.end(out, WALK_NOT_PRESENT, level, n, acc, xd);
       const ps = (lo >>> psShift) & 1 & (largeMask >>> level);
       const r = level * 2 + ps;
@@ -489,10 +510,13 @@ export class Walker {
         out.s2From = n;
       }
       level--;
+      shift -= step;
+      mask = lowMask;
     }
   }
 
   private end(out: WalkResult, status: number, level: number, n: number, acc: number, xd: number): number {
+    this.entryReads += n;
     out.status = status;
     out.level = level;
     out.n = n;
@@ -513,8 +537,9 @@ export class Walker {
     const fmt = out.fmt as WalkFormat;
     const mode = fmt.mode;
     const a = fmt.accessedBit;
-    let acc = out.cachedRights[0] as number;
-    let xd = out.cachedRights[1] as number;
+    const cached = out.cachedLevel !== 0;
+    let acc = cached ? (out.cachedRights[0] as number) : -1;
+    let xd = cached ? (out.cachedRights[1] as number) : 0;
     for (let k = 0, last = out.n - 1; k < last; k++) {
       const lo = out.loAt(k);
       if ((lo & a) !== a) return;
@@ -523,11 +548,11 @@ export class Walker {
       upper.fill(
         mode,
         out.top - k,
-        out.vaHi,
-        out.vaLo,
+        out.vaHi | 0,
+        out.vaLo | 0,
         pcid,
         out.tables[k + 1] as number,
-        out.mfns[k + 1] as number,
+        out.mfnAt(k + 1),
         acc,
         xd,
       );
@@ -637,10 +662,13 @@ export class Walker {
     // bits with 4 levels) never aliases a lower one: Umbra reports it as a
     // not-present stage-2 entry (a violation / #NPF), which a pager emulates.
     const s2upper = caches === null ? null : caches.stage2;
-    const r =
-      gpa < 2 ** fmt.mode.vaBits
-        ? this.walkIn(space, fmt, stage2.rootPfn, null, Math.floor(gpa / 0x100000000), gpa >>> 0, sub, null, s2upper, 0)
-        : this.end(sub, WALK_NOT_PRESENT, fmt.mode.topLevel, 0, -1, 0);
+    let r: number;
+    if (gpa < 2 ** fmt.mode.vaBits) {
+      const hi = Math.floor(gpa / 0x100000000);
+      sub.vaHi = hi;
+      sub.vaLo = gpa >>> 0;
+      r = this.walkIn(space, fmt, stage2.rootPfn, null, hi | 0, gpa | 0, sub, null, s2upper, 0);
+    } else r = this.end(sub, WALK_NOT_PRESENT, fmt.mode.topLevel, 0, -1, 0);
     this.stage2Reads += sub.n;
     let status = r;
     if (r === WALK_OK) {
