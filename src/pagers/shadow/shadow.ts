@@ -461,7 +461,7 @@ export class ShadowPager implements Pager {
       if (f !== null) {
         this.dirty.markDirty(gfn);
         writeValue(f, offset, cpu.pendingSize, cpu.pendingHi, cpu.pendingLo);
-        if (this.st.byGfn.has(gfn)) this.prop.revalidate(gfn, offset, cpu.pendingSize);
+        this.prop.revalidate(gfn, offset, cpu.pendingSize); // nothing unless `gfn` is shadowed
       }
     } else {
       readValue(guest.frameForRead(gfn), offset, access === FETCH ? 1 : cpu.pendingSize, cpu);
