@@ -17,6 +17,7 @@
  *   set.ts        the one writer of shadow entries, the reverse maps (rule 4)
  *   wrmap.ts      finding writable mappings as Xen does (guesses, brute force)
  *   oos.ts        out-of-sync l1s, their snapshots and fixup arrays
+ *   lru.ts        the pinned roots' load order, threaded through the records
  *   cache.ts      the shadow hash, pinning, the pool (rules 1, 7)
  *   logdirty.ts   log-dirty mode
  *   propagate.ts  shadow entries from guest entries (rules 2, 3, 6)
