@@ -125,6 +125,7 @@ const SHADOW_PARTS = [
   'set',
   'wrmap',
   'oos',
+  'lru',
   'cache',
   'logdirty',
   'propagate',

@@ -30,6 +30,7 @@ import { entryFrame, entryHi, entryLo } from '../../arch/x86/entry.js';
 import type { WalkFormat } from '../../arch/x86/modes.js';
 import { ConfigError } from '../../hypervisor/pager.js';
 import { OWNER_HYPERVISOR } from '../../machine/memory.js';
+import { ShadowLru } from './lru.js';
 import { isMagic } from './magic.js';
 import type { OutOfSync } from './oos.js';
 import { defaultPoolFrames, minPoolFrames, PREALLOC_FRAMES } from './options.js';
@@ -78,12 +79,12 @@ export class ShadowCache implements ShadowReleaser {
   /**
    * The shadow pool: its size in frames (fixed by pool=N, or following the
    * populated memory by Xen's rule), and the pinned top-level shadows in
-   * least-recently-loaded order (a Map keeps insertion order; a load moves
-   * a shadow to the end), so eviction takes the oldest without a sort.
+   * least-recently-loaded order (a load moves a shadow to the end), so
+   * eviction takes the oldest without a sort.
    */
   private poolFrames = Number.POSITIVE_INFINITY;
   private poolDefault = false;
-  private readonly pinnedLru = new Map<Shadow, true>();
+  private readonly pinnedLru = new ShadowLru();
 
   constructor(
     private readonly st: ShadowState,
@@ -164,7 +165,7 @@ export class ShadowCache implements ShadowReleaser {
     const limit = this.poolLimit();
     if (this.poolUsed() + need <= limit) return;
     const inUse = new Set(this.st.cpus.map((cpu) => cpu.mmu.rootPfn));
-    for (const sh of [...this.pinnedLru.keys()]) {
+    for (const sh of this.pinnedLru.toArray()) {
       if (this.poolUsed() + need <= limit) return;
       if (inUse.has(sh.smfn) || this.inPdpte(sh)) continue;
       c['pool.evictions']++;
@@ -187,7 +188,7 @@ export class ShadowCache implements ShadowReleaser {
   blowTables(): void {
     this.oos.resyncAll('blowout');
     const inUse = new Set(this.st.cpus.map((cpu) => cpu.mmu.rootPfn));
-    for (const sh of [...this.pinnedLru.keys()]) {
+    for (const sh of this.pinnedLru.toArray()) {
       if (inUse.has(sh.smfn) || this.inPdpte(sh)) continue;
       this.pinnedLru.delete(sh);
       sh.pinned = false;
@@ -221,13 +222,12 @@ export class ShadowCache implements ShadowReleaser {
       sh.pinned = true;
       sh.refs++;
     }
-    this.pinnedLru.delete(sh);
-    this.pinnedLru.set(sh, true);
+    this.pinnedLru.touch(sh);
   }
 
   /** Pinned top-level shadows, least recently loaded first. */
-  pinned(): IterableIterator<Shadow> {
-    return this.pinnedLru.keys();
+  pinned(): Iterable<Shadow> {
+    return this.pinnedLru;
   }
 
   /**
@@ -367,6 +367,8 @@ export class ShadowCache implements ShadowReleaser {
       refs: 0,
       pinned: false,
       ups: new Set(),
+      lruPrev: null,
+      lruNext: null,
     };
     if (fl) this.flHash.set(key, sh);
     else this.hash.set(key, sh);

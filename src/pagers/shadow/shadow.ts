@@ -17,6 +17,7 @@
  *   set.ts        the one writer of shadow entries, the reverse maps (rule 4)
  *   wrmap.ts      finding writable mappings as Xen does (guesses, brute force)
  *   oos.ts        out-of-sync l1s, their snapshots and fixup arrays
+ *   lru.ts        the pinned roots' load order, threaded through the records
  *   cache.ts      the shadow hash, pinning, the pool (rules 1, 7)
  *   logdirty.ts   log-dirty mode
  *   propagate.ts  shadow entries from guest entries (rules 2, 3, 6)
@@ -461,7 +462,7 @@ export class ShadowPager implements Pager {
       if (f !== null) {
         this.dirty.markDirty(gfn);
         writeValue(f, offset, cpu.pendingSize, cpu.pendingHi, cpu.pendingLo);
-        if (this.st.byGfn.has(gfn)) this.prop.revalidate(gfn, offset, cpu.pendingSize);
+        this.prop.revalidate(gfn, offset, cpu.pendingSize); // nothing unless `gfn` is shadowed
       }
     } else {
       readValue(guest.frameForRead(gfn), offset, access === FETCH ? 1 : cpu.pendingSize, cpu);

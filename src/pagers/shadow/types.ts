@@ -39,6 +39,9 @@ export interface Shadow {
   pinned: boolean;
   /** Parent entries pointing at it (slots smfn * 1024 + index), so it can be unhooked. */
   readonly ups: Set<number>;
+  /** Neighbours in the pinned roots' load order (lru.ts); null when not in it. */
+  lruPrev: Shadow | null;
+  lruNext: Shadow | null;
 }
 
 /** The hardware format of the shadows for a guest format: 32-bit guests run on PAE shadows. */

@@ -113,6 +113,8 @@ export class ShadowStatus implements ShadowRef {
       refs: 0,
       pinned: false,
       ups: new Set(),
+      lruPrev: null,
+      lruNext: null,
       min: 512,
       max: -1,
     };
