@@ -164,14 +164,11 @@ export class ShadowCache implements ShadowReleaser {
     }
     const limit = this.poolLimit();
     if (this.poolUsed() + need <= limit) return;
-    const inUse = new Set(this.st.cpus.map((cpu) => cpu.mmu.rootPfn));
     for (const sh of this.pinnedLru.toArray()) {
       if (this.poolUsed() + need <= limit) return;
-      if (inUse.has(sh.smfn) || this.inPdpte(sh)) continue;
+      if (this.running(sh)) continue;
       c['pool.evictions']++;
-      this.pinnedLru.delete(sh);
-      sh.pinned = false;
-      this.release(sh);
+      this.unpin(sh);
     }
     if (this.poolUsed() + need <= limit) return;
     c['pool.blowouts']++;
@@ -187,12 +184,8 @@ export class ShadowCache implements ShadowReleaser {
    */
   blowTables(): void {
     this.oos.resyncAll('blowout');
-    const inUse = new Set(this.st.cpus.map((cpu) => cpu.mmu.rootPfn));
     for (const sh of this.pinnedLru.toArray()) {
-      if (inUse.has(sh.smfn) || this.inPdpte(sh)) continue;
-      this.pinnedLru.delete(sh);
-      sh.pinned = false;
-      this.release(sh);
+      if (!this.running(sh)) this.unpin(sh);
     }
     for (const sh of [...this.hash.values()]) {
       if (!(sh.pinned || this.inPdpte(sh)) || !this.st.byMfn.has(sh.smfn)) continue;
@@ -223,6 +216,13 @@ export class ShadowCache implements ShadowReleaser {
       sh.refs++;
     }
     this.pinnedLru.touch(sh);
+  }
+
+  /** Drop the pin (Xen's sh_unpin): the shadow goes unless something else refers to it. */
+  private unpin(sh: Shadow): void {
+    this.pinnedLru.delete(sh);
+    sh.pinned = false;
+    this.release(sh);
   }
 
   /** Pinned top-level shadows, least recently loaded first. */
@@ -265,6 +265,17 @@ export class ShadowCache implements ShadowReleaser {
     }
     for (const sh of old) this.release(sh);
     return st.regs;
+  }
+
+  /** Is `sh` a root a vCPU runs on: its hardware CR3, or named by a PAE PDPTE register? */
+  private running(sh: Shadow): boolean {
+    return this.isCr3(sh) || this.inPdpte(sh);
+  }
+
+  /** Is `sh` a vCPU's hardware CR3? */
+  private isCr3(sh: Shadow): boolean {
+    for (const cpu of this.st.cpus) if (cpu.mmu.rootPfn === sh.smfn) return true;
+    return false;
   }
 
   /** Is `sh` named by a vCPU's hardware PDPTE register (a root in use)? */
@@ -485,18 +496,13 @@ export class ShadowCache implements ShadowReleaser {
     const list = st.byGfn.get(gfn);
     if (list === undefined) return false;
     this.oos.forget(gfn);
-    const inUse = new Set(st.cpus.map((cpu) => cpu.mmu.rootPfn));
     let flush = false;
     for (const sh of [...list]) {
       for (const slot of [...sh.ups]) {
         const parent = st.byMfn.get(Math.floor(slot / 1024));
         if (parent !== undefined && this.set.setEntry(parent, slot % 1024, 0, 0, null)) flush = true;
       }
-      if (sh.pinned && !inUse.has(sh.smfn) && st.byMfn.has(sh.smfn)) {
-        this.pinnedLru.delete(sh);
-        sh.pinned = false;
-        this.release(sh);
-      }
+      if (sh.pinned && st.byMfn.has(sh.smfn) && !this.isCr3(sh)) this.unpin(sh);
       if (!st.byMfn.has(sh.smfn)) continue;
       for (let i = 0; i < 512; i++) if (this.set.setEntry(sh, i, 0, 0, null)) flush = true;
     }
