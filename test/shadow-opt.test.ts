@@ -123,6 +123,61 @@ test('early unshadow: tables being zeroed are unshadowed instead of emulating ev
   assert.ok(on['emulate.pt_write'] < off['emulate.pt_write']);
 });
 
+/**
+ * Two address spaces (PML4s 0x10000 and 0x20000) sharing a kernel half whose
+ * 2 MiB direct map covers both PML4s; each is loaded once, so both top-level
+ * shadows are pinned. Then, running on `runOn`, the kernel zeroes two entries
+ * of `zeroed`'s PML4 through the direct map: two emulated zero writes in a row;
+ * then it loads CR3 0x10000 (a flush) and reads through PML4[0].
+ */
+function zeroPml4(runOn: number, zeroed: number): string {
+  const hex = (n: number) => `"0x${n.toString(16)}"`;
+  const lines = ['{"op":"machine","vcpus":1,"memory":"0x1000000"}'];
+  const pw = (gpa: number, v: number) => lines.push(`{"op":"pwrite","gpa":${hex(gpa)},"size":8,"value":${hex(v)}}`);
+  for (const [pml4, user] of [
+    [0x10000, 0x50000],
+    [0x20000, 0x60000],
+  ] as const) {
+    pw(pml4 + 0xff8, 0x30003);
+    pw(pml4, pml4 + 0x1007);
+    pw(pml4 + 0x1000, pml4 + 0x2007);
+    pw(pml4 + 0x2010, pml4 + 0x3007);
+    pw(pml4 + 0x3000, user | 7);
+  }
+  pw(0x30ff8, 0x31003);
+  pw(0x31ff8, 0x83);
+  lines.push('{"op":"wrcr","reg":"cr4","value":"0x20"}', '{"op":"wrmsr","msr":"efer","value":"0x900"}');
+  lines.push('{"op":"wrcr","reg":"cr3","value":"0x10000"}', '{"op":"wrcr","reg":"cr0","value":"0x80010011"}');
+  for (const cr3 of [0x10000, 0x20000, runOn]) {
+    lines.push(`{"op":"wrcr","reg":"cr3","value":${hex(cr3)}}`, '{"op":"read","va":"0x400000","size":4,"cpl":3}');
+  }
+  for (const at of [0, 8]) {
+    lines.push(`{"op":"write","va":${hex(0xffffffffffe00000 + zeroed + at)},"size":8,"value":"0x0","cpl":0}`);
+  }
+  lines.push('{"op":"wrcr","reg":"cr3","value":"0x10000"}', '{"op":"read","va":"0x400000","size":4,"cpl":3}');
+  return `${lines.join('\n')}\n`;
+}
+
+test("early unshadow unpins another address space's top-level shadow, as Xen's sh_remove_shadows does (sh_unpin)", () => {
+  const text = zeroPml4(0x20000, 0x10000);
+  const p = shadow('shadow');
+  assert.equal(runText(text, { pager: p }), runText(text));
+  const s = p.stats();
+  assert.equal(s['unshadow.frames'], 1, 'the PML4 being zeroed lost its pinned shadow');
+  assert.equal(s['unshadow.shadows'], 1);
+  assert.equal(s['emulate.pt_write'], 2);
+  assert.ok(s.shadows_freed >= 1, `${s.shadows_freed}`);
+});
+
+test('early unshadow leaves the top-level shadow a vCPU runs on', () => {
+  const text = zeroPml4(0x10000, 0x10000);
+  const p = shadow('shadow');
+  assert.equal(runText(text, { pager: p }), runText(text));
+  const s = p.stats();
+  assert.equal(s['unshadow.frames'], 0);
+  assert.equal(s['unshadow.shadows'], 0);
+});
+
 test('a small pool evicts least recently used roots and never overflows', () => {
   const s = counters('ctxswitch', 0.01, 'shadow:pool=64');
   assert.equal(s['pool.frames'], 64);

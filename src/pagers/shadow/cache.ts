@@ -457,9 +457,11 @@ export class ShadowCache implements ShadowReleaser {
   }
 
   /**
-   * Remove the shadows of `gfn` by unhooking them from their parents (Xen's
-   * sh_remove_shadows); a shadow in use as a root (pinned, or named by a PAE
-   * PDPTE register) stays. True if none is left.
+   * Remove the shadows of `gfn` (Xen's sh_remove_shadows, fast: its
+   * DO_UNSHADOW in shadow/common.c): a top-level shadow is unpinned (sh_unpin),
+   * a lower one unhooked from its parents. A root a vCPU runs on stays, as in
+   * blowTables: its pin stands for the vCPU's shadow_table reference, which
+   * keeps it alive in Xen. True if none is left.
    */
   unshadow(gfn: number): boolean {
     const st = this.st;
@@ -470,7 +472,9 @@ export class ShadowCache implements ShadowReleaser {
     // list): walk a copy when there are several. Each unhook deletes only the
     // slot being visited from `ups`, which a Set's iteration allows.
     for (const sh of list.length === 1 ? list : [...list]) {
-      if (sh.pinned || this.inPdpte(sh)) continue;
+      if (this.running(sh)) continue;
+      // A top-level shadow has no parents: unpinning frees it.
+      if (sh.pinned) this.unpin(sh);
       for (const slot of sh.ups) {
         const parent = st.byMfn.get(Math.floor(slot / 1024));
         if (parent !== undefined && this.set.setEntry(parent, slot % 1024, 0, 0, null)) flush = true;

@@ -249,7 +249,11 @@ export const SHADOW_COUNTERS = [
     kind: 'count',
     description: 'guest tables left with no shadow by early unshadow (two emulated zero writes in a row)',
   },
-  { name: 'unshadow.shadows', kind: 'count', description: 'shadows unhooked from their parents by early unshadow' },
+  {
+    name: 'unshadow.shadows',
+    kind: 'count',
+    description: 'shadows removed by early unshadow: top-level ones unpinned, lower ones unhooked from their parents',
+  },
   {
     name: 'pool.frames',
     kind: 'gauge',
