@@ -627,7 +627,7 @@ function workloadRun(name: string, size: number, pager: string, memory?: number)
 function workloadFigure(id: string, name: string, size: number, pager: string, memory?: number, goal?: string): Figure {
   return {
     id,
-    heavy: size >= 1,
+    heavy: id === 'compile-size1-shadow',
     run(cfg) {
       let ops = 0;
       const s: Sample[] = [];
