@@ -13,7 +13,8 @@ export const FRAMES_PER_HI = 0x100000;
 
 /** Frame (bits 51:12) of an 8-byte entry: the next table, or a 4 KiB page. */
 export function entryFrame(lo: number, hi: number): number {
-  return (hi & FRAME_HI_MASK) * FRAMES_PER_HI + (lo >>> 12);
+  // Literals, not FRAME_HI_MASK and FRAMES_PER_HI: a walk inlines this, and V8 reloads and checks an exported binding at every use.
+  return (hi & 0xfffff) * 0x100000 + (lo >>> 12);
 }
 
 /** Frame an entry of either width names: 8-byte entries as entryFrame, 4-byte ones bits 31:12. */

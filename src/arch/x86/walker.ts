@@ -314,7 +314,8 @@ export function leafPermission(fmt: WalkFormat, acc: number, xd: number, lo: num
 
 /** Index of `va` at bit `shift`, for a VA given as two 32-bit halves. */
 export function vaIndex(vaHi: number, vaLo: number, shift: number, mask: number): number {
-  return (shift >= 32 ? vaHi >>> (shift - 32) : (vaLo >>> shift) | (vaHi << (32 - shift))) & mask;
+  // Arithmetic shifts: the mask drops the sign bits, and an int32 (not a uint32, which V8 holds as a double) stays in a register.
+  return (shift >= 32 ? vaHi >> (shift - 32) : (vaLo >>> shift) | (vaHi << (32 - shift))) & mask;
 }
 
 export class Walker {
