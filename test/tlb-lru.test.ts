@@ -66,6 +66,53 @@ test('renumbering the clock keeps every hit, miss and eviction', () => {
   assert.equal(often.misses, never.misses);
 });
 
+test('emptied, the TLB hits, misses and evicts as a new one does, however many ways were filled before', () => {
+  // Few ways filled before the flush: only the logged ones are cleared; many (flushVa frees ways to refill): the log overflowed and every way is.
+  for (const [seed, before] of [
+    [1, 3],
+    [2, 40],
+    [3, 63],
+    [4, 64],
+    [5, 65],
+    [6, 400],
+    [7, 2000],
+  ] as const) {
+    const r = rng(seed);
+    // More ways than the log holds, so an unlogged way can stay filled if the log is wrong.
+    const geometry: TlbConfig = {
+      small: { sets: 64, ways: 4 },
+      large: { sets: 8, ways: 2 },
+      huge: { sets: 1, ways: 4 },
+    };
+    const used = new Tlb(geometry);
+    const step = (tlbs: Tlb[], i: number, noLookups: boolean): void => {
+      const page = Math.floor(r() * 400);
+      const pcid = Math.floor(r() * 2);
+      const shift = [12, 12, 12, 21, 30][Math.floor(r() * 5)] as number;
+      const va = page * 2 ** shift;
+      const hi = Math.floor(va / 2 ** 32);
+      const lo = va >>> 0;
+      const perm = r() < 0.2 ? PERM_G : 0;
+      const k = noLookups ? 1 + Math.floor(r() * 2) : Math.floor(r() * 3);
+      if (k === 0) {
+        const hits = tlbs.map((t) => (t.lookup(hi, lo, pcid, 21) ? t.hitPfn : -1));
+        assert.equal(new Set(hits).size, 1, `seed ${seed}, op ${i}: lookup ${hits}`);
+      } else if (k === 1) for (const t of tlbs) t.fill(hi, lo, pcid, shift, page * 7, perm);
+      else for (const t of tlbs) t.flushVa(hi, lo, pcid, false);
+    };
+    for (let i = 0; i < before; i++) step([used], i, true);
+    used.flushContext(-1, true);
+    assert.equal(used.size, 0);
+    const fresh = new Tlb(geometry);
+    for (let i = 0; i < 3000; i++) {
+      step([used, fresh], i, false);
+      assert.equal(used.size, fresh.size, `seed ${seed}, op ${i}: entries`);
+      // Empty both again now and then: the log must be right after a refill too.
+      if (i % 500 === 499) for (const t of [used, fresh]) t.flushContext(-1, true);
+    }
+  }
+});
+
 test('level 0: a reset forgets every slot, across the wrap of its epoch counter', () => {
   const tlb = new Tlb();
   // vpnHi 0xfffff: a kernel address's high page bits fill the 20 bits below the epoch.

@@ -93,6 +93,8 @@ export class LevelCache {
   /** Free slots (a stack). */
   private readonly free: Int32Array;
   private freeTop: number;
+  /** The least freeTop since the last clear(): the free stack below it is as clear() left it. */
+  private lowWater: number;
   used = 0;
   hits = 0;
   misses = 0;
@@ -121,6 +123,7 @@ export class LevelCache {
     this.hashShift = 32 - bits;
     this.free = Int32Array.from({ length: size }, (_, i) => size - 1 - i);
     this.freeTop = size;
+    this.lowWater = size;
   }
 
   /** The hash-index home of an entry whose tag's low 32 bits are `tagLo`, for `pcid`. */
@@ -151,8 +154,10 @@ export class LevelCache {
   /** A slot for a new entry with `key`: a free one, else the least recently used (evicted); it is made most recent. */
   insert(keyLo: number, keyHi: number, home: number, pcid: number): number {
     let i: number;
-    if (this.freeTop > 0) i = this.free[--this.freeTop] as number;
-    else {
+    if (this.freeTop > 0) {
+      i = this.free[--this.freeTop] as number;
+      if (this.freeTop < this.lowWater) this.lowWater = this.freeTop;
+    } else {
       i = this.tail;
       this.unindex(i);
       this.unlink(i);
@@ -179,13 +184,25 @@ export class LevelCache {
     this.used--;
   }
 
+  /**
+   * Drop every entry. Only what holds entries is reset — their index cells,
+   * and the free stack above its low-water mark — not the whole index: a
+   * shadow pager clears the caches at every CR3 load, a few entries later.
+   */
   clear(): void {
     if (this.used === 0) return;
-    this.index.fill(0);
+    const index = this.index;
+    const mask = this.mask;
+    for (let i = this.head; i >= 0; i = this.nxt[i] as number) {
+      let h = this.home[i] as number;
+      while (index[h] !== i + 1) h = (h + 1) & mask;
+      index[h] = 0;
+    }
     this.head = -1;
     this.tail = -1;
-    for (let i = 0; i < this.size; i++) this.free[i] = this.size - 1 - i;
+    for (let i = this.lowWater; i < this.size; i++) this.free[i] = this.size - 1 - i;
     this.freeTop = this.size;
+    this.lowWater = this.size;
     this.used = 0;
   }
 

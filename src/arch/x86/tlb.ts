@@ -42,6 +42,8 @@ export const NO_TLB: TlbConfig = {
 };
 
 const GLOBAL_TAG = 0x2000;
+/** Fills an array logs between emptyings (TlbArray.empty). */
+const FILL_LOG = 64;
 const CTX_MASK = 0x1fff;
 
 class TlbArray {
@@ -57,6 +59,15 @@ class TlbArray {
   /** Last use (the Tlb's clock, at least 1); only the order within a set matters. 0 exactly where ctx is 0 (a free way). */
   readonly stamp: Int32Array;
   valid = 0;
+  /**
+   * The ways filled since the array was last emptied, while there are at
+   * most FILL_LOG of them (filled counts past it: then the log is not
+   * kept). A shadow pager empties the TLB at every CR3 load and the guest
+   * refills a handful of ways in between, so emptying clears those ways,
+   * not every way.
+   */
+  private readonly log = new Int32Array(FILL_LOG);
+  private filled = 0;
   constructor(g: TlbGeometry) {
     if (g.sets !== 0 && (g.sets & (g.sets - 1)) !== 0)
       throw new RangeError(`TLB sets must be a power of two, got ${g.sets}`);
@@ -88,6 +99,31 @@ class TlbArray {
       }
     }
     return ways;
+  }
+
+  /** Way `i`, which was free, now holds an entry. */
+  occupy(i: number): void {
+    this.valid++;
+    const n = this.filled;
+    if (n < FILL_LOG) this.log[n] = i;
+    if (n <= FILL_LOG) this.filled = n + 1;
+  }
+
+  /** Invalidate every way: only the logged ones, when the log was kept (every other way is free: ctx and stamp 0). */
+  empty(): void {
+    const n = this.filled;
+    if (n <= FILL_LOG) {
+      for (let k = 0; k < n; k++) {
+        const i = this.log[k] as number;
+        this.ctx[i] = 0;
+        this.stamp[i] = 0;
+      }
+    } else {
+      this.ctx.fill(0);
+      this.stamp.fill(0);
+    }
+    this.filled = 0;
+    this.valid = 0;
   }
 
   /** Invalidate way `i`. */
@@ -324,7 +360,7 @@ export class Tlb {
       }
     }
     if (victim < 0) victim = lru;
-    if (a.ctx[victim] === 0) a.valid++;
+    if (a.ctx[victim] === 0) a.occupy(victim);
     a.ctx[victim] = ctx;
     a.vpnLo[victim] = lo;
     a.vpnHi[victim] = hi;
@@ -375,10 +411,8 @@ export class Tlb {
     for (const a of this.arrays) {
       if (a.valid === 0) continue;
       if (pcid < 0 && globals) {
-        // Everything goes: one fill, not a test per entry.
-        a.ctx.fill(0);
-        a.stamp.fill(0);
-        a.valid = 0;
+        // Everything goes: no test per entry.
+        a.empty();
         continue;
       }
       for (let i = 0; i < a.ctx.length; i++) {
