@@ -18,6 +18,8 @@ export interface Backing {
 }
 
 const MEMO_SLOTS = 4096;
+/** Module-local: V8 checks an imported binding at each use, a local constant it folds (walker.ts). */
+const frameAt = FRAME_AT;
 
 export class GuestMemory implements ImageMemory {
   private readonly memoPfn = new Float64Array(MEMO_SLOTS).fill(-1);
@@ -69,7 +71,7 @@ export class GuestMemory implements ImageMemory {
   locate(pfn: number): Uint32Array {
     const i = pfn & (MEMO_SLOTS - 1);
     if (this.memoPfn[i] !== pfn) this.remember(i, pfn);
-    FRAME_AT[0] = i << 10;
+    frameAt[0] = i << 10;
     return this.memoWords;
   }
 

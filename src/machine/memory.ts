@@ -46,7 +46,8 @@ export interface OwnerSource {
  * first word in the buffer locate() returned. One shared cell (not a field of
  * each space) so every reader loads it the same way.
  */
-export const FRAME_AT: Int32Array = new Int32Array(1);
+const located = new Int32Array(1);
+export const FRAME_AT: Int32Array = located;
 
 /** A standalone frame-sized array as locate() gives it: the array, the frame at word 0. */
 export function frameAt(f: Uint32Array): Uint32Array {
@@ -115,10 +116,11 @@ export class MachineMemory {
     const chunk = this.dir[mfn >>> CHUNK_SHIFT];
     const s = chunk === undefined ? -1 : (chunk[mfn & CHUNK_MASK] as number);
     if (s < 0) {
-      FRAME_AT[0] = 0;
+      located[0] = 0;
       return ZERO_FRAME;
     }
-    FRAME_AT[0] = (s & SLAB_MASK) << 10;
+    // located, not FRAME_AT: V8 checks an exported binding at each use, not a module-local one (walker.ts).
+    located[0] = (s & SLAB_MASK) << 10;
     return this.slabs[s >>> SLAB_SHIFT] as Uint32Array;
   }
 
@@ -126,7 +128,7 @@ export class MachineMemory {
   locateForWrite(mfn: number): Uint32Array {
     let s = this.slotOf(mfn);
     if (s < 0) s = this.materialize(mfn);
-    FRAME_AT[0] = (s & SLAB_MASK) << 10;
+    located[0] = (s & SLAB_MASK) << 10;
     return this.slabs[s >>> SLAB_SHIFT] as Uint32Array;
   }
 
