@@ -16,6 +16,18 @@ const SMALL: TlbConfig = {
   huge: { sets: 1, ways: 2 },
 };
 
+/** A random page of a random size (mostly 4 KiB) among the first `pages` of its size, for a random PCID of two. */
+function randomPage(
+  r: () => number,
+  pages: number,
+): { page: number; pcid: number; shift: number; hi: number; lo: number } {
+  const page = Math.floor(r() * pages);
+  const pcid = Math.floor(r() * 2);
+  const shift = [12, 12, 12, 21, 30][Math.floor(r() * 5)] as number;
+  const va = page * 2 ** shift;
+  return { page, pcid, shift, hi: Math.floor(va / 2 ** 32), lo: va >>> 0 };
+}
+
 test('the least recently used way of a full set is evicted', () => {
   const tlb = new Tlb(SMALL, 5);
   // Pages 0, 4, 8, 12, 16 all index set 0 of the 4 KiB array (4 sets).
@@ -36,12 +48,7 @@ test('renumbering the clock keeps every hit, miss and eviction', () => {
   const ops = 20_000;
   for (let i = 0; i < ops; i++) {
     const kind = Math.floor(r() * 10);
-    const page = Math.floor(r() * 48);
-    const pcid = Math.floor(r() * 2);
-    const shift = [12, 12, 12, 21, 30][Math.floor(r() * 5)] as number;
-    const va = page * 2 ** shift;
-    const hi = Math.floor(va / 2 ** 32);
-    const lo = va >>> 0;
+    const { page, pcid, shift, hi, lo } = randomPage(r, 48);
     if (kind < 6) {
       const a = often.lookup(hi, lo, pcid, 21);
       const b = never.lookup(hi, lo, pcid, 21);
@@ -86,12 +93,7 @@ test('emptied, the TLB hits, misses and evicts as a new one does, however many w
     };
     const used = new Tlb(geometry);
     const step = (tlbs: Tlb[], i: number, noLookups: boolean): void => {
-      const page = Math.floor(r() * 400);
-      const pcid = Math.floor(r() * 2);
-      const shift = [12, 12, 12, 21, 30][Math.floor(r() * 5)] as number;
-      const va = page * 2 ** shift;
-      const hi = Math.floor(va / 2 ** 32);
-      const lo = va >>> 0;
+      const { page, pcid, shift, hi, lo } = randomPage(r, 400);
       const perm = r() < 0.2 ? PERM_G : 0;
       const k = noLookups ? 1 + Math.floor(r() * 2) : Math.floor(r() * 3);
       if (k === 0) {
