@@ -16,14 +16,18 @@ const SMALL: TlbConfig = {
   huge: { sets: 1, ways: 2 },
 };
 
-/** A random page of a random size (mostly 4 KiB) among the first `pages` of its size, for a random PCID of two. */
+const SIZES = [12, 12, 12, 21, 30] as const;
+const WITH_4M = [12, 12, 12, 21, 22, 30] as const;
+
+/** A random page of a random size of `sizes` (mostly 4 KiB) among the first `pages` of its size, for a random PCID of two. */
 function randomPage(
   r: () => number,
   pages: number,
+  sizes: readonly number[] = SIZES,
 ): { page: number; pcid: number; shift: number; hi: number; lo: number } {
   const page = Math.floor(r() * pages);
   const pcid = Math.floor(r() * 2);
-  const shift = [12, 12, 12, 21, 30][Math.floor(r() * 5)] as number;
+  const shift = sizes[Math.floor(r() * sizes.length)] as number;
   const va = page * 2 ** shift;
   return { page, pcid, shift, hi: Math.floor(va / 2 ** 32), lo: va >>> 0 };
 }
@@ -113,6 +117,43 @@ test('emptied, the TLB hits, misses and evicts as a new one does, however many w
       if (i % 500 === 499) for (const t of [used, fresh]) t.flushContext(-1, true);
     }
   }
+});
+
+test('a flush of an address whose lookup just missed drops what a flush with no such miss drops', () => {
+  // The TLB skips the sets a missed lookup searched (nothing there for that
+  // page and PCID, globals included); `plain` forgets each miss first by a
+  // lookup of a page never filled, so its flushes search every set.
+  const r = rng(11);
+  const fast = new Tlb(SMALL);
+  const plain = new Tlb(SMALL);
+  let extra = 0;
+  for (let i = 0; i < 20_000; i++) {
+    const kind = Math.floor(r() * 10);
+    // 4 MiB pages too: a lookup probes one large size, the flush both.
+    const { page, pcid, shift, hi, lo } = randomPage(r, 48, WITH_4M);
+    const large = r() < 0.5 ? 21 : 22;
+    if (kind < 5) {
+      // A #PF: the lookup, then (if it missed) the flush of the address.
+      const a = fast.lookup(hi, lo, pcid, large);
+      assert.equal(a, plain.lookup(hi, lo, pcid, large), `op ${i}: lookup`);
+      if (a) continue;
+      fast.flushVa(hi, lo, pcid, true);
+      plain.lookup(0x7fff, 0, 3, large);
+      extra++;
+      plain.flushVa(hi, lo, pcid, true);
+    } else if (kind < 9) {
+      const perm = r() < 0.2 ? PERM_G : 0;
+      fast.fill(hi, lo, pcid, shift, page * 7, perm);
+      plain.fill(hi, lo, pcid, shift, page * 7, perm);
+    } else {
+      const globals = r() < 0.5;
+      fast.flushVa(hi, lo, pcid, globals);
+      plain.flushVa(hi, lo, pcid, globals);
+    }
+    assert.equal(fast.size, plain.size, `op ${i}: entries`);
+  }
+  assert.equal(fast.hits, plain.hits);
+  assert.equal(fast.misses + extra, plain.misses);
 });
 
 test('level 0: a reset forgets every slot, across the wrap of its epoch counter', () => {

@@ -382,6 +382,14 @@ export class Tlb {
       const k = (vpnLo & (L0_SLOTS - 1)) << 1;
       if (this.l0[k] === vpnLo) this.l0[k + 1] = 0;
     }
+    // A lookup of this page for this PCID missed and nothing was filled since
+    // (a #PF after its walk): no way holds an entry this flush would drop,
+    // except in the large array at the size the lookup did not probe.
+    if (pcid >= 0 && pcid === this.missPcid && vaLo === this.missLo && vaHi === this.missHi) {
+      const other = this.missLargeShift === 21 ? 22 : 21;
+      this.flushSet(this.arrays[1] as TlbArray, vaHi, vaLo, other, pcid, globals);
+      return;
+    }
     // Only the set the page indexes can hold it: 4 KiB, 2 MiB or 4 MiB, 1 GiB.
     this.flushSet(this.arrays[0] as TlbArray, vaHi, vaLo, 12, pcid, globals);
     this.flushSet(this.arrays[1] as TlbArray, vaHi, vaLo, 21, pcid, globals);
