@@ -8,7 +8,8 @@
  * entries in the same recency order and the same hit, miss, fill and
  * saved-reference counters. The cache's shortcuts — its hash index, an
  * empty level not searched, a fill after a missed lookup that inserts
- * without searching again — must not show.
+ * without searching again, a lookup after a flush of the same address
+ * that searches nothing — must not show.
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
@@ -90,6 +91,7 @@ class Model {
 
 type Op =
   | { kind: 'walk'; va: bigint; pcid: number; depth: number; payload: number }
+  | { kind: 'fault'; va: bigint; pcid: number; depth: number; payload: number }
   | { kind: 'lookup'; va: bigint; pcid: number }
   | { kind: 'fill'; va: bigint; pcid: number; level: number; payload: number }
   | { kind: 'flush'; pcid: number }
@@ -105,6 +107,16 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
     weight: 6,
     arbitrary: fc.record({
       kind: fc.constant('walk' as const),
+      va: vaArb,
+      pcid: pcidArb,
+      depth: fc.integer({ min: 0, max: 3 }),
+      payload: fc.nat(1000),
+    }),
+  },
+  {
+    weight: 3,
+    arbitrary: fc.record({
+      kind: fc.constant('fault' as const),
       va: vaArb,
       pcid: pcidArb,
       depth: fc.integer({ min: 0, max: 3 }),
@@ -168,9 +180,15 @@ for (const mode of [MODE_LONG4, MODE_LONG5, MODE_PAE]) {
         const from = mode === MODE_PAE ? 2 : mode.topLevel;
         ops.forEach((op, n) => {
           const where = `op ${n} (${op.kind})`;
-          if (op.kind === 'walk') {
-            // As a walk does: a lookup, then fills of the levels below the hit, deepest last.
+          if (op.kind === 'walk' || op.kind === 'fault') {
             const [hi, lo] = halves(op.va);
+            if (op.kind === 'fault') {
+              // As a #PF does: the faulting walk's lookup, the flush of the address, then the retried walk.
+              assert.equal(caches.lookup(mode, from, hi, lo, op.pcid), model.lookup(mode, from, op.va, op.pcid), where);
+              caches.flushVa(mode, hi, lo, op.pcid);
+              model.flushVa(mode, op.va, op.pcid);
+            }
+            // As a walk does: a lookup, then fills of the levels below the hit, deepest last.
             const hit = caches.lookup(mode, from, hi, lo, op.pcid);
             assert.equal(hit, model.lookup(mode, from, op.va, op.pcid), `${where}: hit level`);
             // The levels below the hit, down to the one above the walk's leaf.

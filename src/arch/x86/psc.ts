@@ -317,6 +317,12 @@ export class UpperCaches {
   lookup(mode: PagingMode, from: number, vaHi: number, vaLo: number, pcid: number): number {
     const shifts = mode.shift;
     const levels = this.levels;
+    // Levels known to hold no entry for this address since it was last looked
+    // up or flushed (a fill at a level clears its bit): the walk after a
+    // fault's flush need not search them again.
+    const same = vaLo === this.lastLo && vaHi === this.lastHi && pcid === this.lastPcid && mode === this.lastMode;
+    const known = same ? this.absent : 0;
+    const knownKeyed = same ? this.keyed : 0;
     this.lastHi = vaHi;
     this.lastLo = vaLo;
     this.lastPcid = pcid;
@@ -326,6 +332,13 @@ export class UpperCaches {
     for (let level = 2; level <= from; level++) {
       const c = levels[level] as LevelCache | null;
       if (c === null) continue;
+      const bit = 1 << level;
+      if ((known & bit) !== 0) {
+        c.misses++;
+        absent |= bit;
+        keyed |= knownKeyed & bit;
+        continue;
+      }
       // An empty cache (after every flush) needs no key: a fill computes it.
       if (c.used === 0) {
         c.misses++;
@@ -417,18 +430,41 @@ export class UpperCaches {
       this.flush(pcid);
       return;
     }
+    // Afterwards no level holds an entry for this address: record it as a
+    // lookup that missed everywhere would (the retried walk then searches nothing).
+    const same = vaLo === this.lastLo && vaHi === this.lastHi && pcid === this.lastPcid && mode === this.lastMode;
+    let absent = same ? this.absent : 0;
+    let keyed = same ? this.keyed : 0;
     for (let level = 2; level <= 5; level++) {
       const c = this.levels[level];
-      if (c === null || c === undefined || c.used === 0) continue;
+      if (c === null || c === undefined) continue;
+      const bit = 1 << level;
       if (level > mode.topLevel) {
-        c.clearPcid(pcid);
+        if (c.used !== 0) c.clearPcid(pcid);
+        continue;
+      }
+      if (c.used === 0 || (absent & bit) !== 0) {
+        absent |= bit;
         continue;
       }
       const shift = mode.shift[level] as number;
       const lo = tagLo(vaHi, vaLo, shift);
-      const i = c.find(lo, keyHiOf(vaHi, shift, pcid), c.homeOf(lo, pcid));
+      const hi = keyHiOf(vaHi, shift, pcid);
+      const home = c.homeOf(lo, pcid);
+      const i = c.find(lo, hi, home);
       if (i >= 0) c.drop(i);
+      absent |= bit;
+      keyed |= bit;
+      this.missLo[level] = lo;
+      this.missHi[level] = hi;
+      this.missHome[level] = home;
     }
+    this.lastHi = vaHi;
+    this.lastLo = vaLo;
+    this.lastPcid = pcid;
+    this.lastMode = mode;
+    this.absent = absent;
+    this.keyed = keyed;
   }
 
   /** Every valid entry (for the isolation checkers and inspection; allocates). */
