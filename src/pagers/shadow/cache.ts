@@ -361,6 +361,7 @@ export class ShadowCache implements ShadowReleaser {
     flHi: number,
   ): Shadow {
     const st = this.st;
+    st.epoch++;
     // Zeroed; storage comes with the first entry written (an empty shadow costs no frame).
     const smfn = st.domain.mem.alloc(OWNER_HYPERVISOR);
     const guestWide = fmt.mode.wide;
@@ -421,6 +422,7 @@ export class ShadowCache implements ShadowReleaser {
 
   private free(sh: Shadow): void {
     const st = this.st;
+    st.epoch++;
     const key = sh.key as number; // this cache makes only integer keys (xen30 keeps strings)
     if (!(sh.fl ? this.flHash.delete(key) : this.hash.delete(key))) return;
     if (this.recent[sh.level] === sh) {

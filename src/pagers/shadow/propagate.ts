@@ -83,6 +83,50 @@ export class Propagator implements LeafSetter {
   /** Set by build(): it replaced a present entry above l1 in a way a cache may hold (set.setUpper). */
   private replaced = false;
 
+  /**
+   * The last path built down to an l1 shadow: its format, 2 MiB region
+   * (vaHi, vaLo >>> 21) and step count, each upper step's guest table and
+   * entry, the l1 shadow, and st.epoch after it was built (-1: none).
+   */
+  private memoEpoch = -1;
+  private memoFmt: WalkFormat | null = null;
+  private memoVaHi = 0;
+  private memoRegion = 0;
+  private memoUsed = 0;
+  private readonly memoTables = new Float64Array(8);
+  private readonly memoEntryLo = new Uint32Array(8);
+  private readonly memoEntryHi = new Uint32Array(8);
+  private memoL1: Shadow | null = null;
+
+  /**
+   * Is the walk in st.walk's path above l1 the memo's, with no shadow made
+   * or freed and no upper entry changed since? Then building it again would
+   * find every shadow in the cache and change no entry.
+   */
+  private memoHolds(fmt: WalkFormat, vaHi: number, vaLo: number, used: number): boolean {
+    const w = this.st.walk;
+    if (
+      this.memoEpoch !== this.st.epoch ||
+      fmt !== this.memoFmt ||
+      used !== this.memoUsed ||
+      vaHi !== this.memoVaHi ||
+      vaLo >>> 21 !== this.memoRegion
+    )
+      return false;
+    const wide = fmt.mode.wide;
+    for (let k = 0; k < used - 1; k++) {
+      const g = w.frames[k] as Uint32Array;
+      const word = w.words[k] as number;
+      if (
+        w.tables[k] !== this.memoTables[k] ||
+        g[word] !== this.memoEntryLo[k] ||
+        (wide && g[word + 1] !== this.memoEntryHi[k])
+      )
+        return false;
+    }
+    return true;
+  }
+
   private build(fmt: WalkFormat, vaHi: number, vaLo: number): Shadow | null {
     const st = this.st;
     const cache = this.cache;
@@ -94,7 +138,15 @@ export class Propagator implements LeafSetter {
     const w = st.walk;
     // After a not-present fault, the entries above the one that ended the walk.
     const used = w.status === WALK_OK ? w.n : w.n - 1;
-    for (let k = 0; k < used; k++) {
+    let k = 0;
+    // Consecutive faults mostly share their path above l1: skip to the l1 (its lookups counted as the cache's hits).
+    const memo = w.status === WALK_OK && this.memoHolds(fmt, vaHi, vaLo, used);
+    if (memo) {
+      sh = this.memoL1;
+      k = used - 1;
+      st.counters.shadow_cache_hits += used;
+    } else this.memoEpoch = -1;
+    for (; k < used; k++) {
       const level = w.levelAt(k);
       const table = w.tables[k] as number;
       const index = w.indexAt(k);
@@ -108,6 +160,11 @@ export class Propagator implements LeafSetter {
       const word = w.words[k] as number;
       let lo = g[word] as number;
       const hi = guestWide ? (g[word + 1] as number) : 0;
+      if (level > 1) {
+        this.memoTables[k] = table;
+        this.memoEntryLo[k] = lo;
+        this.memoEntryHi[k] = hi;
+      } else if (!memo) this.remember(fmt, vaHi, vaLo, used, sh);
       const large = level > 1 && ((lo >>> 7) & 1 & (fmt.largeMask >>> level)) !== 0;
       // An entry in a ROM table keeps its flags clear whatever the hardware does
       // (scenario spec, semantics 5): a shadow entry need not wait for them.
@@ -169,6 +226,16 @@ export class Propagator implements LeafSetter {
     }
     // The walk ended above l1 (a not-present l1 entry): the last shadow made is that l1's.
     return sh;
+  }
+
+  /** The path above l1 just built (memoTables.. hold its steps) ends at l1 shadow `l1`. */
+  private remember(fmt: WalkFormat, vaHi: number, vaLo: number, used: number, l1: Shadow): void {
+    this.memoFmt = fmt;
+    this.memoVaHi = vaHi;
+    this.memoRegion = vaLo >>> 21;
+    this.memoUsed = used;
+    this.memoL1 = l1;
+    this.memoEpoch = this.st.epoch;
   }
 
   /**

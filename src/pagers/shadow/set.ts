@@ -218,6 +218,7 @@ export class ShadowSet {
     if (oldLo === lo && oldHi === hi) return false;
     f[w] = lo;
     f[w + 1] = hi;
+    if (sh.level > 1) st.epoch++;
     const newReal = (lo & PTE_P) !== 0 && !isMagic(lo, hi);
     // The new child's reference first: re-linking the same child with other
     // rights must not free it in between.

@@ -277,6 +277,7 @@ export class ShadowPager implements Pager {
     st.exitCpu = null;
     const c = this.counters;
     c['p2m.changes']++;
+    st.epoch++; // table frames may have changed type (propagate.ts reads it for their flags)
     let flush = st.p2m.retype(first, count);
     const end = first + count;
     const shadowed =

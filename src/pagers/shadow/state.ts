@@ -85,6 +85,12 @@ export class ShadowState {
    * no vCPU of the domain asked for (a device write, a P2M change).
    */
   exitCpu: Cpu | null = null;
+  /**
+   * Bumped whenever a shadow is made or freed, an entry above l1 changes, or
+   * P2M types change: a fault's path above l1 found unchanged since then
+   * needs no rebuilding (propagate.ts).
+   */
+  epoch = 0;
   /** During a page fault: its linear address (Xen passes it to sh_remove_write_access as a hint). */
   faultValid = false;
   faultHi = 0;
