@@ -158,12 +158,14 @@ export class ShadowCache implements ShadowReleaser {
   prealloc(): void {
     const need = PREALLOC_FRAMES;
     const c = this.st.counters;
-    if (this.poolDefault && this.poolUsed() + need > this.poolFrames) {
+    // Every fault comes here: the pool's use is counted once on the way that frees nothing.
+    const used = this.poolUsed();
+    if (this.poolDefault && used + need > this.poolFrames) {
       this.poolFrames = this.defaultPool();
       c['pool.frames'] = this.poolFrames;
     }
     const limit = this.poolLimit();
-    if (this.poolUsed() + need <= limit) return;
+    if (used + need <= limit) return;
     for (const sh of this.pinnedLru.toArray()) {
       if (this.poolUsed() + need <= limit) return;
       if (this.running(sh)) continue;
